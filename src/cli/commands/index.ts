@@ -1,0 +1,10 @@
+/** Every `upscale` command, registered in the order `upscale --help` lists them. One import line per command. */
+import type { Command } from 'commander';
+
+type Register = (program: Command) => void;
+
+const registrations: Register[] = [];
+
+export function registerCommands(program: Command): void {
+  for (const register of registrations) register(program);
+}

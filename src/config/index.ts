@@ -1,0 +1,242 @@
+/**
+ * The environment contract, read and validated once (ARCHITECTURE.md, "The contract users and scripts rely on").
+ * `loadConfig()` returns a frozen `Config`; any bad value makes it throw one `ConfigError` listing every problem.
+ * An empty string means unset. No other module reads `process.env`.
+ */
+import { createHmac } from 'node:crypto';
+import { z } from 'zod';
+import { parseDuration, parseRateLimit, type RateLimit } from './units.js';
+
+export { parseDuration, parseRateLimit, formatDuration, type RateLimit } from './units.js';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v, ctx) => {
+      try {
+        return parseDuration(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    });
+
+const rateLimit = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v, ctx): RateLimit => {
+      try {
+        return parseRateLimit(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    });
+
+const url = (protocols: readonly string[], what: string) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `is not a ${what} URL (expected ${protocols.map((p) => p + '//').join(' or ')}...)` },
+  );
+
+const int = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .default(String(fallback))
+    .transform((v, ctx) => {
+      const n = Number(v.trim());
+      if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `"${v}" is not a whole number from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const bool = z
+  .string()
+  .default('false')
+  .transform((v, ctx) => {
+    const s = v.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+    if (['0', 'false', 'no', 'off'].includes(s)) return false;
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a boolean (use true/false, 1/0, yes/no)` });
+    return z.NEVER;
+  });
+
+/** Every variable, its default, and what it means. Documented again in the README's environment table. */
+const schema = z.object({
+  /** kie.ai API key (Bearer). Required against the real API; the simulator accepts the same key. */
+  KIE_API_KEY: z.string().optional(),
+  /** @defaultValue `https://api.kie.ai` */
+  KIE_BASE_URL: url(['http:', 'https:'], 'http(s)').default('https://api.kie.ai'),
+  /** @defaultValue `https://kieai.redpandaai.co` (file uploads) */
+  KIE_UPLOAD_BASE_URL: url(['http:', 'https:'], 'http(s)').default('https://kieai.redpandaai.co'),
+  /** @defaultValue `redis://127.0.0.1:6379` */
+  REDIS_URL: url(['redis:', 'rediss:'], 'Redis').default('redis://127.0.0.1:6379'),
+  /** Redis key prefix of every queue and record. Wrap it in braces (`{upscale}`) for Redis Cluster. @defaultValue `upscale` */
+  UPSCALE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_{}.-]+$/, 'may hold only letters, digits and _ { } . -')
+    .default('upscale'),
+  /** createTask budget of the account. @defaultValue `20/10s` */
+  KIE_CREATE_LIMIT: rateLimit('20/10s'),
+  /** recordInfo budget of the key. @defaultValue `10/1s` */
+  KIE_QUERY_LIMIT: rateLimit('10/1s'),
+  /** kie.ai's webhook HMAC key; when set, callbacks must carry a valid X-Webhook-Signature. */
+  KIE_WEBHOOK_HMAC_KEY: z.string().optional(),
+  /** Where kie.ai can reach `upscale serve`'s callback receiver. No callbacks when unset. */
+  PUBLIC_BASE_URL: url(['http:', 'https:'], 'http(s)').optional(),
+  /** Secret for the per-job callback token. @defaultValue derived from KIE_API_KEY (or a fixed dev value without one) */
+  CALLBACK_SECRET: z.string().optional(),
+  /** Download results here (per batch sub-folder). No download lane when unset. */
+  OUTPUT_DIR: z.string().optional(),
+  /** A task not finished this long after submission is recorded `timed_out`. @defaultValue `15m` */
+  POLL_DEADLINE: duration('15m'),
+  /** Shortest wait between two status checks of one task. @defaultValue `2s` */
+  POLL_MIN_INTERVAL: duration('2s'),
+  /** Longest wait between two status checks of one task. @defaultValue `30s` */
+  POLL_MAX_INTERVAL: duration('30s'),
+  /** First slow-down after a 429; doubles on repeats. @defaultValue `10s` */
+  RATE_LIMIT_BACKOFF: duration('10s'),
+  /** First slow-down after a 455 (maintenance); doubles on repeats. @defaultValue `60s` */
+  MAINTENANCE_BACKOFF: duration('60s'),
+  /** Ceiling of the escalating slow-down. @defaultValue `10m` */
+  MAX_BACKOFF: duration('10m'),
+  /** Base of the exponential retry delay (with jitter) for 500/501/network errors. @defaultValue `2s` */
+  RETRY_BACKOFF: duration('2s'),
+  /** How many times a createTask is retried on 500/501/network errors. @defaultValue `5` */
+  SUBMIT_RETRIES: int(5, 0, 100),
+  /** How many times a task that failed server-side (failCode 5xx) is submitted again. @defaultValue `1` */
+  RESUBMIT_FAILED: int(1, 0, 10),
+  /** Timeout of one HTTP call to kie.ai. @defaultValue `30s` */
+  KIE_REQUEST_TIMEOUT: duration('30s'),
+  /** How long result records and batch summaries are kept in Redis. @defaultValue `30d` */
+  RESULT_RETENTION: duration('30d'),
+  /** How long `upscale worker` waits for running jobs after SIGINT/SIGTERM. @defaultValue `30s` */
+  SHUTDOWN_TIMEOUT: duration('30s'),
+  /** Allow input URLs that resolve to private, loopback or link-local addresses (demo and tests). @defaultValue `false` */
+  ALLOW_PRIVATE_URLS: bool,
+  /** Basic-auth user of the dashboard (with DASHBOARD_PASSWORD). */
+  DASHBOARD_USER: z.string().optional(),
+  /** Basic-auth password of the dashboard (with DASHBOARD_USER). */
+  DASHBOARD_PASSWORD: z.string().optional(),
+  /** @defaultValue `info` */
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+});
+
+type Parsed = z.output<typeof schema>;
+
+/** The validated, frozen configuration. Durations are milliseconds; limits are `{ max, durationMs }`. */
+export interface Config {
+  readonly apiKey: string | undefined;
+  readonly kieBaseUrl: string;
+  readonly kieUploadBaseUrl: string;
+  readonly redisUrl: string;
+  readonly prefix: string;
+  readonly createLimit: RateLimit;
+  readonly queryLimit: RateLimit;
+  readonly webhookHmacKey: string | undefined;
+  readonly publicBaseUrl: string | undefined;
+  readonly callbackSecret: string;
+  readonly outputDir: string | undefined;
+  readonly pollDeadlineMs: number;
+  readonly pollMinIntervalMs: number;
+  readonly pollMaxIntervalMs: number;
+  readonly rateLimitBackoffMs: number;
+  readonly maintenanceBackoffMs: number;
+  readonly maxBackoffMs: number;
+  readonly retryBackoffMs: number;
+  readonly submitRetries: number;
+  readonly resubmitFailed: number;
+  readonly requestTimeoutMs: number;
+  readonly resultRetentionMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly allowPrivateUrls: boolean;
+  readonly dashboardUser: string | undefined;
+  readonly dashboardPassword: string | undefined;
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+}
+
+/** Thrown by `loadConfig` with every problem at once; `problems` holds one `KEY: reason` line each. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`);
+  }
+}
+
+/** The variables this module reads; anything else in the environment is ignored. */
+export const CONFIG_KEYS = Object.keys(schema.shape) as (keyof Parsed)[];
+
+/**
+ * Reads and validates the environment once. `overrides` (used by tests and the demo) win over `env`.
+ * Empty strings count as unset.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Record<string, string> = {}): Config {
+  const raw: Record<string, string> = {};
+  for (const key of CONFIG_KEYS) {
+    const v = overrides[key] ?? env[key];
+    if (v !== undefined && v.trim() !== '') raw[key] = v;
+  }
+  const result = schema.safeParse(raw);
+  const problems: string[] = [];
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const key = String(issue.path[0] ?? '?');
+      const given = raw[key];
+      const message = issue.message.startsWith('"') || given === undefined ? issue.message : `"${given}" ${issue.message}`;
+      problems.push(`${key}: ${message}`);
+    }
+  }
+  const p = result.success ? result.data : undefined;
+  if (p) {
+    if (p.POLL_MIN_INTERVAL > p.POLL_MAX_INTERVAL) {
+      problems.push(`POLL_MIN_INTERVAL: must not be longer than POLL_MAX_INTERVAL`);
+    }
+    if ((p.DASHBOARD_USER === undefined) !== (p.DASHBOARD_PASSWORD === undefined)) {
+      problems.push('DASHBOARD_USER / DASHBOARD_PASSWORD: set both or neither');
+    }
+  }
+  if (problems.length > 0 || !p) throw new ConfigError(problems);
+  return Object.freeze({
+    apiKey: p.KIE_API_KEY,
+    kieBaseUrl: p.KIE_BASE_URL.replace(/\/+$/, ''),
+    kieUploadBaseUrl: p.KIE_UPLOAD_BASE_URL.replace(/\/+$/, ''),
+    redisUrl: p.REDIS_URL,
+    prefix: p.UPSCALE_PREFIX,
+    createLimit: Object.freeze(p.KIE_CREATE_LIMIT),
+    queryLimit: Object.freeze(p.KIE_QUERY_LIMIT),
+    webhookHmacKey: p.KIE_WEBHOOK_HMAC_KEY,
+    publicBaseUrl: p.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
+    callbackSecret:
+      p.CALLBACK_SECRET ??
+      createHmac('sha256', p.KIE_API_KEY ?? 'kie-upscale-queue without a key').update('callback-token/v1').digest('hex'),
+    outputDir: p.OUTPUT_DIR,
+    pollDeadlineMs: p.POLL_DEADLINE,
+    pollMinIntervalMs: p.POLL_MIN_INTERVAL,
+    pollMaxIntervalMs: p.POLL_MAX_INTERVAL,
+    rateLimitBackoffMs: p.RATE_LIMIT_BACKOFF,
+    maintenanceBackoffMs: p.MAINTENANCE_BACKOFF,
+    maxBackoffMs: p.MAX_BACKOFF,
+    retryBackoffMs: p.RETRY_BACKOFF,
+    submitRetries: p.SUBMIT_RETRIES,
+    resubmitFailed: p.RESUBMIT_FAILED,
+    requestTimeoutMs: p.KIE_REQUEST_TIMEOUT,
+    resultRetentionMs: p.RESULT_RETENTION,
+    shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT,
+    allowPrivateUrls: p.ALLOW_PRIVATE_URLS,
+    dashboardUser: p.DASHBOARD_USER,
+    dashboardPassword: p.DASHBOARD_PASSWORD,
+    logLevel: p.LOG_LEVEL,
+  });
+}
