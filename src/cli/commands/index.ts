@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 
 type Register = (program: Command) => void;
 
-const registrations: Register[] = [];
+const registrations: Register[] = [
+  // one entry per command, e.g. registerSim
+];
 
 export function registerCommands(program: Command): void {
   for (const register of registrations) register(program);
