@@ -1,0 +1,51 @@
+/**
+ * The one mapping from a kie.ai error to what the queue does about it (ARCHITECTURE.md, "Rules the design must keep").
+ * Pure: the lanes apply the outcome (rate-limit the queue, pause it, retry the job later, or fail it).
+ */
+import { isKieError, type KieError } from '../kie/errors.js';
+
+export type QueueOutcome =
+  /** Slow every worker of the lane down (queue.rateLimit), escalating on repeats; the job's attempts are untouched. */
+  | { kind: 'slow-down'; reason: 'rate-limited' | 'maintenance' }
+  /** Pause the lane (queue.pause) until `upscale resume`; the job goes back to waiting. */
+  | { kind: 'pause'; reason: 'auth' | 'credits'; message: string }
+  /** Try this job again after an exponential backoff with jitter, a bounded number of times. */
+  | { kind: 'retry'; reason: string; ambiguous: boolean }
+  /** This request will never succeed as sent: record the image failed with kie's code and message. */
+  | { kind: 'fail'; failCode: string; failMsg: string };
+
+export function outcomeFor(error: unknown): QueueOutcome {
+  if (!isKieError(error)) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { kind: 'retry', reason: `unexpected error: ${message}`, ambiguous: false };
+  }
+  const e: KieError = error;
+  const failMsg = e.kieMessage;
+  switch (e.name) {
+    case 'KieRateLimitError':
+      return { kind: 'slow-down', reason: 'rate-limited' };
+    case 'KieMaintenanceError':
+      return { kind: 'slow-down', reason: 'maintenance' };
+    case 'KieAuthError':
+      return { kind: 'pause', reason: 'auth', message: `kie.ai rejected the API key (401: ${failMsg}). Fix KIE_API_KEY, then run \`upscale resume\`.` };
+    case 'KieCreditsError':
+      return { kind: 'pause', reason: 'credits', message: `kie.ai reports insufficient credits (402: ${failMsg}). Add credits, then run \`upscale resume\`.` };
+    case 'KieServerError':
+    case 'KieGenerationFailedError':
+    case 'KieBadResponseError':
+      return { kind: 'retry', reason: `${e.code ?? 'bad answer'} ${failMsg}`, ambiguous: false };
+    case 'KieNetworkError':
+      return { kind: 'retry', reason: `network: ${failMsg}`, ambiguous: (e as KieError & { maybeSent?: boolean }).maybeSent !== false };
+    case 'KieTimeoutError':
+      return { kind: 'retry', reason: `timeout: ${failMsg}`, ambiguous: true };
+    default:
+      // 404, 422, 505 and unknown codes: as sent, this request will not succeed.
+      return { kind: 'fail', failCode: String(e.code ?? 'error'), failMsg };
+  }
+}
+
+/** Exponential backoff with full jitter: a random delay in [base·2^(n-1)/2, base·2^(n-1)], capped. */
+export function retryDelay(retry: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, retry - 1));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}

@@ -1,0 +1,101 @@
+/**
+ * Lua scripts that keep a batch's records and its summary counts in step atomically, whichever process writes.
+ * Records are JSON in one hash per batch; the summary hash holds a count per state, credits and times.
+ */
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+const TERMINAL = `local terminal = { succeeded = true, failed = true, timed_out = true, cancelled = true }`;
+
+/**
+ * KEYS: records, summary, batches. ARGV: now, retentionMs, batchId, then jobId/json pairs.
+ * Returns one flag per pair: 1 created, 2 existed and still waiting, 0 existed in another state.
+ */
+export const CREATE_RECORDS = `
+local now = ARGV[1]
+local created = 0
+local flags = {}
+for i = 4, #ARGV, 2 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
+    created = created + 1
+    flags[#flags + 1] = 1
+  else
+    local rec = cjson.decode(redis.call('HGET', KEYS[1], ARGV[i]))
+    flags[#flags + 1] = (rec['state'] == 'waiting') and 2 or 0
+  end
+end
+if created > 0 then
+  redis.call('HINCRBY', KEYS[2], 'total', created)
+  redis.call('HINCRBY', KEYS[2], 'waiting', created)
+  redis.call('HSET', KEYS[2], 'updatedAt', now)
+end
+redis.call('HSETNX', KEYS[2], 'createdAt', now)
+redis.call('ZADD', KEYS[3], 'NX', now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return flags
+`;
+
+/**
+ * KEYS: records, summary. ARGV: jobId, patch JSON, now, retentionMs, allowed-from states (comma list, '' = any).
+ * The patch's fields replace the record's; its "$inc" object adds to numeric fields.
+ * Returns { status ('ok' | 'missing' | 'refused'), previous state, record JSON }.
+ */
+export const TRANSITION = `
+${TERMINAL}
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if not old then return { 'missing', '', '' } end
+local rec = cjson.decode(old)
+local from = rec['state']
+if ARGV[5] ~= '' then
+  local allowed = false
+  for s in string.gmatch(ARGV[5], '[^,]+') do
+    if s == from then allowed = true end
+  end
+  if not allowed then return { 'refused', from, old } end
+end
+local oldCredits = tonumber(rec['creditsConsumed']) or 0
+local oldAmbiguous = tonumber(rec['ambiguousSubmits']) or 0
+local patch = cjson.decode(ARGV[2])
+local inc = patch['$inc']
+patch['$inc'] = nil
+for k, v in pairs(patch) do rec[k] = v end
+if type(inc) == 'table' then
+  for k, v in pairs(inc) do rec[k] = (tonumber(rec[k]) or 0) + v end
+end
+rec['updatedAt'] = tonumber(ARGV[3])
+local to = rec['state']
+if to ~= from then
+  redis.call('HINCRBY', KEYS[2], from, -1)
+  redis.call('HINCRBY', KEYS[2], to, 1)
+  if to == 'submitting' then redis.call('HSETNX', KEYS[2], 'startedAt', ARGV[3]) end
+  if terminal[to] then redis.call('HSET', KEYS[2], 'lastDoneAt', ARGV[3]) end
+end
+local credits = tonumber(rec['creditsConsumed']) or 0
+if credits ~= oldCredits then redis.call('HINCRBYFLOAT', KEYS[2], 'creditsConsumed', credits - oldCredits) end
+local ambiguous = tonumber(rec['ambiguousSubmits']) or 0
+if ambiguous ~= oldAmbiguous then redis.call('HINCRBY', KEYS[2], 'ambiguousSubmits', ambiguous - oldAmbiguous) end
+redis.call('HSET', KEYS[2], 'updatedAt', ARGV[3])
+local encoded = cjson.encode(rec)
+redis.call('HSET', KEYS[1], ARGV[1], encoded)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return { 'ok', from, encoded }
+`;
+
+const shas = new Map<string, string>();
+
+/** Runs a script by its SHA, loading it on NOSCRIPT (after a Redis restart or on a new node). */
+export async function runScript(redis: Redis, script: string, keys: string[], args: (string | number)[]): Promise<unknown> {
+  let sha = shas.get(script);
+  if (!sha) {
+    sha = createHash('sha1').update(script).digest('hex');
+    shas.set(script, sha);
+  }
+  try {
+    return await redis.evalsha(sha, keys.length, ...keys, ...args);
+  } catch (e) {
+    if (!String((e as Error).message).includes('NOSCRIPT')) throw e;
+    return redis.eval(script, keys.length, ...keys, ...args);
+  }
+}
