@@ -124,6 +124,11 @@ const schema = z.object({
   RESULT_RETENTION: duration('30d'),
   /** How long `upscale worker` waits for running jobs after SIGINT/SIGTERM. @defaultValue `30s` */
   SHUTDOWN_TIMEOUT: duration('30s'),
+  /**
+   * BullMQ lock of a running job; a job whose worker died is taken over after about twice this
+   * (lock expiry, then the stalled-job check). @defaultValue `30s`
+   */
+  JOB_LOCK_DURATION: duration('30s'),
   /** Allow input URLs that resolve to private, loopback or link-local addresses (demo and tests). @defaultValue `false` */
   ALLOW_PRIVATE_URLS: bool,
   /** Basic-auth user of the dashboard (with DASHBOARD_PASSWORD). */
@@ -161,6 +166,7 @@ export interface Config {
   readonly requestTimeoutMs: number;
   readonly resultRetentionMs: number;
   readonly shutdownTimeoutMs: number;
+  readonly jobLockMs: number;
   readonly allowPrivateUrls: boolean;
   readonly dashboardUser: string | undefined;
   readonly dashboardPassword: string | undefined;
@@ -234,6 +240,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
     requestTimeoutMs: p.KIE_REQUEST_TIMEOUT,
     resultRetentionMs: p.RESULT_RETENTION,
     shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT,
+    jobLockMs: p.JOB_LOCK_DURATION,
     allowPrivateUrls: p.ALLOW_PRIVATE_URLS,
     dashboardUser: p.DASHBOARD_USER,
     dashboardPassword: p.DASHBOARD_PASSWORD,

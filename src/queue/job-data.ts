@@ -20,6 +20,8 @@ export interface SubmitJobData {
   /** Retries used on 500/501/network errors. */
   retries?: number;
   ambiguous?: number;
+  /** Server-side failures resubmitted automatically so far (bounded by RESUBMIT_FAILED). */
+  autoResubmits?: number;
   /** For local files: the uploaded copy and when it was uploaded (re-uploaded when older than its lifetime). */
   uploadedUrl?: string;
   uploadedAt?: number;
@@ -37,6 +39,7 @@ export interface PollJobData {
   polls: number;
   /** Consecutive failed status checks (network, 5xx, bad answers). */
   errors: number;
+  autoResubmits?: number;
 }
 
 /** Data of a download job. */

@@ -1,0 +1,35 @@
+/** The lanes' BullMQ queues, with bounded job retention (records live in the results store, not in jobs). */
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { LANES, queueName, type Lane } from './names.js';
+
+/**
+ * Attempts are spent only by unexpected errors (Redis hiccups, bugs): kie.ai's answers are handled by the lanes
+ * with their own bounded retries, and rate limits and parked polls (RateLimitError, DelayedError) spend none.
+ */
+const UNEXPECTED_ERROR_RETRIES: JobsOptions = { attempts: 8, backoff: { type: 'exponential', delay: 1000 } };
+
+/**
+ * Retention of finished BullMQ jobs. The result record of every image is kept by the results store, so these
+ * only bound what the dashboard can show.
+ */
+export const JOB_OPTIONS: Record<Lane, JobsOptions> = {
+  submit: { ...UNEXPECTED_ERROR_RETRIES, removeOnComplete: { age: 24 * 3600, count: 10_000 }, removeOnFail: { age: 7 * 24 * 3600, count: 50_000 } },
+  poll: { ...UNEXPECTED_ERROR_RETRIES, removeOnComplete: { age: 3600, count: 1_000 }, removeOnFail: { age: 7 * 24 * 3600, count: 50_000 } },
+  download: { ...UNEXPECTED_ERROR_RETRIES, removeOnComplete: { age: 24 * 3600, count: 10_000 }, removeOnFail: { age: 7 * 24 * 3600, count: 50_000 } },
+};
+
+export type Queues = Record<Lane, Queue>;
+
+/** One Queue per lane over a shared connection. */
+export function createQueues(connection: Redis, prefix: string): Queues {
+  const entries = LANES.map((lane) => [
+    lane,
+    new Queue(queueName(lane), { connection, prefix, defaultJobOptions: JOB_OPTIONS[lane] }),
+  ]);
+  return Object.fromEntries(entries) as Queues;
+}
+
+export async function closeQueues(queues: Queues): Promise<void> {
+  await Promise.all(Object.values(queues).map((q) => q.close()));
+}

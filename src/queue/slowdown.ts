@@ -1,0 +1,45 @@
+/**
+ * A 429 or 455 slows every worker of a lane down at once: `queue.rateLimit(ms)` makes all of them wait, and the
+ * delay doubles with each strike that follows soon after the previous one (455 starts longer). Strikes are
+ * forgotten after a quiet spell. Only the first worker to see an error during a slow-down escalates it; the
+ * others just wait it out, so ten parallel 429s count as one strike.
+ */
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Keys, Lane } from './names.js';
+
+/** KEYS: slowdown, strikes. ARGV: baseMs, maxMs. Returns { delayMs, escalated (1/0), strikes }. */
+const ESCALATE = `
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then return { ttl, 0, tonumber(redis.call('GET', KEYS[2]) or '0') } end
+local strikes = redis.call('INCR', KEYS[2])
+local delay = math.min(tonumber(ARGV[2]), tonumber(ARGV[1]) * 2 ^ (strikes - 1))
+delay = math.floor(delay)
+redis.call('SET', KEYS[1], strikes, 'PX', delay)
+redis.call('PEXPIRE', KEYS[2], math.floor(delay * 2 + tonumber(ARGV[1]) * 4))
+return { delay, 1, strikes }
+`;
+
+export interface SlowDown {
+  delayMs: number;
+  /** False when another worker had already slowed the lane down for the same burst. */
+  escalated: boolean;
+  strikes: number;
+}
+
+export async function slowDownLane(
+  redis: Redis,
+  keys: Keys,
+  queue: Queue,
+  lane: Lane,
+  baseMs: number,
+  maxMs: number,
+): Promise<SlowDown> {
+  const [delayMs, escalated, strikes] = (await redis.eval(ESCALATE, 2, keys.slowdown(lane), keys.strikes(lane), baseMs, maxMs)) as [
+    number,
+    number,
+    number,
+  ];
+  if (escalated === 1) await queue.rateLimit(delayMs);
+  return { delayMs, escalated: escalated === 1, strikes };
+}

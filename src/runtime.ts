@@ -1,0 +1,45 @@
+/**
+ * The shared parts every process needs, built once from the config: Redis connection, the lanes' queues,
+ * the results store, the kie.ai client and the logger. Commands, workers, the server and tests take one of these.
+ */
+import type { Redis } from 'ioredis';
+import type { Config } from './config/index.js';
+import { KieClient } from './kie/client.js';
+import { createLogger, registerSecret, type Logger } from './log.js';
+import { createRedis } from './queue/connection.js';
+import { createQueues, closeQueues, type Queues } from './queue/queues.js';
+import { ResultStore } from './results/store.js';
+
+export interface Runtime {
+  readonly config: Config;
+  readonly redis: Redis;
+  readonly queues: Queues;
+  readonly store: ResultStore;
+  readonly kie: KieClient;
+  readonly log: Logger;
+  close(): Promise<void>;
+}
+
+export function createRuntime(config: Config, options: { log?: Logger } = {}): Runtime {
+  registerSecret(config.apiKey, config.webhookHmacKey, config.callbackSecret, config.dashboardPassword);
+  const log = options.log ?? createLogger({ level: config.logLevel });
+  const redis = createRedis(config.redisUrl, 'client');
+  const queues = createQueues(redis, config.prefix);
+  const store = new ResultStore(redis, config.prefix, config.resultRetentionMs);
+  const kie = KieClient.fromConfig(config);
+  let closed = false;
+  return {
+    config,
+    redis,
+    queues,
+    store,
+    kie,
+    log,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await closeQueues(queues);
+      redis.disconnect();
+    },
+  };
+}

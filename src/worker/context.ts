@@ -1,0 +1,22 @@
+/** What every lane's processor needs, built once per worker process. */
+import type { Runtime } from '../runtime.js';
+import type { Counters } from '../metrics/counters.js';
+import type { PollSchedule } from './poll-schedule.js';
+import type { SubmitJobData } from '../queue/job-data.js';
+import type { Logger } from '../log.js';
+
+/**
+ * Turns an image's input into the URL createTask gets, after pre-flight checks: uploads local files, refuses
+ * inputs that cannot succeed. `fail` means "record failed, send nothing"; updates go into the job's checkpoint.
+ */
+export type PrepareInput = (
+  data: SubmitJobData,
+) => Promise<{ ok: true; url: string; update?: Partial<SubmitJobData> } | { ok: false; failCode: string; failMsg: string }>;
+
+export interface LaneContext {
+  readonly rt: Runtime;
+  readonly log: Logger;
+  readonly counters: Counters;
+  readonly schedule: PollSchedule;
+  readonly prepareInput: PrepareInput;
+}

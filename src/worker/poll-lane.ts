@@ -1,0 +1,155 @@
+/**
+ * The poll lane: one recordInfo per job start, under the key's query budget (the queue's limiter). Between checks
+ * the job is parked with `moveToDelayed` + `DelayedError`, so a waiting task holds no worker slot. A verified
+ * callback promotes the parked job so the check happens at once. What is recorded always comes from recordInfo.
+ */
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { formatDuration } from '../config/units.js';
+import { isKieError } from '../kie/errors.js';
+import type { TaskInfo } from '../kie/types.js';
+import { downloadJobId, submitJobId } from '../queue/identity.js';
+import type { DownloadJobData, PollJobData, SubmitJobData } from '../queue/job-data.js';
+import { outcomeFor } from '../queue/outcome.js';
+import { pauseLane } from '../queue/pause-reason.js';
+import { slowDownLane } from '../queue/slowdown.js';
+import { DURATION_BUCKETS_S, POLL_BUCKETS } from '../metrics/counters.js';
+import type { LaneContext } from './context.js';
+
+/** Consecutive failed status checks after which the image is recorded failed. */
+export const MAX_POLL_ERRORS = 10;
+
+export type PollResult = { state: string };
+
+export function pollProcessor(ctx: LaneContext) {
+  const { rt, log, counters, schedule } = ctx;
+  const { config, store, queues, kie } = rt;
+
+  async function park(job: Job<PollJobData>, data: PollJobData, delayMs: number, token?: string): Promise<never> {
+    await job.updateData(data);
+    await job.moveToDelayed(Date.now() + delayMs, token);
+    throw new DelayedError();
+  }
+
+  async function finish(data: PollJobData, state: 'succeeded' | 'failed' | 'timed_out', patch: Parameters<typeof store.transition>[2]) {
+    const result = await store.transition(
+      data.batchId,
+      data.jobId,
+      { ...patch, state, completedAt: Date.now(), $inc: { polls: data.polls } },
+      { from: ['polling', 'submitting', 'waiting'] },
+    );
+    counters.inc('upscale_images_finished_total', { state, model: data.model });
+    counters.observe('upscale_polls_per_task', data.polls, POLL_BUCKETS, { model: data.model });
+    log.info(
+      { jobId: data.jobId, batchId: data.batchId, taskId: data.taskId, state, polls: data.polls, failCode: patch.failCode, recorded: result.status },
+      `image ${state}`,
+    );
+    return { state };
+  }
+
+  async function onSuccess(data: PollJobData, info: TaskInfo): Promise<PollResult> {
+    if (info.resultProblem) return finish(data, 'failed', { failCode: 'BAD_RESULT', failMsg: `task succeeded but ${info.resultProblem}`, creditsConsumed: info.creditsConsumed });
+    const took = info.completeTime && info.createTime ? info.completeTime - info.createTime : Date.now() - data.submittedAt;
+    await schedule.recordDuration(data.model, took);
+    counters.observe('upscale_task_duration_seconds', took / 1000, DURATION_BUCKETS_S, { model: data.model });
+    if (info.creditsConsumed) counters.inc('upscale_credits_consumed_total', { model: data.model }, info.creditsConsumed);
+    const result = await finish(data, 'succeeded', { resultUrls: info.resultUrls, creditsConsumed: info.creditsConsumed, costTimeMs: info.costTimeMs });
+    if (config.outputDir) {
+      const download: DownloadJobData = { jobId: data.jobId, batchId: data.batchId, generation: data.generation, resultUrls: info.resultUrls };
+      await queues.download.add('download', download, { jobId: downloadJobId(data.jobId, data.generation) });
+    }
+    return result;
+  }
+
+  async function onFail(data: PollJobData, info: TaskInfo): Promise<PollResult> {
+    const serverSide = /^5\d\d$/.test(info.failCode ?? '');
+    const resubmits = data.autoResubmits ?? 0;
+    if (serverSide && resubmits < config.resubmitFailed) {
+      const record = await store.getRecord(data.batchId, data.jobId);
+      if (record) {
+        const generation = data.generation + 1;
+        const moved = await store.transition(
+          data.batchId,
+          data.jobId,
+          { state: 'waiting', generation, taskId: null, submittedAt: null, $inc: { polls: data.polls } },
+          { from: ['polling'] },
+        );
+        if (moved.status === 'ok') {
+          const next: SubmitJobData = {
+            jobId: data.jobId,
+            batchId: data.batchId,
+            input: record.input,
+            model: record.model,
+            factor: record.factor,
+            generation,
+            autoResubmits: resubmits + 1,
+          };
+          await queues.submit.add('submit', next, { jobId: submitJobId(data.jobId, generation) });
+          counters.inc('upscale_resubmits_total', { model: data.model });
+          log.info({ jobId: data.jobId, batchId: data.batchId, taskId: data.taskId, failCode: info.failCode, generation }, 'task failed server-side; submitting again');
+          return { state: 'resubmitted' };
+        }
+      }
+    }
+    return finish(data, 'failed', { failCode: info.failCode ?? 'fail', failMsg: info.failMsg ?? 'kie.ai reported the task failed', creditsConsumed: info.creditsConsumed ?? 0 });
+  }
+
+  async function onError(job: Job<PollJobData>, data: PollJobData, error: unknown, token?: string): Promise<PollResult> {
+    const outcome = outcomeFor(error);
+    const code = (error as { code?: unknown }).code;
+    counters.inc('upscale_kie_calls_total', { endpoint: 'recordInfo', code: typeof code === 'number' ? String(code) : 'none' });
+    if (outcome.kind === 'slow-down') {
+      const base = outcome.reason === 'maintenance' ? config.maintenanceBackoffMs : config.rateLimitBackoffMs;
+      const s = await slowDownLane(rt.redis, store.keys, queues.poll, 'poll', base, config.maxBackoffMs);
+      counters.inc('upscale_slowdowns_total', { lane: 'poll', reason: outcome.reason });
+      if (s.escalated) {
+        counters.inc('upscale_rate_limit_wait_seconds_total', { lane: 'poll' }, s.delayMs / 1000);
+        log.warn({ lane: 'poll', reason: outcome.reason, delayMs: s.delayMs, strikes: s.strikes }, 'kie.ai asked to slow down; every poll worker waits');
+      }
+      throw Worker.RateLimitError();
+    }
+    if (outcome.kind === 'pause') {
+      await pauseLane(rt.redis, store.keys, queues.poll, 'poll', { code: outcome.reason === 'auth' ? '401' : '402', message: outcome.message });
+      log.error({ lane: 'poll', reason: outcome.reason }, `polling paused: ${outcome.message}`);
+      throw Worker.RateLimitError();
+    }
+    const errors = data.errors + 1;
+    const reason = outcome.kind === 'fail' ? `${outcome.failCode} ${outcome.failMsg}` : outcome.reason;
+    const unknownTask = isKieError(error, 'KieUnknownTaskError');
+    // kie.ai may not know a brand-new task for a moment; an unknown task that stays unknown is a failure.
+    const limit = unknownTask ? 3 : MAX_POLL_ERRORS;
+    if (errors >= limit || Date.now() >= data.deadlineAt) {
+      return finish(data, 'failed', { failCode: String(typeof code === 'number' ? code : 'poll-error'), failMsg: `status check failed ${errors} times in a row; last: ${reason}` });
+    }
+    log.warn({ jobId: data.jobId, taskId: data.taskId, errors, reason }, 'status check failed; checking again later');
+    const delay = Math.min(config.pollMaxIntervalMs, config.pollMinIntervalMs * 2 ** (errors - 1));
+    return park(job, { ...data, errors }, Math.min(delay, Math.max(1, data.deadlineAt - Date.now())), token);
+  }
+
+  return async function processPoll(job: Job<PollJobData>, token?: string): Promise<PollResult> {
+    const data: PollJobData = { ...job.data, polls: job.data.polls + 1 };
+    let info: TaskInfo;
+    try {
+      info = await kie.getTask(data.taskId);
+    } catch (e) {
+      return onError(job, data, e, token);
+    }
+    counters.inc('upscale_kie_calls_total', { endpoint: 'recordInfo', code: '200' });
+    data.errors = 0;
+    if (info.state === 'success') return onSuccess(data, info);
+    if (info.state === 'fail') return onFail(data, info);
+    const now = Date.now();
+    if (now >= data.deadlineAt) {
+      return finish(data, 'timed_out', {
+        failCode: 'timed_out',
+        failMsg: `task still ${info.state} ${formatDuration(now - data.submittedAt)} after submission (POLL_DEADLINE ${formatDuration(config.pollDeadlineMs)})`,
+      });
+    }
+    const delay = await schedule.delayFor(data.model, now - data.submittedAt, data.deadlineAt - now);
+    return park(job, data, delay, token);
+  };
+}
+
+/** Marks an image failed when its job failed for a reason the processor did not record (e.g. stalled too often). */
+export function isRecordedFailure(error: Error): boolean {
+  return error instanceof UnrecoverableError || error.name === 'UnrecoverableError';
+}

@@ -1,0 +1,153 @@
+/**
+ * The submit lane: one createTask per image under the account's create budget (the queue's limiter).
+ *
+ * Never pay twice: the taskId is checkpointed on the job (`job.updateData`) before anything else happens after
+ * createTask answers, and a re-run of a job with a taskId never calls createTask again. A `sendingAt` mark is
+ * checkpointed just before sending, so a re-run after a crash in between knows that attempt was ambiguous.
+ */
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { MODELS } from '../kie/models.js';
+import { callbackUrl } from '../queue/callback-token.js';
+import { pollJobId, submitJobId } from '../queue/identity.js';
+import type { PollJobData, SubmitJobData } from '../queue/job-data.js';
+import { outcomeFor, retryDelay } from '../queue/outcome.js';
+import { pauseLane } from '../queue/pause-reason.js';
+import { slowDownLane } from '../queue/slowdown.js';
+import type { LaneContext } from './context.js';
+import { recordOrRecreate } from './records.js';
+
+export interface SubmitResult {
+  taskId: string | null;
+  skipped?: string;
+}
+
+export function submitProcessor(ctx: LaneContext) {
+  const { rt, log, counters, schedule } = ctx;
+  const { config, store, queues, kie } = rt;
+
+  /** Moves an image with a task to `polling` and adds its poll job (idempotent by job id). */
+  async function followTask(job: Job<SubmitJobData>, data: SubmitJobData & { taskId: string; submittedAt: number }): Promise<void> {
+    await recordOrRecreate(ctx, data, { state: 'polling', taskId: data.taskId, submittedAt: data.submittedAt });
+    const poll: PollJobData = {
+      jobId: data.jobId,
+      batchId: data.batchId,
+      model: data.model,
+      taskId: data.taskId,
+      generation: data.generation,
+      submittedAt: data.submittedAt,
+      deadlineAt: data.submittedAt + config.pollDeadlineMs,
+      polls: 0,
+      errors: 0,
+      ...(data.autoResubmits ? { autoResubmits: data.autoResubmits } : {}),
+    };
+    const elapsed = Date.now() - data.submittedAt;
+    const delay = await schedule.delayFor(data.model, elapsed, poll.deadlineAt - Date.now());
+    await queues.poll.add('poll', poll, { jobId: pollJobId(data.jobId, data.generation), delay });
+    log.info({ jobId: data.jobId, batchId: data.batchId, taskId: data.taskId, state: 'polling', firstCheckMs: delay }, 'task created');
+  }
+
+  async function fail(data: SubmitJobData, failCode: string, failMsg: string): Promise<never> {
+    await recordOrRecreate(ctx, data, { state: 'failed', failCode, failMsg, completedAt: Date.now() });
+    counters.inc('upscale_images_finished_total', { state: 'failed', model: data.model });
+    log.info({ jobId: data.jobId, batchId: data.batchId, state: 'failed', failCode, failMsg }, 'image failed before a task was created');
+    throw new UnrecoverableError(`${failCode}: ${failMsg}`);
+  }
+
+  return async function processSubmit(job: Job<SubmitJobData>, token?: string): Promise<SubmitResult> {
+    let data = job.data;
+    const record = await store.getRecord(data.batchId, data.jobId);
+    if (record && (record.generation !== data.generation || ['succeeded', 'failed', 'timed_out', 'cancelled'].includes(record.state))) {
+      const skipped = `record is ${record.state} (generation ${record.generation}); job is generation ${data.generation}`;
+      log.debug({ jobId: data.jobId, skipped }, 'stale submit job skipped');
+      return { taskId: data.taskId ?? null, skipped };
+    }
+
+    // Resume from the checkpoint: the task exists, follow it.
+    if (data.taskId && data.submittedAt) return followAndReturn(job, { ...data, taskId: data.taskId, submittedAt: data.submittedAt });
+
+    const ambiguous = data.sendingAt !== undefined;
+    if (ambiguous) {
+      log.warn({ jobId: data.jobId, batchId: data.batchId }, 'previous createTask attempt ended without an answer (crash?); kie.ai may hold a task for it');
+      counters.inc('upscale_ambiguous_submits_total', { cause: 'crash' });
+    }
+    const prepared = await ctx.prepareInput(data);
+    if (!prepared.ok) return fail(data, prepared.failCode, prepared.failMsg);
+
+    await recordOrRecreate(ctx, data, { state: 'submitting', $inc: { submitAttempts: 1, ambiguousSubmits: ambiguous ? 1 : 0 } });
+    data = { ...data, ...prepared.update, sendingAt: Date.now(), attempts: (data.attempts ?? 0) + 1 };
+    await job.updateData(data);
+
+    const spec = MODELS[data.model];
+    const sid = submitJobId(data.jobId, data.generation);
+    let taskId: string;
+    try {
+      const created = await kie.createTask({
+        model: data.model,
+        input: spec.buildInput(prepared.url, data.factor),
+        ...(config.publicBaseUrl ? { callBackUrl: callbackUrl(config.publicBaseUrl, config.callbackSecret, sid) } : {}),
+      });
+      taskId = created.taskId;
+    } catch (e) {
+      return handleError(job, data, e, token);
+    }
+    // CHECKPOINT: nothing may come between createTask's answer and this.
+    const submittedAt = Date.now();
+    const { sendingAt: _sent, ...rest } = data;
+    const checkpoint = { ...rest, taskId, submittedAt };
+    await job.updateData(checkpoint);
+    counters.inc('upscale_kie_calls_total', { endpoint: 'createTask', code: '200' });
+    return followAndReturn(job, checkpoint);
+  };
+
+  async function followAndReturn(job: Job<SubmitJobData>, data: SubmitJobData & { taskId: string; submittedAt: number }) {
+    await followTask(job, data);
+    return { taskId: data.taskId };
+  }
+
+  async function handleError(job: Job<SubmitJobData>, data: SubmitJobData, error: unknown, token?: string): Promise<never> {
+    const outcome = outcomeFor(error);
+    const code = (error as { code?: unknown }).code;
+    counters.inc('upscale_kie_calls_total', { endpoint: 'createTask', code: typeof code === 'number' ? String(code) : 'none' });
+    const { sendingAt: _s, ...clean } = data;
+    switch (outcome.kind) {
+      case 'slow-down': {
+        await job.updateData(clean);
+        await store.transition(data.batchId, data.jobId, { state: 'waiting' }, { from: ['submitting'] });
+        const base = outcome.reason === 'maintenance' ? config.maintenanceBackoffMs : config.rateLimitBackoffMs;
+        const s = await slowDownLane(rt.redis, store.keys, queues.submit, 'submit', base, config.maxBackoffMs);
+        counters.inc('upscale_slowdowns_total', { lane: 'submit', reason: outcome.reason });
+        if (s.escalated) {
+          counters.inc('upscale_rate_limit_wait_seconds_total', { lane: 'submit' }, s.delayMs / 1000);
+          log.warn({ lane: 'submit', reason: outcome.reason, delayMs: s.delayMs, strikes: s.strikes }, 'kie.ai asked to slow down; every submit worker waits');
+        }
+        throw Worker.RateLimitError();
+      }
+      case 'pause': {
+        await job.updateData(clean);
+        await store.transition(data.batchId, data.jobId, { state: 'waiting' }, { from: ['submitting'] });
+        await pauseLane(rt.redis, store.keys, queues.submit, 'submit', { code: outcome.reason === 'auth' ? '401' : '402', message: outcome.message });
+        log.error({ lane: 'submit', reason: outcome.reason }, `submission paused: ${outcome.message}`);
+        throw Worker.RateLimitError();
+      }
+      case 'retry': {
+        const retries = (data.retries ?? 0) + 1;
+        if (outcome.ambiguous) {
+          counters.inc('upscale_ambiguous_submits_total', { cause: 'no-answer' });
+          await store.transition(data.batchId, data.jobId, { $inc: { ambiguousSubmits: 1 } });
+        }
+        if (retries > config.submitRetries) {
+          await job.updateData(clean);
+          return fail(data, String(typeof code === 'number' ? code : 'network'), `createTask failed ${retries} times; last: ${outcome.reason}`);
+        }
+        const delay = retryDelay(retries, config.retryBackoffMs, config.maxBackoffMs);
+        await job.updateData({ ...clean, retries });
+        log.warn({ jobId: data.jobId, batchId: data.batchId, retries, delayMs: delay, reason: outcome.reason }, 'createTask failed; retrying later');
+        await job.moveToDelayed(Date.now() + delay, token);
+        throw new DelayedError();
+      }
+      case 'fail':
+        await job.updateData(clean);
+        return fail(data, outcome.failCode, outcome.failMsg);
+    }
+  }
+}
