@@ -1,0 +1,62 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { enqueue } from '../../src/producer/index.js';
+import type { ResultRecord } from '../../src/results/record.js';
+import { startRig, waitForBatch, type Rig } from '../helpers/pipeline.js';
+
+const TOPAZ = 'topaz/image-upscale';
+const RECRAFT = 'recraft/crisp-upscale';
+
+async function allRecords(rig: Rig, batchId: string): Promise<ResultRecord[]> {
+  const out: ResultRecord[] = [];
+  for await (const r of rig.rt.store.records(batchId)) out.push(r);
+  return out;
+}
+
+describe('pipeline end to end (two worker processes, simulator at ×20)', () => {
+  let rig: Rig | undefined;
+  afterEach(async () => {
+    await rig?.stop();
+    rig = undefined;
+  });
+
+  it('takes 200 images to the state the simulator decided, one createTask each, within the limits', async () => {
+    rig = await startRig({
+      timeScale: 20,
+      sim: { failRate: 0.1, failCodes: { '422': 1, '500': 1 } },
+      env: { RESUBMIT_FAILED: '0' },
+    });
+    await Promise.all([rig.startWorker(), rig.startWorker()]);
+    const items = Array.from({ length: 200 }, (_, i) => ({
+      input: rig!.image(`e2e${i}`, 40 + (i % 7), 30 + (i % 5), (['png', 'jpg', 'webp'] as const)[i % 3]),
+      model: i % 4 === 0 ? RECRAFT : TOPAZ,
+      ...(i % 4 === 0 ? {} : { factor: ['1', '2', '4', '8'][i % 4] }),
+    }));
+    const result = await enqueue(rig.rt, items, { batchId: 'e2e-200' });
+    expect(result).toMatchObject({ enqueued: 200, duplicates: 0, rejected: [] });
+
+    const summary = await waitForBatch(rig.rt, 'e2e-200', 120_000);
+    const stats = rig.sim.stats();
+    const tasks = new Map(rig.sim.tasks().map((t) => [t.taskId, t]));
+    const records = await allRecords(rig, 'e2e-200');
+    expect(records).toHaveLength(200);
+    for (const r of records) {
+      const task = tasks.get(r.taskId ?? '');
+      expect(task, `task of ${r.input}`).toBeDefined();
+      expect(r.state).toBe(task!.state === 'success' ? 'succeeded' : 'failed');
+      if (r.state === 'succeeded') expect(r.resultUrls).toEqual(task!.resultUrls);
+      else expect(r.failCode).toBe(task!.failCode);
+      expect(r.submitAttempts).toBe(1);
+    }
+    expect(summary.counts.succeeded + summary.counts.failed).toBe(200);
+    expect(summary.counts.failed).toBeGreaterThan(0);
+    // nothing paid twice, no limit broken
+    expect(stats.duplicatedInputs).toEqual([]);
+    expect(stats.createAccepted).toBe(200);
+    expect(Object.values(stats.perInput).every((n) => n === 1)).toBe(true);
+    expect(stats.createRejected429).toBe(0);
+    expect(stats.peakCreateInWindow).toBeLessThanOrEqual(20);
+    expect(stats.peakQueriesInWindow).toBeLessThanOrEqual(10);
+    const polls = records.reduce((n, r) => n + r.polls, 0);
+    expect(polls / 200).toBeLessThan(6);
+  });
+});
