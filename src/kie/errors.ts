@@ -114,7 +114,9 @@ export type KieFailure =
   | { kind: 'code'; code: number; httpStatus: number | null; message: string }
   | { kind: 'network'; message: string; maybeSent: boolean; cause?: unknown }
   | { kind: 'timeout'; message: string; cause?: unknown }
-  | { kind: 'bad-response'; httpStatus: number | null; message: string; cause?: unknown };
+  | { kind: 'bad-response'; httpStatus: number | null; message: string; cause?: unknown }
+  /** Refused by the client before (or while) sending: empty taskId, body over the size limit. Never succeeds as sent. */
+  | { kind: 'invalid-request'; message: string };
 
 /**
  * The one mapping from a failed exchange to a `KieError` subclass. An envelope code wins over the HTTP status;
@@ -137,6 +139,8 @@ export function kieErrorFrom(endpoint: string, failure: KieFailure): KieError {
         endpoint,
         cause: failure.cause,
       });
+    case 'invalid-request':
+      return new KieValidationError({ code: null, httpStatus: null, message: failure.message, endpoint });
     case 'code': {
       const init = { code: failure.code, httpStatus: failure.httpStatus, message: failure.message, endpoint };
       if (failure.code === 422 && /recordinfo is null/i.test(failure.message)) return new KieUnknownTaskError(init);

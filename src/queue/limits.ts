@@ -4,8 +4,8 @@
  * BullMQ's limiter counts job starts in fixed windows (the first start sets a key's expiry). kie.ai's windows are
  * assumed sliding: a fixed-window limiter of 20 per 10 s can let 40 through in 10 s around a window boundary.
  * Allowing one start per `duration / max` cannot put more than `max` starts into any window of `duration`,
- * however it is placed. A small guard (2 % of the window, at most 250 ms) absorbs network jitter between the
- * start in Redis and the arrival at kie.ai.
+ * however it is placed. A guard absorbs jitter between the start in Redis and the arrival at kie.ai (event-loop
+ * stalls, network): 2 % of the window, at least 25 ms (jitter does not shrink with the window) and at most 250 ms.
  */
 import type { RateLimit } from '../config/units.js';
 
@@ -15,7 +15,7 @@ export interface LimiterOptions {
 }
 
 export function limiterFor(limit: RateLimit): LimiterOptions {
-  const guardMs = Math.min(250, limit.durationMs * 0.02);
+  const guardMs = Math.min(250, Math.max(25, limit.durationMs * 0.02));
   return { max: 1, duration: Math.max(1, Math.ceil((limit.durationMs + guardMs) / limit.max)) };
 }
 

@@ -12,7 +12,7 @@ async function allRecords(rig: Rig, batchId: string): Promise<ResultRecord[]> {
   return out;
 }
 
-describe('pipeline end to end (two worker processes, simulator at ×20)', () => {
+describe('pipeline end to end (two worker processes, simulator at ×10)', () => {
   let rig: Rig | undefined;
   afterEach(async () => {
     await rig?.stop();
@@ -21,7 +21,7 @@ describe('pipeline end to end (two worker processes, simulator at ×20)', () => 
 
   it('takes 200 images to the state the simulator decided, one createTask each, within the limits', async () => {
     rig = await startRig({
-      timeScale: 20,
+      timeScale: 10,
       sim: { failRate: 0.1, failCodes: { '422': 1, '500': 1 } },
       env: { RESUBMIT_FAILED: '0' },
     });

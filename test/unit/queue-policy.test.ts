@@ -8,7 +8,8 @@ import { outcomeFor, retryDelay } from '../../src/queue/outcome.js';
 describe('limiterFor', () => {
   it('spaces starts by duration/max plus a small guard', () => {
     expect(limiterFor({ max: 20, durationMs: 10_000 })).toEqual({ max: 1, duration: 510 });
-    expect(limiterFor({ max: 10, durationMs: 1000 })).toEqual({ max: 1, duration: 102 });
+    expect(limiterFor({ max: 10, durationMs: 1000 })).toEqual({ max: 1, duration: 103 });
+    expect(limiterFor({ max: 20, durationMs: 500 })).toEqual({ max: 1, duration: 27 });
   });
 
   it('never lets more than max starts into any sliding window (brute force over BullMQ fixed-window semantics)', () => {

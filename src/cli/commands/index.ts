@@ -1,10 +1,26 @@
 /** Every `upscale` command, registered in the order `upscale --help` lists them. One import line per command. */
 import type { Command } from 'commander';
+import { register as registerWorker } from './worker.js';
+import { register as registerStatus } from './status.js';
+import { register as registerExport } from './export.js';
+import { register as registerPause } from './pause.js';
+import { register as registerResume } from './resume.js';
+import { register as registerRetry } from './retry.js';
+import { register as registerCancel } from './cancel.js';
+import { register as registerSim } from './sim.js';
 
 type Register = (program: Command) => void;
 
 const registrations: Register[] = [
   // one entry per command, e.g. registerSim
+  registerWorker,
+  registerStatus,
+  registerExport,
+  registerPause,
+  registerResume,
+  registerRetry,
+  registerCancel,
+  registerSim,
 ];
 
 export function registerCommands(program: Command): void {
