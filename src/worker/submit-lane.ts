@@ -46,10 +46,10 @@ export function submitProcessor(ctx: LaneContext) {
     log.info({ jobId: data.jobId, batchId: data.batchId, taskId: data.taskId, state: 'polling', firstCheckMs: delay }, 'task created');
   }
 
-  async function fail(data: SubmitJobData, failCode: string, failMsg: string): Promise<never> {
-    await recordOrRecreate(ctx, data, { state: 'failed', failCode, failMsg, completedAt: Date.now() });
-    counters.inc('upscale_images_finished_total', { state: 'failed', model: data.model });
-    log.info({ jobId: data.jobId, batchId: data.batchId, state: 'failed', failCode, failMsg }, 'image failed before a task was created');
+  async function fail(data: SubmitJobData, failCode: string, failMsg: string, state: 'failed' | 'cancelled' = 'failed'): Promise<never> {
+    await recordOrRecreate(ctx, data, { state, failCode, failMsg, completedAt: Date.now() });
+    counters.inc('upscale_images_finished_total', { state, model: data.model });
+    log.info({ jobId: data.jobId, batchId: data.batchId, state, failCode, failMsg }, `image ${state} before a task was created`);
     throw new UnrecoverableError(`${failCode}: ${failMsg}`);
   }
 
@@ -71,7 +71,7 @@ export function submitProcessor(ctx: LaneContext) {
       counters.inc('upscale_ambiguous_submits_total', { cause: 'crash' });
     }
     const prepared = await ctx.prepareInput(data);
-    if (!prepared.ok) return fail(data, prepared.failCode, prepared.failMsg);
+    if (!prepared.ok) return fail(data, prepared.failCode, prepared.failMsg, prepared.state);
 
     await recordOrRecreate(ctx, data, { state: 'submitting', $inc: { submitAttempts: 1, ambiguousSubmits: ambiguous ? 1 : 0 } });
     data = { ...data, ...prepared.update, sendingAt: Date.now(), attempts: (data.attempts ?? 0) + 1 };
