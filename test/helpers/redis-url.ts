@@ -31,7 +31,7 @@ export interface TestRedis {
 export async function resolveTestRedis(): Promise<TestRedis> {
   const candidates = [process.env.REDIS_URL, 'redis://127.0.0.1:6379'].filter((u): u is string => Boolean(u));
   for (const url of candidates) {
-    if (await pingRedis(url)) return { url, stop: async () => undefined };
+    if (await pingRedis(url)) return { url, stop: () => Promise.resolve() };
   }
   if (dockerReachable()) {
     try {

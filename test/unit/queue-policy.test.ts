@@ -27,7 +27,11 @@ describe('limiterFor', () => {
           windowStart = t;
           inWindow = 0;
         }
-        if (inWindow >= max) t = windowStart + duration, (windowStart = t), (inWindow = 0);
+        if (inWindow >= max) {
+          t = windowStart + duration;
+          windowStart = t;
+          inWindow = 0;
+        }
         inWindow++;
         starts.push(t);
       }
