@@ -1,0 +1,89 @@
+/**
+ * `upscale status [--batch ID] [--json] [--watch] [--interval 2s]`.
+ *
+ * - Human output: a block per batch (progress, counts per state, credits, throughput, ETA, times in UTC) and the lanes
+ *   (paused or not, and why).
+ * - `--json`: with `--batch`, the batch's whole summary (`BatchSummary`: batchId, total, counts, creditsConsumed,
+ *   createdAt, startedAt, updatedAt, finishedAt, ambiguousSubmits, throughputPerMinute, etaSeconds); without it,
+ *   `{ batches: [...], lanes: { submit: { paused, reason, counts }, ... } }`. Times are Unix milliseconds.
+ * - `--watch`: redraws every `--interval` (default 2s) until every shown batch is finished (exit 0) or SIGINT
+ *   (exit 130). On a terminal the screen is redrawn in place; otherwise a new block is printed each time, and with
+ *   `--json` one JSON line per tick (NDJSON).
+ * - An unknown `--batch` exits 1 with "no batch named X".
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Command } from 'commander';
+import { loadConfig, parseDuration } from '../../config/index.js';
+import { getStatus } from '../../queue/control.js';
+import { checkBatchId } from '../../queue/identity.js';
+import { isBatchFinished, renderStatus, statusJson } from '../../results/status-view.js';
+import { createRuntime } from '../../runtime.js';
+import { UsageError } from '../usage-error.js';
+
+interface StatusOptions {
+  batch?: string;
+  json?: boolean;
+  watch?: boolean;
+  interval?: string;
+}
+
+/** Clear the screen and move the cursor home (ANSI). */
+const CLEAR = '\x1b[H\x1b[2J';
+
+function parseInterval(opts: StatusOptions): number {
+  if (opts.interval === undefined) return 2000;
+  if (!opts.watch) throw new UsageError('--interval applies only with --watch (for example: upscale status --watch --interval 5s)');
+  let ms: number;
+  try {
+    ms = parseDuration(opts.interval);
+  } catch (e) {
+    throw new UsageError(`--interval: ${(e as Error).message}`);
+  }
+  if (ms < 200) throw new UsageError(`--interval: "${opts.interval}" is too short; use 200ms or more (for example 2s)`);
+  return ms;
+}
+
+export function register(program: Command): void {
+  program
+    .command('status')
+    .description('Show batch progress and lane state (times in --json are Unix milliseconds)')
+    .option('--batch <id>', 'only this batch')
+    .option('--json', 'print JSON (one line per tick with --watch)')
+    .option('--watch', 'redraw until every shown batch is finished (or Ctrl-C)')
+    .option('--interval <duration>', 'time between redraws with --watch (default 2s)')
+    .action(async (opts: StatusOptions) => {
+      if (opts.batch !== undefined) {
+        const problem = checkBatchId(opts.batch);
+        if (problem) throw new UsageError(`--batch: ${problem}`);
+      }
+      const intervalMs = parseInterval(opts);
+      const rt = createRuntime(loadConfig());
+      const stop = new AbortController();
+      const onSigint = () => stop.abort();
+      if (opts.watch) process.once('SIGINT', onSigint);
+      const tty = Boolean(process.stdout.isTTY) && !opts.json;
+      try {
+        for (let tick = 0; ; tick++) {
+          const now = Date.now();
+          const snapshot = await getStatus(rt, opts.batch === undefined ? { now } : { now, batchId: opts.batch });
+          if (opts.json) {
+            const json = JSON.stringify(statusJson(snapshot, opts.batch));
+            process.stdout.write(json + '\n');
+          } else {
+            const text = renderStatus(snapshot, { now, listing: opts.batch === undefined });
+            process.stdout.write(opts.watch && tty ? CLEAR + text : (tick > 0 ? '\n' : '') + text);
+          }
+          if (!opts.watch || snapshot.batches.every(isBatchFinished)) return;
+          try {
+            await sleep(intervalMs, undefined, { signal: stop.signal });
+          } catch {
+            process.exitCode = 130;
+            return;
+          }
+        }
+      } finally {
+        process.off('SIGINT', onSigint);
+        await rt.close();
+      }
+    });
+}

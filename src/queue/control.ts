@@ -1,0 +1,229 @@
+/**
+ * Operator controls over the lanes and batches (`upscale pause|resume|retry|cancel|status`).
+ *
+ * - Pausing a lane is BullMQ's global `queue.pause()`: no worker starts a new job of that lane; running jobs finish
+ *   and waiting jobs stay waiting. Pausing `submit` stops spending; `poll` keeps following the tasks already paid for.
+ * - Why a lane is paused is kept beside the queue (`keys.pauseReason(lane)`, JSON `{ code, message, at }`), set by
+ *   the lanes on 401/402 and by `pause()` here (`code: 'manual'`), and deleted by `resume()`.
+ * - `retry` and `cancel` stream a batch's records (HSCAN pages), so a 100k-image batch is never loaded at once.
+ */
+import type { Job } from 'bullmq';
+import type { Runtime } from '../runtime.js';
+import { requireBatch } from '../results/export.js';
+import type { BatchSummary, RecordState, ResultRecord } from '../results/record.js';
+import { submitJobId } from './identity.js';
+import type { SubmitJobData } from './job-data.js';
+import { LANES, type Lane } from './names.js';
+import { getPauseReason, type PauseReason } from './pause-reason.js';
+
+export type { PauseReason } from './pause-reason.js';
+
+export interface LaneStatus {
+  paused: boolean;
+  reason: PauseReason | null;
+  /** A global slow-down after a 429/455 is in force (`keys.slowdown(lane)` exists). */
+  slowedDown: boolean;
+  /** BullMQ job counts: waiting, prioritized, delayed, active, completed, failed (a paused queue keeps its jobs in waiting). */
+  counts: Record<string, number>;
+}
+
+export type LaneStatusMap = Record<Lane, LaneStatus>;
+
+/** BullMQ job states counted for each lane. */
+export const LANE_COUNT_TYPES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'] as const;
+
+/** Records handled concurrently by retry/cancel (their Redis commands are pipelined by ioredis). */
+const CHUNK = 200;
+
+function getReason(rt: Runtime, lane: Lane): Promise<PauseReason | null> {
+  return getPauseReason(rt.redis, rt.store.keys, lane);
+}
+
+export interface PauseResult {
+  lane: Lane;
+  /** The lane was already paused; its earlier reason (a 401/402, or an earlier manual pause) is kept. */
+  alreadyPaused: boolean;
+  reason: PauseReason;
+}
+
+/** Pauses lanes (default: only `submit`) and records `{ code: 'manual' }` as the reason, unless already paused with one. */
+export async function pause(rt: Runtime, options: { lanes?: readonly Lane[]; now?: number } = {}): Promise<PauseResult[]> {
+  const out: PauseResult[] = [];
+  for (const lane of options.lanes ?? ['submit']) {
+    const queue = rt.queues[lane];
+    const alreadyPaused = await queue.isPaused();
+    const existing = alreadyPaused ? await getReason(rt, lane) : null;
+    const reason = existing ?? { code: 'manual', message: 'paused by upscale pause', at: options.now ?? Date.now() };
+    if (!existing) await rt.redis.set(rt.store.keys.pauseReason(lane), JSON.stringify(reason));
+    if (!alreadyPaused) await queue.pause();
+    out.push({ lane, alreadyPaused: alreadyPaused && existing !== null, reason });
+  }
+  return out;
+}
+
+export interface ResumeResult {
+  /** Lanes that were paused, with why (null when no reason was recorded). */
+  resumed: { lane: Lane; reason: PauseReason | null }[];
+  /** Lanes that were not paused (a stale reason is deleted anyway). */
+  notPaused: Lane[];
+}
+
+/** Resumes the paused ones of `lanes` (default: every lane) and deletes their pause reasons. */
+export async function resume(rt: Runtime, options: { lanes?: readonly Lane[] } = {}): Promise<ResumeResult> {
+  const result: ResumeResult = { resumed: [], notPaused: [] };
+  for (const lane of options.lanes ?? LANES) {
+    const queue = rt.queues[lane];
+    const reason = await getReason(rt, lane);
+    if (await queue.isPaused()) {
+      await queue.resume();
+      result.resumed.push({ lane, reason });
+    } else {
+      result.notPaused.push(lane);
+    }
+    await rt.redis.del(rt.store.keys.pauseReason(lane));
+  }
+  return result;
+}
+
+/** Paused or not, why, slowed down or not, and BullMQ's job counts, for every lane. */
+export async function laneStatus(rt: Runtime): Promise<LaneStatusMap> {
+  const entries = await Promise.all(
+    LANES.map(async (lane): Promise<[Lane, LaneStatus]> => {
+      const queue = rt.queues[lane];
+      const [paused, reason, slowed, counts] = await Promise.all([
+        queue.isPaused(),
+        getReason(rt, lane),
+        rt.redis.exists(rt.store.keys.slowdown(lane)),
+        queue.getJobCounts(...LANE_COUNT_TYPES),
+      ]);
+      return [lane, { paused, reason, slowedDown: slowed === 1, counts }];
+    }),
+  );
+  return Object.fromEntries(entries) as LaneStatusMap;
+}
+
+/** What `upscale status` shows: one batch (`batchId`) or every retained batch, newest first, and the lanes. */
+export async function getStatus(rt: Runtime, options: { batchId?: string; now?: number } = {}): Promise<{ batches: BatchSummary[]; lanes: LaneStatusMap }> {
+  const now = options.now ?? Date.now();
+  let batches: BatchSummary[];
+  if (options.batchId === undefined) {
+    batches = await rt.store.listBatches(now);
+  } else {
+    const summary = await rt.store.getSummary(options.batchId, now);
+    if (!summary) await requireBatch(rt.store, options.batchId);
+    batches = summary ? [summary] : [];
+  }
+  return { batches, lanes: await laneStatus(rt) };
+}
+
+/** Yields a batch's records in arrays of at most `size`. */
+async function* chunks(rt: Runtime, batchId: string, size = CHUNK): AsyncGenerator<ResultRecord[]> {
+  let chunk: ResultRecord[] = [];
+  for await (const record of rt.store.records(batchId)) {
+    chunk.push(record);
+    if (chunk.length >= size) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+const RETRYABLE: readonly RecordState[] = ['failed', 'timed_out'];
+
+/**
+ * Gives every `failed` or `timed_out` image of a batch a new generation: its record goes back to `waiting` (result
+ * fields cleared) and a submit job `submitJobId(jobId, generation)` is added. The record's `from` guard makes a
+ * concurrent or repeated retry a no-op for images already moved. Throws `UnknownBatchError` for an unknown batch.
+ * @returns `retried`: images given a new generation; `skipped`: every other record of the batch.
+ */
+export async function retry(rt: Runtime, batchId: string): Promise<{ retried: number; skipped: number }> {
+  await requireBatch(rt.store, batchId);
+  let retried = 0;
+  let skipped = 0;
+  for await (const chunk of chunks(rt, batchId)) {
+    const candidates = chunk.filter((r) => RETRYABLE.includes(r.state));
+    skipped += chunk.length - candidates.length;
+    const moved = await Promise.all(
+      candidates.map(async (r) => {
+        const generation = r.generation + 1;
+        const t = await rt.store.transition(
+          batchId,
+          r.jobId,
+          {
+            state: 'waiting',
+            generation,
+            taskId: null,
+            resultUrls: [],
+            failCode: null,
+            failMsg: null,
+            completedAt: null,
+            submittedAt: null,
+            outputPath: null,
+            sha256: null,
+            costTimeMs: null,
+            creditsConsumed: null,
+          },
+          { from: RETRYABLE },
+        );
+        return t.status === 'ok' ? { record: r, generation } : null;
+      }),
+    );
+    const jobs = moved.filter((m) => m !== null);
+    skipped += candidates.length - jobs.length;
+    if (jobs.length === 0) continue;
+    await rt.queues.submit.addBulk(
+      jobs.map(({ record: r, generation }) => {
+        const data: SubmitJobData = { jobId: r.jobId, batchId, input: r.input, model: r.model, factor: r.factor, generation };
+        return { name: 'submit', data, opts: { jobId: submitJobId(r.jobId, generation) } };
+      }),
+    );
+    retried += jobs.length;
+  }
+  return { retried, skipped };
+}
+
+/** True when BullMQ refused to remove a job because a worker holds its lock. */
+function isLockedError(e: unknown): boolean {
+  return /locked/i.test(e instanceof Error ? e.message : String(e));
+}
+
+const CANCELLABLE: readonly RecordState[] = ['waiting', 'submitting'];
+
+/**
+ * Cancels the images of a batch that have not reached kie.ai: a `waiting`/`submitting` image whose submit job is
+ * gone, or exists with no `taskId` and is not active, has its job removed and is recorded `cancelled`. Active jobs
+ * and submitted tasks (`polling`) are followed to their end. Throws `UnknownBatchError` for an unknown batch.
+ * @returns `cancelled`: images recorded cancelled now; `inFlight`: images left running (active, submitted, polling).
+ */
+export async function cancel(rt: Runtime, batchId: string, options: { now?: number } = {}): Promise<{ cancelled: number; inFlight: number }> {
+  await requireBatch(rt.store, batchId);
+  let cancelled = 0;
+  let inFlight = 0;
+  for await (const chunk of chunks(rt, batchId)) {
+    const outcomes = await Promise.all(
+      chunk.map(async (r): Promise<'cancelled' | 'inFlight' | 'ignored'> => {
+        if (r.state === 'polling') return 'inFlight';
+        if (!CANCELLABLE.includes(r.state)) return 'ignored';
+        const job = (await rt.queues.submit.getJob(submitJobId(r.jobId, r.generation))) as Job<SubmitJobData> | undefined;
+        if (job) {
+          if (job.data.taskId || (await job.isActive())) return 'inFlight';
+          try {
+            await job.remove();
+          } catch (e) {
+            if (isLockedError(e)) return 'inFlight';
+            throw e;
+          }
+        }
+        const t = await rt.store.transition(batchId, r.jobId, { state: 'cancelled', completedAt: options.now ?? Date.now() }, { from: CANCELLABLE });
+        if (t.status === 'ok') return 'cancelled';
+        return t.status === 'refused' && t.previous === 'polling' ? 'inFlight' : 'ignored';
+      }),
+    );
+    for (const o of outcomes) {
+      if (o === 'cancelled') cancelled++;
+      else if (o === 'inFlight') inFlight++;
+    }
+  }
+  return { cancelled, inFlight };
+}

@@ -1,0 +1,133 @@
+/**
+ * Rendering of `upscale status`: pure functions from batch summaries and lane states to text, so they are tested
+ * with a fixed `now`. Times are shown in UTC (`2026-11-21 22:30:15Z`) with their age; the JSON output
+ * (`statusJson`) keeps them as stored, Unix milliseconds.
+ */
+import { formatDuration } from '../config/units.js';
+import type { LaneStatus, LaneStatusMap } from '../queue/control.js';
+import { LANES } from '../queue/names.js';
+import { ACTIVE_STATES, STATES, type BatchSummary } from './record.js';
+
+export interface RenderOptions {
+  /** The time the summaries were read (Unix ms); ages and ETAs are relative to it. */
+  now: number;
+  /** Width of the progress bar in characters. @defaultValue `30` */
+  barWidth?: number;
+  /** Finished batches shown when listing every batch (active ones are always shown). @defaultValue `5` */
+  maxFinished?: number;
+}
+
+/** Images not yet in a terminal state. */
+export function activeCount(s: BatchSummary): number {
+  return ACTIVE_STATES.reduce((n, state) => n + s.counts[state], 0);
+}
+
+/** A batch is finished when every image is in a terminal state (succeeded, failed, timed_out, cancelled). */
+export function isBatchFinished(s: BatchSummary): boolean {
+  return s.total > 0 && activeCount(s) === 0;
+}
+
+/** `[#########.....................]` for done/total. */
+export function progressBar(done: number, total: number, width = 30): string {
+  const ratio = total > 0 ? Math.min(1, Math.max(0, done / total)) : 0;
+  const filled = Math.round(ratio * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+}
+
+/** `2026-11-21 22:30:15Z`: UTC, to the second. */
+export function isoUtc(at: number): string {
+  return new Date(at).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** `2026-11-21 22:30:15Z (12m00s ago)`, or `-` for null. */
+export function formatTime(at: number | null, now: number): string {
+  if (at === null) return '-';
+  return now >= at ? `${isoUtc(at)} (${formatDuration(now - at)} ago)` : isoUtc(at);
+}
+
+function percent(done: number, total: number): string {
+  return total > 0 ? `${((done / total) * 100).toFixed(1)}%` : '0.0%';
+}
+
+function credits(n: number): string {
+  return Number.isInteger(n) ? String(n) : n.toFixed(3).replace(/0+$/, '');
+}
+
+/** One batch: progress bar, counts per state, credits, throughput, ETA, times. */
+export function renderBatch(s: BatchSummary, options: RenderOptions): string {
+  const done = s.total - activeCount(s);
+  const finished = isBatchFinished(s);
+  const head = `batch ${s.batchId}  ${progressBar(done, s.total, options.barWidth)}  ${done}/${s.total} (${percent(done, s.total)})${finished ? '  finished' : ''}`;
+  const counts = STATES.map((state) => `${state} ${s.counts[state]}`).join(' · ');
+  const rate = s.throughputPerMinute === null ? 'throughput -' : `${s.throughputPerMinute}/min`;
+  let eta: string;
+  if (finished) eta = s.finishedAt !== null && s.startedAt !== null ? `took ${formatDuration(s.finishedAt - s.startedAt)}` : 'done';
+  else eta = s.etaSeconds === null ? 'ETA -' : `ETA ${formatDuration(s.etaSeconds * 1000)}`;
+  const lines = [
+    head,
+    `  ${counts}`,
+    `  credits ${credits(s.creditsConsumed)} · ${rate} · ${eta}`,
+    `  started ${formatTime(s.startedAt, options.now)} · updated ${formatTime(s.updatedAt, options.now)}`,
+  ];
+  if (s.ambiguousSubmits > 0) {
+    lines.push(`  ${s.ambiguousSubmits} ambiguous submit(s): kie.ai may hold tasks for them (see ambiguousSubmits in the export)`);
+  }
+  return lines.join('\n');
+}
+
+function queued(l: LaneStatus): number {
+  return (l.counts.waiting ?? 0) + (l.counts.prioritized ?? 0);
+}
+
+/** One line for every lane (`submit: running · 300 queued, 20 active, 0 delayed`), then one per paused lane with why. */
+export function renderLanes(lanes: LaneStatusMap, now: number): string {
+  const summary = LANES.map((lane) => {
+    const l = lanes[lane];
+    const state = l.paused ? 'PAUSED' : l.slowedDown ? 'slowed down after 429/455' : 'running';
+    return `${lane} ${state} (${queued(l)} queued, ${l.counts.active ?? 0} active, ${l.counts.delayed ?? 0} delayed)`;
+  }).join(' · ');
+  const lines = [`lanes: ${summary}`];
+  for (const lane of LANES) {
+    const l = lanes[lane];
+    if (!l.paused) continue;
+    lines.push(`${lane} lane PAUSED: ${describeReason(l, now)}`);
+  }
+  return lines.join('\n');
+}
+
+function describeReason(l: LaneStatus, now: number): string {
+  const r = l.reason;
+  if (!r) return 'no reason recorded — run `upscale resume` to continue';
+  const since = r.at > 0 ? ` (since ${isoUtc(r.at)}${now >= r.at ? `, ${formatDuration(now - r.at)} ago` : ''})` : '';
+  const what = r.code === 'manual' || r.message.includes(r.code) ? r.message : `${r.code} ${r.message}`;
+  const fix = /upscale resume/.test(r.message) ? '' : ' — run `upscale resume` to continue';
+  return `${what}${since}${fix}`;
+}
+
+/**
+ * The whole human view: a block per batch (every active batch, and the newest `maxFinished` finished ones when
+ * listing), then the lanes.
+ */
+export function renderStatus(snapshot: { batches: readonly BatchSummary[]; lanes: LaneStatusMap }, options: RenderOptions & { listing?: boolean }): string {
+  const maxFinished = options.maxFinished ?? 5;
+  let shown = [...snapshot.batches];
+  let hidden = 0;
+  if (options.listing) {
+    let finishedShown = 0;
+    shown = snapshot.batches.filter((b) => !isBatchFinished(b) || finishedShown++ < maxFinished);
+    hidden = snapshot.batches.length - shown.length;
+  }
+  const blocks = shown.map((b) => renderBatch(b, options));
+  if (snapshot.batches.length === 0) blocks.push('no batches (enqueue one with `upscale enqueue`)');
+  if (hidden > 0) blocks.push(`${hidden} older finished batch(es) not shown (\`upscale status --batch ID\` or \`--json\` lists them)`);
+  blocks.push(renderLanes(snapshot.lanes, options.now));
+  return blocks.join('\n\n') + '\n';
+}
+
+/**
+ * The `--json` shape: the batch's whole summary with `--batch`, else `{ batches, lanes }`. Times are Unix ms.
+ */
+export function statusJson(snapshot: { batches: readonly BatchSummary[]; lanes: LaneStatusMap }, batchId?: string): unknown {
+  if (batchId !== undefined) return snapshot.batches[0] ?? null;
+  return { batches: snapshot.batches, lanes: snapshot.lanes };
+}

@@ -1,0 +1,49 @@
+/** Flag checks of the status, export, pause, resume, retry and cancel commands, in-process (they fail before Redis). */
+import { Command } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { register as registerCancel } from '../../src/cli/commands/cancel.js';
+import { register as registerExport } from '../../src/cli/commands/export.js';
+import { parseLanes, register as registerPause } from '../../src/cli/commands/pause.js';
+import { register as registerResume } from '../../src/cli/commands/resume.js';
+import { register as registerRetry } from '../../src/cli/commands/retry.js';
+import { register as registerStatus } from '../../src/cli/commands/status.js';
+import { UsageError } from '../../src/cli/usage-error.js';
+
+function program(): Command {
+  const p = new Command('upscale').exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+  for (const register of [registerStatus, registerExport, registerPause, registerResume, registerRetry, registerCancel]) register(p);
+  return p;
+}
+
+async function usageError(...args: string[]): Promise<string> {
+  try {
+    await program().parseAsync(args, { from: 'user' });
+  } catch (e) {
+    expect(e).toBeInstanceOf(UsageError);
+    return (e as Error).message;
+  }
+  throw new Error(`upscale ${args.join(' ')} did not fail`);
+}
+
+describe('flags of the operator commands', () => {
+  it('names the flag and says how to fix it', async () => {
+    expect(await usageError('export', '--batch', 'b1', '--format', 'xml')).toBe(
+      '--format: unknown format "xml"; use one of jsonl, csv (for example --format csv)',
+    );
+    expect(await usageError('export', '--format', 'csv')).toBe('--batch is missing: run `upscale export --batch ID` (`upscale status` lists batches)');
+    expect(await usageError('export', '--batch', 'b1', '--out', ' ')).toContain('--out is empty');
+    expect(await usageError('retry')).toContain('upscale retry --batch ID');
+    expect(await usageError('cancel', '--batch', 'no spaces please')).toMatch(/^--batch: batch id "no spaces please" must be/);
+    expect(await usageError('pause', '--lanes', 'submit,nope')).toContain('--lanes: unknown lane "nope"; the lanes are submit, poll, download');
+    expect(await usageError('resume', '--lanes', ',')).toContain('--lanes is empty');
+    expect(await usageError('status', '--interval', '5s')).toContain('--interval applies only with --watch');
+    expect(await usageError('status', '--watch', '--interval', '50ms')).toContain('too short');
+    expect(await usageError('status', '--watch', '--interval', 'soon')).toMatch(/^--interval: "soon" is not a duration/);
+    expect(await usageError('status', '--batch', '-x-')).toMatch(/^--batch: /);
+  });
+
+  it('parses lane lists', () => {
+    expect(parseLanes('submit')).toEqual(['submit']);
+    expect(parseLanes(' poll , submit,poll ')).toEqual(['poll', 'submit']);
+  });
+});

@@ -1,0 +1,137 @@
+/** Smoke tests of `upscale status|pause|resume|retry|cancel` as separate processes, against real Redis. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.js';
+import { submitJobId } from '../../src/queue/identity.js';
+import { createRuntime, type Runtime } from '../../src/runtime.js';
+import { deletePrefix, freshPrefix, testRedisUrl, waitFor } from '../helpers/redis.js';
+
+const MODEL = 'topaz/image-upscale' as const;
+const BATCH = 'b-cli';
+const id = (n: number) => n.toString(16).padStart(24, '0');
+
+interface CliRun {
+  child: ChildProcess;
+  /** Everything written to standard output so far. */
+  out(): string;
+  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+function startCli(args: string[], env: Record<string, string>): CliRun {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
+    cwd: new URL('../..', import.meta.url),
+    env: { ...process.env, LOG_LEVEL: 'silent', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  return { child, out: () => stdout, done };
+}
+
+const runCli = (args: string[], env: Record<string, string>) => startCli(args, env).done;
+
+// Each run starts a Node process (about 3 s of imports); allow for a loaded machine.
+describe('upscale status / pause / resume / retry / cancel (CLI)', { timeout: 180_000 }, () => {
+  let rt: Runtime;
+  let prefix: string;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    prefix = freshPrefix('cli');
+    env = { REDIS_URL: testRedisUrl(), UPSCALE_PREFIX: prefix };
+    rt = createRuntime(loadConfig({}, { ...env, LOG_LEVEL: 'silent' }));
+    const images = [1, 2, 3, 4].map((n) => ({ jobId: id(n), input: `https://img.test/${n}.png`, model: MODEL, factor: '2' as const }));
+    await rt.store.createRecords(BATCH, images);
+    await rt.store.transition(BATCH, id(1), { state: 'failed', failCode: '422', failMsg: 'bad' });
+    await rt.store.transition(BATCH, id(2), { state: 'succeeded', creditsConsumed: 20 });
+    await rt.store.transition(BATCH, id(3), { state: 'polling', taskId: 't3' });
+    await rt.queues.submit.add('submit', { jobId: id(4), batchId: BATCH, input: 'x', model: MODEL, factor: '2', generation: 0 }, { jobId: id(4) });
+  });
+  afterAll(async () => {
+    await rt.close();
+    await deletePrefix(testRedisUrl(), prefix);
+  });
+
+  it('status --json prints the whole summary of a batch, times as Unix ms', async () => {
+    const r = await runCli(['status', '--batch', BATCH, '--json'], env);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(Object.keys(s).sort()).toEqual(
+      ['batchId', 'total', 'counts', 'creditsConsumed', 'createdAt', 'startedAt', 'updatedAt', 'finishedAt', 'ambiguousSubmits', 'throughputPerMinute', 'etaSeconds'].sort(),
+    );
+    expect(s).toMatchObject({ batchId: BATCH, total: 4, creditsConsumed: 20, counts: { waiting: 1, submitting: 0, polling: 1, succeeded: 1, failed: 1, timed_out: 0, cancelled: 0 } });
+    expect(typeof s.updatedAt).toBe('number');
+  });
+
+  it('status without --batch lists batches and lanes; an unknown batch exits 1', async () => {
+    const [all, human, unknown] = await Promise.all([
+      runCli(['status', '--json'], env),
+      runCli(['status', '--batch', BATCH], env),
+      runCli(['status', '--batch', 'nope'], env),
+    ]);
+    expect(all.code).toBe(0);
+    const j = JSON.parse(all.stdout) as { batches: { batchId: string }[]; lanes: Record<string, { paused: boolean }> };
+    expect(j.batches.map((b) => b.batchId)).toEqual([BATCH]);
+    expect(Object.keys(j.lanes)).toEqual(['submit', 'poll', 'download']);
+
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain(`batch ${BATCH}`);
+    expect(human.stdout).toContain('2/4 (50.0%)');
+
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('no batch named nope (run `upscale status` to list batches)');
+  });
+
+  it('pause and resume report what they did', async () => {
+    const p = await runCli(['pause', '--json'], env);
+    expect(p.code).toBe(0);
+    expect(JSON.parse(p.stdout)).toMatchObject({ paused: [{ lane: 'submit', alreadyPaused: false, reason: { code: 'manual' } }] });
+    expect(await rt.queues.submit.isPaused()).toBe(true);
+    const r = await runCli(['resume'], env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Resumed the submit lane (was paused by upscale pause)');
+    expect(await rt.queues.submit.isPaused()).toBe(false);
+  });
+
+  it('retry and cancel print counts; an unknown batch exits 1', async () => {
+    const [retried, unknown] = await Promise.all([runCli(['retry', '--batch', BATCH, '--json'], env), runCli(['retry', '--batch', 'nope'], env)]);
+    expect(retried.code).toBe(0);
+    expect(JSON.parse(retried.stdout)).toEqual({ batchId: BATCH, retried: 1, skipped: 3 });
+    expect(await rt.queues.submit.getJob(submitJobId(id(1), 1))).toBeDefined();
+
+    const cancelled = await runCli(['cancel', '--batch', BATCH], env);
+    expect(cancelled.code).toBe(0);
+    expect(cancelled.stdout).toContain(`Cancelled 2 image(s) of batch ${BATCH}`);
+    expect(cancelled.stdout).toContain('1 image(s) already submitted or being submitted are followed to their end');
+
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('no batch named nope');
+  });
+
+  it('status --watch prints a JSON line per tick until the batch is finished, and stops with 130 on SIGINT', async () => {
+    await rt.store.createRecords('b-watch', [{ jobId: id(9), input: 'https://img.test/9.png', model: MODEL, factor: '2' }]);
+    const watch = startCli(['status', '--batch', 'b-watch', '--json', '--watch', '--interval', '200ms'], env);
+    const human = startCli(['status', '--watch', '--interval', '200ms'], env);
+    await waitFor(() => watch.out().split('\n').length > 2, { what: 'two ticks of status --watch --json' });
+    await waitFor(() => human.out().includes('lanes:'), { what: 'a first block of status --watch' });
+    await rt.store.transition('b-watch', id(9), { state: 'succeeded' });
+    const w = await watch.done;
+    expect(w.code).toBe(0);
+    const ticks = w.stdout.trim().split('\n').map((l) => JSON.parse(l) as { counts: { waiting: number; succeeded: number } });
+    expect(ticks.length).toBeGreaterThanOrEqual(2);
+    expect(ticks[0]!.counts.waiting).toBe(1);
+    expect(ticks.at(-1)!.counts).toMatchObject({ waiting: 0, succeeded: 1 });
+    // b-cli still has active images, so the listing watch runs until interrupted.
+    human.child.kill('SIGINT');
+    const h = await human.done;
+    expect(h.code).toBe(130);
+    expect(h.stdout).not.toContain('\x1b[2J');
+  });
+});
