@@ -73,7 +73,9 @@ export function pollProcessor(ctx: LaneContext) {
           { state: 'waiting', generation, taskId: null, submittedAt: null, $inc: { polls: data.polls } },
           { from: ['polling'] },
         );
-        if (moved.status === 'ok') {
+        // A re-run after a crash between the two steps finds the record already moved: finish the step.
+        const alreadyMoved = moved.status === 'refused' && moved.record.generation === generation && moved.previous === 'waiting';
+        if (moved.status === 'ok' || alreadyMoved) {
           const next: SubmitJobData = {
             jobId: data.jobId,
             batchId: data.batchId,
