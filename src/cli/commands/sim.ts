@@ -1,0 +1,227 @@
+/**
+ * `upscale sim`: runs the kie.ai simulator (src/sim) until SIGINT/SIGTERM. The key comes from `--key` or
+ * KIE_API_KEY, the webhook HMAC key from `--hmac-key` or KIE_WEBHOOK_HMAC_KEY, so one environment drives both
+ * the workers and the simulator. Prints `simulator listening on <url>` on standard output.
+ */
+import type { Command } from 'commander';
+import { loadConfig, parseDuration, parseRateLimit } from '../../config/index.js';
+import { createLogger, registerSecret } from '../../log.js';
+import {
+  DEFAULT_FAULTS,
+  SIM_MODELS,
+  startSimulator,
+  type LatencySpec,
+  type SimFaults,
+  type SimOptions,
+} from '../../sim/index.js';
+import { UsageError } from '../usage-error.js';
+
+/** The flags as commander hands them over (strings; repeatable ones as arrays). */
+export interface SimFlags {
+  port: string;
+  host: string;
+  key: string[];
+  timeScale: string;
+  createLimit: string;
+  queryLimit: string;
+  rateLimitStyle: string;
+  errorStyle: string;
+  failRate?: string;
+  credits?: string;
+  hmacKey?: string;
+  seed?: string;
+  latency: string[];
+  resultTtl?: string;
+  publicUrl?: string;
+  fault: string[];
+}
+
+const DEFAULT_PORT = '8790';
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+function num(flag: string, text: string, min: number, max = Infinity, integer = false): number {
+  const n = Number(text.trim());
+  if (text.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag} "${text}" is not a number`);
+  if (integer && !Number.isInteger(n)) throw new UsageError(`${flag} "${text}" must be a whole number`);
+  if (n < min || n > max) {
+    throw new UsageError(
+      `${flag} "${text}" must be ${max === Infinity ? `at least ${min}` : `from ${min} to ${max}`}`,
+    );
+  }
+  return n;
+}
+
+function parsed<T>(flag: string, text: string, parse: (t: string) => T): T {
+  try {
+    return parse(text);
+  } catch (e) {
+    throw new UsageError(`${flag} ${(e as Error).message}`);
+  }
+}
+
+function style(flag: string, text: string): 'http' | 'envelope' {
+  if (text !== 'http' && text !== 'envelope')
+    throw new UsageError(`${flag} "${text}" must be http or envelope`);
+  return text;
+}
+
+/** `topaz=20s/60s` or `recraft/crisp-upscale=8s/20s` → [model, spec]. */
+function latencyEntry(text: string): [string, LatencySpec] {
+  const m = /^([^=]+)=([^/]+)\/(.+)$/.exec(text.trim());
+  if (!m)
+    throw new UsageError(`--latency "${text}" must look like MODEL=MEDIAN/P95, for example topaz=20s/60s`);
+  const name = (m[1] as string).trim();
+  const model = SIM_MODELS.find((x) => x === name || x.split('/')[0] === name);
+  if (!model)
+    throw new UsageError(
+      `--latency "${text}": unknown model "${name}" (use ${SIM_MODELS.join(', ')}, or topaz / recraft)`,
+    );
+  const medianMs = parsed('--latency', m[2] as string, parseDuration);
+  const p95Ms = parsed('--latency', m[3] as string, parseDuration);
+  if (p95Ms < medianMs)
+    throw new UsageError(`--latency "${text}": the p95 must not be shorter than the median`);
+  return [model, { medianMs, p95Ms }];
+}
+
+/** `serverErrorRate=0.1`, `maintenance=true`, `slowMs=5s` → one fault. */
+function faultEntry(text: string): Partial<SimFaults> {
+  const m = /^(\w+)=(.+)$/.exec(text.trim());
+  const name = m?.[1] as keyof SimFaults | undefined;
+  if (!m || !name || !Object.hasOwn(DEFAULT_FAULTS, name)) {
+    throw new UsageError(
+      `--fault "${text}" must be NAME=VALUE with NAME one of ${Object.keys(DEFAULT_FAULTS).join(', ')}`,
+    );
+  }
+  const value = (m[2] as string).trim();
+  if (name === 'maintenance') {
+    if (value !== 'true' && value !== 'false')
+      throw new UsageError(`--fault maintenance must be true or false`);
+    return { maintenance: value === 'true' };
+  }
+  if (name.endsWith('Ms'))
+    return {
+      [name]: /^\d+(\.\d+)?$/.test(value) ? Number(value) : parsed(`--fault ${name}`, value, parseDuration),
+    };
+  return { [name]: num(`--fault ${name}`, value, 0, 1) };
+}
+
+/** Turns the flags (and the environment's keys) into simulator options; throws UsageError on a bad value. */
+export function simOptionsFromFlags(
+  flags: SimFlags,
+  env: { apiKey?: string | undefined; webhookHmacKey?: string | undefined },
+): SimOptions {
+  const apiKeys = flags.key.length > 0 ? flags.key : env.apiKey ? [env.apiKey] : [];
+  if (apiKeys.some((k) => k.trim() === '')) throw new UsageError('--key must not be empty');
+  if (apiKeys.length === 0) {
+    throw new UsageError(
+      'the simulator needs the API key it should accept: pass --key KEY or set KIE_API_KEY (the workers use the same one)',
+    );
+  }
+  const timeScale = num('--time-scale', flags.timeScale, 0);
+  if (timeScale <= 0) throw new UsageError(`--time-scale "${flags.timeScale}" must be above 0`);
+  const opts: SimOptions = {
+    apiKeys,
+    host: flags.host,
+    port: num('--port', flags.port, 0, 65535, true),
+    timeScale,
+    createLimit: parsed('--create-limit', flags.createLimit, parseRateLimit),
+    queryLimit: parsed('--query-limit', flags.queryLimit, parseRateLimit),
+    rateLimitStyle: style('--rate-limit-style', flags.rateLimitStyle),
+    errorStyle: style('--error-style', flags.errorStyle),
+  };
+  if (flags.failRate !== undefined) opts.failRate = num('--fail-rate', flags.failRate, 0, 1);
+  if (flags.credits !== undefined) opts.credits = num('--credits', flags.credits, 0);
+  const hmacKey = flags.hmacKey ?? env.webhookHmacKey;
+  if (hmacKey !== undefined && hmacKey !== '') opts.webhookHmacKey = hmacKey;
+  if (flags.seed !== undefined) opts.seed = num('--seed', flags.seed, 0, 2 ** 32 - 1, true);
+  if (flags.latency.length > 0) opts.latency = Object.fromEntries(flags.latency.map(latencyEntry));
+  if (flags.resultTtl !== undefined)
+    opts.resultTtlMs = parsed('--result-ttl', flags.resultTtl, parseDuration);
+  if (flags.publicUrl !== undefined) {
+    if (!/^https?:\/\/[^/]+/.test(flags.publicUrl))
+      throw new UsageError(`--public-url "${flags.publicUrl}" must be an http(s) URL`);
+    opts.publicUrl = flags.publicUrl;
+  }
+  if (flags.fault.length > 0)
+    opts.faults = Object.assign({}, ...flags.fault.map(faultEntry)) as Partial<SimFaults>;
+  return opts;
+}
+
+export function register(program: Command): void {
+  program
+    .command('sim')
+    .description(
+      'Run a kie.ai-compatible simulator (same endpoints, limits and failure codes, real upscaling) until Ctrl+C.',
+    )
+    .option('--port <port>', 'port to listen on (0 picks a free one)', DEFAULT_PORT)
+    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('--key <key>', 'API key to accept (repeatable; default KIE_API_KEY)', collect, [])
+    .option(
+      '--time-scale <n>',
+      'speed-up: 10 makes every latency, window, expiry and delay 10 times shorter',
+      '1',
+    )
+    .option('--create-limit <count/window>', 'createTask limit per key, sliding window', '20/10s')
+    .option('--query-limit <count/window>', 'recordInfo limit per key, sliding window', '10/1s')
+    .option(
+      '--rate-limit-style <style>',
+      'a 429 as HTTP 429 (http) or HTTP 200 with code 429 (envelope)',
+      'envelope',
+    )
+    .option(
+      '--error-style <style>',
+      'other errors as their HTTP status (http) or HTTP 200 (envelope)',
+      'envelope',
+    )
+    .option('--fail-rate <share>', 'share of tasks that end in state fail (0 to 1; default 0)')
+    .option('--credits <n>', 'starting credit balance (default 100000)')
+    .option('--hmac-key <key>', 'sign callbacks with this webhook HMAC key (default KIE_WEBHOOK_HMAC_KEY)')
+    .option('--seed <n>', 'seed of every random draw (default 1)')
+    .option(
+      '--latency <model=median/p95>',
+      'task latency of a model, e.g. topaz=20s/60s (repeatable)',
+      collect,
+      [],
+    )
+    .option('--result-ttl <duration>', 'result URLs expire after this (default 24h, scaled)')
+    .option('--public-url <url>', 'base of the URLs the simulator hands out (default its own address)')
+    .option(
+      '--fault <name=value>',
+      `inject a fault, e.g. serverErrorRate=0.05 (repeatable; ${Object.keys(DEFAULT_FAULTS).join(', ')})`,
+      collect,
+      [],
+    )
+    .action(async (flags: SimFlags) => {
+      const config = loadConfig();
+      const options = simOptionsFromFlags(flags, {
+        apiKey: config.apiKey,
+        webhookHmacKey: config.webhookHmacKey,
+      });
+      registerSecret(...options.apiKeys, options.webhookHmacKey);
+      options.logger = createLogger({ level: config.logLevel, name: 'sim' });
+      const sim = await startSimulator(options);
+      console.log(`simulator listening on ${sim.url}`);
+      console.log(
+        `point workers at it: KIE_BASE_URL=${sim.url} KIE_UPLOAD_BASE_URL=${sim.url} (with the same KIE_API_KEY)`,
+      );
+      console.log(
+        `sample inputs: ${sim.url}/sim/images/<name>-<w>x<h>.<jpg|png|webp> (workers need ALLOW_PRIVATE_URLS=true for them)`,
+      );
+      console.log(
+        `stats: ${sim.url}/sim/stats   tasks: ${sim.url}/sim/tasks   faults: POST ${sim.url}/sim/control`,
+      );
+      const signal = await new Promise<string>((resolve) => {
+        const on = (s: string) => {
+          process.off('SIGINT', on);
+          process.off('SIGTERM', on);
+          resolve(s);
+        };
+        process.on('SIGINT', on);
+        process.on('SIGTERM', on);
+      });
+      console.error(`upscale sim: ${signal}, stopping`);
+      await sim.stop();
+      console.error('upscale sim: stopped');
+    });
+}

@@ -1,0 +1,239 @@
+/**
+ * The simulator's options, their defaults, and their resolution into scaled, validated values.
+ * Every duration here is real kie.ai time; `timeScale` divides all of them (latency, windows, expiries, delays).
+ */
+import type { Logger } from '../log.js';
+import type { RateLimit } from '../config/units.js';
+
+export const SIM_TOPAZ = 'topaz/image-upscale';
+export const SIM_RECRAFT = 'recraft/crisp-upscale';
+/** The models the simulator knows, spelled as kie.ai spells them (kept apart from src/kie on purpose). */
+export const SIM_MODELS = [SIM_TOPAZ, SIM_RECRAFT] as const;
+
+/** Latency of a model's tasks, from createTask to the terminal state, as a lognormal distribution. */
+export interface LatencySpec {
+  /** Median, in real milliseconds (before time scaling). */
+  medianMs: number;
+  /** 95th percentile, in real milliseconds; at least the median. */
+  p95Ms: number;
+}
+
+/** Credits per task. Failed tasks consume nothing (the reserved price is refunded). */
+export interface SimPrices {
+  /** topaz with an output of at most 2048 px on its longest side. @defaultValue 10 */
+  topaz2K: number;
+  /** topaz with an output of at most 4096 px. @defaultValue 20 */
+  topaz4K: number;
+  /** topaz with a larger output (up to the 20,000 px cap). @defaultValue 40 */
+  topaz8K: number;
+  /** recraft/crisp-upscale, any size. @defaultValue 0.5 */
+  recraft: number;
+}
+
+/** Injected faults; all adjustable at run time (`setFaults`, `POST /sim/control`). Rates are shares in [0, 1]. */
+export interface SimFaults {
+  /** Every API call (uploads included) answers 455 while true. @defaultValue false */
+  maintenance: boolean;
+  /** Share of createTask/recordInfo answered 500 before anything happens (no task, not counted in a window). @defaultValue 0 */
+  serverErrorRate: number;
+  /** Share of createTask answered 501 before anything happens (no task created). @defaultValue 0 */
+  generationErrorRate: number;
+  /** Share of API answers delayed by `slowMs` before the call is processed. @defaultValue 0 */
+  slowRate: number;
+  /** Delay of a slow answer, real ms (scaled). @defaultValue 30000 */
+  slowMs: number;
+  /**
+   * Share of API answers whose JSON body is cut in half. The call *was* processed: a malformed createTask
+   * answer may hide a task that exists (an ambiguous submit). @defaultValue 0
+   */
+  malformedRate: number;
+  /** Share of API calls answered by a Cloudflare-like HTML 502 page before anything happens. @defaultValue 0 */
+  htmlErrorRate: number;
+  /** Share of task completions whose callback is never sent. @defaultValue 0 */
+  callbackDropRate: number;
+  /** Share of callbacks sent twice. @defaultValue 0 */
+  callbackDuplicateRate: number;
+  /** Delay before a callback is sent, real ms (scaled). @defaultValue 0 */
+  callbackDelayMs: number;
+}
+
+export const DEFAULT_FAULTS: Readonly<SimFaults> = Object.freeze({
+  maintenance: false,
+  serverErrorRate: 0,
+  generationErrorRate: 0,
+  slowRate: 0,
+  slowMs: 30_000,
+  malformedRate: 0,
+  htmlErrorRate: 0,
+  callbackDropRate: 0,
+  callbackDuplicateRate: 0,
+  callbackDelayMs: 0,
+});
+
+export interface SimOptions {
+  /** Interface to listen on. @defaultValue `127.0.0.1` */
+  host?: string;
+  /** Port; 0 picks a free one. @defaultValue 0 */
+  port?: number;
+  /** Base of every URL the simulator hands out (results, uploads). @defaultValue `http://<host>:<port>` (127.0.0.1 for a wildcard host) */
+  publicUrl?: string;
+  /** Bearer keys accepted; anything else answers 401. At least one. */
+  apiKeys: string[];
+  /** Speed-up: 10 makes every latency, window, expiry and delay ten times shorter. @defaultValue 1 */
+  timeScale?: number;
+  /** createTask budget per key, sliding window (real time). @defaultValue `{ max: 20, durationMs: 10_000 }` */
+  createLimit?: RateLimit;
+  /** recordInfo budget per key, sliding window (real time). @defaultValue `{ max: 10, durationMs: 1_000 }` */
+  queryLimit?: RateLimit;
+  /** A 429 as HTTP 429 with the envelope (`http`) or HTTP 200 with `code: 429` (`envelope`). @defaultValue `envelope` */
+  rateLimitStyle?: 'http' | 'envelope';
+  /** Other error envelopes (401, 402, 422, 455, 500, 501) with HTTP 200 (`envelope`) or the code as HTTP status (`http`). @defaultValue `envelope` */
+  errorStyle?: 'http' | 'envelope';
+  /** Task latency per model. @defaultValue topaz 20 s median / 60 s p95, recraft 8 s / 20 s */
+  latency?: Partial<Record<string, LatencySpec>>;
+  /** Share of tasks that end in state `fail`. @defaultValue 0 */
+  failRate?: number;
+  /** Relative weights of the failCode of a failed task. @defaultValue `{ "500": 1 }` */
+  failCodes?: Record<string, number>;
+  /** Starting credit balance. createTask answers 402 when the balance is below the task's price. @defaultValue 100000 */
+  credits?: number;
+  /** Prices per task. @defaultValue see `SimPrices` */
+  prices?: Partial<SimPrices>;
+  /** topaz factors accepted (some sources say "8" is refused). @defaultValue `["1", "2", "4", "8"]` */
+  topazFactors?: string[];
+  /** When set, callbacks carry X-Webhook-Timestamp and X-Webhook-Signature. @defaultValue unset (unsigned) */
+  webhookHmacKey?: string;
+  /** Initial faults. @defaultValue none (see `DEFAULT_FAULTS`) */
+  faults?: Partial<SimFaults>;
+  /** Result URLs answer 404 this long after completion (real ms, scaled). @defaultValue 24 h */
+  resultTtlMs?: number;
+  /** Uploaded files answer 404 this long after upload (real ms, scaled). @defaultValue 3 days */
+  uploadTtlMs?: number;
+  /** Timeout of fetching an input image or an uploaded URL (not scaled: it is real network time). @defaultValue 30000 */
+  fetchTimeoutMs?: number;
+  /** How many sharp upscales run at once. @defaultValue 2 */
+  upscaleConcurrency?: number;
+  /** Seed of every random draw (latency, failures, faults, task ids). @defaultValue 1 */
+  seed?: number;
+  /** Where the simulator logs (debug: every call and task). @defaultValue silent */
+  logger?: Logger;
+}
+
+/** Options after defaults and time scaling: every `...Ms` here is already divided by the time scale. */
+export interface ResolvedOptions {
+  host: string;
+  port: number;
+  publicUrl: string | undefined;
+  apiKeys: ReadonlySet<string>;
+  timeScale: number;
+  createLimit: RateLimit;
+  queryLimit: RateLimit;
+  rateLimitStyle: 'http' | 'envelope';
+  errorStyle: 'http' | 'envelope';
+  latency: Record<string, LatencySpec>;
+  failRate: number;
+  failCodes: Record<string, number>;
+  credits: number;
+  prices: SimPrices;
+  topazFactors: readonly string[];
+  webhookHmacKey: string | undefined;
+  faults: SimFaults;
+  resultTtlMs: number;
+  uploadTtlMs: number;
+  fetchTimeoutMs: number;
+  upscaleConcurrency: number;
+  seed: number;
+}
+
+const DAY = 86_400_000;
+
+function rate(name: string, v: number): number {
+  if (!Number.isFinite(v) || v < 0 || v > 1)
+    throw new RangeError(`${name} must be a share from 0 to 1 (got ${v})`);
+  return v;
+}
+
+function positive(name: string, v: number): number {
+  if (!Number.isFinite(v) || v <= 0) throw new RangeError(`${name} must be a positive number (got ${v})`);
+  return v;
+}
+
+function nonNegative(name: string, v: number): number {
+  if (!Number.isFinite(v) || v < 0) throw new RangeError(`${name} must be zero or more (got ${v})`);
+  return v;
+}
+
+/** Checks a partial set of faults (from code or from `POST /sim/control`); throws a RangeError naming the field. */
+export function checkFaults(f: Partial<SimFaults>): Partial<SimFaults> {
+  const out: Partial<SimFaults> = {};
+  for (const [key, value] of Object.entries(f) as [keyof SimFaults, unknown][]) {
+    if (!Object.hasOwn(DEFAULT_FAULTS, key)) throw new RangeError(`unknown fault "${key}"`);
+    if (key === 'maintenance') {
+      if (typeof value !== 'boolean') throw new RangeError('maintenance must be true or false');
+      out.maintenance = value;
+    } else if (typeof value !== 'number') {
+      throw new RangeError(`${key} must be a number`);
+    } else if (key.endsWith('Ms')) {
+      out[key] = nonNegative(key, value);
+    } else {
+      out[key] = rate(key, value);
+    }
+  }
+  return out;
+}
+
+function scaleLimit(name: string, l: RateLimit, scale: number): RateLimit {
+  if (!Number.isSafeInteger(l.max) || l.max < 1)
+    throw new RangeError(`${name}.max must be a whole number of at least 1`);
+  return { max: l.max, durationMs: positive(`${name}.durationMs`, l.durationMs) / scale };
+}
+
+export function resolveOptions(o: SimOptions): ResolvedOptions {
+  if (o.apiKeys.length === 0 || o.apiKeys.some((k) => k.trim() === '')) {
+    throw new RangeError('apiKeys must hold at least one non-empty key');
+  }
+  const timeScale = positive('timeScale', o.timeScale ?? 1);
+  const latency: Record<string, LatencySpec> = {
+    [SIM_TOPAZ]: { medianMs: 20_000, p95Ms: 60_000 },
+    [SIM_RECRAFT]: { medianMs: 8_000, p95Ms: 20_000 },
+  };
+  for (const [model, spec] of Object.entries(o.latency ?? {})) {
+    if (!spec) continue;
+    positive(`latency[${model}].medianMs`, spec.medianMs);
+    if (!(spec.p95Ms >= spec.medianMs))
+      throw new RangeError(`latency[${model}].p95Ms must be at least the median`);
+    latency[model] = { ...spec };
+  }
+  for (const spec of Object.values(latency)) {
+    spec.medianMs /= timeScale;
+    spec.p95Ms /= timeScale;
+  }
+  const faults = { ...DEFAULT_FAULTS, ...checkFaults(o.faults ?? {}) };
+  const failCodes = { ...(o.failCodes ?? { '500': 1 }) };
+  if (!Object.values(failCodes).some((w) => w > 0))
+    throw new RangeError('failCodes needs at least one positive weight');
+  return {
+    host: o.host ?? '127.0.0.1',
+    port: o.port ?? 0,
+    publicUrl: o.publicUrl?.replace(/\/+$/, ''),
+    apiKeys: new Set(o.apiKeys),
+    timeScale,
+    createLimit: scaleLimit('createLimit', o.createLimit ?? { max: 20, durationMs: 10_000 }, timeScale),
+    queryLimit: scaleLimit('queryLimit', o.queryLimit ?? { max: 10, durationMs: 1_000 }, timeScale),
+    rateLimitStyle: o.rateLimitStyle ?? 'envelope',
+    errorStyle: o.errorStyle ?? 'envelope',
+    latency,
+    failRate: rate('failRate', o.failRate ?? 0),
+    failCodes,
+    credits: nonNegative('credits', o.credits ?? 100_000),
+    prices: { topaz2K: 10, topaz4K: 20, topaz8K: 40, recraft: 0.5, ...o.prices },
+    topazFactors: o.topazFactors ?? ['1', '2', '4', '8'],
+    webhookHmacKey: o.webhookHmacKey === '' ? undefined : o.webhookHmacKey,
+    faults,
+    resultTtlMs: positive('resultTtlMs', o.resultTtlMs ?? DAY) / timeScale,
+    uploadTtlMs: positive('uploadTtlMs', o.uploadTtlMs ?? 3 * DAY) / timeScale,
+    fetchTimeoutMs: positive('fetchTimeoutMs', o.fetchTimeoutMs ?? 30_000),
+    upscaleConcurrency: Math.max(1, Math.floor(o.upscaleConcurrency ?? 2)),
+    seed: o.seed ?? 1,
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * The simulator's own endpoints, for tests and demos in other processes (no key needed):
+ * `GET /sim/stats`, `GET /sim/tasks`, `POST /sim/control` `{ faults?, credits?, maintenanceMs? }`
+ * (maintenanceMs in real ms, scaled) and `POST /sim/reset-stats`.
+ */
+import type { FastifyInstance } from 'fastify';
+import { statsOf, type SimContext } from './context.js';
+import type { SimFaults } from './options.js';
+
+export interface SimControl {
+  faults?: Partial<SimFaults>;
+  credits?: number;
+  maintenanceMs?: number;
+}
+
+/** Applies a control request; throws a RangeError naming the bad field (nothing changes then). */
+export function applyControl(ctx: SimContext, body: unknown): void {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new RangeError('the body must be a JSON object');
+  const c = body as Record<string, unknown>;
+  for (const key of Object.keys(c)) {
+    if (!['faults', 'credits', 'maintenanceMs'].includes(key)) throw new RangeError(`unknown field "${key}"`);
+  }
+  if (
+    c.credits !== undefined &&
+    (typeof c.credits !== 'number' || !Number.isFinite(c.credits) || c.credits < 0)
+  ) {
+    throw new RangeError('credits must be a number of at least 0');
+  }
+  if (c.maintenanceMs !== undefined && (typeof c.maintenanceMs !== 'number' || !(c.maintenanceMs >= 0))) {
+    throw new RangeError('maintenanceMs must be a number of at least 0');
+  }
+  if (c.faults !== undefined) {
+    if (typeof c.faults !== 'object' || c.faults === null) throw new RangeError('faults must be an object');
+    ctx.faults.set(c.faults);
+  }
+  if (typeof c.credits === 'number') ctx.credits.balance = c.credits;
+  if (typeof c.maintenanceMs === 'number') ctx.faults.maintenanceFor(c.maintenanceMs / ctx.opts.timeScale);
+}
+
+export function registerSimRoutes(app: FastifyInstance, ctx: SimContext): void {
+  app.get('/sim/stats', () => statsOf(ctx));
+  app.get('/sim/tasks', () => ctx.tasks.list());
+  app.post('/sim/control', (request, reply) => {
+    try {
+      applyControl(ctx, request.body);
+    } catch (e) {
+      return reply.code(400).send({ ok: false, error: (e as Error).message });
+    }
+    return {
+      ok: true,
+      faults: ctx.faults.faults,
+      credits: ctx.credits.balance,
+      maintenance: ctx.faults.inMaintenance(),
+    };
+  });
+  app.post('/sim/reset-stats', () => {
+    ctx.stats.reset();
+    ctx.createLimiter.resetPeaks();
+    ctx.queryLimiter.resetPeaks();
+    return { ok: true };
+  });
+}

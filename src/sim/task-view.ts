@@ -1,0 +1,103 @@
+/**
+ * A simulated task and the three ways it is shown: recordInfo's `data`, the callback body, and the
+ * `SimTaskRecord` tests read from `tasks()` / `GET /sim/tasks`.
+ */
+
+export type TaskState = 'waiting' | 'queuing' | 'generating' | 'success' | 'fail';
+
+/** What tests see of a task. Times are Unix ms. */
+export interface SimTaskRecord {
+  taskId: string;
+  model: string;
+  /** The input image URL as sent (input.image_url or input.image). */
+  input: string;
+  /** The topaz factor as sent ("1", "2", "4", "8"); null for recraft. */
+  factor: string | null;
+  /** The createTask body as JSON (recordInfo's `param`). */
+  param: string;
+  callBackUrl: string | null;
+  state: TaskState;
+  failCode: string | null;
+  failMsg: string | null;
+  resultUrls: string[];
+  inputWidth: number;
+  inputHeight: number;
+  /** Size of the output; null until success. */
+  outputWidth: number | null;
+  outputHeight: number | null;
+  createdAt: number;
+  updatedAt: number;
+  completedAt: number | null;
+  /** The price reserved at creation. */
+  price: number;
+  /** Credits the task cost: its price on success, 0 otherwise. */
+  creditsConsumed: number;
+  /** Callback POSTs made for this task (a duplicate counts twice). */
+  callbacksSent: number;
+}
+
+/** The simulator's own view of a task: the record plus its schedule. */
+export interface SimTask extends Omit<SimTaskRecord, 'state' | 'updatedAt'> {
+  /** Set once the task ended; before that the state follows the schedule. */
+  final: 'success' | 'fail' | null;
+  queuingAt: number;
+  generatingAt: number;
+  /** When generation is due to end (the upscale itself may take a little longer). */
+  dueAt: number;
+}
+
+/** The state of `task` at `now` (Unix ms). */
+export function stateAt(task: SimTask, now: number): TaskState {
+  if (task.final) return task.final;
+  if (now < task.queuingAt) return 'waiting';
+  if (now < task.generatingAt) return 'queuing';
+  return 'generating';
+}
+
+function updatedAt(task: SimTask, now: number): number {
+  if (task.completedAt !== null) return task.completedAt;
+  if (now < task.queuingAt) return task.createdAt;
+  if (now < task.generatingAt) return Math.round(task.queuingAt);
+  return Math.round(task.generatingAt);
+}
+
+export function toRecord(task: SimTask, now: number): SimTaskRecord {
+  const { final: _final, queuingAt: _q, generatingAt: _g, dueAt: _d, ...rest } = task;
+  return {
+    ...rest,
+    resultUrls: [...task.resultUrls],
+    state: stateAt(task, now),
+    updatedAt: updatedAt(task, now),
+  };
+}
+
+/** recordInfo's `data` (KIE_API.md, "Task detail"): JSON strings for param/resultJson, times in Unix ms. */
+export function recordInfoData(task: SimTask, now: number): Record<string, unknown> {
+  const state = stateAt(task, now);
+  const ended = task.completedAt !== null;
+  return {
+    taskId: task.taskId,
+    model: task.model,
+    state,
+    param: task.param,
+    resultJson: state === 'success' ? JSON.stringify({ resultUrls: task.resultUrls }) : '',
+    failCode: state === 'fail' ? task.failCode : null,
+    failMsg: state === 'fail' ? task.failMsg : null,
+    costTime: ended ? (task.completedAt as number) - task.createdAt : null,
+    completeTime: ended ? task.completedAt : null,
+    createTime: task.createdAt,
+    updateTime: updatedAt(task, now),
+    creditsConsumed: task.creditsConsumed,
+  };
+}
+
+/**
+ * The callback body (KIE_API.md, "Callbacks"): `code` 200 on success, 501 on failure. `costTime` is in
+ * seconds here, as the callback schema documents it (recordInfo has milliseconds).
+ */
+export function callbackBody(task: SimTask): Record<string, unknown> {
+  const data = recordInfoData(task, task.completedAt ?? Date.now());
+  data.costTime = typeof data.costTime === 'number' ? Math.round(data.costTime / 1000) : null;
+  if (task.final === 'success') return { code: 200, msg: 'Image upscaled successfully.', data };
+  return { code: 501, msg: task.failMsg ?? 'Generation failed', data: { ...data, creditsConsumed: 0 } };
+}

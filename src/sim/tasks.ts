@@ -1,0 +1,182 @@
+/**
+ * Task life: waiting → queuing → generating → success | fail, with a latency drawn per model (lognormal,
+ * already scaled). A task that succeeds is really upscaled by sharp and its output served at
+ * `/results/<taskId>/0.<ext>`. Credits are reserved at creation and refunded when the task fails.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import type { Logger } from '../log.js';
+import type { CallbackSender } from './callbacks.js';
+import type { ImageFacts } from './fetch-input.js';
+import type { FileStore } from './files.js';
+import type { ResolvedOptions } from './options.js';
+import { lognormal, type Rng } from './random.js';
+import type { StatsCollector } from './stats.js';
+import { toRecord, type SimTask, type SimTaskRecord } from './task-view.js';
+import type { Upscaler } from './upscale.js';
+import type { CreateRequest } from './validate.js';
+
+/** The failMsg of a failed task, per failCode. */
+const FAIL_MESSAGES: Readonly<Record<string, string>> = {
+  '400': 'The input image could not be processed',
+  '422': 'The input image is not supported',
+  '500': 'Internal server error, please try again later',
+  '501': 'Generation failed',
+  '505': 'This feature is disabled',
+};
+
+/** Where a task is in its schedule, as shares of its latency. */
+const QUEUING_AT = 0.05;
+const GENERATING_AT = 0.15;
+
+export interface TaskDeps {
+  opts: ResolvedOptions;
+  latencyRng: Rng;
+  failRng: Rng;
+  idRng: Rng;
+  files: FileStore;
+  upscaler: Upscaler;
+  stats: StatsCollector;
+  credits: { balance: number };
+  callbacks: CallbackSender;
+  baseUrl: () => string;
+  logger: Logger;
+}
+
+export class TaskStore {
+  private tasks = new Map<string, SimTask>();
+  private timers = new Set<NodeJS.Timeout>();
+  private finishing = new Set<Promise<void>>();
+  private stopped = false;
+
+  constructor(private readonly deps: TaskDeps) {}
+
+  /** Creates a task whose credits were already taken; keeps its input bytes on disk until it ends. */
+  async create(req: CreateRequest, facts: ImageFacts, price: number, input: Buffer): Promise<SimTask> {
+    const { opts, latencyRng, idRng, files } = this.deps;
+    let taskId = idRng.hex(16);
+    while (this.tasks.has(taskId)) taskId = idRng.hex(16);
+    const spec = opts.latency[req.model] ?? {
+      medianMs: 10_000 / opts.timeScale,
+      p95Ms: 30_000 / opts.timeScale,
+    };
+    const latency = lognormal(latencyRng, spec.medianMs, spec.p95Ms);
+    // The outcome is drawn now, in creation order, so a seed decides it whatever the completion order.
+    const failCode = this.deps.failRng.chance(opts.failRate)
+      ? this.deps.failRng.weighted(opts.failCodes)
+      : null;
+    const now = Date.now();
+    const task: SimTask = {
+      taskId,
+      model: req.model,
+      input: req.imageUrl,
+      factor: req.factor,
+      param: req.param,
+      callBackUrl: req.callBackUrl,
+      final: null,
+      failCode: null,
+      failMsg: null,
+      resultUrls: [],
+      inputWidth: facts.width,
+      inputHeight: facts.height,
+      outputWidth: null,
+      outputHeight: null,
+      createdAt: now,
+      completedAt: null,
+      price,
+      creditsConsumed: 0,
+      callbacksSent: 0,
+      queuingAt: now + latency * QUEUING_AT,
+      generatingAt: now + latency * GENERATING_AT,
+      dueAt: now + latency,
+    };
+    await writeFile(files.inputPath(taskId), input);
+    this.tasks.set(taskId, task);
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        const p = this.finish(task, failCode).finally(() => this.finishing.delete(p));
+        this.finishing.add(p);
+      },
+      Math.max(0, task.dueAt - Date.now()),
+    );
+    timer.unref();
+    this.timers.add(timer);
+    return task;
+  }
+
+  get(taskId: string): SimTask | undefined {
+    return this.tasks.get(taskId);
+  }
+
+  list(): SimTaskRecord[] {
+    const now = Date.now();
+    return [...this.tasks.values()].map((t) => toRecord(t, now));
+  }
+
+  counts(): { succeeded: number; failed: number; inFlight: number } {
+    let succeeded = 0;
+    let failed = 0;
+    for (const t of this.tasks.values()) {
+      if (t.final === 'success') succeeded++;
+      else if (t.final === 'fail') failed++;
+    }
+    return { succeeded, failed, inFlight: this.tasks.size - succeeded - failed };
+  }
+
+  private async finish(task: SimTask, failCode: string | null): Promise<void> {
+    const { opts, files, upscaler, logger } = this.deps;
+    const inputFile = files.inputPath(task.taskId);
+    try {
+      if (this.stopped) return;
+      if (failCode !== null) {
+        this.fail(task, failCode, FAIL_MESSAGES[failCode] ?? 'Generation failed');
+        return;
+      }
+      try {
+        const out = await upscaler.run(await readFile(inputFile), task.model, task.factor);
+        if (this.stopped) return;
+        const path = `/results/${task.taskId}/0.${out.ext}`;
+        await files.put(path, out.data, out.mimeType, opts.resultTtlMs);
+        if (this.stopped) return;
+        task.resultUrls = [`${this.deps.baseUrl()}${path}`];
+        task.outputWidth = out.width;
+        task.outputHeight = out.height;
+        task.creditsConsumed = task.price;
+        task.final = 'success';
+        task.completedAt = Date.now();
+        logger.debug(
+          { taskId: task.taskId, model: task.model, width: out.width, height: out.height },
+          'sim: task succeeded',
+        );
+      } catch (e) {
+        if (this.stopped) return;
+        logger.warn({ taskId: task.taskId, err: e }, 'sim: upscale failed; the task fails with 500');
+        this.fail(task, '500', FAIL_MESSAGES['500'] as string);
+        return;
+      }
+      this.deps.callbacks.completed(task);
+    } finally {
+      await files.removeQuietly(inputFile);
+    }
+  }
+
+  private fail(task: SimTask, code: string, msg: string): void {
+    task.final = 'fail';
+    task.failCode = code;
+    task.failMsg = msg;
+    task.creditsConsumed = 0;
+    task.completedAt = Date.now();
+    this.deps.credits.balance += task.price;
+    this.deps.logger.debug({ taskId: task.taskId, failCode: code }, 'sim: task failed');
+    this.deps.callbacks.completed(task);
+  }
+
+  /** Cancels the schedules and waits for the tasks that are ending right now. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.deps.upscaler.stop();
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    await Promise.allSettled([...this.finishing]);
+  }
+}

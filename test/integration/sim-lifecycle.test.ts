@@ -1,0 +1,216 @@
+/**
+ * A task's whole life in the simulator: createTask → waiting/queuing/generating → success with a real,
+ * correctly sized output (or fail with a failCode and no charge), result URLs that expire, download links,
+ * the statistics per input, and seeded determinism.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { startSimulator, type SimOptions, type Simulator } from '../../src/sim/index.js';
+import {
+  imageSize,
+  recraftBody,
+  sampleImageUrl,
+  simCall,
+  topazBody,
+  type SampleFormat,
+} from '../helpers/images.js';
+import { waitFor } from '../helpers/redis.js';
+
+const CREATE = '/api/v1/jobs/createTask';
+const STATES = ['waiting', 'queuing', 'generating', 'success', 'fail'];
+const FAST: NonNullable<SimOptions['latency']> = {
+  'topaz/image-upscale': { medianMs: 3000, p95Ms: 6000 },
+  'recraft/crisp-upscale': { medianMs: 2000, p95Ms: 4000 },
+};
+
+let sim: Simulator | undefined;
+afterEach(async () => {
+  await sim?.stop();
+  sim = undefined;
+});
+
+async function start(o: Partial<SimOptions> = {}): Promise<Simulator> {
+  sim = await startSimulator({ apiKeys: ['k'], timeScale: 100, latency: FAST, seed: 42, ...o });
+  return sim;
+}
+
+async function create(s: Simulator, body: unknown): Promise<string> {
+  const a = await simCall(s.url, CREATE, { body });
+  expect(a.json, JSON.stringify(a.json)).toMatchObject({ code: 200, msg: 'success' });
+  expect(a.json.data.taskId).toMatch(/^[0-9a-f]{32}$/);
+  return a.json.data.taskId as string;
+}
+
+/** recordInfo's data, as the simulator answers it. */
+interface TaskData {
+  taskId: string;
+  model: string;
+  state: string;
+  param: string;
+  resultJson: string;
+  failCode: string | null;
+  failMsg: string | null;
+  costTime: number | null;
+  completeTime: number | null;
+  createTime: number;
+  updateTime: number;
+  creditsConsumed: number;
+}
+
+/** Polls recordInfo until the task ends; returns its data and every state seen on the way. */
+async function follow(s: Simulator, taskId: string) {
+  const seen: string[] = [];
+  const data = await waitFor(
+    async () => {
+      const a = await simCall(s.url, `/api/v1/jobs/recordInfo?taskId=${taskId}`);
+      if (a.json.code !== 200) return null; // 429: try again
+      seen.push(a.json.data.state);
+      const data = a.json.data as TaskData;
+      return ['success', 'fail'].includes(data.state) ? data : null;
+    },
+    { timeoutMs: 15_000, intervalMs: 15, what: `task ${taskId}` },
+  );
+  return { data, seen };
+}
+
+describe('task life', () => {
+  const topazCases: [string, SampleFormat, string][] = [
+    ['1', 'png', 'png'],
+    ['2', 'jpg', 'jpeg'],
+    ['4', 'webp', 'webp'],
+    ['8', 'png', 'png'],
+  ];
+  it('topaz ×1/×2/×4/×8: polls to success, and the result is the input enlarged by the factor, in its format', async () => {
+    const s = await start();
+    const cases = topazCases.map(([factor, ext, format], i) => ({
+      factor,
+      format,
+      url: sampleImageUrl(s.url, `life${i}`, 40 + i, 30, ext),
+    }));
+    const ids = await Promise.all(cases.map((c) => create(s, topazBody(c.url, c.factor))));
+    for (const [i, c] of cases.entries()) {
+      const { data, seen } = await follow(s, ids[i]!);
+      expect(seen.every((st) => STATES.includes(st))).toBe(true);
+      const order = seen.map((st) => STATES.indexOf(st));
+      expect(order).toEqual([...order].sort((a, b) => a - b)); // never goes back
+      expect(data).toMatchObject({
+        taskId: ids[i],
+        model: 'topaz/image-upscale',
+        state: 'success',
+        failCode: null,
+        failMsg: null,
+      });
+      expect(JSON.parse(data.param)).toEqual(topazBody(c.url, c.factor));
+      expect(data.creditsConsumed).toBe(10);
+      expect(data.createTime).toBeLessThanOrEqual(data.completeTime!);
+      expect(data.updateTime).toBe(data.completeTime);
+      expect(data.costTime).toBe(data.completeTime! - data.createTime);
+      const { resultUrls } = JSON.parse(data.resultJson) as { resultUrls: string[] };
+      expect(resultUrls).toHaveLength(1);
+      expect(resultUrls[0]).toMatch(new RegExp(`^${s.url}/results/${ids[i]}/0\\.(png|jpg|webp)$`));
+      const res = await fetch(resultUrls[0]!);
+      expect(res.status).toBe(200);
+      const size = await imageSize(await res.arrayBuffer());
+      expect(size).toEqual({
+        format: c.format,
+        width: (40 + i) * Number(c.factor),
+        height: 30 * Number(c.factor),
+      });
+    }
+    const records = s.tasks();
+    expect(records.map((r) => r.state)).toEqual(['success', 'success', 'success', 'success']);
+    expect(records[3]).toMatchObject({
+      factor: '8',
+      outputWidth: 43 * 8,
+      outputHeight: 240,
+      creditsConsumed: 10,
+      callbacksSent: 0,
+    });
+    expect(s.stats()).toMatchObject({ tasksSucceeded: 4, tasksInFlight: 0, credits: 100_000 - 40 });
+  });
+
+  it('recraft: ×2 with a sharpen', async () => {
+    const s = await start();
+    const url = sampleImageUrl(s.url, 'crisp', 50, 20, 'jpg');
+    const { data } = await follow(s, await create(s, recraftBody(url)));
+    expect(data).toMatchObject({ state: 'success', model: 'recraft/crisp-upscale', creditsConsumed: 0.5 });
+    const res = await fetch((JSON.parse(data.resultJson) as { resultUrls: string[] }).resultUrls[0]!);
+    expect(await imageSize(await res.arrayBuffer())).toEqual({ format: 'jpeg', width: 100, height: 40 });
+  });
+
+  it('failRate 1: state fail with failCode and failMsg, resultJson empty, creditsConsumed 0, credits refunded', async () => {
+    const s = await start({ failRate: 1 });
+    const { data } = await follow(s, await create(s, topazBody(sampleImageUrl(s.url, 'doomed'))));
+    expect(data).toMatchObject({ state: 'fail', failCode: '500', resultJson: '', creditsConsumed: 0 });
+    expect(data.failMsg).toMatch(/\w/);
+    expect(s.stats()).toMatchObject({ tasksFailed: 1, credits: 100_000 });
+    expect(s.tasks()[0]).toMatchObject({
+      state: 'fail',
+      failCode: '500',
+      creditsConsumed: 0,
+      resultUrls: [],
+    });
+  });
+
+  it('failCodes choose the failCode of a failed task', async () => {
+    const s = await start({ failRate: 1, failCodes: { '422': 1 } });
+    const { data } = await follow(s, await create(s, recraftBody(sampleImageUrl(s.url, 'bad'))));
+    expect(data).toMatchObject({ state: 'fail', failCode: '422' });
+  });
+
+  it('result URLs expire (404) after resultTtlMs, scaled; a download link works before that', async () => {
+    const s = await start({ resultTtlMs: 60_000 }); // 600 ms at ×100
+    const { data } = await follow(s, await create(s, topazBody(sampleImageUrl(s.url, 'ttl'), '1')));
+    const url = (JSON.parse(data.resultJson) as { resultUrls: string[] }).resultUrls[0]!;
+    const link = await simCall(s.url, '/api/v1/common/download-url', { body: { url } });
+    expect(link.json).toMatchObject({ code: 200, msg: 'success' });
+    expect(typeof link.json.data).toBe('string');
+    expect((await fetch(link.json.data as string)).status).toBe(200);
+    expect(
+      (await simCall(s.url, '/api/v1/common/download-url', { body: { url: 'https://example.com/x.png' } }))
+        .json.code,
+    ).toBe(422);
+    await waitFor(async () => (await fetch(url)).status === 404, { timeoutMs: 5000, what: 'result expiry' });
+    expect((await simCall(s.url, '/api/v1/common/download-url', { body: { url } })).json.code).toBe(404);
+  });
+
+  it('counts accepted creates per input and lists inputs created more than once', async () => {
+    const s = await start();
+    const a = sampleImageUrl(s.url, 'a');
+    const b = sampleImageUrl(s.url, 'b');
+    await create(s, topazBody(a));
+    await create(s, topazBody(a, '4'));
+    await create(s, recraftBody(b));
+    const stats = (await simCall(s.url, '/sim/stats')).json;
+    expect(stats.perInput).toEqual({ [a]: 2, [b]: 1 });
+    expect(stats.duplicatedInputs).toEqual([a]);
+    expect(stats.createAccepted).toBe(3);
+    const tasks = (await simCall(s.url, '/sim/tasks')).json as { input: string; model: string }[];
+    expect(tasks.map((t) => t.input)).toEqual([a, a, b]);
+    expect((await simCall(s.url, '/sim/reset-stats', { method: 'POST' })).json).toEqual({ ok: true });
+    expect(s.stats()).toMatchObject({ createAccepted: 0, perInput: {}, peakCreateInWindow: 0 });
+  });
+
+  it('is deterministic for a seed: same task ids and outcomes', async () => {
+    const run = async () => {
+      const s = await startSimulator({
+        apiKeys: ['k'],
+        timeScale: 100,
+        latency: FAST,
+        seed: 9,
+        failRate: 0.5,
+      });
+      try {
+        const url = sampleImageUrl(s.url, 'seed');
+        const ids: string[] = [];
+        for (let i = 0; i < 6; i++) ids.push(await create(s, topazBody(url)));
+        await waitFor(() => s.stats().tasksInFlight === 0, { timeoutMs: 15_000, what: 'all tasks ended' });
+        return s.tasks().map((t) => [t.taskId, t.state]);
+      } finally {
+        await s.stop();
+      }
+    };
+    const first = await run();
+    expect(await run()).toEqual(first);
+    expect(new Set(first.map(([, st]) => st))).toEqual(new Set(['success', 'fail']));
+  });
+});
