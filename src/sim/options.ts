@@ -4,6 +4,7 @@
  */
 import type { Logger } from '../log.js';
 import type { RateLimit } from '../config/units.js';
+import { monotonicMs } from './limits.js';
 
 export const SIM_TOPAZ = 'topaz/image-upscale';
 export const SIM_RECRAFT = 'recraft/crisp-upscale';
@@ -115,6 +116,11 @@ export interface SimOptions {
   upscaleConcurrency?: number;
   /** Seed of every random draw (latency, failures, faults, task ids). @defaultValue 1 */
   seed?: number;
+  /**
+   * The clock of the rate-limit windows, in milliseconds (monotonic). Tests freeze and step it to make bursts
+   * deterministic on a loaded machine; everything else runs on the real clock. @defaultValue `performance.now`
+   */
+  windowClock?: () => number;
   /** Where the simulator logs (debug: every call and task). @defaultValue silent */
   logger?: Logger;
 }
@@ -143,6 +149,7 @@ export interface ResolvedOptions {
   fetchTimeoutMs: number;
   upscaleConcurrency: number;
   seed: number;
+  windowClock: () => number;
 }
 
 const DAY = 86_400_000;
@@ -235,5 +242,6 @@ export function resolveOptions(o: SimOptions): ResolvedOptions {
     fetchTimeoutMs: positive('fetchTimeoutMs', o.fetchTimeoutMs ?? 30_000),
     upscaleConcurrency: Math.max(1, Math.floor(o.upscaleConcurrency ?? 2)),
     seed: o.seed ?? 1,
+    windowClock: o.windowClock ?? monotonicMs,
   };
 }

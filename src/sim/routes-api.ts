@@ -13,7 +13,6 @@ import type { SimContext } from './context.js';
 import { fetchLimited, inspectImage, MAX_INPUT_BYTES } from './fetch-input.js';
 import { pathOf } from './files.js';
 import { answerer, keyOf } from './gate.js';
-import { monotonicMs } from './limits.js';
 import { recordInfoData } from './task-view.js';
 import { checkImage, priceOf, validateCreateBody } from './validate.js';
 
@@ -30,7 +29,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: SimContext): void {
     const checked = validateCreateBody(request.body, ctx.opts.topazFactors);
     if (!checked.ok) return answer(reply, checked.code, checked.msg);
     const req = checked.value;
-    const slot = ctx.createLimiter.acquire(key, monotonicMs());
+    const slot = ctx.createLimiter.acquire(key, ctx.opts.windowClock());
     if (!slot) {
       ctx.stats.counters.createRejected429++;
       return answer(reply, 429);
@@ -74,7 +73,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: SimContext): void {
   app.get<{ Querystring: { taskId?: string } }>('/api/v1/jobs/recordInfo', async (request, reply) => {
     const key = keyOf(request) as string;
     if (ctx.faults.draw('serverErrorRate')) return answer(reply, 500);
-    if (!ctx.queryLimiter.acquire(key, monotonicMs())) {
+    if (!ctx.queryLimiter.acquire(key, ctx.opts.windowClock())) {
       ctx.stats.counters.queries429++;
       return answer(reply, 429);
     }

@@ -90,6 +90,7 @@ export class TaskStore {
       dueAt: now + latency,
     };
     await writeFile(files.inputPath(taskId), input);
+    if (this.stopped) throw new Error('the simulator stopped');
     this.tasks.set(taskId, task);
     const timer = setTimeout(
       () => {

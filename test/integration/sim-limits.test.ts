@@ -1,11 +1,13 @@
 /**
  * The simulator's rate limits hold: sliding windows per key, 429 in both styles, nothing created or counted
  * for a rejected call, and the peak statistics never above the limit.
+ *
+ * Most cases step the windows' clock by hand (`windowClock`), so a burst is exact however loaded the machine
+ * is; the real-clock cases use windows long enough for a burst on loopback.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator } from '../../src/sim/index.js';
+import { startSimulator, type SimOptions, type Simulator } from '../../src/sim/index.js';
 import { sampleImageUrl, simCall, topazBody } from '../helpers/images.js';
-import { waitFor } from '../helpers/redis.js';
 
 const CREATE = '/api/v1/jobs/createTask';
 const FAST = { 'topaz/image-upscale': { medianMs: 2000, p95Ms: 4000 } };
@@ -16,29 +18,39 @@ afterEach(async () => {
   sim = undefined;
 });
 
-/** Opens `n` keep-alive connections first, so a burst measures the simulator, not TCP set-up. */
-async function warm(base: string, n: number): Promise<void> {
-  await Promise.all(Array.from({ length: n }, () => fetch(`${base}/sim/stats`).then((r) => r.text())));
+/** A clock the test moves: the windows see only the time it is set to. */
+function steppedClock() {
+  const clock = { ms: 1_000, now: () => clock.ms };
+  return clock;
 }
 
-/** Waits until the wall clock passes `t` (a condition with a deadline, not a guess). */
-const until = (t: number) => waitFor(() => Date.now() > t, { intervalMs: 5, what: `time ${t}` });
+async function start(o: Partial<SimOptions>): Promise<{ s: Simulator; url: string }> {
+  sim = await startSimulator({ apiKeys: ['k'], timeScale: 100, latency: FAST, ...o });
+  const url = sampleImageUrl(sim.url, 'burst');
+  expect((await fetch(url)).status).toBe(200); // rendered and cached before any burst
+  return { s: sim, url };
+}
+
+/** `n` createTask calls at once; the envelope codes in answer order. */
+async function burst(s: Simulator, url: string, n: number, key = 'k') {
+  const answers = await Promise.all(
+    Array.from({ length: n }, () => simCall(s.url, CREATE, { key, body: topazBody(url) })),
+  );
+  return answers;
+}
+
+const codes = (answers: { json: { code: number } }[]) => answers.map((a) => a.json.code);
+const count = (list: number[], code: number) => list.filter((c) => c === code).length;
 
 describe('createTask limit (20 per 10 s, sliding)', () => {
   for (const style of ['envelope', 'http'] as const) {
     it(`accepts 20 of a burst of 40, answers 429 to the rest (${style} style), and accepts again once the window slides`, async () => {
-      // ×20: the 10 s window lasts 500 ms, plenty for a burst of 40 on loopback.
-      sim = await startSimulator({ apiKeys: ['k'], timeScale: 20, rateLimitStyle: style, latency: FAST });
-      const url = sampleImageUrl(sim.url, 'burst');
-      expect((await fetch(url)).status).toBe(200); // rendered and cached before the burst
-      await warm(sim.url, 40);
-      const windowMs = sim.stats().createLimit.durationMs;
-      expect(windowMs).toBe(500);
+      const clock = steppedClock();
+      const { s, url } = await start({ rateLimitStyle: style, windowClock: clock.now });
+      const windowMs = s.stats().createLimit.durationMs;
+      expect(windowMs).toBe(100); // 10 s at ×100
 
-      const answers = await Promise.all(
-        Array.from({ length: 40 }, () => simCall(sim!.url, CREATE, { body: topazBody(url) })),
-      );
-      const done = Date.now();
+      const answers = await burst(s, url, 40);
       const accepted = answers.filter((a) => a.json?.code === 200);
       const limited = answers.filter((a) => a.json?.code === 429);
       expect(accepted).toHaveLength(20);
@@ -49,66 +61,55 @@ describe('createTask limit (20 per 10 s, sliding)', () => {
         expect(a.json.data).toBeNull();
         expect(typeof a.json.msg).toBe('string');
       }
-      let stats = sim.stats();
+      let stats = s.stats();
       expect(stats).toMatchObject({ createAccepted: 20, createRejected429: 20, peakCreateInWindow: 20 });
       expect(stats.perInput[url]).toBe(20);
       expect(stats.duplicatedInputs).toEqual([url]);
-      expect(sim.tasks()).toHaveLength(20);
+      expect(s.tasks()).toHaveLength(20);
 
-      await until(done + windowMs);
-      const again = await simCall(sim.url, CREATE, { body: topazBody(url) });
-      expect(again.json.code).toBe(200);
-      stats = sim.stats();
-      expect(stats.createAccepted).toBe(21);
+      clock.ms += windowMs - 1; // not yet: the burst is still in the window
+      expect(codes(await burst(s, url, 1))).toEqual([429]);
+      clock.ms += 1; // the burst has left the window
+      expect(count(codes(await burst(s, url, 25)), 200)).toBe(20);
+      stats = s.stats();
+      expect(stats).toMatchObject({ createAccepted: 40, createRejected429: 26 });
       expect(stats.peakCreateInWindow).toBeLessThanOrEqual(20);
     });
   }
 
-  it('slides: calls from the last window still count, older ones do not', async () => {
-    sim = await startSimulator({ apiKeys: ['k'], timeScale: 10, latency: FAST }); // window 1 s
-    const url = sampleImageUrl(sim.url, 'slide');
-    await fetch(url);
-    await warm(sim.url, 20);
-    const burst = async (n: number) => {
-      const answers = await Promise.all(
-        Array.from({ length: n }, () => simCall(sim!.url, CREATE, { body: topazBody(url) })),
-      );
-      return answers.filter((a) => a.json?.code === 200).length;
-    };
-    const t0 = Date.now();
-    expect(await burst(10)).toBe(10);
-    const firstDone = Date.now();
-    await until(t0 + 600);
-    expect(await burst(10)).toBe(10); // 20 in the window now
-    await until(firstDone + 1050); // the first 10 have left the window, the second 10 have not
-    expect(Date.now()).toBeLessThan(t0 + 1550);
-    expect(await burst(20)).toBe(10);
-    expect(sim.stats()).toMatchObject({ createAccepted: 30, createRejected429: 10 });
-    expect(sim.stats().peakCreateInWindow).toBeLessThanOrEqual(20);
+  it('slides: calls from the last window still count, older ones do not (a fixed window would differ)', async () => {
+    const clock = steppedClock();
+    const { s, url } = await start({ windowClock: clock.now });
+    const start0 = clock.ms;
+    expect(count(codes(await burst(s, url, 10)), 200)).toBe(10);
+    clock.ms = start0 + 60;
+    expect(count(codes(await burst(s, url, 10)), 200)).toBe(10); // 20 within 100 ms now
+    clock.ms = start0 + 105; // the first 10 have left the window, the second 10 have not
+    expect(count(codes(await burst(s, url, 20)), 200)).toBe(10);
+    clock.ms = start0 + 165; // the second 10 have left too; the 10 from +105 remain
+    expect(count(codes(await burst(s, url, 20)), 200)).toBe(10);
+    expect(s.stats()).toMatchObject({ createAccepted: 40, createRejected429: 20, peakCreateInWindow: 20 });
+  });
+
+  it('holds on the real clock too: a burst of 40 within one window gets exactly 20', async () => {
+    const { s, url } = await start({ timeScale: 1 }); // a real 10 s window: a loopback burst fits in it
+    const list = codes(await burst(s, url, 40));
+    expect([count(list, 200), count(list, 429)]).toEqual([20, 20]);
+    expect(s.stats().peakCreateInWindow).toBe(20);
   });
 
   it('counts per key, and a refused createTask (422) does not use up the window', async () => {
-    sim = await startSimulator({
+    const clock = steppedClock();
+    const { s, url } = await start({
       apiKeys: ['a', 'b'],
-      timeScale: 20,
       createLimit: { max: 2, durationMs: 10_000 },
-      latency: FAST,
+      windowClock: clock.now,
     });
-    const url = sampleImageUrl(sim.url, 'keys');
-    const bad = await simCall(sim.url, CREATE, {
-      key: 'a',
-      body: topazBody(`${sim.url}/sim/images/missing`),
-    });
+    const bad = await simCall(s.url, CREATE, { key: 'a', body: topazBody(`${s.url}/sim/images/missing`) });
     expect(bad.json.code).toBe(422);
-    const a = await Promise.all(
-      [1, 2, 3].map(() => simCall(sim!.url, CREATE, { key: 'a', body: topazBody(url) })),
-    );
-    const b = await Promise.all(
-      [1, 2, 3].map(() => simCall(sim!.url, CREATE, { key: 'b', body: topazBody(url) })),
-    );
-    expect(a.map((x) => x.json.code as number).sort()).toEqual([200, 200, 429]);
-    expect(b.map((x) => x.json.code as number).sort()).toEqual([200, 200, 429]);
-    expect(sim.stats()).toMatchObject({
+    expect(codes(await burst(s, url, 3, 'a')).sort()).toEqual([200, 200, 429]);
+    expect(codes(await burst(s, url, 3, 'b')).sort()).toEqual([200, 200, 429]);
+    expect(s.stats()).toMatchObject({
       createAccepted: 4,
       createRejected429: 2,
       rejected422: 1,
@@ -118,25 +119,34 @@ describe('createTask limit (20 per 10 s, sliding)', () => {
 });
 
 describe('recordInfo limit (10 per 1 s, sliding)', () => {
+  const path = '/api/v1/jobs/recordInfo?taskId=nope';
+  const queries = (s: Simulator, n: number) =>
+    Promise.all(Array.from({ length: n }, () => simCall(s.url, path)));
+
   it('lets 10 of a burst of 20 through, answers 429 to the rest, then lets calls through again', async () => {
-    sim = await startSimulator({ apiKeys: ['k'] }); // real time: the 1 s window needs no scaling to be quick
-    const path = '/api/v1/jobs/recordInfo?taskId=nope';
-    await warm(sim.url, 20);
-    const answers = await Promise.all(Array.from({ length: 20 }, () => simCall(sim!.url, path)));
-    const done = Date.now();
-    const codes = answers.map((a) => a.json.code as number);
-    expect(codes.filter((c) => c === 422)).toHaveLength(10); // let through: an unknown task
-    expect(codes.filter((c) => c === 429)).toHaveLength(10);
+    const clock = steppedClock();
+    const { s } = await start({ timeScale: 1, windowClock: clock.now });
+    const answers = await queries(s, 20);
+    const list = codes(answers);
+    expect(count(list, 422)).toBe(10); // let through: an unknown task
+    expect(count(list, 429)).toBe(10);
     expect(answers.every((a) => a.status === 200)).toBe(true); // envelope style by default
-    expect(sim.stats()).toMatchObject({
+    expect(s.stats()).toMatchObject({
       queries: 10,
       queries429: 10,
       peakQueriesInWindow: 10,
       queryLimit: { max: 10, durationMs: 1000 },
     });
+    clock.ms += 999;
+    expect(codes(await queries(s, 1))).toEqual([429]);
+    clock.ms += 1;
+    expect(count(codes(await queries(s, 12)), 422)).toBe(10);
+    expect(s.stats()).toMatchObject({ queries: 20, queries429: 13, peakQueriesInWindow: 10 });
+  });
 
-    await until(done + 1000);
-    expect((await simCall(sim.url, path)).json.code).toBe(422);
-    expect(sim.stats().queries).toBe(11);
+  it('holds on the real clock: 10 of a burst of 20 within a 10 s window', async () => {
+    const { s } = await start({ timeScale: 1, queryLimit: { max: 10, durationMs: 10_000 } });
+    const list = codes(await queries(s, 20));
+    expect([count(list, 422), count(list, 429)]).toEqual([10, 10]);
   });
 });
