@@ -131,6 +131,12 @@ const schema = z.object({
   JOB_LOCK_DURATION: duration('30s'),
   /** Allow input URLs that resolve to private, loopback or link-local addresses (demo and tests). @defaultValue `false` */
   ALLOW_PRIVATE_URLS: bool,
+  /**
+   * Fault injection for tests and chaos runs; never set it in production. The worker process kills itself
+   * (SIGKILL) the first time a submit job reaches that point: `after-create` (createTask answered, taskId not yet
+   * checkpointed) or `after-checkpoint` (taskId checkpointed, poll job not yet added).
+   */
+  UPSCALE_CRASH_AT: z.enum(['after-create', 'after-checkpoint']).optional(),
   /** Basic-auth user of the dashboard (with DASHBOARD_PASSWORD). */
   DASHBOARD_USER: z.string().optional(),
   /** Basic-auth password of the dashboard (with DASHBOARD_USER). */
@@ -168,6 +174,7 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   readonly jobLockMs: number;
   readonly allowPrivateUrls: boolean;
+  readonly crashAt: 'after-create' | 'after-checkpoint' | undefined;
   readonly dashboardUser: string | undefined;
   readonly dashboardPassword: string | undefined;
   readonly logLevel: (typeof LOG_LEVELS)[number];
@@ -242,6 +249,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
     shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT,
     jobLockMs: p.JOB_LOCK_DURATION,
     allowPrivateUrls: p.ALLOW_PRIVATE_URLS,
+    crashAt: p.UPSCALE_CRASH_AT,
     dashboardUser: p.DASHBOARD_USER,
     dashboardPassword: p.DASHBOARD_PASSWORD,
     logLevel: p.LOG_LEVEL,

@@ -1,8 +1,10 @@
 /**
  * A 429 or 455 slows every worker of a lane down at once: `queue.rateLimit(ms)` makes all of them wait, and the
- * delay doubles with each strike that follows soon after the previous one (455 starts longer). Strikes are
- * forgotten after a quiet spell. Only the first worker to see an error during a slow-down escalates it; the
- * others just wait it out, so ten parallel 429s count as one strike.
+ * delay doubles with each repeat (455 starts longer). A repeat is a strike with no successful call since the
+ * previous one: a success clears the strikes (`StrikeReset`), so a configured limit above the account's real one
+ * settles into "wait one window, send what fits" instead of escalating without end, while an API that refuses
+ * everything is backed off exponentially. Only the first worker to see an error during a slow-down escalates it;
+ * the others just wait it out, so ten parallel 429s count as one strike.
  */
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -42,4 +44,30 @@ export async function slowDownLane(
   ];
   if (escalated === 1) await queue.rateLimit(delayMs);
   return { delayMs, escalated: escalated === 1, strikes };
+}
+
+/**
+ * Clears a lane's strikes after a successful call. Only a process that has seen a slow-down recently sends the
+ * DEL, so a healthy run pays nothing for it.
+ */
+export class StrikeReset {
+  private seenAt = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: string,
+    private readonly memoryMs = 10 * 60_000,
+  ) {}
+
+  /** Call when this process sees a slow-down. */
+  noteSlowDown(): void {
+    this.seenAt = Date.now();
+  }
+
+  /** Call after every successful call. */
+  async success(): Promise<void> {
+    if (this.seenAt === 0 || Date.now() - this.seenAt > this.memoryMs) return;
+    this.seenAt = 0;
+    await this.redis.del(this.key);
+  }
 }

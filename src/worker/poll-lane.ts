@@ -11,7 +11,7 @@ import { downloadJobId, submitJobId } from '../queue/identity.js';
 import type { DownloadJobData, PollJobData, SubmitJobData } from '../queue/job-data.js';
 import { outcomeFor } from '../queue/outcome.js';
 import { pauseLane } from '../queue/pause-reason.js';
-import { slowDownLane } from '../queue/slowdown.js';
+import { slowDownLane, StrikeReset } from '../queue/slowdown.js';
 import { DURATION_BUCKETS_S, POLL_BUCKETS } from '../metrics/counters.js';
 import type { LaneContext } from './context.js';
 
@@ -23,6 +23,7 @@ export type PollResult = { state: string };
 export function pollProcessor(ctx: LaneContext) {
   const { rt, log, counters, schedule } = ctx;
   const { config, store, queues, kie } = rt;
+  const strikes = new StrikeReset(rt.redis, store.keys.strikes('poll'));
 
   async function park(job: Job<PollJobData>, data: PollJobData, delayMs: number, token?: string): Promise<never> {
     await job.updateData(data);
@@ -102,6 +103,7 @@ export function pollProcessor(ctx: LaneContext) {
     if (outcome.kind === 'slow-down') {
       const base = outcome.reason === 'maintenance' ? config.maintenanceBackoffMs : config.rateLimitBackoffMs;
       const s = await slowDownLane(rt.redis, store.keys, queues.poll, 'poll', base, config.maxBackoffMs);
+      strikes.noteSlowDown();
       counters.inc('upscale_slowdowns_total', { lane: 'poll', reason: outcome.reason });
       if (s.escalated) {
         counters.inc('upscale_rate_limit_wait_seconds_total', { lane: 'poll' }, s.delayMs / 1000);
@@ -136,6 +138,7 @@ export function pollProcessor(ctx: LaneContext) {
       return onError(job, data, e, token);
     }
     counters.inc('upscale_kie_calls_total', { endpoint: 'recordInfo', code: '200' });
+    await strikes.success();
     data.errors = 0;
     if (info.state === 'success') return onSuccess(data, info);
     if (info.state === 'fail') return onFail(data, info);

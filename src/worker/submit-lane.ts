@@ -12,7 +12,7 @@ import { pollJobId, submitJobId } from '../queue/identity.js';
 import type { PollJobData, SubmitJobData } from '../queue/job-data.js';
 import { outcomeFor, retryDelay } from '../queue/outcome.js';
 import { pauseLane } from '../queue/pause-reason.js';
-import { slowDownLane } from '../queue/slowdown.js';
+import { slowDownLane, StrikeReset } from '../queue/slowdown.js';
 import type { LaneContext } from './context.js';
 import { recordOrRecreate } from './records.js';
 
@@ -24,6 +24,14 @@ export interface SubmitResult {
 export function submitProcessor(ctx: LaneContext) {
   const { rt, log, counters, schedule } = ctx;
   const { config, store, queues, kie } = rt;
+  const strikes = new StrikeReset(rt.redis, store.keys.strikes('submit'));
+
+  /** UPSCALE_CRASH_AT: dies on the spot, as a power cut would, to prove the checkpoints (tests and chaos only). */
+  function crashPoint(point: 'after-create' | 'after-checkpoint'): void {
+    if (config.crashAt !== point) return;
+    log.warn({ point }, 'UPSCALE_CRASH_AT: killing this worker process now');
+    process.kill(process.pid, 'SIGKILL');
+  }
 
   /** Moves an image with a task to `polling` and adds its poll job (idempotent by job id). */
   async function followTask(job: Job<SubmitJobData>, data: SubmitJobData & { taskId: string; submittedAt: number }): Promise<void> {
@@ -91,10 +99,13 @@ export function submitProcessor(ctx: LaneContext) {
       return handleError(job, data, e, token);
     }
     // CHECKPOINT: nothing may come between createTask's answer and this.
+    crashPoint('after-create');
     const submittedAt = Date.now();
     const { sendingAt: _sent, ...rest } = data;
     const checkpoint = { ...rest, taskId, submittedAt };
     await job.updateData(checkpoint);
+    crashPoint('after-checkpoint');
+    await strikes.success();
     counters.inc('upscale_kie_calls_total', { endpoint: 'createTask', code: '200' });
     return followAndReturn(job, checkpoint);
   };
@@ -115,6 +126,7 @@ export function submitProcessor(ctx: LaneContext) {
         await store.transition(data.batchId, data.jobId, { state: 'waiting' }, { from: ['submitting'] });
         const base = outcome.reason === 'maintenance' ? config.maintenanceBackoffMs : config.rateLimitBackoffMs;
         const s = await slowDownLane(rt.redis, store.keys, queues.submit, 'submit', base, config.maxBackoffMs);
+        strikes.noteSlowDown();
         counters.inc('upscale_slowdowns_total', { lane: 'submit', reason: outcome.reason });
         if (s.escalated) {
           counters.inc('upscale_rate_limit_wait_seconds_total', { lane: 'submit' }, s.delayMs / 1000);
