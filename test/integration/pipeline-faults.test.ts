@@ -43,7 +43,7 @@ describe('pipeline under faults', () => {
     const [w1] = await Promise.all([rig.startWorker(), rig.startWorker()]);
     await enqueue(rig.rt, images(rig, 80, 'kill'), { batchId: 'kill' });
     await waitFor(async () => (await rig!.rt.store.getSummary('kill'))!.counts.polling >= 10, { what: '10 tasks in flight' });
-    await w1!.stop('SIGKILL');
+    await w1.stop('SIGKILL');
     await rig.startWorker();
     const summary = await waitForBatch(rig.rt, 'kill');
     expect(summary.counts.succeeded).toBe(80);
