@@ -8,6 +8,7 @@ import { register as registerResume } from './resume.js';
 import { register as registerRetry } from './retry.js';
 import { register as registerCancel } from './cancel.js';
 import { register as registerSim } from './sim.js';
+import { register as registerServe } from './serve.js';
 
 type Register = (program: Command) => void;
 
@@ -21,6 +22,7 @@ const registrations: Register[] = [
   registerRetry,
   registerCancel,
   registerSim,
+  registerServe,
 ];
 
 export function registerCommands(program: Command): void {

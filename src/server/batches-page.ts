@@ -1,0 +1,187 @@
+/**
+ * The batches page (`/dashboard/batches`): plain server-rendered HTML with a little inline CSS, refreshed by a
+ * meta refresh. Pure functions of the data, so they are tested with a fixed `now`. Every value is escaped.
+ */
+import { formatDuration } from '../config/units.js';
+import { LANES } from '../queue/names.js';
+import { ACTIVE_STATES, STATES, type BatchSummary, type RecordState } from '../results/record.js';
+import type { LaneViews } from './lanes.js';
+
+export interface BatchesPageInput {
+  batches: readonly BatchSummary[];
+  lanes: LaneViews;
+  /** Unix ms the data was read; ages and times are relative to it. */
+  now: number;
+  /** Seconds between reloads; 0 for none. @defaultValue `5` */
+  refreshSeconds?: number;
+  /** Batches not shown (older finished ones). @defaultValue `0` */
+  hidden?: number;
+  /** Where Bull Board is mounted. @defaultValue `/dashboard` */
+  boardPath?: string;
+}
+
+const ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+/** Escapes text for HTML content and double- or single-quoted attributes. */
+export function escapeHtml(value: string | number | null | undefined): string {
+  return String(value ?? '').replace(/[&<>"']/g, (c) => ESCAPES[c] as string);
+}
+
+const COLORS: Record<RecordState, string> = {
+  succeeded: '#2e9e5b',
+  failed: '#d64541',
+  timed_out: '#e6962e',
+  cancelled: '#8a8f98',
+  polling: '#3d7fd9',
+  submitting: '#8fb8ee',
+  waiting: '#e3e6ea',
+};
+
+function utc(at: number): string {
+  return new Date(at)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d{3}Z$/, 'Z');
+}
+
+function when(at: number | null, now: number): string {
+  if (at === null) return '-';
+  return now >= at ? `${utc(at)} (${formatDuration(now - at)} ago)` : utc(at);
+}
+
+function credits(n: number): string {
+  return Number.isInteger(n) ? String(n) : n.toFixed(3).replace(/0+$/, '');
+}
+
+function doneOf(b: BatchSummary): number {
+  return b.total - ACTIVE_STATES.reduce((n, s) => n + b.counts[s], 0);
+}
+
+export function isFinished(b: BatchSummary): boolean {
+  return b.total > 0 && doneOf(b) === b.total;
+}
+
+/** Finished states first, then those in flight; waiting is the bar's background. */
+const BAR_ORDER: readonly RecordState[] = [
+  'succeeded',
+  'failed',
+  'timed_out',
+  'cancelled',
+  'polling',
+  'submitting',
+];
+
+/** A stacked bar: one segment per state, widths in percent of the total. */
+function bar(b: BatchSummary): string {
+  const done = doneOf(b);
+  const segments = BAR_ORDER.filter((s) => b.counts[s] > 0)
+    .map((s) => {
+      const pct = b.total > 0 ? (b.counts[s] / b.total) * 100 : 0;
+      return `<span class="seg" style="width:${pct.toFixed(2)}%;background:${COLORS[s]}" title="${escapeHtml(`${s}: ${b.counts[s]}`)}"></span>`;
+    })
+    .join('');
+  return `<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="${b.total}" aria-valuenow="${done}">${segments}</div>`;
+}
+
+function batchBlock(b: BatchSummary, now: number): string {
+  const done = doneOf(b);
+  const pct = b.total > 0 ? ((done / b.total) * 100).toFixed(1) : '0.0';
+  const finished = isFinished(b);
+  const id = encodeURIComponent(b.batchId);
+  const counts = STATES.map(
+    (s) =>
+      `<li><i style="background:${COLORS[s]}"></i>${escapeHtml(s)} <b class="count-${s}">${b.counts[s]}</b></li>`,
+  ).join('');
+  let eta: string;
+  if (finished)
+    eta = b.finishedAt !== null && b.startedAt !== null ? formatDuration(b.finishedAt - b.startedAt) : '-';
+  else eta = b.etaSeconds === null ? '-' : formatDuration(b.etaSeconds * 1000);
+  const facts: [string, string][] = [
+    ['credits used', credits(b.creditsConsumed)],
+    ['throughput', b.throughputPerMinute === null ? '-' : `${b.throughputPerMinute} images/min`],
+    [finished ? 'duration' : 'ETA', eta],
+    ['started', when(b.startedAt, now)],
+    ['updated', when(b.updatedAt, now)],
+  ];
+  if (b.ambiguousSubmits > 0)
+    facts.push(['ambiguous submits', `${b.ambiguousSubmits} (kie.ai may hold tasks for them)`]);
+  const dl = facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('');
+  return `<article class="batch" data-batch-id="${escapeHtml(b.batchId)}">
+<h2>${escapeHtml(b.batchId)} <span class="badge ${finished ? 'done' : 'running'}">${finished ? 'finished' : 'running'}</span></h2>
+${bar(b)}
+<p class="progress"><b>${done}</b> of <b>${b.total}</b> done (${pct}%)</p>
+<ul class="counts">${counts}</ul>
+<dl>${dl}</dl>
+<p class="links">Export: <a href="/api/batches/${id}/export?format=jsonl">JSONL</a> · <a href="/api/batches/${id}/export?format=csv">CSV</a> · <a href="/api/batches/${id}">summary JSON</a></p>
+</article>`;
+}
+
+function laneBlock(name: string, l: LaneViews[keyof LaneViews], now: number): string {
+  const state = l.paused ? 'paused' : l.slowedDown ? 'slowed down' : 'running';
+  const c = l.counts;
+  let reason = '';
+  if (l.paused) {
+    const r = l.reason;
+    const text = r
+      ? `${r.code}: ${r.message}${r.at > 0 ? ` (since ${when(r.at, now)})` : ''}`
+      : 'no reason recorded';
+    const fix = /upscale resume/.test(text) ? '' : ' — run <code>upscale resume</code> to continue';
+    reason = `<p class="reason">${escapeHtml(text)}${fix}</p>`;
+  }
+  return `<div class="lane ${l.paused ? 'is-paused' : ''}" data-lane="${escapeHtml(name)}">
+<h3>${escapeHtml(name)} <span class="badge ${l.paused ? 'paused' : 'running'}">${escapeHtml(state)}</span></h3>
+<p>${c.waiting + c.prioritized} queued · ${c.active} active · ${c.delayed} delayed · ${c.failed} failed</p>${reason}
+</div>`;
+}
+
+const CSS = `
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f5f6f8;color:#1f2328}
+header{background:#1f2937;color:#fff;padding:12px 24px;display:flex;gap:24px;align-items:baseline;flex-wrap:wrap}
+header h1{font-size:18px;margin:0} header a{color:#cfe1ff} header .meta{color:#aab;margin-left:auto;font-size:12px}
+main{padding:16px 24px;max-width:1100px}
+.lanes{display:flex;gap:12px;flex-wrap:wrap;margin-bottom:16px}
+.lane{background:#fff;border:1px solid #dde;border-radius:6px;padding:8px 12px;min-width:220px}
+.lane.is-paused{border-color:#d64541;background:#fff5f5} .lane h3{margin:0 0 4px;font-size:15px} .lane p{margin:2px 0}
+.reason{color:#a12622}
+.batch{background:#fff;border:1px solid #dde;border-radius:6px;padding:12px 16px;margin-bottom:12px}
+.batch h2{font-size:16px;margin:0 0 8px;font-family:ui-monospace,monospace}
+.badge{font:600 11px system-ui;padding:2px 6px;border-radius:8px;vertical-align:middle;text-transform:uppercase}
+.badge.running{background:#dbeafe;color:#1e40af} .badge.done{background:#dcfce7;color:#166534} .badge.paused{background:#fee2e2;color:#991b1b}
+.bar{display:flex;height:14px;background:${COLORS.waiting};border-radius:7px;overflow:hidden}
+.seg{display:block;height:100%}
+.progress{margin:6px 0}
+.counts{list-style:none;padding:0;margin:4px 0;display:flex;gap:14px;flex-wrap:wrap}
+.counts i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:4px}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:6px 0} dt{color:#57606a} dd{margin:0}
+.empty{color:#57606a}`;
+
+/** The whole page. */
+export function renderBatchesPage(input: BatchesPageInput): string {
+  const refresh = input.refreshSeconds ?? 5;
+  const board = input.boardPath ?? '/dashboard';
+  const lanes = LANES.map((l) => laneBlock(l, input.lanes[l], input.now)).join('\n');
+  const batches = input.batches.map((b) => batchBlock(b, input.now)).join('\n');
+  const hidden = input.hidden ?? 0;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+${refresh > 0 ? `<meta http-equiv="refresh" content="${refresh}">` : ''}
+<title>Batches · kie-upscale-queue</title>
+<style>${CSS}</style></head>
+<body>
+<header><h1>kie-upscale-queue · batches</h1>
+<nav><a href="${escapeHtml(board)}">Queues (Bull Board)</a> · <a href="/api/batches">JSON</a></nav>
+<span class="meta">read ${escapeHtml(utc(input.now))}${refresh > 0 ? ` · refreshes every ${refresh} s` : ''}</span></header>
+<main>
+<section class="lanes">${lanes}</section>
+<section class="batches">${batches || '<p class="empty">No batches yet (enqueue one with <code>upscale enqueue</code>).</p>'}</section>
+${hidden > 0 ? `<p class="empty">${hidden} older finished batch(es) not shown (<a href="?all=1">show all</a>).</p>` : ''}
+</main></body></html>
+`;
+}

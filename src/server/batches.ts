@@ -1,0 +1,107 @@
+/**
+ * Batch routes of the dashboard: the HTML page `/dashboard/batches`, JSON `/api/batches` and `/api/batches/:id`,
+ * and the export `/api/batches/:id/export?format=jsonl|csv`, streamed from Redis with backpressure.
+ */
+import { PassThrough } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { checkBatchId } from '../queue/identity.js';
+import { EXPORT_FORMATS, exportBatch, type ExportFormat } from '../results/export.js';
+import type { Runtime } from '../runtime.js';
+import { isFinished, renderBatchesPage } from './batches-page.js';
+import { readLanes } from './lanes.js';
+
+export interface BatchesOptions {
+  /** Finished batches listed on the page unless `?all=1` (running ones are always listed). @defaultValue `50` */
+  maxFinished?: number;
+  /** Seconds between reloads of the page (`?refresh=N` overrides, 0 = none). @defaultValue `5` */
+  refreshSeconds?: number;
+}
+
+const CONTENT_TYPES: Record<ExportFormat, string> = {
+  jsonl: 'application/x-ndjson; charset=utf-8',
+  csv: 'text/csv; charset=utf-8',
+};
+
+interface IdParams {
+  id: string;
+}
+
+function refreshOf(query: Record<string, unknown>, fallback: number): number {
+  const raw = query.refresh;
+  if (typeof raw !== 'string' || !/^\d{1,4}$/.test(raw)) return fallback;
+  const n = Number(raw);
+  return n === 0 ? 0 : Math.min(3600, Math.max(2, n));
+}
+
+export function registerBatches(app: FastifyInstance, rt: Runtime, options: BatchesOptions = {}): void {
+  const maxFinished = options.maxFinished ?? 50;
+
+  app.get('/dashboard/batches', async (request, reply) => {
+    const query = request.query as Record<string, unknown>;
+    const now = Date.now();
+    const [all, lanes] = await Promise.all([rt.store.listBatches(now), readLanes(rt)]);
+    let finishedShown = 0;
+    const batches =
+      query.all === '1' ? all : all.filter((b) => !isFinished(b) || finishedShown++ < maxFinished);
+    const html = renderBatchesPage({
+      batches,
+      lanes,
+      now,
+      refreshSeconds: refreshOf(query, options.refreshSeconds ?? 5),
+      hidden: all.length - batches.length,
+    });
+    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
+  });
+
+  app.get('/api/batches', async (_request, reply) => {
+    const now = Date.now();
+    const [batches, lanes] = await Promise.all([rt.store.listBatches(now), readLanes(rt)]);
+    return reply.header('cache-control', 'no-store').send({ batches, lanes });
+  });
+
+  app.get<{ Params: IdParams }>('/api/batches/:id', async (request, reply) => {
+    const { id } = request.params;
+    const problem = checkBatchId(id);
+    if (problem) return reply.code(400).send({ error: problem });
+    const summary = await rt.store.getSummary(id);
+    if (!summary) return reply.code(404).send({ error: `no batch named ${id}` });
+    return reply.header('cache-control', 'no-store').send(summary);
+  });
+
+  app.get<{ Params: IdParams; Querystring: { format?: string } }>(
+    '/api/batches/:id/export',
+    async (request, reply) => {
+      const { id } = request.params;
+      const problem = checkBatchId(id);
+      if (problem) return reply.code(400).send({ error: problem });
+      const format = (request.query.format ?? 'jsonl') as ExportFormat;
+      if (!EXPORT_FORMATS.includes(format)) {
+        return reply.code(400).send({ error: `format must be one of ${EXPORT_FORMATS.join(', ')}` });
+      }
+      if (!(await rt.store.batchExists(id))) return reply.code(404).send({ error: `no batch named ${id}` });
+      const out = new PassThrough();
+      let ended = false;
+      // A client that goes away must not leave the export waiting for 'drain' forever.
+      reply.raw.once('close', () => {
+        if (!ended) out.destroy(new Error('export: the client closed the connection'));
+      });
+      exportBatch(rt.store, id, { format, out }).then(
+        (count) => {
+          ended = true;
+          out.end();
+          request.log.info({ batchId: id, format, records: count }, 'batch exported');
+        },
+        (err: unknown) => {
+          ended = true;
+          request.log.warn({ batchId: id, err }, 'export stopped');
+          out.destroy(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+      return reply
+        .type(CONTENT_TYPES[format])
+        .header('content-disposition', `attachment; filename="${id}.${format}"`)
+        .header('cache-control', 'no-store')
+        .send(out);
+    },
+  );
+}
