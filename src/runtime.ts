@@ -24,7 +24,13 @@ export function createRuntime(config: Config, options: { log?: Logger } = {}): R
   registerSecret(config.apiKey, config.webhookHmacKey, config.callbackSecret, config.dashboardPassword);
   const log = options.log ?? createLogger({ level: config.logLevel });
   const redis = createRedis(config.redisUrl, 'client');
-  const queues = createQueues(redis, config.prefix);
+  let lastErrorLog = 0;
+  const queues = createQueues(redis, config.prefix, (lane, err) => {
+    // Redis being away shows up once per queue per reconnect attempt: say it at most every 10 s.
+    if (Date.now() - lastErrorLog < 10_000) return;
+    lastErrorLog = Date.now();
+    log.warn({ lane, err }, 'Redis connection problem (reconnecting)');
+  });
   const store = new ResultStore(redis, config.prefix, config.resultRetentionMs);
   const kie = KieClient.fromConfig(config);
   let closed = false;

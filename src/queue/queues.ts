@@ -21,12 +21,16 @@ export const JOB_OPTIONS: Record<Lane, JobsOptions> = {
 
 export type Queues = Record<Lane, Queue>;
 
-/** One Queue per lane over a shared connection. */
-export function createQueues(connection: Redis, prefix: string): Queues {
-  const entries = LANES.map((lane) => [
-    lane,
-    new Queue(queueName(lane), { connection, prefix, defaultJobOptions: JOB_OPTIONS[lane] }),
-  ]);
+/**
+ * One Queue per lane over a shared connection. `onError` hears connection errors (ioredis reconnects by itself);
+ * without a listener BullMQ would print each one.
+ */
+export function createQueues(connection: Redis, prefix: string, onError: (lane: Lane, err: Error) => void = () => undefined): Queues {
+  const entries = LANES.map((lane) => {
+    const queue = new Queue(queueName(lane), { connection, prefix, defaultJobOptions: JOB_OPTIONS[lane] });
+    queue.on('error', (err) => onError(lane, err));
+    return [lane, queue];
+  });
   return Object.fromEntries(entries) as Queues;
 }
 

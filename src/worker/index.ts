@@ -53,6 +53,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
     minIntervalMs: rt.config.pollMinIntervalMs,
     maxIntervalMs: rt.config.pollMaxIntervalMs,
     queryLimit: rt.config.queryLimit,
+    callbacks: rt.config.publicBaseUrl !== undefined,
   });
   const context: LaneContext = {
     rt,

@@ -5,6 +5,9 @@
  * elapsed time. Until a model has enough samples it follows kie.ai's advice (every 3 s for 30 s, then 8 s, then
  * 20 s after 2 minutes). Every delay is clamped to [POLL_MIN_INTERVAL, POLL_MAX_INTERVAL], raised to what the
  * query budget can serve for the tasks in flight, and never passes the task's deadline.
+ *
+ * With callbacks on, a verified callback promotes the parked check the moment a task ends, so polling is only the
+ * fallback for a lost callback: checks are then spaced at least POLL_MAX_INTERVAL apart.
  */
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -22,6 +25,8 @@ export interface ScheduleSettings {
   minIntervalMs: number;
   maxIntervalMs: number;
   queryLimit: RateLimit;
+  /** Callbacks are expected (PUBLIC_BASE_URL set): polls only catch lost callbacks. */
+  callbacks: boolean;
 }
 
 /** kie.ai's advice (KIE_API.md): 2–3 s for the first 30 s, 5–10 s after that, 15–30 s after 2 minutes. */
@@ -77,12 +82,13 @@ export class PollSchedule {
 
   async delayFor(model: string, elapsedMs: number, remainingMs: number): Promise<number> {
     const [qs, floorMs] = await Promise.all([this.quantilesOf(model), this.budgetFloor()]);
+    const { minIntervalMs, maxIntervalMs, callbacks } = this.settings;
     return nextCheckDelay({
       elapsedMs,
       remainingMs,
       quantilesMs: qs,
-      minMs: Math.max(this.settings.minIntervalMs, floorMs),
-      maxMs: Math.max(this.settings.maxIntervalMs, floorMs),
+      minMs: Math.max(callbacks ? maxIntervalMs : minIntervalMs, floorMs),
+      maxMs: Math.max(maxIntervalMs, floorMs),
     });
   }
 
