@@ -24,8 +24,6 @@ export interface DashboardOptions {
   batches?: BatchesOptions;
 }
 
-type BoardArgs = Parameters<typeof createBullBoard>[0];
-
 /** Where Bull Board is mounted. */
 export const BOARD_PATH = '/dashboard';
 
@@ -92,9 +90,7 @@ export function registerDashboard(app: FastifyInstance, rt: Runtime, options: Da
     serverAdapter.setBasePath(BOARD_PATH);
     createBullBoard({
       queues: LANES.map((lane) => adapterFor(rt, lane, write)),
-      // @bull-board/fastify pins its own copy of @bull-board/api, whose adapter types tsc sees as distinct.
-      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
-      serverAdapter: serverAdapter as unknown as BoardArgs['serverAdapter'],
+      serverAdapter,
       options: {
         uiConfig: {
           boardTitle: 'kie-upscale-queue',
