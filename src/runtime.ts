@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from './config/index.js';
 import { KieClient } from './kie/client.js';
 import { createLogger, registerSecret, type Logger } from './log.js';
-import { createRedis } from './queue/connection.js';
+import { createRedis, type ConnectionRole } from './queue/connection.js';
 import { createQueues, closeQueues, type Queues } from './queue/queues.js';
 import { ResultStore } from './results/store.js';
 
@@ -20,10 +20,19 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export function createRuntime(config: Config, options: { log?: Logger } = {}): Runtime {
+export interface RuntimeOptions {
+  log?: Logger;
+  /**
+   * `worker`: commands wait through Redis outages and reconnect forever (worker processes, the server).
+   * `client`: commands fail fast (one-shot CLI commands). @defaultValue `client`
+   */
+  role?: ConnectionRole;
+}
+
+export function createRuntime(config: Config, options: RuntimeOptions = {}): Runtime {
   registerSecret(config.apiKey, config.webhookHmacKey, config.callbackSecret, config.dashboardPassword);
   const log = options.log ?? createLogger({ level: config.logLevel });
-  const redis = createRedis(config.redisUrl, 'client');
+  const redis = createRedis(config.redisUrl, options.role ?? 'client');
   let lastErrorLog = 0;
   const queues = createQueues(redis, config.prefix, (lane, err) => {
     // Redis being away shows up once per queue per reconnect attempt: say it at most every 10 s.

@@ -65,7 +65,7 @@ export function register(program: Command): void {
       const port = parsePort(opts.port);
       checkServeOptions(opts);
       const config = loadConfig();
-      const rt = createRuntime(config);
+      const rt = createRuntime(config, { role: 'worker' });
       const log = rt.log;
       if (opts.dashboard) warnIfDashboardExposed(log, opts.host, dashboardCredentials(config));
       if (opts.callbacks) {

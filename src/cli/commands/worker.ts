@@ -31,7 +31,7 @@ export function register(program: Command): void {
     .action(async (opts: { lanes?: string; concurrency: string }) => {
       const config = loadConfig();
       const concurrency = parsePositiveInt('--concurrency', opts.concurrency);
-      const rt = createRuntime(config);
+      const rt = createRuntime(config, { role: 'worker' });
       const lanes = opts.lanes ? parseLanes(opts.lanes) : defaultLanes(rt);
       if (lanes.includes('download') && !config.outputDir) {
         await rt.close();
