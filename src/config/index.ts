@@ -62,6 +62,46 @@ const int = (fallback: number, min: number, max: number) =>
       return n;
     });
 
+/**
+ * Credits per task by model and output size (KIE_API.md, "Credits"; reported, unconfirmed). A topaz output is
+ * priced by its longest side: up to 2048 px (2K), up to 4096 px (4K), larger (8K).
+ */
+export interface PriceTable {
+  readonly topaz2K: number;
+  readonly topaz4K: number;
+  readonly topaz8K: number;
+  readonly recraft: number;
+}
+
+/** @defaultValue of PRICE_TABLE: topaz 10 / 20 / 40, recraft 0.5 */
+export const DEFAULT_PRICES: PriceTable = Object.freeze({ topaz2K: 10, topaz4K: 20, topaz8K: 40, recraft: 0.5 });
+
+const priceTable = z
+  .string()
+  .optional()
+  .transform((v, ctx): PriceTable => {
+    if (v === undefined) return DEFAULT_PRICES;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(v);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not JSON (e.g. {"topaz4K":20,"recraft":0.5})' });
+      return z.NEVER;
+    }
+    const price = z.number().nonnegative().finite();
+    const parsed = z
+      .strictObject({ topaz2K: price, topaz4K: price, topaz8K: price, recraft: price })
+      .partial()
+      .safeParse(raw);
+    if (!parsed.success) {
+      const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; ');
+      ctx.addIssue({ code: 'custom', message: `is not a price table (keys topaz2K, topaz4K, topaz8K, recraft; credits ≥ 0): ${why}` });
+      return z.NEVER;
+    }
+    const overrides = Object.fromEntries(Object.entries(parsed.data).filter(([, n]) => n !== undefined));
+    return Object.freeze({ ...DEFAULT_PRICES, ...overrides });
+  });
+
 const bool = z
   .string()
   .default('false')
@@ -100,6 +140,17 @@ const schema = z.object({
   CALLBACK_SECRET: z.string().optional(),
   /** Download results here (per batch sub-folder). No download lane when unset. */
   OUTPUT_DIR: z.string().optional(),
+  /** Downloads running at once per worker process (p-limit). @defaultValue `4` */
+  DOWNLOAD_CONCURRENCY: int(4, 1, 256),
+  /** Tries of one download (exponential backoff from RETRY_BACKOFF) before it is given up. @defaultValue `5` */
+  DOWNLOAD_RETRIES: int(5, 1, 50),
+  /** How long an uploaded local file is trusted; an older copy is uploaded again before submission. @defaultValue `20h` */
+  UPLOAD_LIFETIME: duration('20h'),
+  /**
+   * Credits per task for `upscale estimate` and `--max-credits`, as JSON; keys given override the defaults.
+   * @defaultValue `{"topaz2K":10,"topaz4K":20,"topaz8K":40,"recraft":0.5}`
+   */
+  PRICE_TABLE: priceTable,
   /** A task not finished this long after submission is recorded `timed_out`. @defaultValue `15m` */
   POLL_DEADLINE: duration('15m'),
   /** Shortest wait between two status checks of one task. @defaultValue `2s` */
@@ -160,6 +211,10 @@ export interface Config {
   readonly publicBaseUrl: string | undefined;
   readonly callbackSecret: string;
   readonly outputDir: string | undefined;
+  readonly downloadConcurrency: number;
+  readonly downloadRetries: number;
+  readonly uploadLifetimeMs: number;
+  readonly priceTable: PriceTable;
   readonly pollDeadlineMs: number;
   readonly pollMinIntervalMs: number;
   readonly pollMaxIntervalMs: number;
@@ -235,6 +290,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
       p.CALLBACK_SECRET ??
       createHmac('sha256', p.KIE_API_KEY ?? 'kie-upscale-queue without a key').update('callback-token/v1').digest('hex'),
     outputDir: p.OUTPUT_DIR,
+    downloadConcurrency: p.DOWNLOAD_CONCURRENCY,
+    downloadRetries: p.DOWNLOAD_RETRIES,
+    uploadLifetimeMs: p.UPLOAD_LIFETIME,
+    priceTable: p.PRICE_TABLE,
     pollDeadlineMs: p.POLL_DEADLINE,
     pollMinIntervalMs: p.POLL_MIN_INTERVAL,
     pollMaxIntervalMs: p.POLL_MAX_INTERVAL,
