@@ -14,6 +14,7 @@ import { isTerminal } from '../results/record.js';
 import type { LaneContext, PrepareInput } from './context.js';
 import { PollSchedule } from './poll-schedule.js';
 import { pollProcessor } from './poll-lane.js';
+import { downloadProcessor } from './download-lane.js';
 import { defaultPrepareInput } from './prepare-input.js';
 import { submitProcessor } from './submit-lane.js';
 
@@ -24,7 +25,7 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Replaces input preparation (pre-flight checks, uploads). */
   prepareInput?: PrepareInput;
-  /** Processors for lanes implemented elsewhere (the download lane). */
+  /** Processors that replace or add to the built-in ones (submit, poll, download). */
   extraProcessors?: Partial<Record<Lane, (ctx: LaneContext) => Processor>>;
 }
 
@@ -65,6 +66,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
   const processors: Partial<Record<Lane, Processor>> = {
     submit: submitProcessor(context) as Processor,
     poll: pollProcessor(context) as Processor,
+    download: downloadProcessor(context) as Processor,
   };
   for (const [lane, make] of Object.entries(options.extraProcessors ?? {})) {
     if (make) processors[lane as Lane] = make(context);
@@ -72,7 +74,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
 
   // One worker-role connection (retries forever) shared by this process' workers; BullMQ duplicates it for its
   // blocking reads.
-  const workerConnection = createRedis(rt.config.redisUrl, 'worker');
+  const workerConnection = createRedis(rt.config.redisUrl, 'worker', rt.config.redisClusterNodes);
   const workers = new Map<Lane, Worker>();
   for (const lane of lanes) {
     const processor = processors[lane];
