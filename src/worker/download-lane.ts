@@ -1,0 +1,163 @@
+/**
+ * The download lane (with OUTPUT_DIR): fetches every result URL of a succeeded image before it expires and writes
+ * it atomically (a temp file in the same folder, renamed when complete and checked) to
+ * `OUTPUT_DIR/<batchId>/<jobId>-<input basename>[-<n>].<ext>`. The file must decode as an image (sharp), and when
+ * the input's size is known from the pre-flight, the output must be that size × the model's scale.
+ *
+ * The record gets `outputPath` (the first result) and `sha256`. A failed try is repeated with exponential backoff
+ * (RETRY_BACKOFF, doubled) up to DOWNLOAD_RETRIES tries; a result URL that answers 403/404/410 is exchanged once for
+ * a fresh link (kie.ai's download-url). After the last try the record stays `succeeded` (the task did succeed and
+ * its result URLs are in the record) with `outputPath` null and a `failMsg` saying the download failed; the
+ * failure is logged and counted (`upscale_downloads_total{result="failed"}`). DOWNLOAD_CONCURRENCY bounds the
+ * downloads running at once in this process.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { DelayedError, type Job } from 'bullmq';
+import pLimit from 'p-limit';
+import sharp from 'sharp';
+import { MODELS } from '../kie/models.js';
+import type { DownloadJobData } from '../queue/job-data.js';
+import { retryDelay } from '../queue/outcome.js';
+import type { ResultRecord } from '../results/record.js';
+import type { LaneContext } from './context.js';
+import { getInputFacts } from './prepare-input.js';
+import { FetchRefused, guardedGet } from './ssrf.js';
+
+/** Largest result file written. */
+export const MAX_RESULT_BYTES = 512 * 1024 * 1024;
+
+type DownloadJob = DownloadJobData & { tries?: number };
+
+export interface Downloaded {
+  path: string;
+  sha256: string;
+  width: number;
+  height: number;
+}
+
+const EXT: Record<string, string> = { jpeg: '.jpg', png: '.png', webp: '.webp', gif: '.gif', tiff: '.tif', avif: '.avif' };
+
+/** `<jobId>-<input basename without extension>`, safe as a file name. */
+export function outputStem(record: Pick<ResultRecord, 'jobId' | 'input'>): string {
+  let name: string;
+  try {
+    name = /^https?:/i.test(record.input) ? decodeURIComponent(basename(new URL(record.input).pathname)) : basename(record.input);
+  } catch {
+    name = basename(record.input);
+  }
+  const stem = name.slice(0, name.length - extname(name).length).replace(/[^\w.-]+/g, '_').replace(/^[.]+/, '').slice(0, 80);
+  return stem === '' ? record.jobId : `${record.jobId}-${stem}`;
+}
+
+/** Streams `url` into `dir/<stem><ext>` through a temp file; checks it decodes; returns where it went. */
+async function fetchTo(ctx: LaneContext, url: string, dir: string, stem: string): Promise<Downloaded> {
+  const { config, kie } = ctx.rt;
+  const get = (u: string) => guardedGet(u, { allowPrivate: config.allowPrivateUrls, timeoutMs: Math.max(60_000, config.requestTimeoutMs * 4) });
+  let res = await get(url);
+  if ([403, 404, 410].includes(res.status)) {
+    res.response.destroy();
+    const fresh = await kie.getDownloadUrl(url).catch(() => null);
+    if (fresh === null) throw new FetchRefused(`the result URL answered HTTP ${res.status} (expired?)`, false);
+    res = await get(fresh);
+  }
+  if (res.status < 200 || res.status > 299) {
+    res.response.destroy();
+    throw new FetchRefused(`the result URL answered HTTP ${res.status}`, false);
+  }
+  if (res.contentLength !== null && res.contentLength > MAX_RESULT_BYTES) {
+    res.response.destroy();
+    throw new FetchRefused(`the result is ${res.contentLength} bytes, over the ${MAX_RESULT_BYTES}-byte limit`, true);
+  }
+  const temp = join(dir, `.${stem}.${randomBytes(4).toString('hex')}.part`);
+  const hash = createHash('sha256');
+  let size = 0;
+  try {
+    await pipeline(
+      res.response,
+      async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          size += chunk.length;
+          if (size > MAX_RESULT_BYTES) throw new FetchRefused(`the result is over the ${MAX_RESULT_BYTES}-byte limit`, true);
+          hash.update(chunk);
+          yield chunk;
+        }
+      },
+      createWriteStream(temp, { flags: 'wx' }),
+    );
+    if (res.contentLength !== null && size !== res.contentLength) {
+      throw new FetchRefused(`the result broke off at ${size} of ${res.contentLength} bytes`, false);
+    }
+    const meta = await sharp(temp).metadata().catch((e: unknown) => {
+      throw new FetchRefused(`the result does not decode as an image (${(e as Error).message.split('\n')[0]})`, false);
+    });
+    if (!meta.width || !meta.height) throw new FetchRefused('the result does not decode as an image', false);
+    const ext = EXT[meta.format ?? ''] ?? (extname(new URL(res.url).pathname) || '.bin');
+    const path = join(dir, stem + ext);
+    await rename(temp, path);
+    return { path, sha256: hash.digest('hex'), width: meta.width, height: meta.height };
+  } catch (e) {
+    await rm(temp, { force: true });
+    throw e;
+  }
+}
+
+export function downloadProcessor(ctx: LaneContext) {
+  const { rt, log, counters } = ctx;
+  const { config, store } = rt;
+  const limit = pLimit(config.downloadConcurrency);
+
+  return async function processDownload(job: Job<DownloadJob>, token?: string): Promise<{ outputPath: string | null; skipped?: string }> {
+    const data = job.data;
+    if (!config.outputDir) return { outputPath: null, skipped: 'OUTPUT_DIR is not set' };
+    const record = await store.getRecord(data.batchId, data.jobId);
+    if (!record || record.state !== 'succeeded' || record.generation !== data.generation) {
+      return { outputPath: null, skipped: `record is ${record ? `${record.state} (generation ${record.generation})` : 'gone'}` };
+    }
+    if (record.outputPath && record.sha256 && (await stat(record.outputPath).catch(() => null))) {
+      return { outputPath: record.outputPath, skipped: 'already downloaded' };
+    }
+    const dir = join(config.outputDir, data.batchId);
+    const stem = outputStem(record);
+    try {
+      await mkdir(dir, { recursive: true });
+      const files = await Promise.all(
+        data.resultUrls.map((url, i) => limit(() => fetchTo(ctx, url, dir, i === 0 ? stem : `${stem}-${i + 1}`))),
+      );
+      const first = files[0];
+      if (!first) throw new FetchRefused('the task reported no result URL', true);
+      const facts = await getInputFacts(rt, data.batchId, data.jobId);
+      const scale = MODELS[record.model].scaleFor(record.factor);
+      const expected = data.expected ?? (facts?.width && facts.height ? { width: facts.width * scale, height: facts.height * scale } : null);
+      const mismatch =
+        expected && (Math.abs(first.width - expected.width) > 2 || Math.abs(first.height - expected.height) > 2)
+          ? `downloaded output is ${first.width}×${first.height}, expected ${expected.width}×${expected.height}`
+          : null;
+      await store.transition(data.batchId, data.jobId, { outputPath: first.path, sha256: first.sha256, ...(mismatch ? { failMsg: mismatch } : {}) }, { from: ['succeeded'] });
+      counters.inc('upscale_downloads_total', { result: mismatch ? 'unexpected_size' : 'ok' });
+      if (mismatch) log.warn({ jobId: data.jobId, batchId: data.batchId, outputPath: first.path }, mismatch);
+      else log.info({ jobId: data.jobId, batchId: data.batchId, outputPath: first.path }, 'result downloaded');
+      return { outputPath: first.path };
+    } catch (e) {
+      const tries = (data.tries ?? 0) + 1;
+      const reason = e instanceof Error ? e.message : String(e);
+      const permanent = e instanceof FetchRefused && e.permanent;
+      if (!permanent && tries < config.downloadRetries) {
+        const delay = retryDelay(tries, config.retryBackoffMs, config.maxBackoffMs);
+        counters.inc('upscale_downloads_total', { result: 'retry' });
+        log.warn({ jobId: data.jobId, batchId: data.batchId, tries, delayMs: delay, reason }, 'download failed; trying again later');
+        await job.updateData({ ...data, tries });
+        await job.moveToDelayed(Date.now() + delay, token);
+        throw new DelayedError();
+      }
+      const failMsg = `task succeeded but the download failed after ${tries} ${tries === 1 ? 'try' : 'tries'}: ${reason}`;
+      await store.transition(data.batchId, data.jobId, { outputPath: null, sha256: null, failMsg }, { from: ['succeeded'] });
+      counters.inc('upscale_downloads_total', { result: 'failed' });
+      log.error({ jobId: data.jobId, batchId: data.batchId, tries, reason }, 'download failed for good; the result URLs stay in the record');
+      return { outputPath: null };
+    }
+  };
+}
