@@ -1,0 +1,67 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderSampleImage } from '../../src/sim/images.js';
+import { dimensionsOf, HEAD_BYTES, judge, preflight, sniffMimeType } from '../../src/worker/preflight.js';
+
+const TOPAZ = 'topaz/image-upscale';
+const RECRAFT = 'recraft/crisp-upscale';
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'preflight-'));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+describe('format and dimensions from the first bytes', () => {
+  it.each(['png', 'jpg', 'webp'] as const)('%s: type from the bytes, dimensions from a 4 KB head of a large image', async (format) => {
+    const full = await renderSampleImage('pf', 3000, 2000, format);
+    const head = full.subarray(0, 4096);
+    expect(sniffMimeType(head)).toBe(format === 'jpg' ? 'image/jpeg' : `image/${format}`);
+    expect(dimensionsOf(head)).toEqual({ width: 3000, height: 2000 });
+  });
+
+  it('names other formats and non-images', async () => {
+    expect(sniffMimeType(await renderSampleImage('g', 8, 8, 'gif'))).toBe('image/gif');
+    expect(sniffMimeType(Buffer.from('<!DOCTYPE html><html>'))).toBeNull();
+  });
+});
+
+describe('judge', () => {
+  const facts = (over: object = {}) => ({ mimeType: 'image/png', bytes: 1000, width: 1000, height: 800, ...over });
+  const html = Buffer.from('<!DOCTYPE html><html></html>');
+  it('passes what kie.ai accepts', () => {
+    expect(judge(facts(), Buffer.alloc(0), true, TOPAZ, '8')).toBeNull();
+    expect(judge(facts({ width: 2500 }), Buffer.alloc(0), true, TOPAZ, '8')).toBeNull(); // 20,000 exactly
+  });
+  it('refuses with a reason a person can act on', () => {
+    expect(judge(facts({ mimeType: null }), html, true, TOPAZ, '2')).toMatch(/not an image \(the content is an HTML page\)/);
+    expect(judge(facts({ mimeType: 'image/gif' }), Buffer.alloc(0), true, TOPAZ, '2')).toMatch(/format image\/gif is not accepted/);
+    expect(judge(facts({ bytes: 10 * 1024 * 1024 + 1 }), Buffer.alloc(0), true, TOPAZ, '2')).toMatch(/10\.0 MB, over kie.ai's 10 MB/);
+    expect(judge(facts({ width: 2501 }), Buffer.alloc(0), true, TOPAZ, '8')).toMatch(/output would be 20008 px .*2501×800 × 8.*20,000 px cap/);
+    expect(judge(facts({ width: 10_001 }), Buffer.alloc(0), true, RECRAFT, null)).toMatch(/20002 px/);
+  });
+  it('lets unknown dimensions through unless the whole file was read', () => {
+    expect(judge(facts({ width: null, height: null }), Buffer.alloc(0), false, TOPAZ, '2')).toBeNull();
+    expect(judge(facts({ width: null, height: null }), Buffer.alloc(0), true, TOPAZ, '2')).toMatch(/damaged/);
+  });
+});
+
+describe('preflight of local files', () => {
+  it('reads the head and the size of a file', async () => {
+    const path = join(dir, 'ok.webp');
+    await writeFile(path, await renderSampleImage('ok', 640, 480, 'webp'));
+    const r = await preflight({ path }, TOPAZ, '4', { allowPrivate: false });
+    expect(r).toMatchObject({ ok: true, facts: { mimeType: 'image/webp', width: 640, height: 480 } });
+  });
+
+  it('refuses a big file by its size without reading it all, and a file that is gone as unreadable', async () => {
+    const path = join(dir, 'big.png');
+    const png = await renderSampleImage('big', 64, 48, 'png');
+    await writeFile(path, Buffer.concat([png, Buffer.alloc(11 * 1024 * 1024)]));
+    expect(HEAD_BYTES).toBeLessThan(11 * 1024 * 1024);
+    expect(await preflight({ path }, TOPAZ, '2', { allowPrivate: false })).toMatchObject({ ok: false, permanent: true, reason: expect.stringMatching(/11\.0 MB/) as unknown });
+    expect(await preflight({ path: join(dir, 'gone.png') }, TOPAZ, '2', { allowPrivate: false })).toMatchObject({ ok: false, unreadable: true, reason: expect.stringMatching(/no longer exists/) as unknown });
+  });
+});
