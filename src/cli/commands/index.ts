@@ -1,5 +1,6 @@
 /** Every `upscale` command, registered in the order `upscale --help` lists them. One import line per command. */
 import type { Command } from 'commander';
+import { register as registerEnqueue } from './enqueue.js';
 import { register as registerWorker } from './worker.js';
 import { register as registerStatus } from './status.js';
 import { register as registerExport } from './export.js';
@@ -14,6 +15,7 @@ type Register = (program: Command) => void;
 
 const registrations: Register[] = [
   // one entry per command, e.g. registerSim
+  registerEnqueue,
   registerWorker,
   registerStatus,
   registerExport,

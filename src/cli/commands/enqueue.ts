@@ -1,0 +1,193 @@
+/**
+ * `upscale enqueue [FILE|-] [--url URL]... [--model M] [--factor F] [--batch ID] [--format txt|csv|jsonl] [--json]`
+ *
+ * - FILE is .txt (a URL or path a line), .csv (header with `url`, optional `model`, `factor`) or .jsonl (an object a
+ *   line); `-` reads standard input. `--url` adds single images (numbered after the file's lines in rejections).
+ * - stdout: the batch id alone (so `BATCH=$(upscale enqueue ...)` works); stderr: `batch <id>: N enqueued,
+ *   N duplicates, N rejected` and one `line N: <input>: <reason>` per rejected line (`--url N: ...` for the Nth
+ *   --url value; in --json its `line` continues after the file's last line, so numbers never collide).
+ * - `--json`: stdout gets exactly `{ batchId, enqueued, duplicates, rejected: [{ line, input, reason }] }`.
+ * - Exit 0 when every line was accepted (duplicates count as accepted), 1 when some were rejected (the others are
+ *   enqueued), 2 for usage errors (no input, unknown model, missing file...).
+ * - A one-line progress display on stderr when stderr is a terminal.
+ */
+import { Option, type Command } from 'commander';
+import { loadConfig } from '../../config/index.js';
+import { MODEL_NAMES } from '../../kie/models.js';
+import {
+  checkEnqueueOptions,
+  checkInputFile,
+  enqueueLines,
+  INPUT_FORMATS,
+  isInputError,
+  parseInput,
+  type EnqueueOptions,
+  type EnqueueProgress,
+  type InputFormat,
+  type ParsedLine,
+} from '../../producer/index.js';
+import { checkBatchId, newBatchId } from '../../queue/identity.js';
+import { createRuntime } from '../../runtime.js';
+import { UsageError } from '../usage-error.js';
+
+interface EnqueueCliOptions {
+  url: string[];
+  model?: string;
+  factor?: string;
+  batch?: string;
+  format?: InputFormat;
+  json?: boolean;
+}
+
+/** A one-line progress display redrawn in place with `\r`, at most 10 times a second. */
+class ProgressLine {
+  private lastDraw = 0;
+  private shown = false;
+  private readonly started = Date.now();
+
+  constructor(private readonly out: NodeJS.WriteStream) {}
+
+  update(p: EnqueueProgress, force = false): void {
+    const now = Date.now();
+    if (!force && now - this.lastDraw < 100) return;
+    this.lastDraw = now;
+    const n = (v: number) => v.toLocaleString('en-US');
+    const rate = Math.round(p.read / Math.max(0.001, (now - this.started) / 1000));
+    let bar = '';
+    if (p.totalBytes) {
+      const done = Math.min(1, (p.bytesRead ?? 0) / p.totalBytes);
+      bar = `[${'#'.repeat(Math.round(done * 20)).padEnd(20, '-')}] ${String(Math.round(done * 100)).padStart(3)}% `;
+    }
+    const text = `${bar}${n(p.read)} lines · ${n(p.enqueued)} enqueued · ${n(p.duplicates)} dup · ${n(p.rejected)} rejected · ${n(rate)}/s`;
+    this.out.write(`\r${text.slice(0, Math.max(20, (this.out.columns || 80) - 1))}\x1b[K`);
+    this.shown = true;
+  }
+
+  clear(): void {
+    if (this.shown) this.out.write('\r\x1b[K');
+  }
+}
+
+/** Checks the flags before anything is opened or stored; returns the library options. */
+function checkOptions(
+  file: string | undefined,
+  opts: EnqueueCliOptions,
+): EnqueueOptions & { batchId: string } {
+  if (file === undefined && opts.url.length === 0) {
+    throw new UsageError(
+      'nothing to enqueue: give a FILE (.txt, .csv, .jsonl, or - for standard input) and/or --url URL, ' +
+        'for example `upscale enqueue images.txt --model topaz/image-upscale --factor 4`',
+    );
+  }
+  if (opts.format !== undefined && file === undefined) {
+    throw new UsageError('--format describes FILE; it does not apply to --url values');
+  }
+  if (opts.batch !== undefined) {
+    const problem = checkBatchId(opts.batch);
+    if (problem) throw new UsageError(`--batch: ${problem}`);
+  }
+  const options: EnqueueOptions & { batchId: string } = { batchId: opts.batch ?? newBatchId() };
+  if (opts.model !== undefined) options.model = opts.model;
+  if (opts.factor !== undefined) options.factor = opts.factor;
+  try {
+    checkEnqueueOptions(options);
+  } catch (e) {
+    if (isInputError(e)) throw new UsageError(`--${(e as Error).message}`);
+    throw e;
+  }
+  return options;
+}
+
+export function register(program: Command): void {
+  program
+    .command('enqueue')
+    .description('Add images to a batch from FILE (.txt, .csv, .jsonl; - for standard input) and/or --url')
+    .argument('[file]', 'input file, or - for standard input')
+    .option(
+      '--url <url>',
+      'an image URL or local file to add (repeatable)',
+      (v: string, all: string[]) => [...all, v],
+      [],
+    )
+    .option('--model <model>', `model of images that name none (${MODEL_NAMES.join(', ')})`)
+    .option('--factor <factor>', 'upscale factor of images that give none (topaz: 1, 2, 4 or 8; default 2)')
+    .option('--batch <id>', 'add to this batch (default: a new batch)')
+    .addOption(
+      new Option('--format <format>', 'format of FILE (default: by extension, else by content)').choices(
+        INPUT_FORMATS,
+      ),
+    )
+    .option('--json', 'print { batchId, enqueued, duplicates, rejected } as JSON')
+    .action(async (file: string | undefined, opts: EnqueueCliOptions) => {
+      const options = checkOptions(file, opts);
+      if (file !== undefined && file !== '-') {
+        try {
+          await checkInputFile(file);
+        } catch (e) {
+          if (isInputError(e)) throw new UsageError((e as Error).message);
+          throw e;
+        }
+      }
+      if (file === '-' && process.stdin.isTTY) {
+        process.stderr.write('Reading images from standard input, one a line; end with Ctrl-D.\n');
+      }
+      const progress = process.stderr.isTTY ? new ProgressLine(process.stderr) : null;
+      const bytes: Partial<EnqueueProgress> = {};
+      let firstUrlLine = 1;
+      async function* lines(): AsyncGenerator<ParsedLine> {
+        let last = 0;
+        if (file !== undefined) {
+          const parsed = parseInput(file, opts.format, {
+            onOpen: (info) =>
+              Object.assign(
+                bytes,
+                { bytesRead: 0 },
+                info.size === undefined ? {} : { totalBytes: info.size },
+              ),
+            onBytes: (b) => (bytes.bytesRead = (bytes.bytesRead ?? 0) + b),
+          });
+          for await (const p of parsed) {
+            last = p.line;
+            yield p;
+          }
+        }
+        firstUrlLine = last + 1;
+        for (const [i, url] of opts.url.entries()) yield { line: last + i + 1, input: url };
+      }
+      if (progress) options.onProgress = (p) => progress.update(p);
+
+      const rt = createRuntime(loadConfig());
+      try {
+        const result = await enqueueLines(rt, lines(), options, () => ({ ...bytes })).catch((e: unknown) => {
+          throw isInputError(e) ? new UsageError((e as Error).message) : e;
+        });
+        progress?.clear();
+        const { batchId, enqueued, duplicates, rejected } = result;
+        if (enqueued + duplicates + rejected.length === 0) {
+          process.stderr.write(
+            `upscale: no images in ${file === '-' ? 'standard input' : (file ?? 'the input')}\n`,
+          );
+        }
+        if (opts.json) {
+          process.stdout.write(JSON.stringify({ batchId, enqueued, duplicates, rejected }) + '\n');
+        } else {
+          const lines = [
+            `batch ${batchId}: ${enqueued} enqueued, ${duplicates} duplicates, ${rejected.length} rejected`,
+          ];
+          for (const r of rejected) {
+            const where =
+              file !== undefined && r.line < firstUrlLine
+                ? `line ${r.line}`
+                : `--url ${r.line - firstUrlLine + 1}`;
+            lines.push(`${where}: ${r.input}: ${r.reason}`);
+          }
+          process.stderr.write(lines.join('\n') + '\n');
+          process.stdout.write(batchId + '\n');
+        }
+        process.exitCode = rejected.length > 0 ? 1 : 0;
+      } finally {
+        progress?.clear();
+        await rt.close();
+      }
+    });
+}

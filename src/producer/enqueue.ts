@@ -1,0 +1,160 @@
+/**
+ * The enqueue pipeline: parsed lines → validation → chunks → Redis. Per chunk the result records are created
+ * first (one Lua call, which tells new images from known ones), then the submit jobs of the images still waiting
+ * are added in one `addBulk`. Image ids are stable hashes, so running the same input again adds nothing, and a
+ * crash between the two steps is repaired by the next run (a 'waiting' record gets its job again; BullMQ ignores
+ * a job id it already has).
+ *
+ * Memory stays bounded: lines stream in, and at most IN_FLIGHT_CHUNKS chunks are held while Redis stores them;
+ * reading and validating the next chunk overlaps with storing the previous ones.
+ */
+import { MODEL_NAMES, MODELS, resolveModel } from '../kie/models.js';
+import { checkBatchId, imageJobId, newBatchId, submitJobId } from '../queue/identity.js';
+import type { SubmitJobData } from '../queue/job-data.js';
+import type { NewImage } from '../results/store.js';
+import type { Runtime } from '../runtime.js';
+import { EnqueueError, InputError } from './errors.js';
+import type { EnqueueOptions, EnqueueProgress, EnqueueResult, ParsedLine, Rejection } from './types.js';
+import { validateLine, type ValidImage, type Validation } from './validate.js';
+
+/** @defaultValue of `EnqueueOptions.chunkSize` */
+export const DEFAULT_CHUNK_SIZE = 1000;
+/** Largest chunk accepted (one Lua call and one MULTI each). */
+export const MAX_CHUNK_SIZE = 10_000;
+/** Chunks being stored in Redis at once while the next one is read. */
+const IN_FLIGHT_CHUNKS = 3;
+
+export interface CheckedOptions {
+  batchId: string;
+  chunkSize: number;
+}
+
+/**
+ * Checks the options before anything is read or stored: the batch id, the chunk size, and the default model and
+ * factor (through the model registry). Throws `InputError` with a reason naming the option.
+ */
+export function checkEnqueueOptions(opts: EnqueueOptions = {}): CheckedOptions {
+  const batchId = opts.batchId ?? newBatchId();
+  const badBatch = checkBatchId(batchId);
+  if (badBatch !== null) throw new InputError(badBatch);
+  const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE) {
+    throw new InputError(`chunk size ${chunkSize} must be a whole number from 1 to ${MAX_CHUNK_SIZE}`);
+  }
+  if (opts.model !== undefined) {
+    const choice = resolveModel(opts.model, opts.factor);
+    if (!choice.ok) throw new InputError(`model: ${choice.reason}`);
+  } else if (opts.factor !== undefined) {
+    const withFactors = MODEL_NAMES.filter((m) => MODELS[m].factors.length > 0);
+    const choices = withFactors.map((m) => resolveModel(m, opts.factor));
+    const failed = choices.find((c) => !c.ok);
+    if (!choices.some((c) => c.ok) && failed && !failed.ok) throw new InputError(`factor: ${failed.reason}`);
+  }
+  return { batchId, chunkSize };
+}
+
+function submitJob(batchId: string, image: ValidImage & { jobId: string }) {
+  const data: SubmitJobData = {
+    jobId: image.jobId,
+    batchId,
+    input: image.input,
+    model: image.model,
+    factor: image.factor,
+    generation: 0,
+  };
+  return { name: 'submit', data, opts: { jobId: submitJobId(image.jobId, 0) } };
+}
+
+/**
+ * Enqueues parsed lines (what `parseInput` yields, or items mapped to that shape). Lines carrying a `reason` are
+ * rejected as they are. `extra` adds source facts (bytes read) to each progress report.
+ */
+export async function enqueueLines(
+  rt: Runtime,
+  lines: AsyncIterable<ParsedLine> | Iterable<ParsedLine>,
+  opts: EnqueueOptions = {},
+  extra: () => Partial<EnqueueProgress> = () => ({}),
+): Promise<EnqueueResult> {
+  const { batchId, chunkSize } = checkEnqueueOptions(opts);
+  const ctx = {
+    cwd: process.cwd(),
+    allowPrivateUrls: rt.config.allowPrivateUrls,
+    defaultModel: opts.model,
+    defaultFactor: opts.factor,
+  };
+  const rejected: Rejection[] = [];
+  let read = 0;
+  let enqueued = 0;
+  let duplicates = 0;
+  let failure: { error: unknown } | null = null;
+  const inFlight = new Set<Promise<void>>();
+
+  const report = () =>
+    opts.onProgress?.({ read, enqueued, duplicates, rejected: rejected.length, ...extra() });
+
+  const store = async (images: (ValidImage & { jobId: string })[]): Promise<void> => {
+    const records: NewImage[] = images.map(({ jobId, input, model, factor, line }) => ({
+      jobId,
+      input,
+      model,
+      factor,
+      line,
+    }));
+    const flags = await rt.store.createRecords(batchId, records);
+    const jobs = images.filter((_, i) => flags[i] !== 'exists').map((image) => submitJob(batchId, image));
+    if (jobs.length > 0) await rt.queues.submit.addBulk(jobs);
+    const created = flags.filter((f) => f === 'created').length;
+    enqueued += created;
+    duplicates += flags.length - created;
+  };
+
+  const dispatch = async (chunk: (Validation | Promise<Validation>)[]): Promise<void> => {
+    const results = chunk.some((v) => v instanceof Promise)
+      ? await Promise.all(chunk.map((v) => Promise.resolve(v)))
+      : (chunk as Validation[]);
+    const seen = new Set<string>();
+    const images: (ValidImage & { jobId: string })[] = [];
+    for (const r of results) {
+      if (!r.ok) {
+        rejected.push(r.rejection);
+        continue;
+      }
+      const jobId = imageJobId(batchId, r.image.model, r.image.factor, r.image.input);
+      if (seen.has(jobId))
+        duplicates += 1; // the same image twice in one chunk
+      else {
+        seen.add(jobId);
+        images.push({ ...r.image, jobId });
+      }
+    }
+    if (images.length === 0) return report();
+    while (inFlight.size >= IN_FLIGHT_CHUNKS) await Promise.race(inFlight);
+    if (failure) return;
+    const task: Promise<void> = store(images)
+      .then(report, (error: unknown) => {
+        failure ??= { error };
+      })
+      .finally(() => inFlight.delete(task));
+    inFlight.add(task);
+  };
+
+  try {
+    let chunk: (Validation | Promise<Validation>)[] = [];
+    for await (const line of lines) {
+      read += 1;
+      chunk.push(validateLine(line, ctx));
+      if (chunk.length >= chunkSize) {
+        await dispatch(chunk);
+        chunk = [];
+        if (failure) break;
+      }
+    }
+    if (chunk.length > 0 && !failure) await dispatch(chunk);
+  } finally {
+    await Promise.all(inFlight);
+  }
+  if (failure) throw new EnqueueError(batchId, enqueued, (failure as { error: unknown }).error);
+  report();
+  rejected.sort((a, b) => a.line - b.line);
+  return { batchId, enqueued, duplicates, rejected };
+}
