@@ -8,4 +8,5 @@ if (!existsSync(compiled)) {
   console.error('upscale: dist/ is missing. Run `npm run build` (or `npm ci`, which builds) first.');
   process.exit(1);
 }
-await import(compiled);
+const { main } = await import(compiled);
+await main();

@@ -3,6 +3,8 @@
  * The `upscale` command: thin commander commands over the library (ARCHITECTURE.md, "Thin CLI over a library").
  * Each command lives in `src/cli/commands/<name>.ts` and exports `register(program)`.
  */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/index.js';
 import { registerCommands } from './commands/index.js';
@@ -23,7 +25,8 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
-      process.exitCode = e.exitCode;
+      // Help and version exit 0; every usage error exits 2 (1 means "done, but some input was rejected").
+      process.exitCode = e.exitCode === 0 ? 0 : 2;
       return;
     }
     if (e instanceof ConfigError || (e as Error | undefined)?.name === 'ConfigError') {
@@ -41,4 +44,15 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   }
 }
 
-await main();
+/** True when this file is the program being run (`tsx src/cli/index.ts`), not imported (tests, bin/upscale.js). */
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) await main();

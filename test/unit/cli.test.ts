@@ -1,0 +1,43 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { buildProgram, main } from '../../src/cli/index.js';
+
+describe('upscale CLI', () => {
+  afterEach(() => {
+    process.exitCode = undefined;
+    vi.restoreAllMocks();
+  });
+
+  it('lists every command of the contract', () => {
+    const names = buildProgram().commands.map((c) => c.name());
+    for (const name of ['enqueue', 'worker', 'serve', 'status', 'export', 'sim', 'pause', 'resume', 'retry', 'cancel']) {
+      expect(names).toContain(name);
+    }
+  });
+
+  it('exits 2 on an unknown flag, so it is never mistaken for "some lines rejected" (1)', async () => {
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    await main(['node', 'upscale', 'enqueue', '--bogus']);
+    expect(process.exitCode).toBe(2);
+  });
+
+  it('exits 2 with every problem listed on a bad environment', async () => {
+    const errors: string[] = [];
+    vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
+    const saved = process.env.KIE_CREATE_LIMIT;
+    process.env.KIE_CREATE_LIMIT = 'abc';
+    try {
+      await main(['node', 'upscale', 'status', '--json']);
+    } finally {
+      if (saved === undefined) delete process.env.KIE_CREATE_LIMIT;
+      else process.env.KIE_CREATE_LIMIT = saved;
+    }
+    expect(process.exitCode).toBe(2);
+    expect(errors.join('\n')).toMatch(/KIE_CREATE_LIMIT: "abc" is not a rate limit/);
+  });
+
+  it('exits 0 for --help', async () => {
+    vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    await main(['node', 'upscale', '--help']);
+    expect(process.exitCode).toBe(0);
+  });
+});
