@@ -10,6 +10,10 @@
  * - Exit 0 when every line was accepted (duplicates count as accepted), 1 when some were rejected (the others are
  *   enqueued), 2 for usage errors (no input, unknown model, missing file...).
  * - A one-line progress display on stderr when stderr is a terminal.
+ * - `--check`: every image first goes through the submit lane's pre-flight (format, size, output size, private
+ *   addresses; a bounded read of its head), and lines that would fail are rejected with `pre-flight: <reason>`.
+ * - `--max-credits N`: the batch's credit budget; workers stop submitting its images once their estimated prices
+ *   would pass it, and record the rest `cancelled` (failCode `budget`). Given again, it changes the budget.
  */
 import { Option, type Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
@@ -28,6 +32,8 @@ import {
 } from '../../producer/index.js';
 import { checkBatchId, newBatchId } from '../../queue/identity.js';
 import { createRuntime } from '../../runtime.js';
+import { setBatchBudget } from '../../worker/budget.js';
+import { preflightLines } from '../../worker/check-lines.js';
 import { UsageError } from '../usage-error.js';
 
 interface EnqueueCliOptions {
@@ -37,6 +43,8 @@ interface EnqueueCliOptions {
   batch?: string;
   format?: InputFormat;
   json?: boolean;
+  check?: boolean;
+  maxCredits?: string;
 }
 
 /** A one-line progress display redrawn in place with `\r`, at most 10 times a second. */
@@ -86,6 +94,9 @@ function checkOptions(
     const problem = checkBatchId(opts.batch);
     if (problem) throw new UsageError(`--batch: ${problem}`);
   }
+  if (opts.maxCredits !== undefined && parseCredits(opts.maxCredits) === null) {
+    throw new UsageError(`--max-credits "${opts.maxCredits}" must be a number of credits ≥ 0 (e.g. --max-credits 500)`);
+  }
   const options: EnqueueOptions & { batchId: string } = { batchId: opts.batch ?? newBatchId() };
   if (opts.model !== undefined) options.model = opts.model;
   if (opts.factor !== undefined) options.factor = opts.factor;
@@ -96,6 +107,11 @@ function checkOptions(
     throw e;
   }
   return options;
+}
+
+function parseCredits(text: string): number | null {
+  const n = Number(text.trim());
+  return /^\d+(\.\d+)?$/.test(text.trim()) && Number.isFinite(n) ? n : null;
 }
 
 export function register(program: Command): void {
@@ -118,6 +134,8 @@ export function register(program: Command): void {
       ),
     )
     .option('--json', 'print { batchId, enqueued, duplicates, rejected } as JSON')
+    .option('--check', "pre-flight every image now (format, size, output size, address) and reject those that would fail")
+    .option('--max-credits <n>', 'credit budget of the batch: images past it are cancelled, not submitted')
     .action(async (file: string | undefined, opts: EnqueueCliOptions) => {
       const options = checkOptions(file, opts);
       if (file !== undefined && file !== '-') {
@@ -156,9 +174,20 @@ export function register(program: Command): void {
       }
       if (progress) options.onProgress = (p) => progress.update(p);
 
-      const rt = createRuntime(loadConfig());
+      const config = loadConfig();
+      const input = opts.check
+        ? preflightLines(lines(), {
+            defaultModel: options.model,
+            defaultFactor: options.factor,
+            preflight: { allowPrivate: config.allowPrivateUrls },
+          })
+        : lines();
+      const rt = createRuntime(config);
       try {
-        const result = await enqueueLines(rt, lines(), options, () => ({ ...bytes })).catch((e: unknown) => {
+        const maxCredits = opts.maxCredits === undefined ? null : parseCredits(opts.maxCredits);
+        // The budget is in place before the first job is added, so no worker submits past it.
+        if (maxCredits !== null) await setBatchBudget(rt, options.batchId, maxCredits);
+        const result = await enqueueLines(rt, input, options, () => ({ ...bytes })).catch((e: unknown) => {
           throw isInputError(e) ? new UsageError((e as Error).message) : e;
         });
         progress?.clear();
@@ -172,7 +201,8 @@ export function register(program: Command): void {
           process.stdout.write(JSON.stringify({ batchId, enqueued, duplicates, rejected }) + '\n');
         } else {
           const lines = [
-            `batch ${batchId}: ${enqueued} enqueued, ${duplicates} duplicates, ${rejected.length} rejected`,
+            `batch ${batchId}: ${enqueued} enqueued, ${duplicates} duplicates, ${rejected.length} rejected` +
+              (maxCredits === null ? '' : `; credit budget ${maxCredits}`),
           ];
           for (const r of rejected) {
             const where =

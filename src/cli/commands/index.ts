@@ -10,6 +10,7 @@ import { register as registerRetry } from './retry.js';
 import { register as registerCancel } from './cancel.js';
 import { register as registerSim } from './sim.js';
 import { register as registerServe } from './serve.js';
+import { register as registerEstimate } from './estimate.js';
 
 type Register = (program: Command) => void;
 
@@ -25,6 +26,7 @@ const registrations: Register[] = [
   registerCancel,
   registerSim,
   registerServe,
+  registerEstimate,
 ];
 
 export function registerCommands(program: Command): void {
