@@ -32,7 +32,7 @@ export interface RuntimeOptions {
 export function createRuntime(config: Config, options: RuntimeOptions = {}): Runtime {
   registerSecret(config.apiKey, config.webhookHmacKey, config.callbackSecret, config.dashboardPassword);
   const log = options.log ?? createLogger({ level: config.logLevel });
-  const redis = createRedis(config.redisUrl, options.role ?? 'client');
+  const redis = createRedis(config.redisUrl, options.role ?? 'client', config.redisClusterNodes);
   let lastErrorLog = 0;
   const queues = createQueues(redis, config.prefix, (lane, err) => {
     // Redis being away shows up once per queue per reconnect attempt: say it at most every 10 s.

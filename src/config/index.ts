@@ -102,6 +102,48 @@ const priceTable = z
     return Object.freeze({ ...DEFAULT_PRICES, ...overrides });
   });
 
+/** One node of a Redis Cluster, as given in REDIS_CLUSTER_NODES. */
+export interface ClusterNode {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Parses REDIS_CLUSTER_NODES: a comma list of `host:port` (IPv6 in brackets, `[::1]:7000`), at least one.
+ * Any reachable subset of the cluster's masters will do: the client discovers the others.
+ */
+export function parseClusterNodes(text: string): ClusterNode[] {
+  const nodes: ClusterNode[] = [];
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(part);
+    const port = Number(m?.[2]);
+    if (!m || port < 1 || port > 65_535) throw new Error(`"${part}" is not host:port (e.g. 10.0.0.5:7000 or [::1]:7000)`);
+    nodes.push({ host: (m[1] as string).replace(/^\[|\]$/g, ''), port });
+  }
+  if (nodes.length === 0) throw new Error('lists no node; expected host:port,host:port...');
+  return nodes;
+}
+
+/** The Redis Cluster hash tag of keys starting with `prefix` (the text between its first `{` and the next `}`), or null. */
+export function hashTagOf(prefix: string): string | null {
+  const open = prefix.indexOf('{');
+  const close = open < 0 ? -1 : prefix.indexOf('}', open + 1);
+  return close > open + 1 ? prefix.slice(open + 1, close) : null;
+}
+
+const clusterNodes = z
+  .string()
+  .optional()
+  .transform((v, ctx): readonly ClusterNode[] | undefined => {
+    if (v === undefined) return undefined;
+    try {
+      return Object.freeze(parseClusterNodes(v).map((n) => Object.freeze(n)));
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+  });
+
 const bool = z
   .string()
   .default('false')
@@ -123,6 +165,13 @@ const schema = z.object({
   KIE_UPLOAD_BASE_URL: url(['http:', 'https:'], 'http(s)').default('https://kieai.redpandaai.co'),
   /** @defaultValue `redis://127.0.0.1:6379` */
   REDIS_URL: url(['redis:', 'rediss:'], 'Redis').default('redis://127.0.0.1:6379'),
+  /**
+   * Redis Cluster seed nodes, `host:port,host:port` (any reachable masters; the rest are discovered). When set, the
+   * processes connect to the cluster instead of REDIS_URL's host, taking REDIS_URL's scheme (`rediss:` = TLS),
+   * user name and password for every node. Needs a hash-tagged UPSCALE_PREFIX such as `{upscale}`, so each
+   * queue's keys (and the records beside them) share one slot. @defaultValue unset (a single Redis at REDIS_URL)
+   */
+  REDIS_CLUSTER_NODES: clusterNodes,
   /** Redis key prefix of every queue and record. Wrap it in braces (`{upscale}`) for Redis Cluster. @defaultValue `upscale` */
   UPSCALE_PREFIX: z
     .string()
@@ -204,6 +253,8 @@ export interface Config {
   readonly kieBaseUrl: string;
   readonly kieUploadBaseUrl: string;
   readonly redisUrl: string;
+  /** REDIS_CLUSTER_NODES, parsed; undefined for a single Redis. */
+  readonly redisClusterNodes: readonly ClusterNode[] | undefined;
   readonly prefix: string;
   readonly createLimit: RateLimit;
   readonly queryLimit: RateLimit;
@@ -271,6 +322,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
     if (p.POLL_MIN_INTERVAL > p.POLL_MAX_INTERVAL) {
       problems.push(`POLL_MIN_INTERVAL: must not be longer than POLL_MAX_INTERVAL`);
     }
+    if (p.REDIS_CLUSTER_NODES !== undefined && hashTagOf(p.UPSCALE_PREFIX) === null) {
+      problems.push(
+        `UPSCALE_PREFIX: "${p.UPSCALE_PREFIX}" has no hash tag; with REDIS_CLUSTER_NODES wrap it in braces (e.g. {${p.UPSCALE_PREFIX.replace(/[{}]/g, '') || 'upscale'}}) so each queue's keys share one slot`,
+      );
+    }
     if ((p.DASHBOARD_USER === undefined) !== (p.DASHBOARD_PASSWORD === undefined)) {
       problems.push('DASHBOARD_USER / DASHBOARD_PASSWORD: set both or neither');
     }
@@ -281,6 +337,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
     kieBaseUrl: p.KIE_BASE_URL.replace(/\/+$/, ''),
     kieUploadBaseUrl: p.KIE_UPLOAD_BASE_URL.replace(/\/+$/, ''),
     redisUrl: p.REDIS_URL,
+    redisClusterNodes: p.REDIS_CLUSTER_NODES,
     prefix: p.UPSCALE_PREFIX,
     createLimit: Object.freeze(p.KIE_CREATE_LIMIT),
     queryLimit: Object.freeze(p.KIE_QUERY_LIMIT),

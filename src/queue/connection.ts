@@ -2,18 +2,27 @@
  * Redis connections as BullMQ's production guide sets them: workers (blocking) retry forever
  * (`maxRetriesPerRequest: null`); producers and commands fail fast instead of queueing commands offline.
  * `rediss://` URLs get TLS from ioredis; a password in the URL is used as given.
+ *
+ * Redis Cluster: with REDIS_CLUSTER_NODES (`host:port,host:port`) the connection is an ioredis `Cluster` over those
+ * seed nodes, with the same role options per node and REDIS_URL's scheme (`rediss:` → TLS), user name and password
+ * for every node. BullMQ takes a `Cluster` as `connection`; the prefix must carry a hash tag (`{upscale}`, checked
+ * by the config) so every key of a queue, and our records and counters beside them, land in one slot, which keeps
+ * BullMQ's and our multi-key Lua scripts, MULTI and pipelines legal on a cluster.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { ClusterNode } from '../config/index.js';
 
 export type ConnectionRole = 'worker' | 'client';
 
 /** ioredis' own option type clashes with exactOptionalPropertyTypes on `replyMapping`, which we never set. */
 export type ConnectionOptions = Omit<RedisOptions, 'replyMapping'>;
 
+/** Reconnect with a capped backoff; never give up while the process runs. */
+const reconnectDelay = (times: number): number => Math.min(times * 200, 5000);
+
 export function connectionOptions(role: ConnectionRole): ConnectionOptions {
   const base: ConnectionOptions = {
-    // Reconnect with a capped backoff; never give up while the process runs.
-    retryStrategy: (times) => Math.min(times * 200, 5000),
+    retryStrategy: reconnectDelay,
     connectionName: `kie-upscale-queue:${role}`,
   };
   return role === 'worker'
@@ -21,9 +30,57 @@ export function connectionOptions(role: ConnectionRole): ConnectionOptions {
     : { ...base, maxRetriesPerRequest: 3, enableOfflineQueue: true };
 }
 
-export function createRedis(url: string, role: ConnectionRole): Redis {
-  const client = new Redis(url, connectionOptions(role));
+/** `ClusterOptions` with the per-node options always present (exactOptionalPropertyTypes-friendly). */
+export type ClusterConnectionOptions = Omit<ClusterOptions, 'redisOptions'> & {
+  redisOptions: Omit<NonNullable<ClusterOptions['redisOptions']>, 'replyMapping'>;
+};
+
+/** What every cluster node connection takes from REDIS_URL: TLS for `rediss:`, user name and password. */
+function credentialsOf(url: string): Pick<RedisOptions, 'username' | 'password' | 'tls'> {
+  const u = new URL(url);
+  return {
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+}
+
+/**
+ * Options of a `Cluster` for a role: the per-node options of `connectionOptions(role)` (BullMQ checks a worker's
+ * `redisOptions.maxRetriesPerRequest` is null), REDIS_URL's credentials and TLS, and reconnection forever.
+ */
+export function clusterOptions(url: string, role: ConnectionRole): ClusterConnectionOptions {
+  const { retryStrategy: _perNode, enableOfflineQueue: _offline, ...perNode } = connectionOptions(role);
+  return {
+    clusterRetryStrategy: reconnectDelay,
+    enableOfflineQueue: true,
+    // A failover or a slot move answers CLUSTERDOWN/TRYAGAIN for a moment: wait instead of failing the command.
+    retryDelayOnClusterDown: 300,
+    retryDelayOnTryAgain: 300,
+    redisOptions: { ...perNode, ...credentialsOf(url) },
+  };
+}
+
+/**
+ * A connection for `role`: one Redis at `url`, or a Redis Cluster over `clusterNodes` when given (see above).
+ * A `Cluster` is returned typed as `Redis`: it answers the same commands, pipelines, MULTI and Lua calls the
+ * project makes (all over keys of one hash-tagged slot), plus `on('error')` and `disconnect()`; no caller needs
+ * more, and BullMQ recognises it as a cluster by itself.
+ */
+export function createRedis(url: string, role: ConnectionRole, clusterNodes?: readonly ClusterNode[]): Redis {
+  const client =
+    clusterNodes && clusterNodes.length > 0
+      ? (new Cluster(
+          clusterNodes.map((n) => ({ host: n.host, port: n.port })),
+          clusterOptions(url, role),
+        ) as unknown as Redis)
+      : new Redis(url, connectionOptions(role));
   // Connection errors are retried by ioredis; without a listener they would crash the process.
   client.on('error', () => undefined);
   return client;
+}
+
+/** True when `client` is a Redis Cluster connection made by `createRedis`. */
+export function isCluster(client: Redis): boolean {
+  return (client as unknown as { isCluster?: boolean }).isCluster === true;
 }

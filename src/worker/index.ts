@@ -74,7 +74,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
 
   // One worker-role connection (retries forever) shared by this process' workers; BullMQ duplicates it for its
   // blocking reads.
-  const workerConnection = createRedis(rt.config.redisUrl, 'worker');
+  const workerConnection = createRedis(rt.config.redisUrl, 'worker', rt.config.redisClusterNodes);
   const workers = new Map<Lane, Worker>();
   for (const lane of lanes) {
     const processor = processors[lane];
