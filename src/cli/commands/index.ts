@@ -11,6 +11,7 @@ import { register as registerCancel } from './cancel.js';
 import { register as registerSim } from './sim.js';
 import { register as registerServe } from './serve.js';
 import { register as registerEstimate } from './estimate.js';
+import { register as registerDemo } from './demo.js';
 
 type Register = (program: Command) => void;
 
@@ -27,6 +28,7 @@ const registrations: Register[] = [
   registerSim,
   registerServe,
   registerEstimate,
+  registerDemo,
 ];
 
 export function registerCommands(program: Command): void {
