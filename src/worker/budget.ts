@@ -4,8 +4,10 @@
  * before its first createTask, so any number of workers together never reserve past the budget. An image keeps
  * its reservation across resubmissions (a failed task costs nothing, so the retry is paid by the same
  * reservation). The check counts the larger of what is reserved and what kie.ai reports consumed, so estimates
- * that turn out low stop submission early rather than late. Raising the budget (`setBatchBudget` again) lets
- * `upscale retry` resubmit images cancelled by it.
+ * that turn out low stop submission early rather than late. Reservations are not given back (a task that failed
+ * for good cost nothing, but the budget stays spent: conservative). Raising the budget (`setBatchBudget`, or
+ * `upscale enqueue --batch ID --max-credits N` again) lets the images still waiting through; images already
+ * cancelled by the budget stay cancelled (enqueue them into a new batch).
  */
 import type { Runtime } from '../runtime.js';
 import { runScript } from '../results/scripts.js';

@@ -9,7 +9,9 @@
  *    image is recorded `cancelled` with failCode `budget`;
  * 3. local files (a path or file:// URL) are uploaded through kie.ai's stream upload just before submission; the
  *    copy is remembered on the job (`uploadedUrl`, `uploadedAt`) so a retry does not upload again, and uploaded again
- *    when older than UPLOAD_LIFETIME.
+ *    when older than UPLOAD_LIFETIME;
+ * 4. the send gate (create-gate.ts): the steps above take a variable time after the limiter let the job start, so
+ *    the image takes the next globally spaced createTask slot before it is sent.
  */
 import { fileURLToPath } from 'node:url';
 import { isKieError } from '../kie/errors.js';
@@ -17,6 +19,7 @@ import type { SubmitJobData } from '../queue/job-data.js';
 import { outcomeFor } from '../queue/outcome.js';
 import type { Runtime } from '../runtime.js';
 import { reserveCredits } from './budget.js';
+import { waitForSendSlot } from './create-gate.js';
 import type { PrepareInput, PreparedInput } from './context.js';
 import { preflight, type ImageFacts, type PreflightOptions } from './preflight.js';
 import { priceOf } from './prices.js';
@@ -100,9 +103,14 @@ export function createPrepareInput(rt: Runtime, options: PrepareOptions = {}): P
     const price = priceOf(config.priceTable, data.model, data.factor, checked.facts);
     const reservation = await reserveCredits(rt, data.batchId, data.jobId, price.credits);
     if (!reservation.ok) return { ok: false, state: 'cancelled', failCode: 'budget', failMsg: reservation.reason };
-    if (remote) return { ok: true, url: data.input };
-    if (fresh) return { ok: true, url: data.uploadedUrl as string };
-    return upload(data);
+    const prepared: PreparedInput = remote
+      ? { ok: true, url: data.input }
+      : fresh
+        ? { ok: true, url: data.uploadedUrl as string }
+        : await upload(data);
+    // The work above took a variable time since the limiter let this job start: take a spaced send slot.
+    if (prepared.ok) await waitForSendSlot(rt);
+    return prepared;
   };
 }
 

@@ -1,0 +1,23 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { limiterFor } from '../../src/queue/limits.js';
+import { takeSendSlot, waitForSendSlot } from '../../src/worker/create-gate.js';
+import { startLocalRig, type LocalRig } from './preflight-fixtures.js';
+
+let rig: LocalRig;
+beforeAll(async () => {
+  rig = await startLocalRig({ env: { OUTPUT_DIR: '', KIE_CREATE_LIMIT: '20/1s' } });
+});
+afterAll(() => rig.stop());
+
+describe('createTask send gate', () => {
+  it('hands out send slots exactly one limiter spacing apart, whoever asks at once', async () => {
+    const spacing = limiterFor(rig.rt.config.createLimit).duration;
+    const slots = (await Promise.all(Array.from({ length: 8 }, () => takeSendSlot(rig.rt)))).map((s) => s.slotAt).sort((a, b) => a - b);
+    for (let i = 1; i < slots.length; i++) expect(slots[i]! - slots[i - 1]!).toBe(spacing);
+    // The next caller waits for the slot after the last one handed out.
+    const started = Date.now();
+    const waited = await waitForSendSlot(rig.rt);
+    expect(waited).toBeGreaterThan(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(waited - 1);
+  });
+});
