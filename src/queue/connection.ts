@@ -45,14 +45,19 @@ function credentialsOf(url: string): Pick<RedisOptions, 'username' | 'password' 
   };
 }
 
+/** Cluster connection attempts a `client` (one-shot command) makes before its queued commands fail. */
+export const CLIENT_CLUSTER_ATTEMPTS = 4;
+
 /**
  * Options of a `Cluster` for a role: the per-node options of `connectionOptions(role)` (BullMQ checks a worker's
- * `redisOptions.maxRetriesPerRequest` is null), REDIS_URL's credentials and TLS, and reconnection forever.
+ * `redisOptions.maxRetriesPerRequest` is null), REDIS_URL's credentials and TLS. A `worker` reconnects forever; a
+ * `client` gives up after CLIENT_CLUSTER_ATTEMPTS (the per-node maxRetriesPerRequest does not bound a cluster's
+ * own offline queue, so without this a command would wait forever for an unreachable cluster).
  */
 export function clusterOptions(url: string, role: ConnectionRole): ClusterConnectionOptions {
   const { retryStrategy: _perNode, enableOfflineQueue: _offline, ...perNode } = connectionOptions(role);
   return {
-    clusterRetryStrategy: reconnectDelay,
+    clusterRetryStrategy: role === 'worker' ? reconnectDelay : (times) => (times > CLIENT_CLUSTER_ATTEMPTS ? null : reconnectDelay(times)),
     enableOfflineQueue: true,
     // A failover or a slot move answers CLUSTERDOWN/TRYAGAIN for a moment: wait instead of failing the command.
     retryDelayOnClusterDown: 300,

@@ -18,7 +18,7 @@ import { waitFor } from '../helpers/redis.js';
 import { startRedisCluster, type RedisCluster } from '../helpers/redis-server.js';
 
 const IMAGES = 50;
-const SCALE = 10;
+const SCALE = 20;
 
 describe('Redis Cluster (3 masters)', () => {
   let cluster: RedisCluster | undefined;
@@ -59,6 +59,14 @@ describe('Redis Cluster (3 masters)', () => {
     const client = createRedis('redis://127.0.0.1:1', 'client', [{ host: '127.0.0.1', port: 1 }]);
     expect(isCluster(client)).toBe(true);
     client.disconnect();
+  });
+
+  it('a one-shot command fails fast when no node of the cluster answers', async () => {
+    const t0 = Date.now();
+    const r = await runUpscale(['status', '--json'], { ...env, REDIS_CLUSTER_NODES: '127.0.0.1:1,127.0.0.1:2' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('None of startup nodes is available');
+    expect(Date.now() - t0).toBeLessThan(30_000);
   });
 
   it('runs 50 images through a worker process: all succeed, one createTask each, every key in one slot', async () => {
