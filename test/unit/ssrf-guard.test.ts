@@ -13,22 +13,23 @@ const hits: string[] = [];
 const onlyDot2 = (ip: string) => ip === '127.0.0.2';
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  server = createServer((req, res): void => {
     hits.push(req.url ?? '');
     const port = (server.address() as AddressInfo).port;
-    if (req.url === '/to-private') return res.writeHead(302, { location: `http://127.0.0.2:${port}/secret` }).end();
-    if (req.url === '/to-named') return res.writeHead(301, { location: `http://internal.test:${port}/secret` }).end();
-    if (req.url?.startsWith('/loop')) return res.writeHead(307, { location: `/loop${Number(req.url.slice(5) || 0) + 1}` }).end();
-    if (req.url === '/to-file') return res.writeHead(302, { location: 'file:///etc/passwd' }).end();
-    if (req.url === '/relative') return res.writeHead(302, { location: '/big' }).end();
+    const redirect = (status: number, location: string) => void res.writeHead(status, { location }).end();
+    if (req.url === '/to-private') return redirect(302, `http://127.0.0.2:${port}/secret`);
+    if (req.url === '/to-named') return redirect(301, `http://internal.test:${port}/secret`);
+    if (req.url?.startsWith('/loop')) return redirect(307, `/loop${Number(req.url.slice(5) || 0) + 1}`);
+    if (req.url === '/to-file') return redirect(302, 'file:///etc/passwd');
+    if (req.url === '/relative') return redirect(302, '/big');
     if (req.url === '/big') {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       const chunk = Buffer.alloc(64 * 1024, 1);
       let sent = 0;
-      const pump = () => {
+      const pump = (): void => {
         while (sent < 100) {
           sent++;
-          if (!res.write(chunk)) return res.once('drain', pump);
+          if (!res.write(chunk)) return void res.once('drain', pump);
         }
         res.end();
       };
