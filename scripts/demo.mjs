@@ -18,16 +18,17 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const say = (line) => process.stdout.write(`demo: ${line}\n`);
 
 /**
- * Runs a command in the repository; exits with its status when it fails.
+ * Runs a command in the repository. Returns true when it succeeded; with `mustSucceed`, exits on failure.
  * @param {string} cmd
  * @param {string[]} args
+ * @param {boolean} [mustSucceed]
  */
-function run(cmd, args) {
+function run(cmd, args, mustSucceed = true) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) {
-    process.stderr.write(`demo: \`${cmd} ${args.join(' ')}\` failed (exit ${r.status ?? r.signal}).\n`);
-    process.exit(r.status ?? 1);
-  }
+  if (r.status === 0) return true;
+  if (!mustSucceed) return false;
+  process.stderr.write(`demo: \`${cmd} ${args.join(' ')}\` failed (exit ${r.status ?? r.signal}).\n`);
+  process.exit(r.status ?? 1);
 }
 
 /**
@@ -46,7 +47,12 @@ function newest(dir) {
 
 if (!existsSync(join(root, 'node_modules'))) {
   say('installing dependencies (npm ci)...');
-  run(npm, ['ci', '--no-audit', '--no-fund']);
+  // npm ci refuses a lock file that lacks optional packages the registry in use does not carry (e.g. a mirror
+  // without other platforms' native builds); npm install skips those and installs the same versions.
+  if (!run(npm, ['ci', '--no-audit', '--no-fund'], false)) {
+    say('npm ci failed; trying npm install with the same lock file...');
+    run(npm, ['install', '--no-audit', '--no-fund']);
+  }
 }
 
 const compiled = join(root, 'dist', 'cli', 'index.js');
