@@ -33,10 +33,10 @@ interface Run {
 }
 
 /** Runs `upscale enqueue FILE --json --batch B`; as `nobody` when the tests run as root. */
-function enqueueCli(file: string, batch: string, prefix: string): Promise<Run> {
+function enqueueCli(file: string, batch: string, prefix: string, extra: string[] = []): Promise<Run> {
   const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'enqueue', file, '--json', '--batch', batch], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'enqueue', file, '--json', '--batch', batch, ...extra], {
       cwd: ROOT,
       env: { ...process.env, REDIS_URL: testRedisUrl(), UPSCALE_PREFIX: prefix, LOG_LEVEL: 'silent', ALLOW_PRIVATE_URLS: '', FORCE_COLOR: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -63,11 +63,11 @@ let rt: Runtime;
 let png: string;
 
 /** Writes `rows` (after `head`) joined by CRLF, checks the command's answer row by row, and the stored jobs. */
-async function check(fileName: string, head: string | Buffer, rows: Row[], batch: string) {
+async function check(fileName: string, head: string | Buffer, rows: Row[], batch: string, extra: string[] = []) {
   const file = join(dir, fileName);
   const lines = [...(head.length > 0 ? [Buffer.from(head)] : []), ...rows.map((r) => Buffer.from(r.bytes))];
   await writeFile(file, Buffer.concat(lines.flatMap((b, i) => (i === 0 ? [b] : [Buffer.from('\r\n'), b]))));
-  const run = await enqueueCli(file, batch, prefix);
+  const run = await enqueueCli(file, batch, prefix, extra);
   const good = rows.filter((r): r is Row & { ok: { input: string; model: string; factor: string | null } } => 'ok' in r);
   expect(run.code, run.stderr).toBe(1);
   expect(run.json).toMatchObject({ batchId: batch, enqueued: good.length, duplicates: 0 });
@@ -173,6 +173,26 @@ describe('hostile input through `upscale enqueue --json`', () => {
       { name: 'NUL inside a JSON string', bytes: JSON.stringify({ url: `${x}/9\u0000.png`, model: TOPAZ }), reason: /not text: contains NUL bytes/ },
     ];
     await check('mixed.jsonl', '', rows, 'hostile-jsonl');
+  });
+
+  it('with --check (pre-flight at enqueue), local files that are empty or not images are refused line by line', async () => {
+    const file = async (name: string, bytes: string | Buffer) => {
+      const path = join(dir, name);
+      await writeFile(path, bytes);
+      return path;
+    };
+    const empty = await file('empty.png', '');
+    const html = await file('page.png', '<!DOCTYPE html><html><body>not an image</body></html>');
+    const gif = await file('anim.png', Buffer.from('GIF89a\x01\x00\x01\x00\x00\x00\x00;', 'latin1'));
+    const garbage = await file('garbage.jpg', Buffer.from([0x00, 0x01, 0x02, 0x03, 0xfe, 0xff]));
+    const rows: Row[] = [
+      { name: 'valid local file', bytes: `${png},${TOPAZ},2`, ok: { input: png, model: TOPAZ, factor: '2' } },
+      { name: 'an empty file', bytes: `${empty},${TOPAZ},2`, reason: /pre-flight: not an image \(the content is empty\)/ },
+      { name: 'an HTML page named .png', bytes: `${html},${TOPAZ},2`, reason: /pre-flight: not an image \(the content is an HTML page\)/ },
+      { name: 'a GIF named .png', bytes: `${gif},${TOPAZ},2`, reason: /pre-flight: format image\/gif is not accepted/ },
+      { name: 'binary garbage named .jpg', bytes: `${garbage},${TOPAZ},2`, reason: /pre-flight: not an image \(the content is no known image format\)/ },
+    ];
+    await check('local-check.csv', 'url,model,factor', rows, 'hostile-check', ['--check']);
   });
 
   it('whole-file problems: an empty file enqueues nothing; a missing file and a directory are usage errors', async () => {
