@@ -32,16 +32,29 @@ export function outcomeFor(error: unknown): QueueOutcome {
       return { kind: 'pause', reason: 'credits', message: `kie.ai reports insufficient credits (402: ${failMsg}). Add credits, then run \`upscale resume\`.` };
     case 'KieServerError':
     case 'KieGenerationFailedError':
+      return { kind: 'retry', reason: `${e.code ?? 'error'} ${failMsg}`, ambiguous: false };
     case 'KieBadResponseError':
-      return { kind: 'retry', reason: `${e.code ?? 'bad answer'} ${failMsg}`, ambiguous: false };
+      // A 2xx answer we could not read (truncated, not JSON) was processed: a createTask may have made a task.
+      return { kind: 'retry', reason: `bad answer: ${failMsg}`, ambiguous: isSuccessStatus(e.httpStatus) };
     case 'KieNetworkError':
       return { kind: 'retry', reason: `network: ${failMsg}`, ambiguous: (e as KieError & { maybeSent?: boolean }).maybeSent !== false };
     case 'KieTimeoutError':
       return { kind: 'retry', reason: `timeout: ${failMsg}`, ambiguous: true };
+    case 'KieUnknownCodeError':
+      // A gateway's 502/503/504 page (no envelope) is a passing fault in front of kie.ai, not kie's verdict; the
+      // request may or may not have reached kie.ai.
+      if (e.code !== null && e.code === e.httpStatus && e.code >= 502 && e.code <= 504) {
+        return { kind: 'retry', reason: `gateway ${e.code}: ${failMsg}`, ambiguous: true };
+      }
+      return { kind: 'fail', failCode: String(e.code ?? 'error'), failMsg };
     default:
       // 404, 422, 505 and unknown codes: as sent, this request will not succeed.
       return { kind: 'fail', failCode: String(e.code ?? 'error'), failMsg };
   }
+}
+
+function isSuccessStatus(status: number | null): boolean {
+  return status !== null && status >= 200 && status < 300;
 }
 
 /** Exponential backoff with full jitter: a random delay in [base·2^(n-1)/2, base·2^(n-1)], capped. */

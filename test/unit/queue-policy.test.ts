@@ -72,6 +72,19 @@ describe('outcomeFor: the one KieError → queue outcome mapping', () => {
     expect(outcomeFor(new Error('boom'))).toMatchObject({ kind: 'retry', ambiguous: false });
   });
 
+  it('retries an unreadable answer, ambiguous when it came with a 2xx status', () => {
+    const bad = (httpStatus: number) => kieErrorFrom('POST /x', { kind: 'bad-response', httpStatus, message: 'truncated' });
+    expect(outcomeFor(bad(200))).toMatchObject({ kind: 'retry', ambiguous: true });
+    expect(outcomeFor(bad(500))).toMatchObject({ kind: 'retry', ambiguous: false });
+  });
+
+  it('retries a gateway 502/503/504 without an envelope as ambiguous, but fails other unknown codes', () => {
+    const gateway = (code: number) => kieErrorFrom('POST /x', { kind: 'code', code, httpStatus: code, message: '<html>' });
+    for (const code of [502, 503, 504]) expect(outcomeFor(gateway(code))).toMatchObject({ kind: 'retry', ambiguous: true });
+    expect(outcomeFor(gateway(403))).toMatchObject({ kind: 'fail', failCode: '403' });
+    expect(outcomeFor(e(503))).toMatchObject({ kind: 'fail', failCode: '503' }); // an envelope code 503 under HTTP 200
+  });
+
   it('fails 422 with kie code and message', () => {
     expect(outcomeFor(e(422, 'image_url is required'))).toEqual({ kind: 'fail', failCode: '422', failMsg: 'image_url is required' });
   });
