@@ -97,6 +97,7 @@ export async function checkLocalFile(path: string): Promise<string | null> {
   } catch (e) {
     return `${path} is not readable (${(e as NodeJS.ErrnoException).code ?? 'access denied'})`;
   }
+  if (st.size === 0) return `${path} is empty (0 bytes)`;
   if (st.size > MAX_INPUT_BYTES) {
     return `${path} is ${(st.size / 1024 / 1024).toFixed(1)} MB, over kie.ai's 10 MB input limit`;
   }

@@ -187,7 +187,8 @@ describe('hostile input through `upscale enqueue --json`', () => {
     const garbage = await file('garbage.jpg', Buffer.from([0x00, 0x01, 0x02, 0x03, 0xfe, 0xff]));
     const rows: Row[] = [
       { name: 'valid local file', bytes: `${png},${TOPAZ},2`, ok: { input: png, model: TOPAZ, factor: '2' } },
-      { name: 'an empty file', bytes: `${empty},${TOPAZ},2`, reason: /pre-flight: not an image \(the content is empty\)/ },
+      // refused by the plain per-line check already, before any pre-flight
+      { name: 'an empty file', bytes: `${empty},${TOPAZ},2`, reason: /empty\.png is empty \(0 bytes\)/ },
       { name: 'an HTML page named .png', bytes: `${html},${TOPAZ},2`, reason: /pre-flight: not an image \(the content is an HTML page\)/ },
       { name: 'a GIF named .png', bytes: `${gif},${TOPAZ},2`, reason: /pre-flight: format image\/gif is not accepted/ },
       { name: 'binary garbage named .jpg', bytes: `${garbage},${TOPAZ},2`, reason: /pre-flight: not an image \(the content is no known image format\)/ },
