@@ -1,7 +1,7 @@
 /**
  * The dashboard in a real browser: Debian's headless Chromium driven by playwright-core logs in with basic auth,
  * sees the lanes' queues in Bull Board and a batch's progress on the batches page, and screenshots both into
- * docs/ (dashboard.png, batches.png). Skipped, with the reason, only when /usr/bin/chromium is absent.
+  * test-results/ (dashboard.png, batches.png; copied to docs/ with UPDATE_DOCS=1). Skipped, with the reason, only when /usr/bin/chromium is absent.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -11,8 +11,8 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pauseLane } from '../../src/queue/pause-reason.js';
 import type { RecordState } from '../../src/results/record.js';
-import { ROOT } from '../helpers/processes.js';
 import { imageId, pollData, startBench, submitData, type Bench } from '../integration/server-fixtures.js';
+import { artifactPath, publishArtifact } from '../helpers/artifacts.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -193,7 +193,8 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard in headless Chromium', () => {
     }
     await expect(page.title()).resolves.toBe('kie-upscale-queue');
     await page.waitForLoadState('networkidle');
-    await page.screenshot({ path: join(ROOT, 'docs/dashboard.png') });
+    await page.screenshot({ path: artifactPath('docs/dashboard.png') });
+    await publishArtifact('docs/dashboard.png');
     await page.close();
   });
 
@@ -223,7 +224,8 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard in headless Chromium', () => {
     const csv = await page.request.get(`${url}${exportHref}`);
     expect(csv.status()).toBe(200);
     expect((await csv.text()).split('\r\n').filter(Boolean)).toHaveLength(121);
-    await page.screenshot({ path: join(ROOT, 'docs/batches.png'), fullPage: true });
+    await page.screenshot({ path: artifactPath('docs/batches.png'), fullPage: true });
+    await publishArtifact('docs/batches.png');
     await page.close();
   });
 });

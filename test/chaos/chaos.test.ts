@@ -6,14 +6,13 @@
  *
  * Afterwards: every image is terminal (lost = 0); no input was paid twice unless its record admits an ambiguous
  * submit; the JSONL export agrees with the simulator's own record of every task; no process died except by the
- * test's hand. The figures are printed and written to test/chaos/last-run.json (quoted by the README).
+ * test's hand. The figures are printed and written to test-results/last-run.json (and test/chaos/last-run.json, quoted by the README, with UPDATE_DOCS=1).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
@@ -26,6 +25,7 @@ import { startSimulator, type Simulator } from '../../src/sim/index.js';
 import { waitFor } from '../helpers/redis.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { startFleet, type Fleet } from './fleet.js';
+import { writeArtifact } from '../helpers/artifacts.js';
 
 const IMAGES = 1000;
 const SCALE = 20;
@@ -33,7 +33,6 @@ const WORKERS = 3;
 const KILLS = 5;
 const HMAC_KEY = `whk-chaos-${randomBytes(8).toString('hex')}`;
 const BATCH = 'chaos';
-const LAST_RUN = fileURLToPath(new URL('./last-run.json', import.meta.url));
 
 /** When (share of images finished) each disturbance happens. */
 const PLAN: { at: number; what: 'kill' | 'redis' | 'maintenance' }[] = [
@@ -213,7 +212,7 @@ describe('chaos: 1,000 images, kills, a Redis restart and a fault storm', () => 
       await fleet.dump(dir);
       console.log(`chaos: process logs in ${dir}`);
     } else {
-      await writeFile(LAST_RUN, JSON.stringify(figures, null, 2) + '\n');
+      await writeArtifact('test/chaos/last-run.json', JSON.stringify(figures, null, 2) + '\n');
     }
 
     expect(kills).toBe(KILLS);
