@@ -20,6 +20,8 @@ export interface SubmitJobData {
   /** Retries used on 500/501/network errors. */
   retries?: number;
   ambiguous?: number;
+  /** The `sendingAt` of the ambiguous attempt this job already waited a callback for (once per attempt). */
+  callbackWaitFor?: number;
   /** Server-side failures resubmitted automatically so far (bounded by RESUBMIT_FAILED). */
   autoResubmits?: number;
   /** For local files: the uploaded copy and when it was uploaded (re-uploaded when older than its lifetime). */

@@ -4,6 +4,11 @@
  * Never pay twice: the taskId is checkpointed on the job (`job.updateData`) before anything else happens after
  * createTask answers, and a re-run of a job with a taskId never calls createTask again. A `sendingAt` mark is
  * checkpointed just before sending, so a re-run after a crash in between knows that attempt was ambiguous.
+ *
+ * With callbacks on, an ambiguous attempt (crash or timeout after sending) is not sent again at once: the job is
+ * parked for about the model's 97th-percentile completion time. If kie.ai did create the task, its callback arrives
+ * meanwhile and re-attaches the taskId to this job (src/server/callback-resolve.ts), whose re-run then follows that
+ * task; only when no callback came is createTask sent again (and the record says the image may have been paid twice).
  */
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { MODELS } from '../kie/models.js';
@@ -25,6 +30,16 @@ export function submitProcessor(ctx: LaneContext) {
   const { rt, log, counters, schedule } = ctx;
   const { config, store, queues, kie } = rt;
   const strikes = new StrikeReset(rt.redis, store.keys.strikes('submit'));
+
+  /**
+   * How long an ambiguous attempt waits for a callback: about the 97th percentile of the model's completion times
+   * (kie.ai calls back when the task ends), at least POLL_MAX_INTERVAL, at most POLL_DEADLINE.
+   */
+  async function callbackGraceMs(model: SubmitJobData['model']): Promise<number> {
+    const qs = await schedule.quantilesOf(model);
+    const p97 = qs?.[3] !== undefined ? qs[3] * 1.1 : config.pollMaxIntervalMs * 4;
+    return Math.min(config.pollDeadlineMs, Math.max(config.pollMaxIntervalMs, Math.round(p97)));
+  }
 
   /** UPSCALE_CRASH_AT: dies on the spot, as a power cut would, to prove the checkpoints (tests and chaos only). */
   function crashPoint(point: 'after-create' | 'after-checkpoint'): void {
@@ -74,6 +89,15 @@ export function submitProcessor(ctx: LaneContext) {
     if (data.taskId && data.submittedAt) return followAndReturn(job, { ...data, taskId: data.taskId, submittedAt: data.submittedAt });
 
     const ambiguous = data.sendingAt !== undefined;
+    if (data.sendingAt !== undefined && config.publicBaseUrl && data.callbackWaitFor !== data.sendingAt) {
+      const until = data.sendingAt + (await callbackGraceMs(data.model));
+      if (Date.now() < until) {
+        await job.updateData({ ...data, callbackWaitFor: data.sendingAt });
+        log.warn({ jobId: data.jobId, batchId: data.batchId, waitMs: until - Date.now() }, 'previous createTask attempt ended without an answer (crash?); waiting for a callback before sending again');
+        await job.moveToDelayed(until, token);
+        throw new DelayedError();
+      }
+    }
     if (ambiguous) {
       log.warn({ jobId: data.jobId, batchId: data.batchId }, 'previous createTask attempt ended without an answer (crash?); kie.ai may hold a task for it');
       counters.inc('upscale_ambiguous_submits_total', { cause: 'crash' });
@@ -151,7 +175,9 @@ export function submitProcessor(ctx: LaneContext) {
           await job.updateData(clean);
           return fail(data, String(typeof code === 'number' ? code : 'network'), `createTask failed ${retries} times; last: ${outcome.reason}`);
         }
-        const delay = retryDelay(retries, config.retryBackoffMs, config.maxBackoffMs);
+        let delay = retryDelay(retries, config.retryBackoffMs, config.maxBackoffMs);
+        // The attempt may have made a task: with callbacks on, give its callback time to re-attach it first.
+        if (outcome.ambiguous && config.publicBaseUrl) delay = Math.max(delay, await callbackGraceMs(data.model));
         await job.updateData({ ...clean, retries });
         log.warn({ jobId: data.jobId, batchId: data.batchId, retries, delayMs: delay, reason: outcome.reason }, 'createTask failed; retrying later');
         await job.moveToDelayed(Date.now() + delay, token);

@@ -2,10 +2,13 @@
  * The pipeline under the faults ARCHITECTURE.md promises to survive: workers killed mid-batch and between
  * createTask and its checkpoint, 429 storms, a 455 window, 401 and 402. Real worker processes, the simulator at ×10.
  */
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { enqueue } from '../../src/producer/index.js';
 import { getPauseReason } from '../../src/queue/pause-reason.js';
 import type { ResultRecord } from '../../src/results/record.js';
+import { buildApp } from '../../src/server/app.js';
 import { runUpscale } from '../helpers/processes.js';
 import { startRig, waitForBatch, type Rig } from '../helpers/pipeline.js';
 import { waitFor } from '../helpers/redis.js';
@@ -78,6 +81,27 @@ describe('pipeline under faults', () => {
     expect(r).toMatchObject({ state: 'succeeded', ambiguousSubmits: 1, submitAttempts: 2 });
     expect(summary.ambiguousSubmits).toBe(1);
     expect(rig.sim.stats().perInput[r!.input]).toBe(2);
+  });
+
+  it('with callbacks on, a crash between createTask and its checkpoint waits for the callback instead of paying again', async () => {
+    rig = await startRig({ timeScale: 10, sim: { webhookHmacKey: 'whk-crash' }, env: { KIE_WEBHOOK_HMAC_KEY: 'whk-crash' } });
+    const app = buildApp(rig.rt, { logger: pino({ level: 'silent' }) });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+      const crashing = await rig.startWorker(['--concurrency', '1'], { UPSCALE_CRASH_AT: 'after-create', PUBLIC_BASE_URL: url });
+      await enqueue(rig.rt, images(rig, 1, 'cbwait'), { batchId: 'cbwait' });
+      expect((await crashing.exited).signal).toBe('SIGKILL');
+      await rig.startWorker([], { PUBLIC_BASE_URL: url });
+      await waitForBatch(rig.rt, 'cbwait');
+      const [r] = await records(rig, 'cbwait');
+      // kie.ai's callback re-attached the lost taskId: one task, one payment, nothing ambiguous left.
+      expect(r).toMatchObject({ state: 'succeeded', submitAttempts: 1, ambiguousSubmits: 0 });
+      expect(rig.sim.stats().perInput[r!.input]).toBe(1);
+      expect(rig.sim.tasks()[0]!.taskId).toBe(r!.taskId);
+    } finally {
+      await app.close();
+    }
   });
 
   it('backs every worker off together in a 429 storm, and nothing fails', async () => {
