@@ -3,17 +3,16 @@
  * the job is parked with `moveToDelayed` + `DelayedError`, so a waiting task holds no worker slot. A verified
  * callback promotes the parked job so the check happens at once. What is recorded always comes from recordInfo.
  */
-import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { formatDuration } from '../config/units.js';
 import { isKieError } from '../kie/errors.js';
 import type { TaskInfo } from '../kie/types.js';
 import { downloadJobId, submitJobId } from '../queue/identity.js';
 import type { DownloadJobData, PollJobData, SubmitJobData } from '../queue/job-data.js';
 import { outcomeFor } from '../queue/outcome.js';
-import { pauseLane } from '../queue/pause-reason.js';
-import { slowDownLane, StrikeReset } from '../queue/slowdown.js';
 import { DURATION_BUCKETS_S, POLL_BUCKETS } from '../metrics/counters.js';
 import type { LaneContext } from './context.js';
+import { LaneSignals } from './lane-signals.js';
 
 /** Consecutive failed status checks after which the image is recorded failed. */
 export const MAX_POLL_ERRORS = 10;
@@ -23,7 +22,7 @@ export type PollResult = { state: string };
 export function pollProcessor(ctx: LaneContext) {
   const { rt, log, counters, schedule } = ctx;
   const { config, store, queues, kie } = rt;
-  const strikes = new StrikeReset(rt.redis, store.keys.strikes('poll'));
+  const signals = new LaneSignals(ctx, 'poll');
 
   async function park(job: Job<PollJobData>, data: PollJobData, delayMs: number, token?: string): Promise<never> {
     await job.updateData(data);
@@ -99,23 +98,9 @@ export function pollProcessor(ctx: LaneContext) {
   async function onError(job: Job<PollJobData>, data: PollJobData, error: unknown, token?: string): Promise<PollResult> {
     const outcome = outcomeFor(error);
     const code = (error as { code?: unknown }).code;
-    counters.inc('upscale_kie_calls_total', { endpoint: 'recordInfo', code: typeof code === 'number' ? String(code) : 'none' });
-    if (outcome.kind === 'slow-down') {
-      const base = outcome.reason === 'maintenance' ? config.maintenanceBackoffMs : config.rateLimitBackoffMs;
-      const s = await slowDownLane(rt.redis, store.keys, queues.poll, 'poll', base, config.maxBackoffMs);
-      strikes.noteSlowDown();
-      counters.inc('upscale_slowdowns_total', { lane: 'poll', reason: outcome.reason });
-      if (s.escalated) {
-        counters.inc('upscale_rate_limit_wait_seconds_total', { lane: 'poll' }, s.delayMs / 1000);
-        log.warn({ lane: 'poll', reason: outcome.reason, delayMs: s.delayMs, strikes: s.strikes }, 'kie.ai asked to slow down; every poll worker waits');
-      }
-      throw Worker.RateLimitError();
-    }
-    if (outcome.kind === 'pause') {
-      await pauseLane(rt.redis, store.keys, queues.poll, 'poll', { code: outcome.reason === 'auth' ? '401' : '402', message: outcome.message });
-      log.error({ lane: 'poll', reason: outcome.reason }, `polling paused: ${outcome.message}`);
-      throw Worker.RateLimitError();
-    }
+    await signals.answered(error);
+    if (outcome.kind === 'slow-down') return signals.slowDown(outcome.reason);
+    if (outcome.kind === 'pause') return signals.pause(outcome);
     const errors = data.errors + 1;
     const reason = outcome.kind === 'fail' ? `${outcome.failCode} ${outcome.failMsg}` : outcome.reason;
     const unknownTask = isKieError(error, 'KieUnknownTaskError');
@@ -137,8 +122,7 @@ export function pollProcessor(ctx: LaneContext) {
     } catch (e) {
       return onError(job, data, e, token);
     }
-    counters.inc('upscale_kie_calls_total', { endpoint: 'recordInfo', code: '200' });
-    await strikes.success();
+    await signals.answered();
     data.errors = 0;
     if (info.state === 'success') return onSuccess(data, info);
     if (info.state === 'fail') return onFail(data, info);

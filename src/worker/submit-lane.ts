@@ -10,15 +10,14 @@
  * meanwhile and re-attaches the taskId to this job (src/server/callback-resolve.ts), whose re-run then follows that
  * task; only when no callback came is createTask sent again (and the record says the image may have been paid twice).
  */
-import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { MODELS } from '../kie/models.js';
 import { callbackUrl } from '../queue/callback-token.js';
 import { pollJobId, submitJobId } from '../queue/identity.js';
 import type { PollJobData, SubmitJobData } from '../queue/job-data.js';
 import { outcomeFor, retryDelay } from '../queue/outcome.js';
-import { pauseLane } from '../queue/pause-reason.js';
-import { slowDownLane, StrikeReset } from '../queue/slowdown.js';
 import type { LaneContext } from './context.js';
+import { LaneSignals } from './lane-signals.js';
 import { recordOrRecreate } from './records.js';
 
 export interface SubmitResult {
@@ -29,7 +28,7 @@ export interface SubmitResult {
 export function submitProcessor(ctx: LaneContext) {
   const { rt, log, counters, schedule } = ctx;
   const { config, store, queues, kie } = rt;
-  const strikes = new StrikeReset(rt.redis, store.keys.strikes('submit'));
+  const signals = new LaneSignals(ctx, 'submit');
 
   /**
    * How long an ambiguous attempt waits for a callback: about the 97th percentile of the model's completion times
@@ -129,8 +128,7 @@ export function submitProcessor(ctx: LaneContext) {
     const checkpoint = { ...rest, taskId, submittedAt };
     await job.updateData(checkpoint);
     crashPoint('after-checkpoint');
-    await strikes.success();
-    counters.inc('upscale_kie_calls_total', { endpoint: 'createTask', code: '200' });
+    await signals.answered();
     return followAndReturn(job, checkpoint);
   };
 
@@ -142,29 +140,15 @@ export function submitProcessor(ctx: LaneContext) {
   async function handleError(job: Job<SubmitJobData>, data: SubmitJobData, error: unknown, token?: string): Promise<never> {
     const outcome = outcomeFor(error);
     const code = (error as { code?: unknown }).code;
-    counters.inc('upscale_kie_calls_total', { endpoint: 'createTask', code: typeof code === 'number' ? String(code) : 'none' });
+    await signals.answered(error);
     const { sendingAt: _s, ...clean } = data;
     switch (outcome.kind) {
-      case 'slow-down': {
+      case 'slow-down':
+      case 'pause':
+        // Rejected, not processed: nothing ambiguous; the image waits with the lane.
         await job.updateData(clean);
         await store.transition(data.batchId, data.jobId, { state: 'waiting' }, { from: ['submitting'] });
-        const base = outcome.reason === 'maintenance' ? config.maintenanceBackoffMs : config.rateLimitBackoffMs;
-        const s = await slowDownLane(rt.redis, store.keys, queues.submit, 'submit', base, config.maxBackoffMs);
-        strikes.noteSlowDown();
-        counters.inc('upscale_slowdowns_total', { lane: 'submit', reason: outcome.reason });
-        if (s.escalated) {
-          counters.inc('upscale_rate_limit_wait_seconds_total', { lane: 'submit' }, s.delayMs / 1000);
-          log.warn({ lane: 'submit', reason: outcome.reason, delayMs: s.delayMs, strikes: s.strikes }, 'kie.ai asked to slow down; every submit worker waits');
-        }
-        throw Worker.RateLimitError();
-      }
-      case 'pause': {
-        await job.updateData(clean);
-        await store.transition(data.batchId, data.jobId, { state: 'waiting' }, { from: ['submitting'] });
-        await pauseLane(rt.redis, store.keys, queues.submit, 'submit', { code: outcome.reason === 'auth' ? '401' : '402', message: outcome.message });
-        log.error({ lane: 'submit', reason: outcome.reason }, `submission paused: ${outcome.message}`);
-        throw Worker.RateLimitError();
-      }
+        return outcome.kind === 'pause' ? signals.pause(outcome) : signals.slowDown(outcome.reason);
       case 'retry': {
         const retries = (data.retries ?? 0) + 1;
         if (outcome.ambiguous) {
