@@ -45,7 +45,7 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-async function onPath(name: string, path: string | undefined): Promise<string | null> {
+export async function onPath(name: string, path: string | undefined): Promise<string | null> {
   for (const dir of (path ?? '').split(delimiter).filter(Boolean)) {
     const candidate = join(dir, name);
     try {
@@ -58,7 +58,8 @@ async function onPath(name: string, path: string | undefined): Promise<string | 
   return null;
 }
 
-async function startRedisServer(binary: string): Promise<DemoRedis> {
+/** Starts a throw-away `redis-server` (nothing on disk, noeviction) on a free loopback port; `stop()` removes it. */
+export async function startRedisServer(binary: string): Promise<DemoRedis> {
   const dir = await mkdtemp(join(tmpdir(), 'upscale-demo-redis-'));
   const port = await freePort();
   const child: ChildProcess = spawn(

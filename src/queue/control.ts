@@ -24,13 +24,14 @@ export interface LaneStatus {
   /** A global slow-down after a 429/455 is in force (`keys.slowdown(lane)` exists). */
   slowedDown: boolean;
   /** BullMQ job counts: waiting, prioritized, delayed, active, completed, failed (a paused queue keeps its jobs in waiting). */
-  counts: Record<string, number>;
+  counts: Record<LaneCountType, number>;
 }
 
 export type LaneStatusMap = Record<Lane, LaneStatus>;
 
 /** BullMQ job states counted for each lane. */
 export const LANE_COUNT_TYPES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'] as const;
+export type LaneCountType = (typeof LANE_COUNT_TYPES)[number];
 
 /** Records handled concurrently by retry/cancel (their Redis commands are pipelined by ioredis). */
 const CHUNK = 200;
@@ -96,7 +97,8 @@ export async function laneStatus(rt: Runtime): Promise<LaneStatusMap> {
         rt.redis.exists(rt.store.keys.slowdown(lane)),
         queue.getJobCounts(...LANE_COUNT_TYPES),
       ]);
-      return [lane, { paused, reason, slowedDown: slowed === 1, counts }];
+      const full = Object.fromEntries(LANE_COUNT_TYPES.map((s) => [s, counts[s] ?? 0])) as Record<LaneCountType, number>;
+      return [lane, { paused, reason, slowedDown: slowed === 1, counts: full }];
     }),
   );
   return Object.fromEntries(entries) as LaneStatusMap;

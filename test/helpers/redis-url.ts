@@ -3,25 +3,10 @@
  * free loopback port, else (only when a Docker engine answers) a testcontainers Redis. Otherwise it fails with a
  * message that says how to get one.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { existsSync } from 'node:fs';
+import { onPath, pingRedis, startRedisServer } from '../../src/demo/redis.js';
 
-export async function pingRedis(url: string, timeoutMs = 1500): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
+export { pingRedis } from '../../src/demo/redis.js';
 
 function dockerReachable(): boolean {
   const host = process.env.DOCKER_HOST;
@@ -33,37 +18,15 @@ export interface TestRedis {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** Starts a throw-away `redis-server` (nothing on disk) when one is on PATH. */
 async function privateRedisServer(): Promise<TestRedis | null> {
-  if (spawnSync('redis-server', ['--version']).status !== 0) return null;
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'upscale-test-redis-'));
-  const child = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir], {
-    stdio: 'ignore',
-  });
-  const url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; i < 100 && !(await pingRedis(url, 200)); i++) await new Promise((r) => setTimeout(r, 50));
-  const stop = async () => {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    rmSync(dir, { recursive: true, force: true });
-  };
-  if (!(await pingRedis(url))) {
-    await stop();
+  const binary = await onPath('redis-server', process.env.PATH);
+  if (!binary) return null;
+  try {
+    return await startRedisServer(binary);
+  } catch {
     return null;
   }
-  return { url, stop };
 }
 
 export async function resolveTestRedis(): Promise<TestRedis> {
