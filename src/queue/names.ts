@@ -19,6 +19,8 @@ export function keys(prefix: string) {
     /** Present while a lane is slowed down after a 429/455; its value is the strike count. */
     slowdown: (lane: Lane) => `${prefix}:slowdown:${lane}`,
     strikes: (lane: Lane) => `${prefix}:strikes:${lane}`,
+    /** The next free createTask send slot (Redis clock, ms), shared by every worker (src/worker/create-gate.ts). */
+    createGate: `${prefix}:gate:createTask`,
     /** Why a lane was paused (JSON), set by 401/402, cleared by `upscale resume`. */
     pauseReason: (lane: Lane) => `${prefix}:paused:${lane}`,
     /** Counters for /metrics, shared by all processes. */

@@ -20,14 +20,10 @@ redis.call('SET', KEYS[1], slot + spacing, 'PX', spacing * 4 + 1000)
 return { tostring(slot), tostring(slot - now) }
 `;
 
-export function createGateKey(rt: Runtime): string {
-  return `${rt.config.prefix}:gate:createTask`;
-}
-
 /** Reserves the next createTask send slot: when it is (Redis' clock, ms) and how long from now. */
 export async function takeSendSlot(rt: Runtime): Promise<{ slotAt: number; waitMs: number }> {
   const spacing = limiterFor(rt.config.createLimit).duration;
-  const [slotAt, waitMs] = (await runScript(rt.redis, TAKE_SLOT, [createGateKey(rt)], [spacing])) as [string, string];
+  const [slotAt, waitMs] = (await runScript(rt.redis, TAKE_SLOT, [rt.store.keys.createGate], [spacing])) as [string, string];
   return { slotAt: Number(slotAt), waitMs: Number(waitMs) };
 }
 
