@@ -1,0 +1,133 @@
+/**
+ * `npm run bench [-- --scenario N]... [--quick] [--time-scale X]`: runs the benchmark scenarios against the
+ * simulator, each figure beside its baseline measured in the same run, prints a markdown table on stdout and
+ * writes `bench/results/latest.json` and `bench/results/<timestamp>.json`. See bench/README.md.
+ */
+import { execSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runDrain } from './scenarios/drain.js';
+import { runEnqueue } from './scenarios/enqueue.js';
+import { runInflight } from './scenarios/inflight.js';
+import { runOverhead } from './scenarios/overhead.js';
+import { buildDist } from './lib/build.js';
+import { ROOT, setProfileDir, setRunner, type Runner } from './lib/procs.js';
+import { log, markdownTable, type ScenarioResult } from './lib/report.js';
+
+const USAGE = `usage: npm run bench -- [--scenario N]... [--quick] [--time-scale X] [--runner dist|tsx]
+  --scenario N     run scenario N (1 drain, 2 pipeline overhead, 3 enqueue, 4 in-flight scale); repeatable, or 1,3
+  --quick          smaller sizes, for a smoke run (not for the figures)
+  --time-scale X   speed-up of scenario 1 (default 10: a 500 s kie.ai drain takes 50 s)
+  --runner R       how measured processes run: dist (transpiled JavaScript, as production runs; default) or tsx
+  --profile DIR    measured processes write V8 CPU profiles (--cpu-prof) into DIR`;
+
+function fail(msg: string): never {
+  process.stderr.write(`bench: ${msg}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+const { values } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        scenario: { type: 'string', multiple: true },
+        quick: { type: 'boolean', default: false },
+        'time-scale': { type: 'string' },
+        runner: { type: 'string', default: 'dist' },
+        profile: { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+    });
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+})();
+if (values.help) {
+  process.stdout.write(USAGE + '\n');
+  process.exit(0);
+}
+const selected = (values.scenario ?? ['1', '2', '3', '4'])
+  .flatMap((s) => s.split(','))
+  .map((s) => {
+    const n = Number(s.trim());
+    if (![1, 2, 3, 4].includes(n)) fail(`--scenario "${s}" must be 1, 2, 3 or 4`);
+    return n;
+  });
+const timeScale = values['time-scale'] === undefined ? 10 : Number(values['time-scale']);
+if (!Number.isFinite(timeScale) || timeScale <= 0 || timeScale > 1000) fail(`--time-scale "${values['time-scale']}" must be a number above 0 (at most 1000)`);
+const quick = values.quick ?? false;
+const runner = values.runner as Runner;
+if (runner !== 'dist' && runner !== 'tsx') fail(`--runner "${String(values.runner)}" must be dist or tsx`);
+setRunner(runner);
+if (values.profile) setProfileDir(resolve(values.profile));
+
+function sh(cmd: string): string {
+  try {
+    return execSync(cmd, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '';
+  }
+}
+
+const machine = () => ({
+  uptime: sh('uptime'),
+  loadavg: loadavg().map((l) => Math.round(l * 100) / 100),
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model ?? '',
+  node: process.version,
+  redis: sh('redis-cli INFO server | grep redis_version').replace(/\s+/g, ' '),
+});
+
+const started = Date.now();
+const before = machine();
+log(`scenarios ${[...new Set(selected)].join(', ')}${quick ? ' (quick)' : ''}; load: ${before.uptime}`);
+if (runner === 'dist') {
+  const t = Date.now();
+  const files = buildDist(ROOT);
+  log(`transpiled ${files} files for the measured processes in ${Date.now() - t} ms`);
+}
+const results: ScenarioResult[] = [];
+const failures: { id: number; error: string }[] = [];
+for (const id of [...new Set(selected)].sort()) {
+  try {
+    if (id === 1) results.push(await runDrain({ images: quick ? 200 : 1000, timeScale }));
+    if (id === 2) results.push(await runOverhead({ images: quick ? 1000 : 5000 }));
+    if (id === 3) results.push(await runEnqueue({ lines: quick ? 20_000 : 100_000 }));
+    if (id === 4) results.push(await runInflight({ images: quick ? 2000 : 10_000 }));
+  } catch (e) {
+    const error = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    log(`scenario ${id} failed: ${error}`);
+    failures.push({ id, error });
+  }
+}
+const after = machine();
+const wallMs = Date.now() - started;
+const table = markdownTable(results);
+const out = {
+  command: `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
+  quick,
+  timeScale,
+  runner,
+  startedAt: new Date(started).toISOString(),
+  wallMs,
+  machine: { before, after },
+  git: { commit: sh('git rev-parse --short HEAD'), dirty: sh('git status --porcelain -- src') !== '' },
+  results,
+  failures,
+  table,
+};
+const dir = join(ROOT, 'bench/results');
+mkdirSync(dir, { recursive: true });
+const stamp = new Date(started).toISOString().replace(/[:.]/g, '-');
+writeFileSync(join(dir, `${stamp}${quick ? '-quick' : ''}.json`), JSON.stringify(out, null, 2) + '\n');
+// latest.json (committed) holds only a complete full run.
+const complete = !quick && failures.length === 0 && [1, 2, 3, 4].every((id) => results.some((r) => r.id === id));
+if (complete) writeFileSync(join(dir, 'latest.json'), JSON.stringify(out, null, 2) + '\n');
+
+process.stdout.write(`\n${table}\n\n`);
+process.stdout.write(`load before: ${before.uptime}\nload after:  ${after.uptime}\n`);
+process.stdout.write(`wall time: ${(wallMs / 1000).toFixed(0)} s${failures.length ? `; FAILED: scenario ${failures.map((f) => f.id).join(', ')}` : ''}\n`);
+process.exitCode = failures.length > 0 ? 1 : 0;
