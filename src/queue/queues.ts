@@ -11,10 +11,11 @@ const UNEXPECTED_ERROR_RETRIES: JobsOptions = { attempts: 8, backoff: { type: 'e
 
 /**
  * Retention of finished BullMQ jobs. The result record of every image is kept by the results store, so these
- * only bound what the dashboard can show.
+ * only bound what the dashboard can show. A completed submit job is dead weight once its poll job exists (about
+ * 1.4 KB of Redis per image in flight if kept a day), so only the last hour, at most 1,000, are kept.
  */
 export const JOB_OPTIONS: Record<Lane, JobsOptions> = {
-  submit: { ...UNEXPECTED_ERROR_RETRIES, removeOnComplete: { age: 24 * 3600, count: 10_000 }, removeOnFail: { age: 7 * 24 * 3600, count: 50_000 } },
+  submit: { ...UNEXPECTED_ERROR_RETRIES, removeOnComplete: { age: 3600, count: 1_000 }, removeOnFail: { age: 7 * 24 * 3600, count: 50_000 } },
   poll: { ...UNEXPECTED_ERROR_RETRIES, removeOnComplete: { age: 3600, count: 1_000 }, removeOnFail: { age: 7 * 24 * 3600, count: 50_000 } },
   download: { ...UNEXPECTED_ERROR_RETRIES, removeOnComplete: { age: 24 * 3600, count: 10_000 }, removeOnFail: { age: 7 * 24 * 3600, count: 50_000 } },
 };
@@ -27,7 +28,13 @@ export type Queues = Record<Lane, Queue>;
  */
 export function createQueues(connection: Redis, prefix: string, onError: (lane: Lane, err: Error) => void = () => undefined): Queues {
   const entries = LANES.map((lane) => {
-    const queue = new Queue(queueName(lane), { connection, prefix, defaultJobOptions: JOB_OPTIONS[lane] });
+    const queue = new Queue(queueName(lane), {
+      connection,
+      prefix,
+      defaultJobOptions: JOB_OPTIONS[lane],
+      // Nothing here reads BullMQ's event streams beyond live events; BullMQ's default keeps 10,000 per queue.
+      streams: { events: { maxLen: 1000 } },
+    });
     queue.on('error', (err) => onError(lane, err));
     return [lane, queue];
   });

@@ -7,7 +7,8 @@
  * query budget can serve for the tasks in flight, and never passes the task's deadline.
  *
  * With callbacks on, a verified callback promotes the parked check the moment a task ends, so polling is only the
- * fallback for a lost callback: checks are then spaced at least POLL_MAX_INTERVAL apart.
+ * fallback for a lost callback: the first check waits until just past the model's slowest observed quantile
+ * (99.5th percentile), and checks are at least POLL_MAX_INTERVAL apart.
  */
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -57,6 +58,16 @@ export function nextCheckDelay(args: {
   return Math.max(1, Math.round(Math.min(delay, remainingMs)));
 }
 
+/**
+ * With callbacks on: wait until just past the slowest observed quantile (a callback will normally have promoted the
+ * check long before), then every `intervalMs`; never past the deadline.
+ */
+export function callbackFallbackDelay(args: { elapsedMs: number; remainingMs: number; quantilesMs: readonly number[] | null; intervalMs: number }): number {
+  const top = args.quantilesMs?.at(-1);
+  const untilTop = top === undefined ? 0 : top * 1.05 - args.elapsedMs;
+  return Math.max(1, Math.round(Math.min(Math.max(args.intervalMs, untilTop), args.remainingMs)));
+}
+
 export function quantiles(sortedMs: readonly number[], qs: readonly number[] = QUANTILES): number[] {
   if (sortedMs.length === 0) return [];
   return qs.map((q) => sortedMs[Math.min(sortedMs.length - 1, Math.floor(q * sortedMs.length))] as number);
@@ -83,11 +94,12 @@ export class PollSchedule {
   async delayFor(model: string, elapsedMs: number, remainingMs: number): Promise<number> {
     const [qs, floorMs] = await Promise.all([this.quantilesOf(model), this.budgetFloor()]);
     const { minIntervalMs, maxIntervalMs, callbacks } = this.settings;
+    if (callbacks) return callbackFallbackDelay({ elapsedMs, remainingMs, quantilesMs: qs, intervalMs: Math.max(maxIntervalMs, floorMs) });
     return nextCheckDelay({
       elapsedMs,
       remainingMs,
       quantilesMs: qs,
-      minMs: Math.max(callbacks ? maxIntervalMs : minIntervalMs, floorMs),
+      minMs: Math.max(minIntervalMs, floorMs),
       maxMs: Math.max(maxIntervalMs, floorMs),
     });
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { adviceDelay, nextCheckDelay, quantiles } from '../../src/worker/poll-schedule.js';
+import { adviceDelay, callbackFallbackDelay, nextCheckDelay, quantiles } from '../../src/worker/poll-schedule.js';
 
 describe('poll schedule', () => {
   const base = { minMs: 2000, maxMs: 30_000, remainingMs: 900_000 };
@@ -22,6 +22,14 @@ describe('poll schedule', () => {
     expect(nextCheckDelay({ ...base, elapsedMs: 0, quantilesMs: [100, 200, 300, 400, 500] })).toBe(2000);
     expect(nextCheckDelay({ ...base, remainingMs: 700, elapsedMs: 0, quantilesMs: null })).toBe(700);
     expect(nextCheckDelay({ ...base, remainingMs: 0, elapsedMs: 0, quantilesMs: null })).toBe(1);
+  });
+
+  it('with callbacks, falls back to a check just past the slowest quantile, then every interval, within the deadline', () => {
+    const qs = [20_000, 30_000, 45_000, 60_000, 100_000];
+    expect(callbackFallbackDelay({ elapsedMs: 0, remainingMs: 900_000, quantilesMs: qs, intervalMs: 30_000 })).toBe(105_000);
+    expect(callbackFallbackDelay({ elapsedMs: 105_000, remainingMs: 900_000, quantilesMs: qs, intervalMs: 30_000 })).toBe(30_000);
+    expect(callbackFallbackDelay({ elapsedMs: 0, remainingMs: 900_000, quantilesMs: null, intervalMs: 30_000 })).toBe(30_000);
+    expect(callbackFallbackDelay({ elapsedMs: 0, remainingMs: 5_000, quantilesMs: qs, intervalMs: 30_000 })).toBe(5_000);
   });
 
   it('computes quantiles of a sorted sample', () => {
