@@ -18,6 +18,10 @@ RUN npm run build \
 
 FROM node:20-slim
 ENV NODE_ENV=production
+# V8 sizes its heap from the machine's memory and collects lazily: a worker with 10,000 tasks in flight holds ~30 MB
+# live but grows to ~220 MB RSS on a large host. 256 MB of old space keeps it near 150 MB (bench scenario 4) and is
+# ample for every command (enqueue's live heap stays under 40 MB for any file size). Override at run time if needed.
+ENV NODE_OPTIONS=--max-old-space-size=256
 WORKDIR /app
 COPY --from=build --chown=node:node /app/package.json /app/package-lock.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
