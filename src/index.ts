@@ -1,0 +1,34 @@
+/**
+ * kie-upscale-queue as a library: the same pieces the `upscale` commands are made of.
+ *
+ * ```ts
+ * import { loadConfig, createRuntime, enqueue, startWorkers } from 'kie-upscale-queue';
+ * const rt = createRuntime(loadConfig());
+ * const { batchId } = await enqueue(rt, [{ input: 'https://example.com/a.jpg' }], { model: 'topaz/image-upscale', factor: 4 });
+ * const workers = await startWorkers(rt);
+ * ```
+ * The simulator is a separate entry (`kie-upscale-queue/sim`), so library users do not load it.
+ */
+export { loadConfig, ConfigError, CONFIG_KEYS, parseDuration, parseRateLimit, formatDuration, type Config, type RateLimit } from './config/index.js';
+export { createRuntime, type Runtime, type RuntimeOptions } from './runtime.js';
+export { createLogger, type Logger } from './log.js';
+export * from './kie/index.js';
+export {
+  enqueue,
+  enqueueFile,
+  parseInput,
+  InputError,
+  EnqueueError,
+  type EnqueueItem,
+  type EnqueueOptions,
+  type EnqueueResult,
+  type Rejection,
+} from './producer/index.js';
+export { startWorkers, type WorkerOptions, type WorkerHandle } from './worker/index.js';
+export { pause, resume, retry, cancel, laneStatus, getStatus, type LaneStatus, type LaneStatusMap } from './queue/control.js';
+export { LANES, type Lane } from './queue/names.js';
+export { imageJobId, newBatchId, checkBatchId } from './queue/identity.js';
+export { ResultStore, type RecordPatch } from './results/store.js';
+export { STATES, TERMINAL_STATES, RECORD_FIELDS, type ResultRecord, type RecordState, type BatchSummary } from './results/record.js';
+export { exportBatch, UnknownBatchError, type ExportFormat } from './results/export.js';
+export { buildApp, type ServerOptions } from './server/app.js';
