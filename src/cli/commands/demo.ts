@@ -3,7 +3,6 @@
  * simulator (see src/demo/run.ts). Exit 0 when every sample image ended as expected, 1 otherwise, 130 on Ctrl-C.
  */
 import type { Command } from 'commander';
-import { runDemo } from '../../demo/index.js';
 import { parsePort } from './serve.js';
 import { UsageError } from '../usage-error.js';
 
@@ -34,6 +33,8 @@ export function register(program: Command): void {
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       try {
+        // The demo (simulator, sharp, server) loads only when this command runs.
+        const { runDemo } = await import('../../demo/index.js');
         process.exitCode = await runDemo({
           outDir: opts.out,
           timeScale,

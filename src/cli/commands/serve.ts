@@ -10,7 +10,6 @@ import type { AddressInfo } from 'node:net';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
 import { createRuntime } from '../../runtime.js';
-import { buildApp } from '../../server/app.js';
 import { dashboardCredentials, warnIfDashboardExposed } from '../../server/auth.js';
 import { UsageError } from '../usage-error.js';
 
@@ -79,6 +78,8 @@ export function register(program: Command): void {
           );
         }
       }
+      // fastify and Bull Board load only when this command runs.
+      const { buildApp } = await import('../../server/app.js');
       const app = buildApp(rt, {
         dashboard: opts.dashboard,
         callbacks: opts.callbacks,

@@ -6,14 +6,8 @@
 import type { Command } from 'commander';
 import { loadConfig, parseDuration, parseRateLimit } from '../../config/index.js';
 import { createLogger, registerSecret } from '../../log.js';
-import {
-  DEFAULT_FAULTS,
-  SIM_MODELS,
-  startSimulator,
-  type LatencySpec,
-  type SimFaults,
-  type SimOptions,
-} from '../../sim/index.js';
+// The simulator itself (sharp, fastify) is loaded only when this command runs: every `upscale` start pays otherwise.
+import { DEFAULT_FAULTS, SIM_MODELS, type LatencySpec, type SimFaults, type SimOptions } from '../../sim/options.js';
 import { UsageError } from '../usage-error.js';
 
 /** The flags as commander hands them over (strings; repeatable ones as arrays). */
@@ -200,6 +194,7 @@ export function register(program: Command): void {
       });
       registerSecret(...options.apiKeys, options.webhookHmacKey);
       options.logger = createLogger({ level: config.logLevel, name: 'sim' });
+      const { startSimulator } = await import('../../sim/index.js');
       const sim = await startSimulator(options);
       console.log(`simulator listening on ${sim.url}`);
       console.log(
