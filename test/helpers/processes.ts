@@ -26,9 +26,11 @@ export function spawnUpscale(args: string[], env: Record<string, string>, input?
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   if (input !== undefined) child.stdin?.end(input);
   else child.stdin?.end();
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
+  // 'close', not 'exit': it comes after the child's output has been read to the end.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
   return {
     child,
     stdout: () => out,

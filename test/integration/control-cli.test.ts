@@ -1,37 +1,19 @@
 /** Smoke tests of `upscale status|pause|resume|retry|cancel` as separate processes, against real Redis. */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { submitJobId } from '../../src/queue/identity.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { deletePrefix, freshPrefix, testRedisUrl, waitFor } from '../helpers/redis.js';
+import { spawnUpscale } from '../helpers/processes.js';
 
 const MODEL = 'topaz/image-upscale' as const;
 const BATCH = 'b-cli';
 const id = (n: number) => n.toString(16).padStart(24, '0');
 
-interface CliRun {
-  child: ChildProcess;
-  /** Everything written to standard output so far. */
-  out(): string;
-  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
-}
-
-function startCli(args: string[], env: Record<string, string>): CliRun {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
-    cwd: new URL('../..', import.meta.url),
-    env: { ...process.env, LOG_LEVEL: 'silent', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-  return { child, out: () => stdout, done };
+/** A running `upscale` command; `done` resolves with its exit code and whole output. */
+function startCli(args: string[], env: Record<string, string>) {
+  const p = spawnUpscale(args, { LOG_LEVEL: 'silent', ...env });
+  return { child: p.child, out: () => p.stdout(), done: p.exited.then(({ code }) => ({ code, stdout: p.stdout(), stderr: p.stderr() })) };
 }
 
 const runCli = (args: string[], env: Record<string, string>) => startCli(args, env).done;

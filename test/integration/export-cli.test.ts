@@ -1,5 +1,4 @@
 /** Smoke tests of `upscale export` as a separate process, against real Redis. */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,25 +7,12 @@ import { loadConfig } from '../../src/config/index.js';
 import { RECORD_FIELDS } from '../../src/results/record.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { deletePrefix, freshPrefix, testRedisUrl } from '../helpers/redis.js';
+import { runUpscale } from '../helpers/processes.js';
 
 const BATCH = 'b-export-cli';
 const id = (n: number) => n.toString(16).padStart(24, '0');
 
-function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
-      cwd: new URL('../..', import.meta.url),
-      env: { ...process.env, LOG_LEVEL: 'silent', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runCli = (args: string[], env: Record<string, string>) => runUpscale(args, { LOG_LEVEL: 'silent', ...env });
 
 // Each run starts a Node process (about 3 s of imports); allow for a loaded machine.
 describe('upscale export (CLI)', { timeout: 180_000 }, () => {

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { imageJobId } from '../../src/queue/identity.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { deletePrefix, freshPrefix, testRedisUrl } from '../helpers/redis.js';
+import { runUpscale } from '../helpers/processes.js';
 
 const TOPAZ = 'topaz/image-upscale';
 
@@ -24,25 +24,7 @@ let dir: string;
 
 /** Runs `upscale enqueue ...` as a user would, against the test Redis under a fresh prefix. */
 function upscale(args: string[], stdin?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'enqueue', ...args], {
-      env: {
-        ...process.env,
-        REDIS_URL: testRedisUrl(),
-        UPSCALE_PREFIX: prefix,
-        LOG_LEVEL: 'silent',
-        ALLOW_PRIVATE_URLS: '',
-      },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
+  return runUpscale(['enqueue', ...args], { REDIS_URL: testRedisUrl(), UPSCALE_PREFIX: prefix, LOG_LEVEL: 'silent', ALLOW_PRIVATE_URLS: '' }, stdin ?? '');
 }
 
 async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
