@@ -4,7 +4,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   KieBadResponseError,
   KieClient,
-  KieError,
   KieNetworkError,
   KieTimeoutError,
   TOPAZ,
@@ -17,6 +16,7 @@ import {
   sendText,
   startTestServer,
   type TestServer,
+  failure,
 } from './kie-test-server.js';
 
 let server: TestServer;
@@ -30,16 +30,6 @@ afterAll(async () => {
   client.close();
   await server.close();
 });
-
-async function failure(p: Promise<unknown>): Promise<KieError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(KieError);
-    return e as KieError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 const create = (c: KieClient = client) =>
   c.createTask({ model: TOPAZ, input: { image_url: 'https://x/a.png', upscale_factor: '2' } });

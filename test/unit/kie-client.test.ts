@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type {
+  KieError} from '../../src/kie/index.js';
 import {
   isKieError,
   KieAuthError,
   KieClient,
-  KieError,
   type KieErrorName,
   KieUnknownCodeError,
   KieUnknownTaskError,
@@ -19,6 +20,7 @@ import {
   sendText,
   startTestServer,
   type TestServer,
+  failure,
 } from './kie-test-server.js';
 
 let server: TestServer;
@@ -37,16 +39,6 @@ afterAll(async () => {
   client.close();
   await server.close();
 });
-
-async function failure(p: Promise<unknown>): Promise<KieError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(KieError);
-    return e as KieError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('successful calls', () => {
   it('createTask sends the Bearer key, an explicit User-Agent and the topaz body with a string factor', async () => {

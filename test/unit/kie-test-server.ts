@@ -4,6 +4,8 @@
  */
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { expect } from 'vitest';
+import { KieError } from '../../src/kie/index.js';
 
 export const KEY = 'sk-test-S3CRET-0123456789abcdef';
 
@@ -105,4 +107,15 @@ export async function everythingShown(e: unknown): Promise<string> {
   const { inspect } = await import('node:util');
   const json = typeof (e as { toJSON?: unknown }).toJSON === 'function' ? JSON.stringify(e) : '';
   return `${(e as Error).message}\n${json}\n${inspect(e, { depth: 10 })}\n${String((e as Error).stack)}`;
+}
+
+/** Awaits a call that must fail and returns its KieError (failing the test otherwise). */
+export async function failure(p: Promise<unknown>): Promise<KieError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(KieError);
+    return e as KieError;
+  }
+  throw new Error('expected the call to fail');
 }

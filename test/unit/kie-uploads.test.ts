@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   KieBadResponseError,
   KieClient,
-  KieError,
   KieNetworkError,
   KieTimeoutError,
   KieValidationError,
@@ -20,6 +19,7 @@ import {
   startTestServer,
   type RecordedRequest,
   type TestServer,
+  failure,
 } from './kie-test-server.js';
 
 let api: TestServer;
@@ -52,16 +52,6 @@ afterAll(async () => {
   client.close();
   await Promise.all([api.close(), uploads.close(), rm(dir, { recursive: true, force: true })]);
 });
-
-async function failure(p: Promise<unknown>): Promise<KieError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(KieError);
-    return e as KieError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 async function form(req: RecordedRequest): Promise<FormData> {
   return new Response(req.body, {
