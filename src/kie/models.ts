@@ -86,22 +86,26 @@ export function resolveModel(model: string | undefined, factor: string | number 
   return { ok: true, model: name, factor: normalised as Factor };
 }
 
-/** Checks decoded image facts against kie.ai's input limits. Returns a reason, or null when acceptable. */
+/**
+ * Checks what is known of an input image against kie.ai's input limits (the one place that knows them; the
+ * pre-flight check calls it). Unknown size or dimensions (null) are not judged. Returns a reason, or null.
+ */
 export function checkImageLimits(
-  image: { mimeType: string; bytes: number; width: number; height: number },
+  image: { mimeType: string; bytes: number | null; width: number | null; height: number | null },
   model: ModelName,
   factor: Factor | null,
 ): string | null {
   if (!(ACCEPTED_MIME_TYPES as readonly string[]).includes(image.mimeType)) {
-    return `format ${image.mimeType} is not accepted (only ${ACCEPTED_MIME_TYPES.join(', ')})`;
+    return `format ${image.mimeType} is not accepted (only JPEG, PNG and WebP)`;
   }
-  if (image.bytes > MAX_INPUT_BYTES) {
-    return `file is ${(image.bytes / 1024 / 1024).toFixed(1)} MB, over the 10 MB limit`;
+  if (image.bytes !== null && image.bytes > MAX_INPUT_BYTES) {
+    return `file is ${(image.bytes / 1024 / 1024).toFixed(1)} MB, over kie.ai's 10 MB input limit`;
   }
+  if (image.width === null || image.height === null) return null;
   const scale = MODELS[model].scaleFor(factor);
   const longest = Math.max(image.width, image.height);
   if (longest * scale > MAX_OUTPUT_SIDE_PX) {
-    return `output would be ${longest * scale} px on its longest side (${longest} px × ${scale}), over the ${MAX_OUTPUT_SIDE_PX} px cap`;
+    return `output would be ${longest * scale} px on its longest side (${image.width}×${image.height} × ${scale}), over kie.ai's ${MAX_OUTPUT_SIDE_PX.toLocaleString('en-US')} px cap`;
   }
   return null;
 }

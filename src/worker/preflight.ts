@@ -8,7 +8,7 @@
 import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { imageSize } from 'image-size';
-import { MAX_INPUT_BYTES, MAX_OUTPUT_SIDE_PX, MODELS, type Factor, type ModelName } from '../kie/models.js';
+import { ACCEPTED_MIME_TYPES, checkImageLimits, MAX_INPUT_BYTES, type Factor, type ModelName } from '../kie/models.js';
 import { FetchRefused, guardedGet, readHead, type GuardOptions } from './ssrf.js';
 
 /** Bytes of the image read for the checks. @defaultValue 512 KiB */
@@ -39,8 +39,6 @@ export interface PreflightOptions extends Omit<GuardOptions, 'timeoutMs'> {
   /** First wait between tries, doubled each time. @defaultValue `500` ms */
   retryDelayMs?: number;
 }
-
-const ACCEPTED = ['image/jpeg', 'image/png', 'image/webp'];
 
 /** The type named by the magic bytes; null when they are no image format kie.ai or browsers know. */
 export function sniffMimeType(head: Buffer): string | null {
@@ -81,24 +79,17 @@ function describeNonImage(head: Buffer): string {
  */
 export function judge(facts: ImageFacts, head: Buffer, complete: boolean, model: ModelName, factor: Factor | null): string | null {
   if (facts.mimeType === null) return describeNonImage(head);
-  if (!ACCEPTED.includes(facts.mimeType)) return `format ${facts.mimeType} is not accepted (only JPEG, PNG and WebP)`;
-  if (facts.bytes !== null && facts.bytes > MAX_INPUT_BYTES) {
-    return `file is ${(facts.bytes / 1024 / 1024).toFixed(1)} MB, over kie.ai's 10 MB input limit`;
-  }
-  if (facts.width === null || facts.height === null) {
-    return complete ? `the ${facts.mimeType} image is damaged (its dimensions cannot be read)` : null;
-  }
-  const scale = MODELS[model].scaleFor(factor);
-  const longest = Math.max(facts.width, facts.height);
-  if (longest * scale > MAX_OUTPUT_SIDE_PX) {
-    return `output would be ${longest * scale} px on its longest side (${facts.width}×${facts.height} × ${scale}), over kie.ai's ${MAX_OUTPUT_SIDE_PX.toLocaleString('en-US')} px cap`;
+  const limits = checkImageLimits({ ...facts, mimeType: facts.mimeType }, model, factor);
+  if (limits) return limits;
+  if (complete && (facts.width === null || facts.height === null)) {
+    return `the ${facts.mimeType} image is damaged (its dimensions cannot be read)`;
   }
   return null;
 }
 
 function factsOf(head: Buffer, bytes: number | null): ImageFacts {
   const mimeType = sniffMimeType(head);
-  const dims = mimeType !== null && ACCEPTED.includes(mimeType) ? dimensionsOf(head) : null;
+  const dims = mimeType !== null && (ACCEPTED_MIME_TYPES as readonly string[]).includes(mimeType) ? dimensionsOf(head) : null;
   return { mimeType, bytes, width: dims?.width ?? null, height: dims?.height ?? null };
 }
 
