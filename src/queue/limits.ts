@@ -40,8 +40,3 @@ export function limiterFor(limit: RateLimit): LimiterOptions {
   if (spacing >= MIN_WINDOW_MS || k < 2) return { max: 1, duration: Math.max(1, Math.ceil(spacing)) };
   return { max: k, duration: Math.ceil(span / m) };
 }
-
-/** Starts per second the limiter allows. */
-export function limiterRate(limiter: LimiterOptions): number {
-  return (limiter.max * 1000) / limiter.duration;
-}

@@ -3,7 +3,6 @@
  * poll intervals, back-offs and deadlines all divided by the same factor, so a test or benchmark at ×20 behaves
  * like a real run twenty times faster. Used by tests, benchmarks and the demo (never by production code paths).
  */
-import { formatDuration } from '../config/units.js';
 
 function ms(value: number): string {
   return `${Math.max(1, Math.round(value))}ms`;
@@ -45,9 +44,4 @@ export function scaledPipelineEnv(o: ScaledEnvOptions): Record<string, string> {
     SHUTDOWN_TIMEOUT: ms(Math.max(3000, 30_000 / s)),
     ALLOW_PRIVATE_URLS: 'true',
   };
-}
-
-/** One line describing the scale, for logs and reports. */
-export function describeScale(timeScale: number): string {
-  return `time scale ×${timeScale}: kie.ai's 10 s create window lasts ${formatDuration(10_000 / timeScale)}`;
 }

@@ -3,7 +3,7 @@
  * the job is parked with `moveToDelayed` + `DelayedError`, so a waiting task holds no worker slot. A verified
  * callback promotes the parked job so the check happens at once. What is recorded always comes from recordInfo.
  */
-import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import { formatDuration } from '../config/units.js';
 import { isKieError } from '../kie/errors.js';
 import type { TaskInfo } from '../kie/types.js';
@@ -136,9 +136,4 @@ export function pollProcessor(ctx: LaneContext) {
     const delay = await schedule.delayFor(data.model, now - data.submittedAt, data.deadlineAt - now);
     return park(job, data, delay, token);
   };
-}
-
-/** Marks an image failed when its job failed for a reason the processor did not record (e.g. stalled too often). */
-export function isRecordedFailure(error: Error): boolean {
-  return error instanceof UnrecoverableError || error.name === 'UnrecoverableError';
 }
