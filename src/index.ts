@@ -25,7 +25,8 @@ export {
   type Rejection,
 } from './producer/index.js';
 export { startWorkers, type WorkerOptions, type WorkerHandle } from './worker/index.js';
-export { pause, resume, retry, cancel, laneStatus, getStatus, type LaneStatus, type LaneStatusMap } from './queue/control.js';
+export { pause, resume, retry, cancel, getStatus } from './control/index.js';
+export { laneStatus, type LaneStatus, type LaneStatusMap } from './queue/lane-status.js';
 export { LANES, type Lane } from './queue/names.js';
 export { imageJobId, newBatchId, checkBatchId } from './queue/identity.js';
 export { ResultStore, type RecordPatch } from './results/store.js';

@@ -4,7 +4,7 @@
  * (`statusJson`) keeps them as stored, Unix milliseconds.
  */
 import { formatDuration } from '../config/units.js';
-import type { LaneStatus, LaneStatusMap } from '../queue/control.js';
+import type { LaneStatus, LaneStatusMap } from '../queue/lane-status.js';
 import { LANES } from '../queue/names.js';
 import { ACTIVE_STATES, STATES, type BatchSummary } from './record.js';
 

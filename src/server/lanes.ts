@@ -2,7 +2,7 @@
  * What the server shows about the lanes (dashboard, /healthz, /metrics): paused or not, why, whether a 429/455
  * slow-down is in force, and BullMQ's job counts. Read-only: it never changes a lane.
  */
-import { LANE_COUNT_TYPES, laneStatus, type LaneCountType, type LaneStatus, type LaneStatusMap } from '../queue/control.js';
+import { LANE_COUNT_TYPES, laneStatus, type LaneCountType, type LaneStatus, type LaneStatusMap } from '../queue/lane-status.js';
 
 /** BullMQ job states counted per lane (a paused queue keeps its jobs in `waiting`). */
 export const JOB_STATES = LANE_COUNT_TYPES;

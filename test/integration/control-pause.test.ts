@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
-import { laneStatus, pause, resume } from '../../src/queue/control.js';
+import { pause, resume } from '../../src/control/index.js';
+import { laneStatus } from '../../src/queue/lane-status.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { deletePrefix, freshPrefix, testRedisUrl } from '../helpers/redis.js';
 

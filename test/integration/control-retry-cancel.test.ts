@@ -2,7 +2,7 @@ import { Worker, type Job } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { createRedis } from '../../src/queue/connection.js';
-import { cancel, retry } from '../../src/queue/control.js';
+import { cancel, retry } from '../../src/control/index.js';
 import { submitJobId } from '../../src/queue/identity.js';
 import type { SubmitJobData } from '../../src/queue/job-data.js';
 import { UnknownBatchError } from '../../src/results/export.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { LaneStatusMap } from '../../src/queue/control.js';
+import type { LaneStatusMap } from '../../src/queue/lane-status.js';
 import type { BatchSummary } from '../../src/results/record.js';
 import { formatTime, isBatchFinished, progressBar, renderBatch, renderLanes, renderStatus, statusJson } from '../../src/results/status-view.js';
 

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
-import { cancel } from '../../queue/control.js';
+import { cancel } from '../../control/index.js';
 import { createRuntime } from '../../runtime.js';
 import { requireBatchOption } from './retry.js';
 

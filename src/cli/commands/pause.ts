@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
-import { pause } from '../../queue/control.js';
+import { pause } from '../../control/index.js';
 import { LANES, type Lane } from '../../queue/names.js';
 import { createRuntime } from '../../runtime.js';
 import { UsageError } from '../usage-error.js';

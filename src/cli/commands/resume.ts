@@ -1,7 +1,7 @@
 /** `upscale resume [--lanes ...] [--json]`: resumes paused lanes (default: every lane) and clears why they were paused. */
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
-import { resume } from '../../queue/control.js';
+import { resume } from '../../control/index.js';
 import { LANES } from '../../queue/names.js';
 import { createRuntime } from '../../runtime.js';
 import { parseLanes } from './pause.js';

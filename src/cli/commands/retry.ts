@@ -1,7 +1,7 @@
 /** `upscale retry --batch ID [--json]`: gives every failed or timed-out image of a batch a new task. */
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
-import { retry } from '../../queue/control.js';
+import { retry } from '../../control/index.js';
 import { checkBatchId } from '../../queue/identity.js';
 import { createRuntime } from '../../runtime.js';
 import { UsageError } from '../usage-error.js';

@@ -14,7 +14,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { loadConfig, parseDuration } from '../../config/index.js';
-import { getStatus } from '../../queue/control.js';
+import { getStatus } from '../../control/index.js';
 import { checkBatchId } from '../../queue/identity.js';
 import { isBatchFinished, renderStatus, statusJson } from '../../results/status-view.js';
 import { createRuntime } from '../../runtime.js';

@@ -1,108 +1,17 @@
 /**
- * Operator controls over the lanes and batches (`upscale pause|resume|retry|cancel|status`).
- *
- * - Pausing a lane is BullMQ's global `queue.pause()`: no worker starts a new job of that lane; running jobs finish
- *   and waiting jobs stay waiting. Pausing `submit` stops spending; `poll` keeps following the tasks already paid for.
- * - Why a lane is paused is kept beside the queue (`keys.pauseReason(lane)`, JSON `{ code, message, at }`), set by
- *   the lanes on 401/402 and by `pause()` here (`code: 'manual'`), and deleted by `resume()`.
- * - `retry` and `cancel` stream a batch's records (HSCAN pages), so a 100k-image batch is never loaded at once.
+ * Operator controls over batches (`upscale status|retry|cancel`).
+ * `retry` and `cancel` stream a batch's records (HSCAN pages), so a 100k-image batch is never loaded at once.
  */
 import type { Job } from 'bullmq';
-import type { Runtime } from '../runtime.js';
+import { submitJobId } from '../queue/identity.js';
+import type { SubmitJobData } from '../queue/job-data.js';
+import { laneStatus, type LaneStatusMap } from '../queue/lane-status.js';
 import { requireBatch } from '../results/export.js';
 import type { BatchSummary, RecordState, ResultRecord } from '../results/record.js';
-import { submitJobId } from './identity.js';
-import type { SubmitJobData } from './job-data.js';
-import { LANES, type Lane } from './names.js';
-import { getPauseReason, type PauseReason } from './pause-reason.js';
-
-export type { PauseReason } from './pause-reason.js';
-
-export interface LaneStatus {
-  paused: boolean;
-  reason: PauseReason | null;
-  /** A global slow-down after a 429/455 is in force (`keys.slowdown(lane)` exists). */
-  slowedDown: boolean;
-  /** BullMQ job counts: waiting, prioritized, delayed, active, completed, failed (a paused queue keeps its jobs in waiting). */
-  counts: Record<LaneCountType, number>;
-}
-
-export type LaneStatusMap = Record<Lane, LaneStatus>;
-
-/** BullMQ job states counted for each lane. */
-export const LANE_COUNT_TYPES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'] as const;
-export type LaneCountType = (typeof LANE_COUNT_TYPES)[number];
+import type { Runtime } from '../runtime.js';
 
 /** Records handled concurrently by retry/cancel (their Redis commands are pipelined by ioredis). */
 const CHUNK = 200;
-
-function getReason(rt: Runtime, lane: Lane): Promise<PauseReason | null> {
-  return getPauseReason(rt.redis, rt.store.keys, lane);
-}
-
-export interface PauseResult {
-  lane: Lane;
-  /** The lane was already paused; its earlier reason (a 401/402, or an earlier manual pause) is kept. */
-  alreadyPaused: boolean;
-  reason: PauseReason;
-}
-
-/** Pauses lanes (default: only `submit`) and records `{ code: 'manual' }` as the reason, unless already paused with one. */
-export async function pause(rt: Runtime, options: { lanes?: readonly Lane[]; now?: number } = {}): Promise<PauseResult[]> {
-  const out: PauseResult[] = [];
-  for (const lane of options.lanes ?? ['submit']) {
-    const queue = rt.queues[lane];
-    const alreadyPaused = await queue.isPaused();
-    const existing = alreadyPaused ? await getReason(rt, lane) : null;
-    const reason = existing ?? { code: 'manual', message: 'paused by upscale pause', at: options.now ?? Date.now() };
-    if (!existing) await rt.redis.set(rt.store.keys.pauseReason(lane), JSON.stringify(reason));
-    if (!alreadyPaused) await queue.pause();
-    out.push({ lane, alreadyPaused: alreadyPaused && existing !== null, reason });
-  }
-  return out;
-}
-
-export interface ResumeResult {
-  /** Lanes that were paused, with why (null when no reason was recorded). */
-  resumed: { lane: Lane; reason: PauseReason | null }[];
-  /** Lanes that were not paused (a stale reason is deleted anyway). */
-  notPaused: Lane[];
-}
-
-/** Resumes the paused ones of `lanes` (default: every lane) and deletes their pause reasons. */
-export async function resume(rt: Runtime, options: { lanes?: readonly Lane[] } = {}): Promise<ResumeResult> {
-  const result: ResumeResult = { resumed: [], notPaused: [] };
-  for (const lane of options.lanes ?? LANES) {
-    const queue = rt.queues[lane];
-    const reason = await getReason(rt, lane);
-    if (await queue.isPaused()) {
-      await queue.resume();
-      result.resumed.push({ lane, reason });
-    } else {
-      result.notPaused.push(lane);
-    }
-    await rt.redis.del(rt.store.keys.pauseReason(lane));
-  }
-  return result;
-}
-
-/** Paused or not, why, slowed down or not, and BullMQ's job counts, for every lane. */
-export async function laneStatus(rt: Runtime): Promise<LaneStatusMap> {
-  const entries = await Promise.all(
-    LANES.map(async (lane): Promise<[Lane, LaneStatus]> => {
-      const queue = rt.queues[lane];
-      const [paused, reason, slowed, counts] = await Promise.all([
-        queue.isPaused(),
-        getReason(rt, lane),
-        rt.redis.exists(rt.store.keys.slowdown(lane)),
-        queue.getJobCounts(...LANE_COUNT_TYPES),
-      ]);
-      const full = Object.fromEntries(LANE_COUNT_TYPES.map((s) => [s, counts[s] ?? 0])) as Record<LaneCountType, number>;
-      return [lane, { paused, reason, slowedDown: slowed === 1, counts: full }];
-    }),
-  );
-  return Object.fromEntries(entries) as LaneStatusMap;
-}
 
 /** What `upscale status` shows: one batch (`batchId`) or every retained batch, newest first, and the lanes. */
 export async function getStatus(rt: Runtime, options: { batchId?: string; now?: number } = {}): Promise<{ batches: BatchSummary[]; lanes: LaneStatusMap }> {

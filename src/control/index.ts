@@ -1,0 +1,3 @@
+/** Operator controls: they sit above the runtime, the queues and the results, and nothing below imports them. */
+export { pause, resume, type PauseResult, type ResumeResult } from './lanes.js';
+export { getStatus, retry, cancel } from './batches.js';

@@ -1,0 +1,61 @@
+/**
+ * Operator controls over the lanes (`upscale pause|resume`).
+ *
+ * - Pausing a lane is BullMQ's global `queue.pause()`: no worker starts a new job of that lane; running jobs finish
+ *   and waiting jobs stay waiting. Pausing `submit` stops spending; `poll` keeps following the tasks already paid for.
+ * - Why a lane is paused is kept beside the queue (`keys.pauseReason(lane)`, JSON `{ code, message, at }`), set by
+ *   the lanes on 401/402 and by `pause()` here (`code: 'manual'`), and deleted by `resume()`.
+ */
+import { LANES, type Lane } from '../queue/names.js';
+import { getPauseReason, type PauseReason } from '../queue/pause-reason.js';
+import type { Runtime } from '../runtime.js';
+
+function getReason(rt: Runtime, lane: Lane): Promise<PauseReason | null> {
+  return getPauseReason(rt.redis, rt.store.keys, lane);
+}
+
+export interface PauseResult {
+  lane: Lane;
+  /** The lane was already paused; its earlier reason (a 401/402, or an earlier manual pause) is kept. */
+  alreadyPaused: boolean;
+  reason: PauseReason;
+}
+
+/** Pauses lanes (default: only `submit`) and records `{ code: 'manual' }` as the reason, unless already paused with one. */
+export async function pause(rt: Runtime, options: { lanes?: readonly Lane[]; now?: number } = {}): Promise<PauseResult[]> {
+  const out: PauseResult[] = [];
+  for (const lane of options.lanes ?? ['submit']) {
+    const queue = rt.queues[lane];
+    const alreadyPaused = await queue.isPaused();
+    const existing = alreadyPaused ? await getReason(rt, lane) : null;
+    const reason = existing ?? { code: 'manual', message: 'paused by upscale pause', at: options.now ?? Date.now() };
+    if (!existing) await rt.redis.set(rt.store.keys.pauseReason(lane), JSON.stringify(reason));
+    if (!alreadyPaused) await queue.pause();
+    out.push({ lane, alreadyPaused: alreadyPaused && existing !== null, reason });
+  }
+  return out;
+}
+
+export interface ResumeResult {
+  /** Lanes that were paused, with why (null when no reason was recorded). */
+  resumed: { lane: Lane; reason: PauseReason | null }[];
+  /** Lanes that were not paused (a stale reason is deleted anyway). */
+  notPaused: Lane[];
+}
+
+/** Resumes the paused ones of `lanes` (default: every lane) and deletes their pause reasons. */
+export async function resume(rt: Runtime, options: { lanes?: readonly Lane[] } = {}): Promise<ResumeResult> {
+  const result: ResumeResult = { resumed: [], notPaused: [] };
+  for (const lane of options.lanes ?? LANES) {
+    const queue = rt.queues[lane];
+    const reason = await getReason(rt, lane);
+    if (await queue.isPaused()) {
+      await queue.resume();
+      result.resumed.push({ lane, reason });
+    } else {
+      result.notPaused.push(lane);
+    }
+    await rt.redis.del(rt.store.keys.pauseReason(lane));
+  }
+  return result;
+}
