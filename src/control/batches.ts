@@ -85,7 +85,7 @@ export async function retry(rt: Runtime, batchId: string): Promise<{ retried: nu
     if (jobs.length === 0) continue;
     await rt.queues.submit.addBulk(
       jobs.map(({ record: r, generation }) => {
-        const data: SubmitJobData = { jobId: r.jobId, batchId, input: r.input, model: r.model, factor: r.factor, generation };
+        const data: SubmitJobData = { jobId: r.jobId, batchId, input: r.input, model: r.model, factor: r.factor, generation, ...(Object.keys(r.meta).length > 0 ? { meta: r.meta } : {}) };
         return { name: 'submit', data, opts: { jobId: submitJobId(r.jobId, generation) } };
       }),
     );

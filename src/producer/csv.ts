@@ -1,6 +1,7 @@
 /**
  * CSV input: a header row naming a `url` column (or `image_url` / `image`), optional `model` and `factor`, in any
- * order; other columns are ignored. Tokenising is csv-parse's streaming parser; this module feeds it one physical
+ * order; every other named column is kept as meta under its header name (meta.ts: a header naming a column that
+ * cannot be a meta key, or more than MAX_META_KEYS extra columns, fails the file with the column named). Tokenising is csv-parse's streaming parser; this module feeds it one physical
  * line at a time so that every record keeps its line number, and recovers from broken quoting line by line.
  *
  * Why not hand csv-parse the whole stream: with `skip_records_with_error` it skips a record with a stray quote but
@@ -14,6 +15,7 @@
 import { Parser, type CsvError } from 'csv-parse';
 import { InputError } from './errors.js';
 import type { RawLine } from './lines.js';
+import { MAX_META_KEYS, metaKeyProblem, normalizeMetaValue } from './meta.js';
 import { MAX_LINE_CHARS, type ParsedLine } from './types.js';
 
 /** Header names of the input column, in order of preference (matched case-insensitively). */
@@ -25,6 +27,8 @@ interface Columns {
   url: number;
   model: number;
   factor: number;
+  /** Every other column with a name: its index and meta key (the header name as written, trimmed). */
+  meta: { index: number; key: string }[];
 }
 
 /** Finds the columns in a header; null without a url column. */
@@ -32,7 +36,27 @@ export function headerColumns(fields: readonly string[]): Columns | null {
   const names = fields.map((f) => f.trim().toLowerCase());
   const url = URL_COLUMNS.map((c) => names.indexOf(c)).find((i) => i !== -1);
   if (url === undefined) return null;
-  return { url, model: names.indexOf('model'), factor: names.indexOf('factor') };
+  const model = names.indexOf('model');
+  const factor = names.indexOf('factor');
+  const meta = fields
+    .map((f, index) => ({ index, key: f.trim() }))
+    .filter(({ index, key }) => key !== '' && index !== url && index !== model && index !== factor);
+  return { url, model, factor, meta };
+}
+
+/** Why the header's extra columns cannot be meta keys (bad name, repeated, too many), or null. */
+function metaColumnsProblem(columns: Columns): string | null {
+  if (columns.meta.length > MAX_META_KEYS) {
+    return `the CSV header has ${columns.meta.length} extra columns (kept as meta), over the ${MAX_META_KEYS} limit; remove some`;
+  }
+  const seen = new Set<string>();
+  for (const { index, key } of columns.meta) {
+    const problem = metaKeyProblem(key);
+    if (problem) return `column ${index + 1} of the CSV header: ${problem} (rename the column)`;
+    if (seen.has(key)) return `column ${index + 1} of the CSV header: "${key}" appears twice`;
+    seen.add(key);
+  }
+  return null;
 }
 
 function quotingReason(err: CsvError): string {
@@ -194,6 +218,11 @@ class CsvReader {
         );
         return;
       }
+      const problem = metaColumnsProblem(this.columns);
+      if (problem !== null) {
+        this.fatal = new InputError(`line ${start.line}: ${problem}`);
+        return;
+      }
     } else {
       const url = fields[this.columns.url] ?? '';
       if (/[\r\n]/.test(url)) {
@@ -212,6 +241,12 @@ class CsvReader {
     const factor = fields[columns.factor];
     if (model) item.model = model;
     if (factor) item.factor = factor;
+    const meta: Record<string, string> = {};
+    for (const { index, key } of columns.meta) {
+      const value = normalizeMetaValue(fields[index] ?? '');
+      if (value !== '') meta[key] = value;
+    }
+    if (Object.keys(meta).length > 0) item.meta = meta;
     if (url === '') item.reason = `no url in column ${columns.url + 1}`;
     return item;
   }

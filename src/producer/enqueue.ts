@@ -61,6 +61,7 @@ function submitJob(batchId: string, image: ValidImage & { jobId: string }) {
     model: image.model,
     factor: image.factor,
     generation: 0,
+    ...(image.meta ? { meta: image.meta } : {}),
   };
   return { name: 'submit', data, opts: { jobId: submitJobId(image.jobId, 0) } };
 }
@@ -93,12 +94,13 @@ export async function enqueueLines(
     opts.onProgress?.({ read, enqueued, duplicates, rejected: rejected.length, ...extra() });
 
   const store = async (images: (ValidImage & { jobId: string })[]): Promise<void> => {
-    const records: NewImage[] = images.map(({ jobId, input, model, factor, line }) => ({
+    const records: NewImage[] = images.map(({ jobId, input, model, factor, line, meta }) => ({
       jobId,
       input,
       model,
       factor,
       line,
+      ...(meta ? { meta } : {}),
     }));
     const flags = await rt.store.createRecords(batchId, records);
     const jobs = images.filter((_, i) => flags[i] !== 'exists').map((image) => submitJob(batchId, image));

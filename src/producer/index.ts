@@ -12,6 +12,7 @@
  */
 import type { Runtime } from '../runtime.js';
 import { enqueueLines } from './enqueue.js';
+import { hasMeta, metaFromValues } from './meta.js';
 import { parseInput } from './parse.js';
 import type {
   EnqueueFileOptions,
@@ -30,6 +31,7 @@ export { parseInput, formatFromPath, sniffFormat, parseJsonLine, type ParseHooks
 export { checkInputFile, type InputSource, type SourceInfo } from './source.js';
 export { checkInput, checkLocalFile, validateLine, type ValidImage, type Validation } from './validate.js';
 export { isPrivateAddress, literalHostPolicy } from './address-policy.js';
+export { MAX_META_KEYS, MAX_META_VALUE_CHARS, META_KEY_PATTERN, metaProblem, type Meta } from './meta.js';
 
 async function* fromItems(
   items: Iterable<EnqueueItem> | AsyncIterable<EnqueueItem>,
@@ -40,6 +42,12 @@ async function* fromItems(
     const line: ParsedLine = { line: item.line ?? position, input: item.input };
     if (item.model !== undefined) line.model = item.model;
     if (item.factor !== undefined) line.factor = item.factor;
+    if (item.meta !== undefined && item.meta !== null) {
+      const built = metaFromValues(Object.entries(item.meta as Record<string, unknown>));
+      if (built.ok) {
+        if (hasMeta(built.meta)) line.meta = built.meta;
+      } else line.reason = built.reason;
+    }
     yield line;
   }
 }

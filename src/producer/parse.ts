@@ -1,5 +1,6 @@
 /**
- * Input files: txt (a URL or path a line), csv (see csv.ts), jsonl (an object a line). In every format blank
+ * Input files: txt (a URL or path a line), csv (see csv.ts), jsonl (an object a line: `url` (or `image_url`,
+ * `image`), optional `model` and `factor`; every other field, and the entries of a `meta` object, become meta). In every format blank
  * lines and lines starting with `#` are ignored (a JSON value or a URL never starts with `#`). Parsing is
  * pure and streaming: it yields one `ParsedLine` per image line (or per unreadable line) and keeps nothing else.
  * The format comes from the option, else the extension, else the first meaningful line.
@@ -8,6 +9,7 @@ import { extname } from 'node:path';
 import { headerColumns, parseCsv } from './csv.js';
 import { InputError } from './errors.js';
 import { readLines, type RawLine } from './lines.js';
+import { hasMeta, metaFromValues } from './meta.js';
 import { openSource, type InputSource, type SourceInfo } from './source.js';
 import type { InputFormat, ParsedLine } from './types.js';
 
@@ -65,7 +67,7 @@ export function parseJsonLine(line: number, text: string): ParsedLine {
   const input = obj[key];
   if (typeof input !== 'string') return { line, input: text, reason: `"${key}" is not a string` };
   const item: ParsedLine = { line, input: input.trim() };
-  const { model, factor } = obj;
+  const { model, factor, meta: nested } = obj;
   if (model !== undefined && model !== null) {
     if (typeof model !== 'string') return { line, input: text, reason: `"model" is not a string` };
     item.model = model;
@@ -76,6 +78,19 @@ export function parseJsonLine(line: number, text: string): ParsedLine {
     }
     item.factor = factor;
   }
+  // Every other field is meta; so are the entries of a "meta" object.
+  const extra = Object.entries(obj).filter(([k]) => k !== key && k !== 'model' && k !== 'factor' && k !== 'meta');
+  if (nested !== undefined && nested !== null) {
+    if (typeof nested !== 'object' || Array.isArray(nested)) return { line, input: text, reason: `"meta" is not an object` };
+    for (const entry of Object.entries(nested as Record<string, unknown>)) {
+      if (Object.hasOwn(obj, entry[0]) && entry[0] !== 'meta')
+        return { line, input: text, reason: `"${entry[0]}" is given both as a field and inside "meta"` };
+      extra.push(entry);
+    }
+  }
+  const built = metaFromValues(extra);
+  if (!built.ok) return { line, input: text, reason: built.reason };
+  if (hasMeta(built.meta)) item.meta = built.meta;
   return item;
 }
 

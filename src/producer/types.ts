@@ -6,6 +6,11 @@ export interface EnqueueItem {
   input: string;
   model?: string;
   factor?: string | number;
+  /**
+   * Extra fields kept with the image as `meta` (searchable on the batch page, exported, usable by naming
+   * templates). Numbers and booleans become text; empty values are left out. Bounds: see `src/producer/meta.ts`.
+   */
+  meta?: Record<string, string | number | boolean | null>;
   /** Where the item came from, for rejections. @defaultValue its 1-based position in the items */
   line?: number;
 }
@@ -77,6 +82,8 @@ export interface ParsedLine {
   input: string;
   model?: string;
   factor?: string | number;
+  /** The line's extra columns (CSV) or fields (JSONL), not yet checked against the meta bounds. */
+  meta?: Record<string, string>;
   /** Set when the line could not be read (too long, not text, broken CSV quoting, invalid JSON...). */
   reason?: string;
 }

@@ -17,6 +17,7 @@ import {
 } from '../kie/models.js';
 import { literalHostPolicy } from './address-policy.js';
 import { lineProblem } from './lines.js';
+import { hasMeta, metaProblem, type Meta } from './meta.js';
 import { displayInput, MAX_LINE_CHARS, type ParsedLine, type Rejection } from './types.js';
 
 export interface ValidateContext {
@@ -33,6 +34,8 @@ export interface ValidImage {
   input: string;
   model: ModelName;
   factor: Factor | null;
+  /** Extra columns or fields, checked against the bounds of meta.ts; absent when there are none. */
+  meta?: Meta;
 }
 
 export type Validation = { ok: true; image: ValidImage } | { ok: false; rejection: Rejection };
@@ -128,9 +131,12 @@ export function validateLine(p: ParsedLine, ctx: ValidateContext): Validation | 
   const model = p.model !== undefined && p.model.trim() !== '' ? p.model : ctx.defaultModel;
   const choice = resolveModel(model, factorFor(model, p.factor, ctx.defaultFactor));
   if (!choice.ok) return reject(choice.reason);
+  const meta = p.meta !== undefined && hasMeta(p.meta) ? p.meta : undefined;
+  const badMeta = meta ? metaProblem(meta) : null;
+  if (badMeta !== null) return reject(badMeta);
   const image = (input: string): Validation => ({
     ok: true,
-    image: { line: p.line, input, model: choice.model, factor: choice.factor },
+    image: { line: p.line, input, model: choice.model, factor: choice.factor, ...(meta ? { meta } : {}) },
   });
   if (checked.kind === 'url') return image(checked.input);
   const path = checked.path;

@@ -10,6 +10,8 @@ export interface SubmitJobData {
   model: ModelName;
   factor: Factor | null;
   generation: number;
+  /** The input line's extra columns (a CSV's `sku`...), bounded by src/producer/meta.ts; absent when none. */
+  meta?: Record<string, string>;
   /** Set (to the time) just before createTask is sent; with no taskId on a re-run, that attempt is ambiguous. */
   sendingAt?: number;
   /** Checkpointed right after createTask answered. */

@@ -1,7 +1,8 @@
 /**
  * Export of a batch's result records (`upscale export`): JSONL (one record a line, the fields of `RECORD_FIELDS`
- * in that order) or CSV (RFC 4180: a header of `RECORD_FIELDS`, CRLF line ends, fields with a comma, quote or
- * line break quoted, quotes doubled). Records are streamed page by page from Redis and written with backpressure,
+ * in that order, `meta` as an object) or CSV (RFC 4180: a header of `RECORD_FIELDS` without `meta`, then one
+ * `meta.<key>` column per meta key of the batch, sorted (at most MAX_META_COLUMNS); CRLF line ends, fields with a
+ * comma, quote or line break quoted, quotes doubled). Records are streamed page by page from Redis and written with backpressure,
  * so a 100k-image batch never sits in memory.
  */
 import { once } from 'node:events';
@@ -32,6 +33,19 @@ export interface ExportOptions {
   out: Writable;
   /** Records read per HSCAN page. @defaultValue `500` */
   pageSize?: number;
+  /** The records to write instead of the whole batch (a filtered set, in its order). @defaultValue every record */
+  records?: AsyncIterable<ResultRecord>;
+}
+
+/** Most `meta.<key>` columns in a CSV export (the first ones in sorted order); JSONL always carries all of meta. */
+export const MAX_META_COLUMNS = 64;
+
+/** The columns of a CSV export: RECORD_FIELDS without `meta`, then `meta.<key>` per key. */
+export function csvColumns(metaKeys: readonly string[] = []): string[] {
+  return [
+    ...RECORD_FIELDS.filter((f) => f !== 'meta'),
+    ...metaKeys.slice(0, MAX_META_COLUMNS).map((k) => `meta.${k}`),
+  ];
 }
 
 /** Writes are gathered into chunks of about this many characters before `out.write`. */
@@ -45,10 +59,11 @@ export async function exportBatch(store: ResultStore, batchId: string, options: 
   const format = options.format ?? 'jsonl';
   await requireBatch(store, batchId);
   const { out } = options;
-  const line = format === 'csv' ? csvLine : jsonLine;
-  let buffer = format === 'csv' ? csvHeader() : '';
+  const metaKeys = format === 'csv' ? (await store.metaKeys(batchId)).slice(0, MAX_META_COLUMNS) : [];
+  const line = format === 'csv' ? (r: ResultRecord) => csvLine(r, metaKeys) : jsonLine;
+  let buffer = format === 'csv' ? csvHeader(metaKeys) : '';
   let count = 0;
-  for await (const record of store.records(batchId, options.pageSize ?? 500)) {
+  for await (const record of options.records ?? store.records(batchId, options.pageSize ?? 500)) {
     buffer += line(record);
     count++;
     if (buffer.length >= CHUNK_CHARS) {
@@ -77,12 +92,15 @@ export function jsonLine(record: ResultRecord): string {
   return JSON.stringify(ordered(record)) + '\n';
 }
 
-export function csvHeader(): string {
-  return RECORD_FIELDS.join(',') + '\r\n';
+export function csvHeader(metaKeys: readonly string[] = []): string {
+  return csvColumns(metaKeys).map(csvCell).join(',') + '\r\n';
 }
 
-export function csvLine(record: ResultRecord): string {
-  return RECORD_FIELDS.map((f) => csvCell(record[f])).join(',') + '\r\n';
+export function csvLine(record: ResultRecord, metaKeys: readonly string[] = []): string {
+  const fields = RECORD_FIELDS.filter((f) => f !== 'meta').map((f) => csvCell(record[f]));
+  const meta = record.meta ?? {};
+  for (const k of metaKeys.slice(0, MAX_META_COLUMNS)) fields.push(csvCell(Object.hasOwn(meta, k) ? meta[k] : null));
+  return fields.join(',') + '\r\n';
 }
 
 /** One CSV field: null/undefined empty, arrays joined with a space, quoted when it holds `,` `"` CR or LF. */

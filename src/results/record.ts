@@ -42,6 +42,8 @@ export interface ResultRecord {
   generation: number;
   /** Line of the input file it came from, when enqueued from a file. */
   line: number | null;
+  /** Extra columns of the input line (a CSV's `sku`, a JSON line's other fields); `{}` when none. */
+  meta: Record<string, string>;
 }
 
 /** The export's column order (ARCHITECTURE.md's record, then the extras). */
@@ -69,9 +71,16 @@ export const RECORD_FIELDS: readonly (keyof ResultRecord)[] = [
   'enqueuedAt',
   'updatedAt',
   'line',
+  'meta',
 ];
 
-export function newRecord(fields: Pick<ResultRecord, 'jobId' | 'batchId' | 'input' | 'model' | 'factor'> & { line?: number | null }, now: number): ResultRecord {
+export function newRecord(
+  fields: Pick<ResultRecord, 'jobId' | 'batchId' | 'input' | 'model' | 'factor'> & {
+    line?: number | null;
+    meta?: Record<string, string> | undefined;
+  },
+  now: number,
+): ResultRecord {
   return {
     jobId: fields.jobId,
     batchId: fields.batchId,
@@ -96,6 +105,7 @@ export function newRecord(fields: Pick<ResultRecord, 'jobId' | 'batchId' | 'inpu
     polls: 0,
     generation: 0,
     line: fields.line ?? null,
+    meta: fields.meta ?? {},
   };
 }
 
@@ -103,6 +113,8 @@ export function newRecord(fields: Pick<ResultRecord, 'jobId' | 'batchId' | 'inpu
 export function parseRecord(json: string): ResultRecord {
   const r = JSON.parse(json) as ResultRecord;
   if (!Array.isArray(r.resultUrls)) r.resultUrls = [];
+  // Older records have no meta; Lua's cjson writes an empty table as `{}`, but guard against `[]` too.
+  if (typeof r.meta !== 'object' || r.meta === null || Array.isArray(r.meta)) r.meta = {};
   return r;
 }
 

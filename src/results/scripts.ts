@@ -37,7 +37,7 @@ return flags
 `;
 
 /**
- * KEYS: records, summary. ARGV: jobId, patch JSON, now, retentionMs, allowed-from states (comma list, '' = any).
+ * KEYS: records, summary, meta keys. ARGV: jobId, patch JSON, now, retentionMs, allowed-from states (comma list, '' = any).
  * The patch's fields replace the record's; its "$inc" object adds to numeric fields.
  * Returns { status ('ok' | 'missing' | 'refused'), previous state, record JSON }.
  */
@@ -80,6 +80,7 @@ local encoded = cjson.encode(rec)
 redis.call('HSET', KEYS[1], ARGV[1], encoded)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[3], ARGV[4])
 return { 'ok', from, encoded }
 `;
 

@@ -33,6 +33,7 @@ export interface NewImage {
   model: ResultRecord['model'];
   factor: ResultRecord['factor'];
   line?: number | null;
+  meta?: Record<string, string>;
 }
 
 /** What `createRecords` found for each image: new, already there and still waiting, or already past waiting. */
@@ -53,7 +54,15 @@ export class ResultStore {
   async createRecords(batchId: string, images: readonly NewImage[], now = Date.now()): Promise<CreateFlag[]> {
     if (images.length === 0) return [];
     const args: (string | number)[] = [now, this.retentionMs, batchId];
-    for (const img of images) args.push(img.jobId, JSON.stringify(newRecord({ ...img, batchId }, now)));
+    const metaKeys = new Set<string>();
+    for (const img of images) {
+      args.push(img.jobId, JSON.stringify(newRecord({ ...img, batchId }, now)));
+      for (const k of Object.keys(img.meta ?? {})) metaKeys.add(k);
+    }
+    if (metaKeys.size > 0) {
+      const metaKey = this.keys.metaKeys(batchId);
+      await this.redis.multi().sadd(metaKey, ...metaKeys).pexpire(metaKey, this.retentionMs).exec();
+    }
     const flags = (await runScript(
       this.redis,
       CREATE_RECORDS,
@@ -77,7 +86,7 @@ export class ResultStore {
     const [status, previous, json] = (await runScript(
       this.redis,
       TRANSITION,
-      [this.keys.records(batchId), this.keys.batch(batchId)],
+      [this.keys.records(batchId), this.keys.batch(batchId), this.keys.metaKeys(batchId)],
       [jobId, JSON.stringify(patch), now, this.retentionMs, (options.from ?? []).join(',')],
     )) as [string, string, string];
     if (status === 'missing') return { status: 'missing' };
@@ -97,6 +106,11 @@ export class ResultStore {
       cursor = next;
       for (let i = 1; i < flat.length; i += 2) yield parseRecord(flat[i] as string);
     } while (cursor !== '0');
+  }
+
+  /** The meta keys any image of the batch carries, sorted. */
+  async metaKeys(batchId: string): Promise<string[]> {
+    return (await this.redis.smembers(this.keys.metaKeys(batchId))).sort();
   }
 
   async batchExists(batchId: string): Promise<boolean> {

@@ -84,6 +84,7 @@ export function pollProcessor(ctx: LaneContext) {
             factor: record.factor,
             generation,
             autoResubmits: resubmits + 1,
+            ...(Object.keys(record.meta).length > 0 ? { meta: record.meta } : {}),
           };
           await queues.submit.add('submit', next, { jobId: submitJobId(data.jobId, generation) });
           counters.inc('upscale_resubmits_total', { model: data.model });

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { parse } from 'csv-parse/sync';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
-import { exportBatch, UnknownBatchError } from '../../src/results/export.js';
+import { csvColumns, exportBatch, UnknownBatchError } from '../../src/results/export.js';
 import { RECORD_FIELDS } from '../../src/results/record.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { deletePrefix, freshPrefix, testRedisUrl } from '../helpers/redis.js';
@@ -76,16 +76,38 @@ describe('exportBatch', () => {
     const out = new SlowSink();
     expect(await exportBatch(rt.store, BATCH, { format: 'csv', out })).toBe(N);
     const text = out.text();
-    expect(text.startsWith(RECORD_FIELDS.join(',') + '\r\n')).toBe(true);
+    expect(text.startsWith(csvColumns().join(',') + '\r\n')).toBe(true);
     expect(text).toContain('"bad input, ""quoted""\nsecond line"');
     const rows = parse<Record<string, string>>(text, { columns: true, record_delimiter: '\r\n' });
     expect(rows).toHaveLength(N);
-    expect(Object.keys(rows[0]!)).toEqual(RECORD_FIELDS);
+    expect(Object.keys(rows[0]!)).toEqual(csvColumns());
     const failed = rows.find((r) => r.jobId === id(1))!;
     expect(failed).toMatchObject({ state: 'failed', failCode: '422', failMsg: NASTY, taskId: '', outputPath: '', completedAt: '10' });
     const ok = rows.find((r) => r.jobId === id(2))!;
     expect(ok).toMatchObject({ resultUrls: 'https://r.test/a.png https://r.test/b.png', creditsConsumed: '12.5', factor: '2', generation: '0' });
     expect(rows.find((r) => r.jobId === id(3))).toMatchObject({ state: 'waiting', resultUrls: '', line: '3' });
+  });
+
+  it('exports meta: a JSONL object, and one sorted meta.<key> column per key of the batch in CSV', async () => {
+    prefix = freshPrefix('exp');
+    rt = createRuntime(loadConfig({}, { REDIS_URL: testRedisUrl(), UPSCALE_PREFIX: prefix, LOG_LEVEL: 'silent' }));
+    await rt.store.createRecords(BATCH, [
+      { jobId: id(1), input: 'https://img.test/1.png', model: MODEL, factor: '2', line: 2, meta: { sku: '12345', colour: 'red, "dark"' } },
+      { jobId: id(2), input: 'https://img.test/2.png', model: MODEL, factor: '2', line: 3 },
+    ]);
+    await rt.store.createRecords(BATCH, [{ jobId: id(3), input: 'https://img.test/3.png', model: MODEL, factor: '2', line: 4, meta: { alt: 'x' } }]);
+    await rt.store.transition(BATCH, id(1), { state: 'submitting' });
+    const jsonl = new SlowSink();
+    await exportBatch(rt.store, BATCH, { format: 'jsonl', out: jsonl });
+    const records = jsonl.text().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(records.find((r) => r.jobId === id(1))?.meta).toEqual({ sku: '12345', colour: 'red, "dark"' });
+    expect(records.find((r) => r.jobId === id(2))?.meta).toEqual({});
+    const csv = new SlowSink();
+    await exportBatch(rt.store, BATCH, { format: 'csv', out: csv });
+    const rows = parse<Record<string, string>>(csv.text(), { columns: true, record_delimiter: '\r\n' });
+    expect(Object.keys(rows[0]!)).toEqual([...csvColumns(), 'meta.alt', 'meta.colour', 'meta.sku']);
+    expect(rows.find((r) => r.jobId === id(1))).toMatchObject({ 'meta.sku': '12345', 'meta.colour': 'red, "dark"', 'meta.alt': '', state: 'submitting' });
+    expect(rows.find((r) => r.jobId === id(3))).toMatchObject({ 'meta.alt': 'x', 'meta.sku': '' });
   });
 
   it('rejects an unknown batch before writing anything', async () => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
+import { csvColumns } from '../../src/results/export.js';
 import { RECORD_FIELDS } from '../../src/results/record.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { deletePrefix, freshPrefix, testRedisUrl } from '../helpers/redis.js';
@@ -51,7 +52,7 @@ describe('upscale export (CLI)', { timeout: 180_000 }, () => {
     expect(csv.stdout).toBe('');
     expect(csv.stderr).toContain(`Exported 3 record(s) of batch ${BATCH} to ${file}`);
     const text = readFileSync(file, 'utf8');
-    expect(text.split('\r\n')[0]).toBe(RECORD_FIELDS.join(','));
+    expect(text.split('\r\n')[0]).toBe(csvColumns().join(','));
     expect(text).toContain('"a, ""b""\nc"');
     expect(existsSync(`${file}.tmp`)).toBe(false);
   });

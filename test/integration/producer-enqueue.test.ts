@@ -40,12 +40,14 @@ async function expectImage(
   model: string,
   factor: string | null,
   line: number,
+  meta?: Record<string, string>,
 ) {
   const jobId = imageJobId(batchId, model as typeof TOPAZ, factor as '2' | null, input);
   const job = await rt.queues.submit.getJob(jobId);
   expect(job, `job of ${input}`).toBeDefined();
   expect(job!.name).toBe('submit');
-  expect(job!.data).toEqual({ jobId, batchId, input, model, factor, generation: 0 });
+  expect(job!.data).toEqual({ jobId, batchId, input, model, factor, generation: 0, ...(meta ? { meta } : {}) });
+  expect((await rt.store.getRecord(batchId, jobId))?.meta).toEqual(meta ?? {});
   expect(job!.opts.removeOnComplete).toEqual(JOB_OPTIONS.submit.removeOnComplete);
   const record = await rt.store.getRecord(batchId, jobId);
   expect(record).toMatchObject({
@@ -94,9 +96,9 @@ describe('enqueueFile formats', () => {
       factor: 2,
     });
     expect(result).toMatchObject({ enqueued: 4, rejected: [] });
-    await expectImage('b1', 'https://images.example.com/dogs/1.png', TOPAZ, '4', 2);
-    await expectImage('b1', 'https://images.example.com/dogs/2.png', RECRAFT, null, 3);
-    await expectImage('b1', 'https://images.example.com/dogs/3.png', TOPAZ, '8', 4);
+    await expectImage('b1', 'https://images.example.com/dogs/1.png', TOPAZ, '4', 2, { caption: 'first' });
+    await expectImage('b1', 'https://images.example.com/dogs/2.png', RECRAFT, null, 3, { caption: 'second, with a comma' });
+    await expectImage('b1', 'https://images.example.com/dogs/3.png', TOPAZ, '8', 4, { caption: 'a caption on two lines' });
     await expectImage('b1', 'https://images.example.com/dogs/4.png', TOPAZ, '2', 6);
   });
 
@@ -143,6 +145,40 @@ describe('enqueueFile formats', () => {
       },
     ]);
     await expectImage('b1', 'https://a.example/3.png', RECRAFT, null, 3);
+  });
+});
+
+describe('meta', () => {
+  it('a CSV with an sku column: sku on the submit job and the record; a too-long value rejects only its line', async () => {
+    runtime();
+    const file = join(dir, 'skus.csv');
+    writeFileSync(file, `url,sku\nhttps://img.example.com/12345.jpg,12345\nhttps://img.example.com/2.jpg,${'9'.repeat(300)}\nhttps://img.example.com/3.jpg,\n`);
+    const result = await enqueueFile(rt, file, { batchId: 'b1', model: TOPAZ, factor: 2 });
+    expect(result).toEqual({
+      batchId: 'b1',
+      enqueued: 2,
+      duplicates: 0,
+      rejected: [{ line: 3, input: 'https://img.example.com/2.jpg', reason: 'meta "sku" is 300 characters long, over the 256 limit' }],
+    });
+    await expectImage('b1', 'https://img.example.com/12345.jpg', TOPAZ, '2', 2, { sku: '12345' });
+    await expectImage('b1', 'https://img.example.com/3.jpg', TOPAZ, '2', 4);
+    expect(await rt.store.metaKeys('b1')).toEqual(['sku']);
+  });
+
+  it('items carry meta through the library API, checked the same way', async () => {
+    runtime();
+    const items: EnqueueItem[] = [
+      { input: 'https://img.example.com/a.jpg', meta: { sku: 'A-1', qty: 3, note: null } },
+      { input: 'https://img.example.com/b.jpg', meta: { 'bad key': 'x' } },
+      { input: 'https://img.example.com/c.jpg', meta: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])) },
+    ];
+    const result = await enqueue(rt, items, { batchId: 'b1', model: TOPAZ, factor: 2 });
+    expect(result.enqueued).toBe(1);
+    expect(result.rejected.map((r) => [r.line, r.reason])).toEqual([
+      [2, '"bad key" cannot be a meta key: use 1-64 letters, digits, "_", "." or "-" (starting with a letter, digit or "_")'],
+      [3, '17 extra fields (meta), over the 16 limit: k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, k12, k13, k14, k15, k16'],
+    ]);
+    await expectImage('b1', 'https://img.example.com/a.jpg', TOPAZ, '2', 1, { sku: 'A-1', qty: '3' });
   });
 });
 

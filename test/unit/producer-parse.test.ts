@@ -113,9 +113,9 @@ describe('csv', () => {
     const text =
       'Factor , URL,model,caption\n4,https://a/1,,x\n,"https://a/2",recraft/crisp-upscale,"a, b"\n8,https://a/3,,"two\nlines"\n,https://a/4,,\n,,,\n';
     expect(await parse(text, 'csv')).toEqual([
-      { line: 2, input: 'https://a/1', factor: '4' },
-      { line: 3, input: 'https://a/2', model: 'recraft/crisp-upscale' },
-      { line: 4, input: 'https://a/3', factor: '8' },
+      { line: 2, input: 'https://a/1', factor: '4', meta: { caption: 'x' } },
+      { line: 3, input: 'https://a/2', model: 'recraft/crisp-upscale', meta: { caption: 'a, b' } },
+      { line: 4, input: 'https://a/3', factor: '8', meta: { caption: 'two lines' } },
       { line: 6, input: 'https://a/4' },
     ]);
   });
@@ -214,6 +214,55 @@ describe('comments', () => {
     ]);
     expect(await parse('# c\nurl\n# d\nhttps://a/1#x\n', 'csv')).toEqual([
       { line: 4, input: 'https://a/1#x' },
+    ]);
+  });
+});
+
+describe('meta (extra columns and fields)', () => {
+  it('keeps a CSV\'s extra columns (sku) under their header names, empty values left out', async () => {
+    const text = 'url,sku,Colour_name\nhttps://a/1.jpg,12345,red\nhttps://a/2.jpg,,\nhttps://a/3.jpg, 777 ,"light\tblue"\n';
+    expect(await parse(text, 'csv')).toEqual([
+      { line: 2, input: 'https://a/1.jpg', meta: { sku: '12345', Colour_name: 'red' } },
+      { line: 3, input: 'https://a/2.jpg' },
+      { line: 4, input: 'https://a/3.jpg', meta: { sku: '777', Colour_name: 'light blue' } },
+    ]);
+  });
+
+  it('fails a CSV whose header names a column that cannot be a meta key, a repeated one, or too many', async () => {
+    await expect(parse('url,Product Name\nhttps://a/1,x\n', 'csv')).rejects.toThrow(
+      'stream: line 1: column 2 of the CSV header: "Product Name" cannot be a meta key: use 1-64 letters, digits, "_", "." or "-" (starting with a letter, digit or "_") (rename the column)',
+    );
+    await expect(parse('url,sku,sku\nhttps://a/1,1,2\n', 'csv')).rejects.toThrow(
+      'stream: line 1: column 3 of the CSV header: "sku" appears twice',
+    );
+    const wide = ['url', ...Array.from({ length: 17 }, (_, i) => `c${i}`)].join(',');
+    await expect(parse(`${wide}\nhttps://a/1\n`, 'csv')).rejects.toThrow(
+      'stream: line 1: the CSV header has 17 extra columns (kept as meta), over the 16 limit; remove some',
+    );
+  });
+
+  it('ignores columns without a header name (a trailing comma)', async () => {
+    expect(await parse('url,sku,\nhttps://a/1,9,zzz\n', 'csv')).toEqual([
+      { line: 2, input: 'https://a/1', meta: { sku: '9' } },
+    ]);
+  });
+
+  it('keeps a JSON line\'s other fields and the entries of a "meta" object as text', async () => {
+    const text = [
+      '{"url":"https://a/1","sku":12345,"sale":true,"note":null,"meta":{"alt":"front"}}',
+      '{"url":"https://a/2","tags":["a"]}',
+      '{"url":"https://a/3","dims":{"w":1}}',
+      '{"url":"https://a/4","meta":"x"}',
+      '{"url":"https://a/5","sku":"1","meta":{"sku":"2"}}',
+      '{"image":"https://a/6","model":"topaz/image-upscale","factor":2}',
+    ].join('\n');
+    expect(await parse(text, 'jsonl')).toEqual([
+      { line: 1, input: 'https://a/1', meta: { sku: '12345', sale: 'true', alt: 'front' } },
+      { line: 2, input: '{"url":"https://a/2","tags":["a"]}', reason: '"tags" is an array; extra fields (meta) must be strings, numbers or booleans' },
+      { line: 3, input: '{"url":"https://a/3","dims":{"w":1}}', reason: '"dims" is an object; extra fields (meta) must be strings, numbers or booleans' },
+      { line: 4, input: '{"url":"https://a/4","meta":"x"}', reason: '"meta" is not an object' },
+      { line: 5, input: '{"url":"https://a/5","sku":"1","meta":{"sku":"2"}}', reason: '"sku" is given both as a field and inside "meta"' },
+      { line: 6, input: 'https://a/6', model: 'topaz/image-upscale', factor: 2 },
     ]);
   });
 });
