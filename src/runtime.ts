@@ -30,7 +30,7 @@ export interface RuntimeOptions {
 }
 
 export function createRuntime(config: Config, options: RuntimeOptions = {}): Runtime {
-  registerSecret(config.apiKey, config.webhookHmacKey, config.callbackSecret, config.dashboardPassword);
+  registerSecret(config.apiKey, config.webhookHmacKey, config.callbackSecret, config.dashboardPassword, config.notifySecret);
   const log = options.log ?? createLogger({ level: config.logLevel });
   const redis = createRedis(config.redisUrl, options.role ?? 'client', config.redisClusterNodes);
   let lastErrorLog = 0;

@@ -210,6 +210,49 @@ const schema = z.object({
    * checkpointed) or `after-checkpoint` (taskId checkpointed, poll job not yet added).
    */
   UPSCALE_CRASH_AT: z.enum(['after-create', 'after-checkpoint']).optional(),
+  /**
+   * Where notifications go: one or more http(s) URLs, comma- or space-separated. Each event is POSTed to each URL
+   * (Standard Webhooks headers), at least once, retried with backoff for NOTIFY_RETRY_FOR. @defaultValue unset (events
+   * are still recorded and shown in `upscale status`, but not sent)
+   */
+  NOTIFY_URL: z
+    .string()
+    .optional()
+    .transform((v, ctx): readonly string[] => {
+      if (v === undefined) return [];
+      const urls = v.split(/[\s,]+/).filter(Boolean);
+      for (const u of urls) {
+        let ok = false;
+        try {
+          ok = ['http:', 'https:'].includes(new URL(u).protocol);
+        } catch {
+          ok = false;
+        }
+        if (!ok) ctx.addIssue({ code: 'custom', message: `"${u}" is not an http(s) URL (give one or more, comma-separated)` });
+      }
+      return Object.freeze([...new Set(urls)]);
+    }),
+  /**
+   * Standard Webhooks signing secret: `whsec_` followed by base64 (as Standard Webhooks libraries generate), or any
+   * other text, used as raw bytes. Notifications are unsigned without it (a warning at start).
+   */
+  NOTIFY_SECRET: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || !v.startsWith('whsec_') || /^whsec_[A-Za-z0-9+/]+={0,2}$/.test(v), {
+      message: 'starts with whsec_ but the rest is not base64',
+    }),
+  /** `json` (Standard Webhooks event objects) or `slack` (`{ text }`, for chat webhooks). @defaultValue `json` */
+  NOTIFY_FORMAT: z.enum(['json', 'slack']).default('json'),
+  /** How long an undelivered notification is retried (exponential backoff from RETRY_BACKOFF up to MAX_BACKOFF). @defaultValue `24h` */
+  NOTIFY_RETRY_FOR: duration('24h'),
+  /** A batch with work left but no image finished for this long is reported `batch.stalled`. @defaultValue `30m` */
+  STALL_AFTER: duration('30m'),
+  /**
+   * How often the account's credit balance is read (kie.ai's credit endpoint), once for all worker processes
+   * together. @defaultValue `1m`
+   */
+  CREDITS_CHECK_INTERVAL: duration('1m'),
   /** Basic-auth user of the dashboard (with DASHBOARD_PASSWORD). */
   DASHBOARD_USER: z.string().optional(),
   /** Basic-auth password of the dashboard (with DASHBOARD_USER). */
@@ -254,6 +297,12 @@ export interface Config {
   readonly jobLockMs: number;
   readonly allowPrivateUrls: boolean;
   readonly crashAt: 'after-create' | 'after-checkpoint' | undefined;
+  readonly notifyUrls: readonly string[];
+  readonly notifySecret: string | undefined;
+  readonly notifyFormat: 'json' | 'slack';
+  readonly notifyRetryForMs: number;
+  readonly stallAfterMs: number;
+  readonly creditsCheckIntervalMs: number;
   readonly dashboardUser: string | undefined;
   readonly dashboardPassword: string | undefined;
   readonly logLevel: (typeof LOG_LEVELS)[number];
@@ -339,6 +388,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
     jobLockMs: p.JOB_LOCK_DURATION,
     allowPrivateUrls: p.ALLOW_PRIVATE_URLS,
     crashAt: p.UPSCALE_CRASH_AT,
+    notifyUrls: p.NOTIFY_URL,
+    notifySecret: p.NOTIFY_SECRET,
+    notifyFormat: p.NOTIFY_FORMAT,
+    notifyRetryForMs: p.NOTIFY_RETRY_FOR,
+    stallAfterMs: p.STALL_AFTER,
+    creditsCheckIntervalMs: p.CREDITS_CHECK_INTERVAL,
     dashboardUser: p.DASHBOARD_USER,
     dashboardPassword: p.DASHBOARD_PASSWORD,
     logLevel: p.LOG_LEVEL,

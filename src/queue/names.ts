@@ -27,6 +27,21 @@ export function keys(prefix: string) {
     pauseReason: (lane: Lane) => `${prefix}:paused:${lane}`,
     /** Counters for /metrics, shared by all processes. */
     counters: `${prefix}:counters`,
+    /** Batches whose every image is terminal and every download done, waiting for the finalizer (zset, score = when). */
+    finalizeDue: `${prefix}:finalize:due`,
+    /** The finalizer's claim on a batch (a token, with an expiry so a crashed claimer's batch is taken over). */
+    finalizeLease: (batchId: string) => `${prefix}:finalize:lease:${batchId}`,
+    /** The notification outbox: due deliveries (zset of `eventId target`, score = next try, ms). */
+    notifyDue: `${prefix}:notify:due`,
+    /** One notification event (hash: body, created, and one delivery state per target). */
+    notifyEvent: (id: string) => `${prefix}:notify:event:${id}`,
+    /** Recent events (zset of event ids by creation time) for status and the batches page. */
+    notifyRecent: `${prefix}:notify:recent`,
+    /** Occurrence markers of watched conditions (paused lane, stalled batch, low credits). */
+    notifyMark: (what: string) => `${prefix}:notify:mark:${what}`,
+    /** The account's credit balance as last read (JSON), shared by every worker; and the lock of who reads next. */
+    creditBalance: `${prefix}:credits:balance`,
+    creditReadLock: `${prefix}:credits:lock`,
   };
 }
 export type Keys = ReturnType<typeof keys>;

@@ -1,10 +1,14 @@
 /** The result record of one image (the JSONL export line) and the summary of a batch. */
 import type { Factor, ModelName } from '../kie/models.js';
 
-export const STATES = ['waiting', 'submitting', 'polling', 'succeeded', 'failed', 'timed_out', 'cancelled'] as const;
+/**
+ * Every state of an image. `held`: enqueued behind a pilot, waiting for `upscale approve` (no submit job yet).
+ * `expired`: not submitted before the batch's completion window (`--deadline`) closed; nothing was paid.
+ */
+export const STATES = ['waiting', 'held', 'submitting', 'polling', 'succeeded', 'failed', 'timed_out', 'cancelled', 'expired'] as const;
 export type RecordState = (typeof STATES)[number];
-export const TERMINAL_STATES: readonly RecordState[] = ['succeeded', 'failed', 'timed_out', 'cancelled'];
-export const ACTIVE_STATES: readonly RecordState[] = ['waiting', 'submitting', 'polling'];
+export const TERMINAL_STATES: readonly RecordState[] = ['succeeded', 'failed', 'timed_out', 'cancelled', 'expired'];
+export const ACTIVE_STATES: readonly RecordState[] = ['waiting', 'held', 'submitting', 'polling'];
 
 export function isTerminal(state: RecordState): boolean {
   return TERMINAL_STATES.includes(state);
@@ -44,6 +48,11 @@ export interface ResultRecord {
   line: number | null;
   /** Extra columns of the input line (a CSV's `sku`, a JSON line's other fields); `{}` when none. */
   meta: Record<string, string>;
+  /**
+   * The download of a succeeded image (with OUTPUT_DIR): `pending` until the download lane is done with it
+   * (`done`, `failed`, `skipped`). A batch is not finished while any download is pending. Absent in older records.
+   */
+  download?: 'pending' | 'done' | 'failed' | 'skipped' | null;
 }
 
 /** The export's column order (ARCHITECTURE.md's record, then the extras). */
@@ -137,4 +146,18 @@ export interface BatchSummary {
   throughputPerMinute: number | null;
   /** Estimated time to finish at the current throughput. */
   etaSeconds: number | null;
+  // Lifecycle fields (optional so summaries built elsewhere stay valid; `summaryFrom` always fills them).
+  /** Downloads of succeeded images still to do (with OUTPUT_DIR); the batch finishes when this is 0 too. */
+  downloadsPending?: number;
+  /** When the finalizer wrote the batch's results and marked it finished (null while open or re-opened). */
+  finalizedAt?: number | null;
+  /** How often the batch was re-opened (a retry or a late image after it finished); 0 at first. */
+  epoch?: number;
+  /** Where the finalizer put results.jsonl and summary.json (a folder), or null (no OUTPUT_DIR, or not finished). */
+  resultsAt?: string | null;
+  /** End of the completion window (`--deadline`), Unix ms, or null. */
+  deadlineAt?: number | null;
+  /** Images enqueued as the pilot (`--pilot N`), or null; `pilotApprovedAt` once `upscale approve` let the rest go. */
+  pilot?: number | null;
+  pilotApprovedAt?: number | null;
 }

@@ -5,17 +5,41 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
-const TERMINAL = `local terminal = { succeeded = true, failed = true, timed_out = true, cancelled = true }`;
+const TERMINAL = `local terminal = { succeeded = true, failed = true, timed_out = true, cancelled = true, expired = true }`;
 
 /**
- * KEYS: records, summary, batches. ARGV: now, retentionMs, batchId, then jobId/json pairs.
- * Returns one flag per pair: 1 created, 2 existed and still waiting, 0 existed in another state.
+ * The batch-completion check shared by both scripts (summary key, the finalizer's due set, batch id, now).
+ * Complete = no image waiting, held, submitting or polling and no download
+ * pending: the batch is put in the due set for the finalizer (src/batch/finalizer.ts). Not complete but marked
+ * finalized = re-opened (a retry, a late image): the mark goes and the epoch moves on, so it is finalized again.
+ */
+const COMPLETION = `
+local function checkCompletion(summary, due, batchId, now)
+  local c = redis.call('HMGET', summary, 'waiting', 'held', 'submitting', 'polling', 'downloadsPending', 'finalizedAt', 'total')
+  local open = 0
+  for i = 1, 5 do open = open + math.max(0, tonumber(c[i]) or 0) end
+  if open == 0 and (tonumber(c[7]) or 0) > 0 then
+    if not c[6] then redis.call('ZADD', due, 'NX', now, batchId) end
+  elseif c[6] then
+    redis.call('HDEL', summary, 'finalizedAt', 'resultsAt')
+    redis.call('HINCRBY', summary, 'epoch', 1)
+    redis.call('ZREM', due, batchId)
+  end
+end
+`;
+
+/**
+ * KEYS: records, summary, batches, finalizer due set. ARGV: now, retentionMs, batchId, initial state
+ * (\`waiting\` or \`held\`, as in the records' JSON), then jobId/json pairs. Returns one flag per pair:
+ * 1 created, 2 existed and still waiting, 0 existed in another state. New images re-open a finished batch.
  */
 export const CREATE_RECORDS = `
+${COMPLETION}
 local now = ARGV[1]
+local initial = ARGV[4]
 local created = 0
 local flags = {}
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
     created = created + 1
     flags[#flags + 1] = 1
@@ -26,10 +50,11 @@ for i = 4, #ARGV, 2 do
 end
 if created > 0 then
   redis.call('HINCRBY', KEYS[2], 'total', created)
-  redis.call('HINCRBY', KEYS[2], 'waiting', created)
+  redis.call('HINCRBY', KEYS[2], initial, created)
   redis.call('HSET', KEYS[2], 'updatedAt', now)
 end
 redis.call('HSETNX', KEYS[2], 'createdAt', now)
+if created > 0 then checkCompletion(KEYS[2], KEYS[4], ARGV[3], now) end
 redis.call('ZADD', KEYS[3], 'NX', now, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
@@ -37,12 +62,14 @@ return flags
 `;
 
 /**
- * KEYS: records, summary, meta keys. ARGV: jobId, patch JSON, now, retentionMs, allowed-from states (comma list, '' = any).
+ * KEYS: records, summary, meta keys, finalizer due set. ARGV: jobId, patch JSON, now, retentionMs, allowed-from
+ * states (comma list, '' = any), batchId.
  * The patch's fields replace the record's; its "$inc" object adds to numeric fields.
  * Returns { status ('ok' | 'missing' | 'refused'), previous state, record JSON }.
  */
 export const TRANSITION = `
 ${TERMINAL}
+${COMPLETION}
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if not old then return { 'missing', '', '' } end
 local rec = cjson.decode(old)
@@ -56,6 +83,7 @@ if ARGV[5] ~= '' then
 end
 local oldCredits = tonumber(rec['creditsConsumed']) or 0
 local oldAmbiguous = tonumber(rec['ambiguousSubmits']) or 0
+local oldPending = rec['download'] == 'pending'
 local patch = cjson.decode(ARGV[2])
 local inc = patch['$inc']
 patch['$inc'] = nil
@@ -75,7 +103,10 @@ local credits = tonumber(rec['creditsConsumed']) or 0
 if credits ~= oldCredits then redis.call('HINCRBYFLOAT', KEYS[2], 'creditsConsumed', credits - oldCredits) end
 local ambiguous = tonumber(rec['ambiguousSubmits']) or 0
 if ambiguous ~= oldAmbiguous then redis.call('HINCRBY', KEYS[2], 'ambiguousSubmits', ambiguous - oldAmbiguous) end
+local pending = rec['download'] == 'pending'
+if pending ~= oldPending then redis.call('HINCRBY', KEYS[2], 'downloadsPending', pending and 1 or -1) end
 redis.call('HSET', KEYS[2], 'updatedAt', ARGV[3])
+if to ~= from or pending ~= oldPending then checkCompletion(KEYS[2], KEYS[4], ARGV[6], ARGV[3]) end
 local encoded = cjson.encode(rec)
 redis.call('HSET', KEYS[1], ARGV[1], encoded)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])

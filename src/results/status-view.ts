@@ -22,9 +22,9 @@ export function activeCount(s: BatchSummary): number {
   return ACTIVE_STATES.reduce((n, state) => n + s.counts[state], 0);
 }
 
-/** A batch is finished when every image is in a terminal state (succeeded, failed, timed_out, cancelled). */
+/** A batch is finished when every image is in a terminal state (succeeded, failed, timed_out, cancelled, expired). */
 export function isBatchFinished(s: BatchSummary): boolean {
-  return s.total > 0 && activeCount(s) === 0;
+  return s.total > 0 && activeCount(s) === 0 && (s.downloadsPending ?? 0) === 0;
 }
 
 /** `[#########.....................]` for done/total. */
@@ -58,7 +58,10 @@ export function renderBatch(s: BatchSummary, options: RenderOptions): string {
   const done = s.total - activeCount(s);
   const finished = isBatchFinished(s);
   const head = `batch ${s.batchId}  ${progressBar(done, s.total, options.barWidth)}  ${done}/${s.total} (${percent(done, s.total)})${finished ? '  finished' : ''}`;
-  const counts = STATES.map((state) => `${state} ${s.counts[state]}`).join(' · ');
+  // held and expired only appear in batches that use a pilot or a deadline.
+  const counts = STATES.filter((state) => (state !== 'held' && state !== 'expired') || s.counts[state] > 0)
+    .map((state) => `${state} ${s.counts[state]}`)
+    .join(' · ');
   const rate = s.throughputPerMinute === null ? 'throughput -' : `${s.throughputPerMinute}/min`;
   let eta: string;
   if (finished) eta = s.finishedAt !== null && s.startedAt !== null ? `took ${formatDuration(s.finishedAt - s.startedAt)}` : 'done';

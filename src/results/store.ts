@@ -50,13 +50,16 @@ export class ResultStore {
     this.keys = keyNames(prefix);
   }
 
-  /** Creates the records of new images in a batch (existing ones are left untouched). */
-  async createRecords(batchId: string, images: readonly NewImage[], now = Date.now()): Promise<CreateFlag[]> {
+  /**
+   * Creates the records of new images in a batch (existing ones are left untouched), in state `initial`
+   * (`held`: behind a pilot, no submit job is to be added for them).
+   */
+  async createRecords(batchId: string, images: readonly NewImage[], now = Date.now(), initial: 'waiting' | 'held' = 'waiting'): Promise<CreateFlag[]> {
     if (images.length === 0) return [];
-    const args: (string | number)[] = [now, this.retentionMs, batchId];
+    const args: (string | number)[] = [now, this.retentionMs, batchId, initial];
     const metaKeys = new Set<string>();
     for (const img of images) {
-      args.push(img.jobId, JSON.stringify(newRecord({ ...img, batchId }, now)));
+      args.push(img.jobId, JSON.stringify({ ...newRecord({ ...img, batchId }, now), state: initial }));
       for (const k of Object.keys(img.meta ?? {})) metaKeys.add(k);
     }
     if (metaKeys.size > 0) {
@@ -66,7 +69,7 @@ export class ResultStore {
     const flags = (await runScript(
       this.redis,
       CREATE_RECORDS,
-      [this.keys.records(batchId), this.keys.batch(batchId), this.keys.batches],
+      [this.keys.records(batchId), this.keys.batch(batchId), this.keys.batches, this.keys.finalizeDue],
       args,
     )) as number[];
     return flags.map((f) => (f === 1 ? 'created' : f === 2 ? 'waiting' : 'exists'));
@@ -86,8 +89,8 @@ export class ResultStore {
     const [status, previous, json] = (await runScript(
       this.redis,
       TRANSITION,
-      [this.keys.records(batchId), this.keys.batch(batchId), this.keys.metaKeys(batchId)],
-      [jobId, JSON.stringify(patch), now, this.retentionMs, (options.from ?? []).join(',')],
+      [this.keys.records(batchId), this.keys.batch(batchId), this.keys.metaKeys(batchId), this.keys.finalizeDue],
+      [jobId, JSON.stringify(patch), now, this.retentionMs, (options.from ?? []).join(','), batchId],
     )) as [string, string, string];
     if (status === 'missing') return { status: 'missing' };
     return { status: status as 'ok' | 'refused', previous: previous as RecordState, record: parseRecord(json) };
@@ -155,7 +158,8 @@ export function summaryFrom(batchId: string, h: Record<string, string>, now: num
   const done = total - active;
   const startedAt = num(h.startedAt);
   const lastDoneAt = num(h.lastDoneAt);
-  const finishedAt = active === 0 && total > 0 ? lastDoneAt : null;
+  const downloads = Math.max(0, num(h.downloadsPending) ?? 0);
+  const finishedAt = active === 0 && downloads === 0 && total > 0 ? lastDoneAt : null;
   const elapsedMs = startedAt === null ? 0 : (finishedAt ?? now) - startedAt;
   const throughputPerMinute = startedAt !== null && elapsedMs > 0 && done > 0 ? (done / elapsedMs) * 60_000 : null;
   const etaSeconds =
@@ -172,5 +176,12 @@ export function summaryFrom(batchId: string, h: Record<string, string>, now: num
     ambiguousSubmits: num(h.ambiguousSubmits) ?? 0,
     throughputPerMinute: throughputPerMinute === null ? null : Math.round(throughputPerMinute * 10) / 10,
     etaSeconds,
+    downloadsPending: Math.max(0, num(h.downloadsPending) ?? 0),
+    finalizedAt: num(h.finalizedAt),
+    epoch: num(h.epoch) ?? 0,
+    resultsAt: h.resultsAt ?? null,
+    deadlineAt: num(h.deadlineAt),
+    pilot: num(h.pilot),
+    pilotApprovedAt: num(h.pilotApprovedAt),
   };
 }

@@ -38,6 +38,8 @@ const COLORS: Record<RecordState, string> = {
   failed: '#d64541',
   timed_out: '#e6962e',
   cancelled: '#8a8f98',
+  expired: '#b08968',
+  held: '#f3e8c8',
   polling: '#3d7fd9',
   submitting: '#8fb8ee',
   waiting: '#e3e6ea',
@@ -64,7 +66,7 @@ function doneOf(b: BatchSummary): number {
 }
 
 export function isFinished(b: BatchSummary): boolean {
-  return b.total > 0 && doneOf(b) === b.total;
+  return b.total > 0 && doneOf(b) === b.total && (b.downloadsPending ?? 0) === 0;
 }
 
 /** Finished states first, then those in flight; waiting is the bar's background. */
@@ -73,6 +75,7 @@ const BAR_ORDER: readonly RecordState[] = [
   'failed',
   'timed_out',
   'cancelled',
+  'expired',
   'polling',
   'submitting',
 ];
@@ -94,7 +97,8 @@ function batchBlock(b: BatchSummary, now: number): string {
   const pct = b.total > 0 ? ((done / b.total) * 100).toFixed(1) : '0.0';
   const finished = isFinished(b);
   const id = encodeURIComponent(b.batchId);
-  const counts = STATES.map(
+  // held and expired only appear in batches that use a pilot or a deadline.
+  const counts = STATES.filter((s) => (s !== 'held' && s !== 'expired') || b.counts[s] > 0).map(
     (s) =>
       `<li><i style="background:${COLORS[s]}"></i>${escapeHtml(s)} <b class="count-${s}">${b.counts[s]}</b></li>`,
   ).join('');

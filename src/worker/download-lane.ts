@@ -112,12 +112,19 @@ export function downloadProcessor(ctx: LaneContext) {
 
   return async function processDownload(job: Job<DownloadJob>, token?: string): Promise<{ outputPath: string | null; skipped?: string }> {
     const data = job.data;
-    if (!config.outputDir) return { outputPath: null, skipped: 'OUTPUT_DIR is not set' };
+    /** Ends a pending download without a file (the batch's finalizer waits for every pending one). */
+    const settle = (download: 'done' | 'skipped') =>
+      store.transition(data.batchId, data.jobId, { download }, { from: ['succeeded'] }).then(() => undefined);
+    if (!config.outputDir) {
+      await settle('skipped');
+      return { outputPath: null, skipped: 'OUTPUT_DIR is not set' };
+    }
     const record = await store.getRecord(data.batchId, data.jobId);
     if (!record || record.state !== 'succeeded' || record.generation !== data.generation) {
       return { outputPath: null, skipped: `record is ${record ? `${record.state} (generation ${record.generation})` : 'gone'}` };
     }
     if (record.outputPath && record.sha256 && (await stat(record.outputPath).catch(() => null))) {
+      if (record.download === 'pending') await settle('done');
       return { outputPath: record.outputPath, skipped: 'already downloaded' };
     }
     const dir = join(config.outputDir, data.batchId);
@@ -136,7 +143,7 @@ export function downloadProcessor(ctx: LaneContext) {
         expected && (Math.abs(first.width - expected.width) > 2 || Math.abs(first.height - expected.height) > 2)
           ? `downloaded output is ${first.width}×${first.height}, expected ${expected.width}×${expected.height}`
           : null;
-      await store.transition(data.batchId, data.jobId, { outputPath: first.path, sha256: first.sha256, ...(mismatch ? { failMsg: mismatch } : {}) }, { from: ['succeeded'] });
+      await store.transition(data.batchId, data.jobId, { outputPath: first.path, sha256: first.sha256, download: 'done', ...(mismatch ? { failMsg: mismatch } : {}) }, { from: ['succeeded'] });
       counters.inc('upscale_downloads_total', { result: mismatch ? 'unexpected_size' : 'ok' });
       if (mismatch) log.warn({ jobId: data.jobId, batchId: data.batchId, outputPath: first.path }, mismatch);
       else log.info({ jobId: data.jobId, batchId: data.batchId, outputPath: first.path }, 'result downloaded');
@@ -154,7 +161,7 @@ export function downloadProcessor(ctx: LaneContext) {
         throw new DelayedError();
       }
       const failMsg = `task succeeded but the download failed after ${tries} ${tries === 1 ? 'try' : 'tries'}: ${reason}`;
-      await store.transition(data.batchId, data.jobId, { outputPath: null, sha256: null, failMsg }, { from: ['succeeded'] });
+      await store.transition(data.batchId, data.jobId, { outputPath: null, sha256: null, failMsg, download: 'failed' }, { from: ['succeeded'] });
       counters.inc('upscale_downloads_total', { result: 'failed' });
       log.error({ jobId: data.jobId, batchId: data.batchId, tries, reason }, 'download failed for good; the result URLs stay in the record');
       return { outputPath: null };

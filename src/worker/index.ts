@@ -136,8 +136,14 @@ async function recordUnexpectedFailure(ctx: LaneContext, lane: Lane, job: Job | 
   if (!data.jobId || !data.batchId) return;
   try {
     const record = await ctx.rt.store.getRecord(data.batchId, data.jobId);
+    if (lane === 'download') {
+      // The download broke unexpectedly for good: it is no longer pending (the batch can finish); say why.
+      if (record?.download === 'pending') {
+        await ctx.rt.store.transition(data.batchId, data.jobId, { download: 'failed', failMsg: `task succeeded but the download failed: ${err.message}` }, { from: ['succeeded'] });
+      }
+      return;
+    }
     if (!record || isTerminal(record.state)) return;
-    if (lane === 'download') return;
     await ctx.rt.store.transition(data.batchId, data.jobId, {
       state: 'failed',
       failCode: 'internal',

@@ -52,7 +52,13 @@ export function pollProcessor(ctx: LaneContext) {
     await schedule.recordDuration(data.model, took);
     counters.observe('upscale_task_duration_seconds', took / 1000, DURATION_BUCKETS_S, { model: data.model });
     if (info.creditsConsumed) counters.inc('upscale_credits_consumed_total', { model: data.model }, info.creditsConsumed);
-    const result = await finish(data, 'succeeded', { resultUrls: info.resultUrls, creditsConsumed: info.creditsConsumed, costTimeMs: info.costTimeMs });
+    // With OUTPUT_DIR the download is pending in the same write, so the batch cannot look finished in between.
+    const result = await finish(data, 'succeeded', {
+      resultUrls: info.resultUrls,
+      creditsConsumed: info.creditsConsumed,
+      costTimeMs: info.costTimeMs,
+      ...(config.outputDir ? { download: 'pending' as const } : {}),
+    });
     if (config.outputDir) {
       const download: DownloadJobData = { jobId: data.jobId, batchId: data.batchId, generation: data.generation, resultUrls: info.resultUrls };
       await queues.download.add('download', download, { jobId: downloadJobId(data.jobId, data.generation) });

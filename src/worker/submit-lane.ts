@@ -16,6 +16,7 @@ import { callbackUrl } from '../queue/callback-token.js';
 import { pollJobId, submitJobId } from '../queue/identity.js';
 import type { PollJobData, SubmitJobData } from '../queue/job-data.js';
 import { outcomeFor, retryDelay } from '../queue/outcome.js';
+import { isTerminal } from '../results/record.js';
 import type { LaneContext } from './context.js';
 import { LaneSignals } from './lane-signals.js';
 import { recordOrRecreate } from './records.js';
@@ -78,7 +79,7 @@ export function submitProcessor(ctx: LaneContext) {
   return async function processSubmit(job: Job<SubmitJobData>, token?: string): Promise<SubmitResult> {
     let data = job.data;
     const record = await store.getRecord(data.batchId, data.jobId);
-    if (record && (record.generation !== data.generation || ['succeeded', 'failed', 'timed_out', 'cancelled'].includes(record.state))) {
+    if (record && (record.generation !== data.generation || isTerminal(record.state) || record.state === 'held')) {
       const skipped = `record is ${record.state} (generation ${record.generation}); job is generation ${data.generation}`;
       log.debug({ jobId: data.jobId, skipped }, 'stale submit job skipped');
       return { taskId: data.taskId ?? null, skipped };

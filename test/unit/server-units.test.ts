@@ -126,7 +126,7 @@ describe('batches page', () => {
   const batch: BatchSummary = {
     batchId: 'b-1',
     total: 10,
-    counts: { waiting: 2, submitting: 1, polling: 2, succeeded: 3, failed: 1, timed_out: 1, cancelled: 0 },
+    counts: { waiting: 2, submitting: 1, polling: 2, succeeded: 3, failed: 1, timed_out: 1, cancelled: 0, held: 0, expired: 0 },
     creditsConsumed: 60.5,
     createdAt: now - 120_000,
     startedAt: now - 60_000,

@@ -10,7 +10,7 @@ function summary(over: Partial<BatchSummary> = {}): BatchSummary {
   return {
     batchId: 'b1',
     total: 1000,
-    counts: { waiting: 300, submitting: 20, polling: 168, succeeded: 500, failed: 10, timed_out: 2, cancelled: 0 },
+    counts: { waiting: 300, submitting: 20, polling: 168, succeeded: 500, failed: 10, timed_out: 2, cancelled: 0, held: 0, expired: 0 },
     creditsConsumed: 1024.5,
     createdAt: NOW - 13 * MIN,
     startedAt: NOW - 12 * MIN,
@@ -59,7 +59,7 @@ describe('status rendering', () => {
 
   it('renders a finished batch with how long it took, and ambiguous submits', () => {
     const s = summary({
-      counts: { waiting: 0, submitting: 0, polling: 0, succeeded: 990, failed: 10, timed_out: 0, cancelled: 0 },
+      counts: { waiting: 0, submitting: 0, polling: 0, succeeded: 990, failed: 10, timed_out: 0, cancelled: 0, held: 0, expired: 0 },
       finishedAt: NOW - 2 * MIN,
       etaSeconds: 0,
       ambiguousSubmits: 2,
@@ -92,7 +92,7 @@ describe('status rendering', () => {
   });
 
   it('lists active batches and only the newest finished ones', () => {
-    const done = (id: string) => summary({ batchId: id, counts: { waiting: 0, submitting: 0, polling: 0, succeeded: 1000, failed: 0, timed_out: 0, cancelled: 0 }, finishedAt: NOW });
+    const done = (id: string) => summary({ batchId: id, counts: { waiting: 0, submitting: 0, polling: 0, succeeded: 1000, failed: 0, timed_out: 0, cancelled: 0, held: 0, expired: 0 }, finishedAt: NOW });
     const batches = [summary({ batchId: 'run' }), done('d1'), done('d2'), done('d3')];
     const text = renderStatus({ batches, lanes: lanes() }, { now: NOW, listing: true, maxFinished: 2 });
     expect(text).toContain('batch run ');
