@@ -73,6 +73,8 @@ export interface PausedFacts {
   /** What to do about it. */
   action: string;
   batchId?: string | null;
+  /** More facts for the data object (a pilot's outcome). */
+  extra?: Record<string, unknown>;
 }
 
 export function batchPaused(f: PausedFacts, at: number): NotifyEvent {
@@ -83,7 +85,7 @@ export function batchPaused(f: PausedFacts, at: number): NotifyEvent {
     at,
     batchId: f.batchId ?? (f.batches.length === 1 ? (f.batches[0] as string) : null),
     text: `${who} paused (${f.lane} lane, ${f.code}): ${f.message} — ${f.action}`,
-    data: { lane: f.lane, reason: { code: f.code, message: f.message, since: f.since }, batches: f.batches, action: f.action },
+    data: { lane: f.lane, reason: { code: f.code, message: f.message, since: f.since }, batches: f.batches, action: f.action, ...f.extra },
   };
 }
 

@@ -3,3 +3,4 @@ export * from './events.js';
 export { emit, emitArgs, EMIT_FN, getEvent, recentEvents, outboxSummary, type OutboxSource, type OutboxSummary, type StoredEvent, type DeliveryState } from './outbox.js';
 export { Deliverer, safeTarget, type DelivererOptions } from './deliver.js';
 export { eventBody, makeSigner, webhookHeaders } from './format.js';
+export { emitOnce, clearOccurrence } from './once.js';

@@ -54,7 +54,7 @@ export async function getBatchBudget(rt: Runtime, batchId: string): Promise<Budg
 
 export type Reservation =
   | { ok: true; budgeted: boolean }
-  | { ok: false; reason: string };
+  | { ok: false; reason: string; maxCredits: number };
 
 /** Reserves `price` credits for image `jobId` of the batch (idempotent per image). Always ok without a budget. */
 export async function reserveCredits(rt: Runtime, batchId: string, jobId: string, price: number): Promise<Reservation> {
@@ -68,6 +68,7 @@ export async function reserveCredits(rt: Runtime, batchId: string, jobId: string
   const n = (v: string) => Math.round(Number(v) * 1000) / 1000;
   return {
     ok: false,
+    maxCredits: n(max),
     reason: `credit budget of ${n(max)} reached: ${n(used)} reserved or consumed, this image needs about ${n(String(price))}`,
   };
 }

@@ -8,14 +8,14 @@ import type { Logger } from '../log.js';
 /**
  * Turns an image's input into the URL createTask gets, after pre-flight checks: uploads local files, refuses
  * inputs that cannot succeed, stops at a batch's credit budget. `ok: false` means "send nothing": the image is
- * recorded `failed` (or `cancelled` when `state` says so) with the code and message. `update` goes into the job's
+ * recorded `failed` (or `cancelled` / `expired` when `state` says so) with the code and message. `update` goes into the job's
  * checkpoint (e.g. the uploaded copy's URL).
  */
 export type PrepareInput = (data: SubmitJobData) => Promise<PreparedInput>;
 
 export type PreparedInput =
   | { ok: true; url: string; update?: Partial<SubmitJobData> }
-  | { ok: false; state?: 'failed' | 'cancelled'; failCode: string; failMsg: string };
+  | { ok: false; state?: 'failed' | 'cancelled' | 'expired'; failCode: string; failMsg: string };
 
 export interface LaneContext {
   readonly rt: Runtime;

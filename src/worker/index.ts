@@ -11,6 +11,8 @@ import { queueName, type Lane } from '../queue/names.js';
 import { createRedis } from '../queue/connection.js';
 import type { Runtime } from '../runtime.js';
 import { isTerminal } from '../results/record.js';
+import { BatchWatch, type WatchOptions } from '../batch/watch.js';
+import { Deliverer, type DelivererOptions } from '../notify/index.js';
 import type { LaneContext, PrepareInput } from './context.js';
 import { PollSchedule } from './poll-schedule.js';
 import { pollProcessor } from './poll-lane.js';
@@ -27,11 +29,16 @@ export interface WorkerOptions {
   prepareInput?: PrepareInput;
   /** Processors that replace or add to the built-in ones (submit, poll, download). */
   extraProcessors?: Partial<Record<Lane, (ctx: LaneContext) => Processor>>;
+  /** The batch watch beside the lanes (finalizer, deadlines, pilots, stall and pause notices); false: none. */
+  watch?: WatchOptions | false;
+  /** The notification deliverer beside the lanes; false: none. */
+  deliver?: DelivererOptions | false;
 }
 
 export interface WorkerHandle {
   readonly workers: ReadonlyMap<Lane, Worker>;
   readonly context: LaneContext;
+  readonly watch: BatchWatch | null;
   /** Waits for running jobs up to `timeoutMs`, then closes by force. Resolves true when the drain was clean. */
   close(timeoutMs?: number): Promise<boolean>;
 }
@@ -99,12 +106,22 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
     void worker.run().catch((err: unknown) => rt.log.error({ lane, err }, 'worker stopped'));
   }
   await Promise.all([...workers.values()].map((w) => w.waitUntilReady()));
+  // Beside the lanes, never in them: finishing batches and sending notifications hold up no image.
+  const watch = options.watch === false ? null : new BatchWatch(rt, rt.log, options.watch ?? {});
+  const deliverer = options.deliver === false ? null : new Deliverer(rt, options.deliver ?? {});
+  watch?.start();
+  deliverer?.start();
+  if (deliverer && rt.config.notifyUrls.length > 0 && !rt.config.notifySecret) {
+    rt.log.warn('NOTIFY_URL is set without NOTIFY_SECRET: notifications are sent unsigned');
+  }
   rt.log.info({ lanes, concurrency, prefix: rt.config.prefix }, 'workers started');
 
   return {
     workers,
     context,
+    watch,
     async close(timeoutMs = rt.config.shutdownTimeoutMs) {
+      await Promise.all([watch?.stop(), deliverer?.stop()]);
       let timer: NodeJS.Timeout | undefined;
       const graceful = Promise.all([...workers.values()].map((w) => w.close())).then(() => true);
       const deadline = new Promise<false>((resolve) => {

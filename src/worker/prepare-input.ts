@@ -5,8 +5,9 @@
  *    size and output size; a failure records the image `failed` with failCode `preflight` and no createTask.
  *    The facts of an image that passed are kept (`<batch>:inputs`, JSON per image) so a re-run of the job does not
  *    fetch again, and the download lane knows the expected output size;
+ * 0. completion window: once the batch's deadline passed, the image is recorded `expired` (nothing sent);
  * 2. credit budget: with `--max-credits`, the image's estimated price is reserved atomically; past the budget the
- *    image is recorded `cancelled` with failCode `budget`;
+ *    image is recorded `cancelled` with failCode `budget` (and `batch.budget_reached` is stored, once);
  * 3. local files (a path or file:// URL) are uploaded through kie.ai's stream upload just before submission; the
  *    copy is remembered on the job (`uploadedUrl`, `uploadedAt`) so a retry does not upload again, and uploaded again
  *    when older than UPLOAD_LIFETIME;
@@ -18,6 +19,8 @@ import { isKieError } from '../kie/errors.js';
 import type { SubmitJobData } from '../queue/job-data.js';
 import { outcomeFor } from '../queue/outcome.js';
 import type { Runtime } from '../runtime.js';
+import { deadlineRefusal } from '../batch/deadline.js';
+import { budgetReached, emit } from '../notify/index.js';
 import { reserveCredits } from './budget.js';
 import { waitForSendSlot } from './create-gate.js';
 import type { PrepareInput, PreparedInput } from './context.js';
@@ -96,13 +99,19 @@ export function createPrepareInput(rt: Runtime, options: PrepareOptions = {}): P
   }
 
   return async (data) => {
+    // The batch's completion window closed: nothing more is sent for it.
+    const closed = await deadlineRefusal(rt, data.batchId, now());
+    if (closed) return { ok: false, state: 'expired', ...closed };
     const remote = isRemoteUrl(data.input);
     const fresh = !remote && data.uploadedUrl !== undefined && data.uploadedAt !== undefined && now() - data.uploadedAt < config.uploadLifetimeMs;
     const checked = await check(data, remote, fresh);
     if ('ok' in checked) return checked;
     const price = priceOf(config.priceTable, data.model, data.factor, checked.facts);
     const reservation = await reserveCredits(rt, data.batchId, data.jobId, price.credits);
-    if (!reservation.ok) return { ok: false, state: 'cancelled', failCode: 'budget', failMsg: reservation.reason };
+    if (!reservation.ok) {
+      await emit(rt, budgetReached({ batchId: data.batchId, maxCredits: reservation.maxCredits, reason: reservation.reason }, now()));
+      return { ok: false, state: 'cancelled', failCode: 'budget', failMsg: reservation.reason };
+    }
     const prepared: PreparedInput = remote
       ? { ok: true, url: data.input }
       : fresh

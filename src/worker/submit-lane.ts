@@ -69,7 +69,7 @@ export function submitProcessor(ctx: LaneContext) {
     log.info({ jobId: data.jobId, batchId: data.batchId, taskId: data.taskId, state: 'polling', firstCheckMs: delay }, 'task created');
   }
 
-  async function fail(data: SubmitJobData, failCode: string, failMsg: string, state: 'failed' | 'cancelled' = 'failed'): Promise<never> {
+  async function fail(data: SubmitJobData, failCode: string, failMsg: string, state: 'failed' | 'cancelled' | 'expired' = 'failed'): Promise<never> {
     await recordOrRecreate(ctx, data, { state, failCode, failMsg, completedAt: Date.now() });
     counters.inc('upscale_images_finished_total', { state, model: data.model });
     log.info({ jobId: data.jobId, batchId: data.batchId, state, failCode, failMsg }, `image ${state} before a task was created`);
