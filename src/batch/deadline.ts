@@ -110,3 +110,26 @@ export async function expireDue(rt: Runtime, open: readonly BatchSummary[], now:
     }
   }
 }
+
+export interface WindowFit {
+  /** Time the create budget needs to submit `ahead + images` (ms). */
+  neededMs: number;
+  /** Time left until the deadline (ms). */
+  availableMs: number;
+  fits: boolean;
+  /** Images of this batch the budget cannot submit before the deadline, about (0 when it fits). */
+  wouldExpire: number;
+}
+
+/**
+ * Whether `images` can be submitted before `deadlineAt` under the create budget (`max` per `durationMs`, global),
+ * with `ahead` images already waiting in the submit queue. Ignores pre-flight and task times (submission only).
+ */
+export function windowFit(o: { images: number; ahead: number; createLimit: { max: number; durationMs: number }; deadlineAt: number; now: number }): WindowFit {
+  const perMs = o.createLimit.max / o.createLimit.durationMs;
+  const neededMs = Math.ceil((o.ahead + o.images) / perMs);
+  const availableMs = Math.max(0, o.deadlineAt - o.now);
+  const submittable = Math.max(0, Math.floor(availableMs * perMs) - o.ahead);
+  const wouldExpire = Math.max(0, o.images - submittable);
+  return { neededMs, availableMs, fits: wouldExpire === 0, wouldExpire };
+}

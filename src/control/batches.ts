@@ -9,12 +9,26 @@ import { laneStatus, type LaneStatusMap } from '../queue/lane-status.js';
 import { requireBatch } from '../results/export.js';
 import type { BatchSummary, RecordState, ResultRecord } from '../results/record.js';
 import type { Runtime } from '../runtime.js';
+import { pilotOutcome, type PilotOutcome } from '../batch/pilot.js';
+import { outboxSummary, type OutboxSummary } from '../notify/index.js';
+import { getRunway, type RunwayState } from '../worker/runway.js';
 
 /** Records handled concurrently by retry/cancel (their Redis commands are pipelined by ioredis). */
 const CHUNK = 200;
 
+export interface StatusSnapshot {
+  batches: BatchSummary[];
+  lanes: LaneStatusMap;
+  /** Notification delivery: targets, pending deliveries, recent events (of the batch, with `batchId`). */
+  notifications: OutboxSummary;
+  /** The credit runway as last read by a worker, or null before the first read. */
+  credits: RunwayState | null;
+  /** Pilot outcomes by batch id (batches with a pilot only). */
+  pilots: Record<string, PilotOutcome>;
+}
+
 /** What `upscale status` shows: one batch (`batchId`) or every retained batch, newest first, and the lanes. */
-export async function getStatus(rt: Runtime, options: { batchId?: string; now?: number } = {}): Promise<{ batches: BatchSummary[]; lanes: LaneStatusMap }> {
+export async function getStatus(rt: Runtime, options: { batchId?: string; now?: number } = {}): Promise<StatusSnapshot> {
   const now = options.now ?? Date.now();
   let batches: BatchSummary[];
   if (options.batchId === undefined) {
@@ -24,7 +38,18 @@ export async function getStatus(rt: Runtime, options: { batchId?: string; now?: 
     if (!summary) await requireBatch(rt.store, options.batchId);
     batches = summary ? [summary] : [];
   }
-  return { batches, lanes: await laneStatus(rt) };
+  const pilots: Record<string, PilotOutcome> = {};
+  for (const b of batches) {
+    if (b.pilot === null || b.pilot === undefined) continue;
+    const p = await pilotOutcome(rt, b.batchId, b);
+    if (p) pilots[b.batchId] = p;
+  }
+  const [lanes, notifications, credits] = await Promise.all([
+    laneStatus(rt),
+    outboxSummary(rt, options.batchId === undefined ? { limit: 10 } : { limit: 10, batchId: options.batchId }),
+    getRunway(rt),
+  ]);
+  return { batches, lanes, notifications, credits, pilots };
 }
 
 /** Yields a batch's records in arrays of at most `size`. */
@@ -99,10 +124,10 @@ function isLockedError(e: unknown): boolean {
   return /locked/i.test(e instanceof Error ? e.message : String(e));
 }
 
-const CANCELLABLE: readonly RecordState[] = ['waiting', 'submitting'];
+const CANCELLABLE: readonly RecordState[] = ['waiting', 'held', 'submitting'];
 
 /**
- * Cancels the images of a batch that have not reached kie.ai: a `waiting`/`submitting` image whose submit job is
+ * Cancels the images of a batch that have not reached kie.ai: a `waiting`/`held`/`submitting` image whose submit job is
  * gone, or exists with no `taskId` and is not active, has its job removed and is recorded `cancelled`. Active jobs
  * and submitted tasks (`polling`) are followed to their end. Throws `UnknownBatchError` for an unknown batch.
  * @returns `cancelled`: images recorded cancelled now; `inFlight`: images left running (active, submitted, polling).

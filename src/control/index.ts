@@ -1,3 +1,4 @@
 /** Operator controls: they sit above the runtime, the queues and the results, and nothing below imports them. */
 export { pause, resume, type PauseResult, type ResumeResult } from './lanes.js';
 export { getStatus, retry, cancel } from './batches.js';
+export { approve } from './pilot.js';

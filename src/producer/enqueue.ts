@@ -13,6 +13,7 @@ import { checkBatchId, imageJobId, newBatchId, submitJobId } from '../queue/iden
 import type { SubmitJobData } from '../queue/job-data.js';
 import type { NewImage } from '../results/store.js';
 import type { Runtime } from '../runtime.js';
+import { holdsNewImages } from '../batch/pilot.js';
 import { EnqueueError, InputError } from './errors.js';
 import type { EnqueueOptions, EnqueueProgress, EnqueueResult, ParsedLine, Rejection } from './types.js';
 import { validateLine, type ValidImage, type Validation } from './validate.js';
@@ -83,6 +84,8 @@ export async function enqueueLines(
     defaultModel: opts.model,
     defaultFactor: opts.factor,
   };
+  // Images added to a batch whose pilot is not approved yet wait behind it.
+  const hold = opts.hold ?? (await holdsNewImages(rt, batchId));
   const rejected: Rejection[] = [];
   let read = 0;
   let enqueued = 0;
@@ -102,8 +105,9 @@ export async function enqueueLines(
       line,
       ...(meta ? { meta } : {}),
     }));
-    const flags = await rt.store.createRecords(batchId, records);
-    const jobs = images.filter((_, i) => flags[i] !== 'exists').map((image) => submitJob(batchId, image));
+    const flags = await rt.store.createRecords(batchId, records, Date.now(), hold ? 'held' : 'waiting');
+    // A held image gets its submit job when released; a 'waiting' one that exists may be missing its job (repair).
+    const jobs = images.filter((_, i) => flags[i] === 'waiting' || (flags[i] === 'created' && !hold)).map((image) => submitJob(batchId, image));
     if (jobs.length > 0) await rt.queues.submit.addBulk(jobs);
     const created = flags.filter((f) => f === 'created').length;
     enqueued += created;

@@ -42,6 +42,11 @@ export interface EnqueueOptions {
   chunkSize?: number;
   /** Called after each chunk is stored and once at the end. */
   onProgress?: (p: EnqueueProgress) => void;
+  /**
+   * Create the images `held` (records, no submit jobs) until `upscale approve` releases them: a pilot's batch.
+   * @defaultValue true when the batch has a pilot that was not approved yet, else false
+   */
+  hold?: boolean;
 }
 
 /** Input formats of `enqueueFile` / `parseInput`. */

@@ -107,11 +107,91 @@ function describeReason(l: LaneStatus, now: number): string {
   return `${what}${since}${fix}`;
 }
 
+/** The notification facts status shows (the outbox's summary; see src/notify/outbox.ts). */
+export interface NotificationsView {
+  targets: number;
+  pending: number;
+  lastError: string | null;
+  recent: readonly { id: string; type: string; batchId: string | null; at: number; delivered: number; pending: number; failed: number; lastError: string | null }[];
+}
+
+/** The pilot facts status shows (src/batch/pilot.ts). */
+export interface PilotView {
+  images: number;
+  counts: Partial<Record<string, number>>;
+  done: boolean;
+  credits: number;
+  creditsPerImage: number | null;
+  extrapolatedCredits: number | null;
+  approvedAt: number | null;
+}
+
+/** The credit runway facts status shows (src/worker/runway.ts). */
+export interface CreditsView {
+  balance: number;
+  at: number;
+  spent: number;
+  needed: number | null;
+  imagesLeft: number | null;
+}
+
+export interface StatusInput {
+  batches: readonly BatchSummary[];
+  lanes: LaneStatusMap;
+  notifications?: NotificationsView;
+  credits?: CreditsView | null;
+  pilots?: Readonly<Record<string, PilotView>>;
+}
+
+/** The batch's lifecycle lines: pilot, deadline, finished and where the results are. */
+export function renderLifecycle(s: BatchSummary, pilot: PilotView | undefined, now: number): string[] {
+  const lines: string[] = [];
+  if (pilot) {
+    const states = Object.entries(pilot.counts)
+      .map(([state, n]) => `${n} ${state}`)
+      .join(', ');
+    const price = pilot.creditsPerImage === null ? 'no credits measured yet' : `${credits(pilot.creditsPerImage)} credits/image → about ${credits(pilot.extrapolatedCredits ?? 0)} credits for all ${s.total} images`;
+    const next = pilot.approvedAt !== null ? 'approved' : pilot.done ? `done: run \`upscale approve --batch ${s.batchId}\` to submit the ${s.counts.held} held images (or \`upscale cancel\`)` : 'running';
+    lines.push(`  pilot ${pilot.images} images: ${states} · ${price} · ${next}`);
+  }
+  if (s.deadlineAt !== null && s.deadlineAt !== undefined) {
+    const left = s.deadlineAt - now;
+    lines.push(`  deadline ${isoUtc(s.deadlineAt)} (${left > 0 ? `in ${formatDuration(left)}` : `passed; ${s.counts.expired} expired`})`);
+  }
+  if ((s.downloadsPending ?? 0) > 0) lines.push(`  ${s.downloadsPending} download(s) still to do`);
+  if (s.finalizedAt !== null && s.finalizedAt !== undefined) {
+    lines.push(`  finished ${isoUtc(s.finalizedAt)} · ${s.resultsAt ? `results in ${s.resultsAt}/results.jsonl and summary.json` : `results: upscale export --batch ${s.batchId}`}`);
+  }
+  return lines;
+}
+
+/** One line for notifications (targets, pending, last failure) and one per recent event. */
+export function renderNotifications(n: NotificationsView, now: number, max = 5): string {
+  const head =
+    n.targets === 0
+      ? 'notifications: no NOTIFY_URL (events are recorded, not sent)'
+      : `notifications: ${n.targets} target(s) · ${n.pending} delivery(ies) pending${n.lastError ? ` (last failure: ${n.lastError}; retrying with backoff)` : ''}`;
+  const lines = [head];
+  for (const e of n.recent.slice(0, max)) {
+    const state = n.targets === 0 ? 'recorded' : e.failed > 0 ? `FAILED (${e.lastError ?? 'gave up'})` : e.pending > 0 ? `pending${e.lastError ? ` (${e.lastError})` : ''}` : 'delivered';
+    lines.push(`  ${e.type}${e.batchId ? ` ${e.batchId}` : ''} · ${formatTime(e.at, now)} · ${state}`);
+  }
+  return lines.join('\n');
+}
+
+/** `credits: 1,234 (read 20s ago) · the waiting images need about 5,000 · credits for about 61 more images`. */
+export function renderCredits(c: CreditsView, now: number): string {
+  const parts = [`credits: ${credits(c.balance)} (read ${formatDuration(Math.max(0, now - c.at))} ago${c.spent > 0 ? `, about ${credits(c.spent)} sent since` : ''})`];
+  if (c.needed !== null && c.needed > 0) parts.push(`the waiting images need about ${credits(Math.round(c.needed))}`);
+  if (c.imagesLeft !== null && c.needed !== null && c.needed > c.balance) parts.push(`credits for about ${c.imagesLeft} more images`);
+  return parts.join(' · ');
+}
+
 /**
  * The whole human view: a block per batch (every active batch, and the newest `maxFinished` finished ones when
  * listing), then the lanes.
  */
-export function renderStatus(snapshot: { batches: readonly BatchSummary[]; lanes: LaneStatusMap }, options: RenderOptions & { listing?: boolean }): string {
+export function renderStatus(snapshot: StatusInput, options: RenderOptions & { listing?: boolean }): string {
   const maxFinished = options.maxFinished ?? 5;
   let shown = [...snapshot.batches];
   let hidden = 0;
@@ -120,17 +200,28 @@ export function renderStatus(snapshot: { batches: readonly BatchSummary[]; lanes
     shown = snapshot.batches.filter((b) => !isBatchFinished(b) || finishedShown++ < maxFinished);
     hidden = snapshot.batches.length - shown.length;
   }
-  const blocks = shown.map((b) => renderBatch(b, options));
+  const blocks = shown.map((b) => [renderBatch(b, options), ...renderLifecycle(b, snapshot.pilots?.[b.batchId], options.now)].join('\n'));
   if (snapshot.batches.length === 0) blocks.push('no batches (enqueue one with `upscale enqueue`)');
   if (hidden > 0) blocks.push(`${hidden} older finished batch(es) not shown (\`upscale status --batch ID\` or \`--json\` lists them)`);
-  blocks.push(renderLanes(snapshot.lanes, options.now));
+  const tail = [renderLanes(snapshot.lanes, options.now)];
+  if (snapshot.credits) tail.push(renderCredits(snapshot.credits, options.now));
+  if (snapshot.notifications) tail.push(renderNotifications(snapshot.notifications, options.now));
+  blocks.push(tail.join('\n'));
   return blocks.join('\n\n') + '\n';
 }
 
 /**
- * The `--json` shape: the batch's whole summary with `--batch`, else `{ batches, lanes }`. Times are Unix ms.
+ * The `--json` shape: the batch's whole summary with `--batch` (plus `pilot` and its `notifications`), else
+ * `{ batches, lanes, pilots, notifications, credits }`. Times are Unix ms.
  */
-export function statusJson(snapshot: { batches: readonly BatchSummary[]; lanes: LaneStatusMap }, batchId?: string): unknown {
-  if (batchId !== undefined) return snapshot.batches[0] ?? null;
-  return { batches: snapshot.batches, lanes: snapshot.lanes };
+export function statusJson(snapshot: StatusInput, batchId?: string): unknown {
+  if (batchId !== undefined) {
+    const b = snapshot.batches[0];
+    if (!b || (snapshot.notifications === undefined && snapshot.pilots === undefined)) return b ?? null;
+    return { ...b, pilot: snapshot.pilots?.[b.batchId] ?? null, notifications: snapshot.notifications ?? null };
+  }
+  if (snapshot.notifications === undefined && snapshot.pilots === undefined && snapshot.credits === undefined) {
+    return { batches: snapshot.batches, lanes: snapshot.lanes };
+  }
+  return { batches: snapshot.batches, lanes: snapshot.lanes, pilots: snapshot.pilots ?? {}, notifications: snapshot.notifications ?? null, credits: snapshot.credits ?? null };
 }

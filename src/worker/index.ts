@@ -10,7 +10,8 @@ import { limiterFor, type LimiterOptions } from '../queue/limits.js';
 import { queueName, type Lane } from '../queue/names.js';
 import { createRedis } from '../queue/connection.js';
 import type { Runtime } from '../runtime.js';
-import { isTerminal } from '../results/record.js';
+import { isTerminal, type BatchSummary } from '../results/record.js';
+import { watchRunway } from './runway.js';
 import { BatchWatch, type WatchOptions } from '../batch/watch.js';
 import { Deliverer, type DelivererOptions } from '../notify/index.js';
 import type { LaneContext, PrepareInput } from './context.js';
@@ -107,7 +108,8 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
   }
   await Promise.all([...workers.values()].map((w) => w.waitUntilReady()));
   // Beside the lanes, never in them: finishing batches and sending notifications hold up no image.
-  const watch = options.watch === false ? null : new BatchWatch(rt, rt.log, options.watch ?? {});
+  const watchOptions = options.watch === false ? null : { ...options.watch, extra: [...(options.watch?.extra ?? []), (open: BatchSummary[], now: number) => watchRunway(rt, open, now)] };
+  const watch = watchOptions === null ? null : new BatchWatch(rt, rt.log, watchOptions);
   const deliverer = options.deliver === false ? null : new Deliverer(rt, options.deliver ?? {});
   watch?.start();
   deliverer?.start();

@@ -8,6 +8,8 @@
  * 0. completion window: once the batch's deadline passed, the image is recorded `expired` (nothing sent);
  * 2. credit budget: with `--max-credits`, the image's estimated price is reserved atomically; past the budget the
  *    image is recorded `cancelled` with failCode `budget` (and `batch.budget_reached` is stored, once);
+ * 2b. credit runway: when the last read balance, less what was sent since, does not cover the image's price, the
+ *    submit lane pauses with reason `credits` before kie.ai is asked (runway.ts);
  * 3. local files (a path or file:// URL) are uploaded through kie.ai's stream upload just before submission; the
  *    copy is remembered on the job (`uploadedUrl`, `uploadedAt`) so a retry does not upload again, and uploaded again
  *    when older than UPLOAD_LIFETIME;
@@ -22,6 +24,7 @@ import type { Runtime } from '../runtime.js';
 import { deadlineRefusal } from '../batch/deadline.js';
 import { budgetReached, emit } from '../notify/index.js';
 import { reserveCredits } from './budget.js';
+import { pauseForCredits, takeFromRunway } from './runway.js';
 import { waitForSendSlot } from './create-gate.js';
 import type { PrepareInput, PreparedInput } from './context.js';
 import { preflight, type ImageFacts, type PreflightOptions } from './preflight.js';
@@ -112,6 +115,9 @@ export function createPrepareInput(rt: Runtime, options: PrepareOptions = {}): P
       await emit(rt, budgetReached({ batchId: data.batchId, maxCredits: reservation.maxCredits, reason: reservation.reason }, now()));
       return { ok: false, state: 'cancelled', failCode: 'budget', failMsg: reservation.reason };
     }
+    // The credit runway: stop before kie.ai would answer 402 (runway.ts).
+    const runway = await takeFromRunway(rt, price.credits);
+    if (!runway.ok) return pauseForCredits(rt, runway.left, price.credits);
     const prepared: PreparedInput = remote
       ? { ok: true, url: data.input }
       : fresh

@@ -12,6 +12,10 @@
  * - A one-line progress display on stderr when stderr is a terminal.
  * - `--check`: every image first goes through the submit lane's pre-flight (format, size, output size, private
  *   addresses; a bounded read of its head), and lines that would fail are rejected with `pre-flight: <reason>`.
+ * - `--deadline 24h|DATE`: the batch's completion window; images not submitted by then end `expired`. A warning
+ *   (stderr, and `warnings` in --json) when the create budget cannot submit them all in time with the queue ahead.
+ * - `--pilot N`: N images spread over the input are submitted first; the rest are held until `upscale approve`
+ *   (`pilot` in --json: images released).
  * - `--max-credits N`: the batch's credit budget; workers stop submitting its images once their estimated prices
  *   would pass it, and record the rest `cancelled` (failCode `budget`). Given again, it changes the budget.
  */
@@ -33,6 +37,9 @@ import {
 import { checkBatchId, newBatchId } from '../../queue/identity.js';
 import { createRuntime } from '../../runtime.js';
 import { setBatchBudget } from '../../worker/budget.js';
+import { parseDeadline, setBatchDeadline, windowFit } from '../../batch/deadline.js';
+import { declarePilot, startPilot } from '../../batch/pilot.js';
+import { formatDuration } from '../../config/units.js';
 import { preflightLines } from '../../worker/check-lines.js';
 import { UsageError } from '../usage-error.js';
 
@@ -45,6 +52,8 @@ interface EnqueueCliOptions {
   json?: boolean;
   check?: boolean;
   maxCredits?: string;
+  deadline?: string;
+  pilot?: string;
 }
 
 /** A one-line progress display redrawn in place with `\r`, at most 10 times a second. */
@@ -94,6 +103,16 @@ function checkOptions(
     const problem = checkBatchId(opts.batch);
     if (problem) throw new UsageError(`--batch: ${problem}`);
   }
+  if (opts.deadline !== undefined) {
+    try {
+      parseDeadline(opts.deadline);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  if (opts.pilot !== undefined && !/^\d{1,9}$/.test(opts.pilot.trim()) || opts.pilot?.trim() === '0') {
+    throw new UsageError(`--pilot "${opts.pilot}" must be a whole number of images ≥ 1 (e.g. --pilot 20)`);
+  }
   if (opts.maxCredits !== undefined && parseCredits(opts.maxCredits) === null) {
     throw new UsageError(`--max-credits "${opts.maxCredits}" must be a number of credits ≥ 0 (e.g. --max-credits 500)`);
   }
@@ -136,6 +155,8 @@ export function register(program: Command): void {
     .option('--json', 'print { batchId, enqueued, duplicates, rejected } as JSON')
     .option('--check', "pre-flight every image now (format, size, output size, address) and reject those that would fail")
     .option('--max-credits <n>', 'credit budget of the batch: images past it are cancelled, not submitted')
+    .option('--deadline <when>', 'completion window: a duration (24h) or a date (2026-12-01T06:00Z); images not submitted by then end `expired`')
+    .option('--pilot <n>', 'submit N images spread over the input first; hold the rest until `upscale approve --batch ID`')
     .action(async (file: string | undefined, opts: EnqueueCliOptions) => {
       const options = checkOptions(file, opts);
       if (file !== undefined && file !== '-') {
@@ -185,25 +206,50 @@ export function register(program: Command): void {
       const rt = createRuntime(config);
       try {
         const maxCredits = opts.maxCredits === undefined ? null : parseCredits(opts.maxCredits);
-        // The budget is in place before the first job is added, so no worker submits past it.
+        // The budget, deadline and pilot are in place before the first job is added, so no worker misses them.
         if (maxCredits !== null) await setBatchBudget(rt, options.batchId, maxCredits);
+        const deadlineAt = opts.deadline === undefined ? null : parseDeadline(opts.deadline);
+        if (deadlineAt !== null) await setBatchDeadline(rt, options.batchId, deadlineAt);
+        const pilot = opts.pilot === undefined ? null : Number(opts.pilot);
+        if (pilot !== null) await declarePilot(rt, options.batchId, pilot);
+        const counts = await rt.queues.submit.getJobCounts('waiting', 'prioritized', 'delayed');
+        const ahead = (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0);
         const result = await enqueueLines(rt, input, options, () => ({ ...bytes })).catch((e: unknown) => {
           throw isInputError(e) ? new UsageError((e as Error).message) : e;
         });
         progress?.clear();
         const { batchId, enqueued, duplicates, rejected } = result;
+        const pilotReleased = pilot === null ? null : await startPilot(rt, batchId, pilot);
+        const warnings: string[] = [];
+        if (deadlineAt !== null) {
+          const fit = windowFit({ images: enqueued, ahead, createLimit: config.createLimit, deadlineAt, now: Date.now() });
+          if (!fit.fits) {
+            warnings.push(
+              `the deadline cannot fit: ${enqueued} images with ${ahead} already queued need about ${formatDuration(fit.neededMs)} at ${config.createLimit.max} per ${formatDuration(config.createLimit.durationMs)}, ` +
+                `and the deadline is in ${formatDuration(fit.availableMs)}: about ${fit.wouldExpire} images would expire`,
+            );
+          }
+        }
         if (enqueued + duplicates + rejected.length === 0) {
           process.stderr.write(
             `upscale: no images in ${file === '-' ? 'standard input' : (file ?? 'the input')}\n`,
           );
         }
         if (opts.json) {
-          process.stdout.write(JSON.stringify({ batchId, enqueued, duplicates, rejected }) + '\n');
+          const extra = {
+            ...(deadlineAt === null ? {} : { deadlineAt }),
+            ...(pilotReleased === null ? {} : { pilot: pilotReleased }),
+            ...(warnings.length === 0 ? {} : { warnings }),
+          };
+          process.stdout.write(JSON.stringify({ batchId, enqueued, duplicates, rejected, ...extra }) + '\n');
         } else {
           const lines = [
             `batch ${batchId}: ${enqueued} enqueued, ${duplicates} duplicates, ${rejected.length} rejected` +
-              (maxCredits === null ? '' : `; credit budget ${maxCredits}`),
+              (maxCredits === null ? '' : `; credit budget ${maxCredits}`) +
+              (deadlineAt === null ? '' : `; deadline ${new Date(deadlineAt).toISOString()}`) +
+              (pilotReleased === null ? '' : `; pilot of ${pilotReleased} submitted first, the rest held until \`upscale approve --batch ${batchId}\``),
           ];
+          for (const w of warnings) lines.push(`warning: ${w}`);
           for (const r of rejected) {
             const where =
               file !== undefined && r.line < firstUrlLine

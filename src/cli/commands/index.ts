@@ -8,6 +8,7 @@ import { register as registerPause } from './pause.js';
 import { register as registerResume } from './resume.js';
 import { register as registerRetry } from './retry.js';
 import { register as registerCancel } from './cancel.js';
+import { register as registerApprove } from './approve.js';
 import { register as registerSim } from './sim.js';
 import { register as registerServe } from './serve.js';
 import { register as registerEstimate } from './estimate.js';
@@ -25,6 +26,7 @@ const registrations: Register[] = [
   registerResume,
   registerRetry,
   registerCancel,
+  registerApprove,
   registerSim,
   registerServe,
   registerEstimate,
