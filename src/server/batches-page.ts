@@ -5,6 +5,7 @@
 import { formatDuration } from '../config/units.js';
 import { LANES } from '../queue/names.js';
 import { ACTIVE_STATES, STATES, type BatchSummary, type RecordState } from '../results/record.js';
+import { renderCredits, renderLifecycle, type CreditsView, type NotificationsView, type PilotView } from '../results/status-view.js';
 import type { LaneViews } from './lanes.js';
 
 export interface BatchesPageInput {
@@ -18,6 +19,12 @@ export interface BatchesPageInput {
   hidden?: number;
   /** Where Bull Board is mounted. @defaultValue `/dashboard` */
   boardPath?: string;
+  /** Notification delivery state (targets, pending, recent events). */
+  notifications?: NotificationsView;
+  /** Pilot outcomes by batch id. */
+  pilots?: Readonly<Record<string, PilotView>>;
+  /** The credit runway as last read. */
+  credits?: CreditsView | null;
 }
 
 const ESCAPES: Record<string, string> = {
@@ -92,7 +99,7 @@ function bar(b: BatchSummary): string {
   return `<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="${b.total}" aria-valuenow="${done}">${segments}</div>`;
 }
 
-function batchBlock(b: BatchSummary, now: number): string {
+function batchBlock(b: BatchSummary, now: number, pilot?: PilotView): string {
   const done = doneOf(b);
   const pct = b.total > 0 ? ((done / b.total) * 100).toFixed(1) : '0.0';
   const finished = isFinished(b);
@@ -122,6 +129,9 @@ ${bar(b)}
 <p class="progress"><b>${done}</b> of <b>${b.total}</b> done (${pct}%)</p>
 <ul class="counts">${counts}</ul>
 <dl>${dl}</dl>
+${renderLifecycle(b, pilot, now)
+  .map((l) => `<p class="lifecycle">${escapeHtml(l.trim())}</p>`)
+  .join('\n')}
 <p class="links">Export: <a href="/api/batches/${id}/export?format=jsonl">JSONL</a> · <a href="/api/batches/${id}/export?format=csv">CSV</a> · <a href="/api/batches/${id}">summary JSON</a></p>
 </article>`;
 }
@@ -163,14 +173,33 @@ main{padding:16px 24px;max-width:1100px}
 .counts{list-style:none;padding:0;margin:4px 0;display:flex;gap:14px;flex-wrap:wrap}
 .counts i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:4px}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:6px 0} dt{color:#57606a} dd{margin:0}
-.empty{color:#57606a}`;
+.empty{color:#57606a}
+.lifecycle{margin:2px 0;color:#1f2328} .notifications,.credits{background:#fff;border:1px solid #dde;border-radius:6px;padding:8px 12px;margin-bottom:12px}
+.notifications h3{margin:0 0 4px;font-size:15px} .notifications ul{margin:4px 0;padding-left:18px}`;
+
+/** Notification delivery: targets, pending deliveries, and the recent events with their state. */
+function notificationsBlock(n: NotificationsView, now: number): string {
+  const head =
+    n.targets === 0
+      ? 'No NOTIFY_URL: events are recorded here but not sent.'
+      : `${n.targets} target(s) · ${n.pending} delivery(ies) pending${n.lastError ? ` · last failure: ${n.lastError} (retrying with backoff)` : ''}`;
+  const rows = n.recent
+    .map((e) => {
+      const state = n.targets === 0 ? 'recorded' : e.failed > 0 ? `failed (${e.lastError ?? 'gave up'})` : e.pending > 0 ? `pending${e.lastError ? ` (${e.lastError})` : ''}` : 'delivered';
+      return `<li data-event="${escapeHtml(e.id)}"><b>${escapeHtml(e.type)}</b> ${escapeHtml(e.batchId ?? '')} · ${escapeHtml(when(e.at, now))} · <span class="delivery">${escapeHtml(state)}</span></li>`;
+    })
+    .join('');
+  return `<section class="notifications"><h3>Notifications</h3><p>${escapeHtml(head)}</p>${rows ? `<ul>${rows}</ul>` : ''}</section>`;
+}
 
 /** The whole page. */
 export function renderBatchesPage(input: BatchesPageInput): string {
   const refresh = input.refreshSeconds ?? 5;
   const board = input.boardPath ?? '/dashboard';
   const lanes = LANES.map((l) => laneBlock(l, input.lanes[l], input.now)).join('\n');
-  const batches = input.batches.map((b) => batchBlock(b, input.now)).join('\n');
+  const batches = input.batches.map((b) => batchBlock(b, input.now, input.pilots?.[b.batchId])).join('\n');
+  const notes = input.notifications ? notificationsBlock(input.notifications, input.now) : '';
+  const runway = input.credits ? `<p class="credits">${escapeHtml(renderCredits(input.credits, input.now))}</p>` : '';
   const hidden = input.hidden ?? 0;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -184,6 +213,7 @@ ${refresh > 0 ? `<meta http-equiv="refresh" content="${refresh}">` : ''}
 <span class="meta">read ${escapeHtml(utc(input.now))}${refresh > 0 ? ` · refreshes every ${refresh} s` : ''}</span></header>
 <main>
 <section class="lanes">${lanes}</section>
+${runway}${notes}
 <section class="batches">${batches || '<p class="empty">No batches yet (enqueue one with <code>upscale enqueue</code>).</p>'}</section>
 ${hidden > 0 ? `<p class="empty">${hidden} older finished batch(es) not shown (<a href="?all=1">show all</a>).</p>` : ''}
 </main></body></html>

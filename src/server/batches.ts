@@ -9,6 +9,9 @@ import { EXPORT_FORMATS, exportBatch, type ExportFormat } from '../results/expor
 import type { Runtime } from '../runtime.js';
 import { isFinished, renderBatchesPage } from './batches-page.js';
 import { readLanes } from './lanes.js';
+import { pilotOutcome, type PilotOutcome } from '../batch/pilot.js';
+import { outboxSummary } from '../notify/index.js';
+import { getRunway } from '../worker/runway.js';
 
 export interface BatchesOptions {
   /** Finished batches listed on the page unless `?all=1` (running ones are always listed). @defaultValue `50` */
@@ -39,14 +42,23 @@ export function registerBatches(app: FastifyInstance, rt: Runtime, options: Batc
   app.get('/dashboard/batches', async (request, reply) => {
     const query = request.query as Record<string, unknown>;
     const now = Date.now();
-    const [all, lanes] = await Promise.all([rt.store.listBatches(now), readLanes(rt)]);
+    const [all, lanes, notifications, credits] = await Promise.all([rt.store.listBatches(now), readLanes(rt), outboxSummary(rt, { limit: 10 }), getRunway(rt)]);
     let finishedShown = 0;
     const batches =
       query.all === '1' ? all : all.filter((b) => !isFinished(b) || finishedShown++ < maxFinished);
+    const pilots: Record<string, PilotOutcome> = {};
+    for (const b of batches) {
+      if (b.pilot === null || b.pilot === undefined) continue;
+      const p = await pilotOutcome(rt, b.batchId, b);
+      if (p) pilots[b.batchId] = p;
+    }
     const html = renderBatchesPage({
       batches,
       lanes,
       now,
+      notifications,
+      pilots,
+      credits,
       refreshSeconds: refreshOf(query, options.refreshSeconds ?? 5),
       hidden: all.length - batches.length,
     });
