@@ -62,6 +62,17 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
   const stats = new StatsCollector();
   const faults = new FaultState(opts.faults, rng('faults'));
   const credits = { balance: opts.credits };
+  // The slow drain: other spending on the account, applied every 50 ms of real time (scaled).
+  let drainedAt = Date.now();
+  const drain =
+    opts.creditDrain > 0
+      ? setInterval(() => {
+          const now = Date.now();
+          credits.balance = Math.max(0, credits.balance - (opts.creditDrain * opts.timeScale * (now - drainedAt)) / 1000);
+          drainedAt = now;
+        }, 50)
+      : null;
+  drain?.unref();
   let base = opts.publicUrl ?? `http://${urlHost(opts.host)}:${opts.port}`;
   const callbacks = new CallbackSender({
     faults,
@@ -130,6 +141,7 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
     stop: () =>
       (stopping ??= (async () => {
         stopController.abort();
+        if (drain) clearInterval(drain);
         await tasks.stop();
         await callbacks.stop();
         await app.close();

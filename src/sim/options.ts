@@ -98,6 +98,11 @@ export interface SimOptions {
   failCodes?: Record<string, number>;
   /** Starting credit balance. createTask answers 402 when the balance is below the task's price. @defaultValue 100000 */
   credits?: number;
+  /**
+   * A slow drain: credits the account loses per second of simulated time to other spending (another tool on the
+   * same key), so a balance read goes stale between reads. @defaultValue 0
+   */
+  creditDrain?: number;
   /** Prices per task. @defaultValue see `SimPrices` */
   prices?: Partial<SimPrices>;
   /** topaz factors accepted (some sources say "8" is refused). @defaultValue `["1", "2", "4", "8"]` */
@@ -140,6 +145,7 @@ export interface ResolvedOptions {
   failRate: number;
   failCodes: Record<string, number>;
   credits: number;
+  creditDrain: number;
   prices: SimPrices;
   topazFactors: readonly string[];
   webhookHmacKey: string | undefined;
@@ -233,6 +239,7 @@ export function resolveOptions(o: SimOptions): ResolvedOptions {
     failRate: rate('failRate', o.failRate ?? 0),
     failCodes,
     credits: nonNegative('credits', o.credits ?? 100_000),
+    creditDrain: nonNegative('creditDrain', o.creditDrain ?? 0),
     prices: { topaz2K: 10, topaz4K: 20, topaz8K: 40, recraft: 0.5, ...o.prices },
     topazFactors: o.topazFactors ?? ['1', '2', '4', '8'],
     webhookHmacKey: o.webhookHmacKey === '' ? undefined : o.webhookHmacKey,

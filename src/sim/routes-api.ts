@@ -85,9 +85,10 @@ export function registerApiRoutes(app: FastifyInstance, ctx: SimContext): void {
     return answer(reply, 200, 'success', recordInfoData(task, Date.now()));
   });
 
-  app.get('/api/v1/chat/credit', async (_request, reply) =>
-    answer(reply, 200, 'success', ctx.credits.balance),
-  );
+  app.get('/api/v1/chat/credit', async (_request, reply) => {
+    ctx.stats.counters.creditChecks++;
+    return answer(reply, 200, 'success', ctx.credits.balance);
+  });
 
   app.post('/api/v1/common/download-url', async (request, reply) => {
     const body = request.body as { url?: unknown } | undefined;

@@ -62,6 +62,8 @@ export interface SimStats {
   uploads: number;
   /** Remaining credit balance. */
   credits: number;
+  /** Calls of the credit endpoint (GET /api/v1/chat/credit). */
+  creditChecks: number;
 }
 
 /** The plain counters; the rest of `SimStats` is derived when a snapshot is taken. */
@@ -85,6 +87,7 @@ export type Counters = Pick<
   | 'callbacksDuplicated'
   | 'callbacksFailed'
   | 'uploads'
+  | 'creditChecks'
 >;
 
 export function zeroCounters(): Counters {
@@ -107,6 +110,7 @@ export function zeroCounters(): Counters {
     callbacksDuplicated: 0,
     callbacksFailed: 0,
     uploads: 0,
+    creditChecks: 0,
   };
 }
 

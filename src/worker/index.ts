@@ -11,7 +11,7 @@ import { queueName, type Lane } from '../queue/names.js';
 import { createRedis } from '../queue/connection.js';
 import type { Runtime } from '../runtime.js';
 import { isTerminal, type BatchSummary } from '../results/record.js';
-import { watchRunway } from './runway.js';
+import { refreshBalance, watchRunway } from './runway.js';
 import { BatchWatch, type WatchOptions } from '../batch/watch.js';
 import { Deliverer, type DelivererOptions } from '../notify/index.js';
 import type { LaneContext, PrepareInput } from './context.js';
@@ -103,6 +103,8 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
     worker.on('error', (err) => rt.log.error({ lane, err }, 'worker error'));
     workers.set(lane, worker);
   }
+  // The credit runway knows the balance before this process sends anything (no read if another did recently).
+  if (lanes.includes('submit') && options.watch !== false) await refreshBalance(rt).catch(() => null);
   for (const [lane, worker] of workers) {
     void worker.run().catch((err: unknown) => rt.log.error({ lane, err }, 'worker stopped'));
   }

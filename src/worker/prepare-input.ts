@@ -116,7 +116,7 @@ export function createPrepareInput(rt: Runtime, options: PrepareOptions = {}): P
       return { ok: false, state: 'cancelled', failCode: 'budget', failMsg: reservation.reason };
     }
     // The credit runway: stop before kie.ai would answer 402 (runway.ts).
-    const runway = await takeFromRunway(rt, price.credits);
+    const runway = await takeFromRunway(rt, data.jobId, price.credits);
     if (!runway.ok) return pauseForCredits(rt, runway.left, price.credits);
     const prepared: PreparedInput = remote
       ? { ok: true, url: data.input }

@@ -4,9 +4,10 @@
  * - The balance (kie.ai's `GET /api/v1/chat/credit`) is read at most once per CREDITS_CHECK_INTERVAL for all
  *   processes together: the reader takes a Redis lock for the interval (SET NX PX) and stores what it read
  *   (`keys.creditBalance`, a hash: `balance`, `at`, `spent`).
- * - Each image about to be sent takes its estimated price off what is left (`spent`, atomically); when what is left
- *   is below the image's price, the submit lane pauses with reason `credits` and the image waits (nothing sent, no
- *   402). The estimate counts an image again if it is sent again before the next read (it errs on the safe side).
+ * - Each image about to be sent takes its estimated price off what is left (`spent`, atomically) and is in flight
+ *   until createTask answers; when what is left is below the image's price, the submit lane pauses with reason
+ *   `credits` and the image waits (nothing sent, no 402). A fresh read starts `spent` at what is still in flight
+ *   (sent but maybe not yet in the balance), so a read in the middle of sends does not forget them.
  * - With each read the watch compares the balance with what the waiting images need (per batch: its measured
  *   credits per succeeded image, else the price table's typical case): below it, `credits.low` once per shortfall
  *   and the status line "credits for about N more images". A `credits` pause ends by itself once a read shows
@@ -20,15 +21,36 @@ import { runScript } from '../results/scripts.js';
 import type { Runtime } from '../runtime.js';
 import { priceOf } from './prices.js';
 
-/** KEYS: balance hash. ARGV: price. → { 'ok' | 'short' | 'unknown', remaining } */
+/**
+ * KEYS: balance hash, in-flight hash. ARGV: price, jobId, now. Records the send as in flight (until createTask
+ * answers) and takes its price off what is left. → { 'ok' | 'short' | 'unknown', left }
+ */
 const TAKE = `
 local b = redis.call('HMGET', KEYS[1], 'balance', 'spent')
-if not b[1] then return { 'unknown', '' } end
-local left = tonumber(b[1]) - (tonumber(b[2]) or 0)
-local price = tonumber(ARGV[1])
-if left < price then return { 'short', tostring(left) } end
-redis.call('HINCRBYFLOAT', KEYS[1], 'spent', price)
-return { 'ok', tostring(left - price) }
+if b[1] then
+  local left = tonumber(b[1]) - (tonumber(b[2]) or 0)
+  if left < tonumber(ARGV[1]) then return { 'short', tostring(left) } end
+  redis.call('HINCRBYFLOAT', KEYS[1], 'spent', ARGV[1])
+end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[1] .. ':' .. ARGV[3])
+if b[1] then return { 'ok', '' } end
+return { 'unknown', '' }
+`;
+
+/**
+ * KEYS: balance hash, in-flight hash. ARGV: balance, now, staleBefore. Stores a fresh read: what is spent since
+ * is what is still in flight (sent, or about to be, and maybe not in the balance yet); in-flight entries older
+ * than staleBefore (their worker died) are dropped.
+ */
+const STORE_READ = `
+local inflight = redis.call('HGETALL', KEYS[2])
+local spent = 0
+for i = 1, #inflight, 2 do
+  local price, at = string.match(inflight[i + 1], '([^:]+):(.+)')
+  if tonumber(at) < tonumber(ARGV[3]) then redis.call('HDEL', KEYS[2], inflight[i]) else spent = spent + tonumber(price) end
+end
+redis.call('HSET', KEYS[1], 'balance', ARGV[1], 'at', ARGV[2], 'spent', tostring(spent))
+return tostring(spent)
 `;
 
 export interface RunwayState {
@@ -61,15 +83,24 @@ export async function refreshBalance(rt: Runtime, now = Date.now()): Promise<num
     rt.log.warn({ err }, 'could not read the credit balance; trying again after CREDITS_CHECK_INTERVAL');
     return null;
   }
-  await rt.redis.hset(rt.store.keys.creditBalance, { balance: String(balance), at: String(now), spent: '0' });
+  await runScript(rt.redis, STORE_READ, [rt.store.keys.creditBalance, inflightKey(rt)], [balance, now, now - 2 * rt.config.requestTimeoutMs]);
   return balance;
+}
+
+function inflightKey(rt: Runtime): string {
+  return `${rt.store.keys.creditBalance}:inflight`;
+}
+
+/** For the submit lane, once createTask answered (or failed): that send is no longer in flight. */
+export async function answeredForRunway(rt: Runtime, jobId: string): Promise<void> {
+  await rt.redis.hdel(inflightKey(rt), jobId);
 }
 
 export type RunwayDecision = { ok: true } | { ok: false; left: number };
 
 /** Takes `price` off what is left of the last read balance; `ok: false` when it does not cover it. Unknown balance: ok. */
-export async function takeFromRunway(rt: Runtime, price: number): Promise<RunwayDecision> {
-  const [status, left] = (await runScript(rt.redis, TAKE, [rt.store.keys.creditBalance], [price])) as [string, string];
+export async function takeFromRunway(rt: Runtime, jobId: string, price: number, now = Date.now()): Promise<RunwayDecision> {
+  const [status, left] = (await runScript(rt.redis, TAKE, [rt.store.keys.creditBalance, inflightKey(rt)], [price, jobId, now])) as [string, string];
   return status === 'short' ? { ok: false, left: Number(left) } : { ok: true };
 }
 

@@ -20,6 +20,7 @@ import { isTerminal } from '../results/record.js';
 import type { LaneContext } from './context.js';
 import { LaneSignals } from './lane-signals.js';
 import { recordOrRecreate } from './records.js';
+import { answeredForRunway } from './runway.js';
 
 export interface SubmitResult {
   taskId: string | null;
@@ -120,6 +121,7 @@ export function submitProcessor(ctx: LaneContext) {
       });
       taskId = created.taskId;
     } catch (e) {
+      await answeredForRunway(rt, data.jobId);
       return handleError(job, data, e, token);
     }
     // CHECKPOINT: nothing may come between createTask's answer and this.
@@ -129,6 +131,7 @@ export function submitProcessor(ctx: LaneContext) {
     const checkpoint = { ...rest, taskId, submittedAt };
     await job.updateData(checkpoint);
     crashPoint('after-checkpoint');
+    await answeredForRunway(rt, data.jobId);
     await signals.answered();
     return followAndReturn(job, checkpoint);
   };

@@ -1,0 +1,181 @@
+/**
+ * Completion window, pilot and credit runway, each end to end with the lanes, the batch watch and the simulator
+ * (in-process workers at a compressed time scale).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseDeadline, setBatchDeadline, windowFit } from '../../src/batch/deadline.js';
+import { declarePilot, pilotOutcome, spread, startPilot } from '../../src/batch/pilot.js';
+import { approve, cancel, getStatus } from '../../src/control/index.js';
+import { recentEvents } from '../../src/notify/index.js';
+import { enqueueLines } from '../../src/producer/index.js';
+import { getPauseReason } from '../../src/queue/pause-reason.js';
+import type { ResultRecord } from '../../src/results/record.js';
+import { renderStatus } from '../../src/results/status-view.js';
+import { startWorkers } from '../../src/worker/index.js';
+import { getRunway } from '../../src/worker/runway.js';
+import { waitFor } from '../helpers/redis.js';
+import { startLocalRig, type LocalRig } from './preflight-fixtures.js';
+
+let rig: LocalRig | null = null;
+afterEach(async () => {
+  await rig?.stop();
+  rig = null;
+});
+
+const WATCH = { tickMs: 50, watchEveryMs: 100 };
+
+async function records(r: LocalRig, batchId: string): Promise<ResultRecord[]> {
+  const out: ResultRecord[] = [];
+  for await (const rec of r.rt.store.records(batchId)) out.push(rec);
+  return out;
+}
+
+async function finalized(r: LocalRig, batchId: string, timeoutMs = 60_000) {
+  return waitFor(async () => {
+    const s = await r.rt.store.getSummary(batchId);
+    return s?.finalizedAt ? s : null;
+  }, { timeoutMs, intervalMs: 100, what: `batch ${batchId} finalized` });
+}
+
+function lines(r: LocalRig, n: number, tag: string) {
+  return Array.from({ length: n }, (_, i) => ({ line: i + 1, input: r.image(`${tag}${i}`, 64, 48) }));
+}
+
+describe('completion window (--deadline)', () => {
+  it('parses durations and dates, refusing what is unclear, and tells whether the window fits', () => {
+    const now = Date.parse('2026-11-29T12:00:00Z');
+    expect(parseDeadline('24h', now)).toBe(now + 86_400_000);
+    expect(parseDeadline('1d12h', now)).toBe(now + 1.5 * 86_400_000);
+    expect(parseDeadline('2026-12-01T06:00Z', now)).toBe(Date.parse('2026-12-01T06:00:00Z'));
+    expect(parseDeadline('2026-12-01T07:00+01:00', now)).toBe(Date.parse('2026-12-01T06:00:00Z'));
+    expect(parseDeadline('2026-12-01', now)).toBe(Date.parse('2026-12-01T00:00:00Z'));
+    expect(() => parseDeadline('2026-12-01T06:00', now)).toThrow(/no time zone/);
+    expect(() => parseDeadline('2026-11-01T06:00Z', now)).toThrow(/in the past/);
+    expect(() => parseDeadline('soon', now)).toThrow(/neither a duration/);
+    expect(() => parseDeadline('24', now)).toThrow(/neither a duration/);
+    // 100,000 images at 20 per 10 s need 50,000 s (13h53m): a 12 h window leaves about 13,600 to expire.
+    const fit = windowFit({ images: 100_000, ahead: 0, createLimit: { max: 20, durationMs: 10_000 }, deadlineAt: now + 12 * 3_600_000, now });
+    expect(fit).toMatchObject({ neededMs: 50_000_000, fits: false, wouldExpire: 13_600 });
+    expect(windowFit({ images: 1000, ahead: 5000, createLimit: { max: 20, durationMs: 10_000 }, deadlineAt: now + 3_600_000, now }).fits).toBe(true);
+    expect(windowFit({ images: 1000, ahead: 7000, createLimit: { max: 20, durationMs: 10_000 }, deadlineAt: now + 3_600_000, now }).wouldExpire).toBe(800);
+  });
+
+  it('images not submitted by the deadline end expired (nothing paid); submitted ones finish; summary, files and one event', async () => {
+    const r = (rig = await startLocalRig({ env: { KIE_CREATE_LIMIT: '1/400ms' } }));
+    const batch = 'dl-1';
+    await setBatchDeadline(r.rt, batch, Date.now() + 1500);
+    await enqueueLines(r.rt, lines(r, 12, 'dl'), { batchId: batch, model: 'topaz/image-upscale', factor: '2' });
+    await r.start({ concurrency: 2, watch: WATCH });
+    const s = await finalized(r, batch);
+    const all = await records(r, batch);
+    const expired = all.filter((x) => x.state === 'expired');
+    const succeeded = all.filter((x) => x.state === 'succeeded');
+    expect(succeeded.length).toBeGreaterThan(0);
+    expect(expired.length).toBeGreaterThan(0);
+    expect(succeeded.length + expired.length).toBe(12);
+    for (const x of expired) expect(x).toMatchObject({ failCode: 'expired', submitAttempts: 0, taskId: null });
+    expect(r.sim.stats().createAccepted).toBe(succeeded.length);
+    expect(s.counts.expired).toBe(expired.length);
+    const file = await readFile(join(r.outputDir, batch, 'results.jsonl'), 'utf8');
+    expect(file.split('\n').filter((l) => l.includes('"state":"expired"'))).toHaveLength(expired.length);
+    const events = (await recentEvents(r.rt, { batchId: batch, limit: 50 })).map((e) => e.event.type);
+    expect(events.filter((t) => t === 'batch.expired')).toHaveLength(1);
+    expect(events.filter((t) => t === 'batch.completed')).toHaveLength(1);
+  });
+});
+
+describe('pilot (--pilot N)', () => {
+  it('spreads the pilot evenly over the input', () => {
+    expect(spread(20, 3)).toEqual([3, 10, 16]);
+    expect(spread(2, 5)).toEqual([0, 1]);
+    expect(spread(100_000, 4)).toEqual([12_500, 37_500, 62_500, 87_500]);
+  });
+
+  it('holds the rest until approval, shows the outcome and the extrapolated total, then finishes the batch', async () => {
+    const r = (rig = await startLocalRig());
+    const batch = 'pi-1';
+    await declarePilot(r.rt, batch, 3);
+    await enqueueLines(r.rt, lines(r, 20, 'pi'), { batchId: batch, model: 'topaz/image-upscale', factor: '2' });
+    expect(await startPilot(r.rt, batch, 3)).toBe(3);
+    expect(await startPilot(r.rt, batch, 3)).toBe(0); // a re-run releases nothing more
+    await r.start({ concurrency: 4, watch: WATCH });
+    const outcome = await waitFor(async () => {
+      const p = await pilotOutcome(r.rt, batch);
+      return p?.done ? p : null;
+    }, { timeoutMs: 60_000, what: 'the pilot to finish' });
+    expect(outcome).toMatchObject({ images: 3, counts: { succeeded: 3 }, credits: 30, creditsPerImage: 10, extrapolatedCredits: 200, extrapolatedRemaining: 170 });
+    const pilotLines = (await records(r, batch)).filter((x) => x.state === 'succeeded').map((x) => x.line).sort((a, b) => (a ?? 0) - (b ?? 0));
+    expect(pilotLines).toEqual([4, 11, 17]);
+    // A late image waits behind the pilot too.
+    await enqueueLines(r.rt, [{ line: 1, input: r.image('late', 64, 48) }], { batchId: batch, model: 'topaz/image-upscale', factor: '2' });
+    const paused = await waitFor(async () => (await recentEvents(r.rt, { batchId: batch })).find((e) => e.event.type === 'batch.paused'), { what: 'the pilot notice' });
+    expect(paused.event.data).toMatchObject({ reason: { code: 'pilot' }, pilot: { creditsPerImage: 10 } });
+    expect(paused.event.text).toMatch(/upscale approve --batch pi-1/);
+    const snapshot = await getStatus(r.rt, { batchId: batch });
+    expect(snapshot.batches[0]?.counts.held).toBe(18);
+    expect(renderStatus(snapshot, { now: Date.now() })).toMatch(/pilot 3 images: 3 succeeded · 10 credits\/image → about 210 credits for all 21 images · done: run `upscale approve --batch pi-1`/);
+    expect(r.sim.stats().createAccepted).toBe(3);
+    expect((await r.rt.store.getSummary(batch))?.finalizedAt).toBeNull();
+
+    expect(await approve(r.rt, batch)).toEqual({ released: 18, alreadyApproved: false });
+    const s = await finalized(r, batch);
+    expect(s.counts.succeeded).toBe(21);
+    expect(r.sim.stats().createAccepted).toBe(21);
+    expect(await approve(r.rt, batch)).toEqual({ released: 0, alreadyApproved: true });
+    await expect(approve(r.rt, 'no-such-batch')).rejects.toThrow(/no batch named/);
+  });
+
+  it('cancel ends a pilot: the held images are cancelled, never submitted', async () => {
+    const r = (rig = await startLocalRig());
+    const batch = 'pi-2';
+    await declarePilot(r.rt, batch, 1);
+    await enqueueLines(r.rt, lines(r, 5, 'pc'), { batchId: batch, model: 'topaz/image-upscale', factor: '2' });
+    await startPilot(r.rt, batch, 1);
+    await r.start({ concurrency: 2, watch: WATCH });
+    await waitFor(async () => (await pilotOutcome(r.rt, batch))?.done, { timeoutMs: 60_000, what: 'the pilot' });
+    expect((await cancel(r.rt, batch)).cancelled).toBe(4);
+    const s = await finalized(r, batch);
+    expect(s.counts).toMatchObject({ succeeded: 1, cancelled: 4, held: 0 });
+    expect(r.sim.stats().createAccepted).toBe(1);
+  });
+});
+
+describe('credit runway', () => {
+  it('pauses with reason credits before any 402, says credits.low, and resumes by itself once credits arrive', async () => {
+    const r = (rig = await startLocalRig({ sim: { credits: 55 }, env: { CREDITS_CHECK_INTERVAL: '300ms' } }));
+    const batch = 'rw-1';
+    await enqueueLines(r.rt, lines(r, 10, 'rw'), { batchId: batch, model: 'topaz/image-upscale', factor: '2' });
+    const started = Date.now();
+    await r.start({ concurrency: 4, watch: WATCH });
+    const second = await startWorkers(r.rt, { concurrency: 2, lanes: ['submit'], watch: WATCH });
+    try {
+      const reason = await waitFor(() => getPauseReason(r.rt.redis, r.rt.store.keys, 'submit'), { timeoutMs: 30_000, what: 'the credits pause' });
+      expect(reason.code).toBe('credits');
+      expect(reason.message).toMatch(/about 5 credits left, below this image's 10/);
+      await waitFor(async () => ((await r.rt.store.getSummary(batch))?.counts.succeeded ?? 0) === 5, { timeoutMs: 30_000, what: 'the five paid images' });
+      const low = await waitFor(async () => (await recentEvents(r.rt)).find((e) => e.event.type === 'credits.low'), { what: 'credits.low' });
+      // First noticed at the first read: 55 credits against 10 images priced at topaz ×2's typical case (4K, 20).
+      expect(low.event.text).toBe('Credits low: 55 left, the waiting images need about 200 — credits for about 2 more images');
+      const runway = await waitFor(async () => {
+        const w = await getRunway(r.rt);
+        return w?.balance === 5 ? w : null;
+      }, { what: 'the balance after five images' });
+      // Measured now: 10 credits per image; 5 waiting need 50; 5 left cover none.
+      await waitFor(async () => (await getRunway(r.rt))?.needed === 50, { what: 'the runway from measured prices' });
+      expect(renderStatus(await getStatus(r.rt), { now: Date.now() })).toMatch(/credits: 5 \(read .* ago\) · the waiting images need about 50 · credits for about 0 more images/);
+      expect(runway.balance).toBe(5);
+      expect(r.sim.stats().rejected402).toBe(0);
+      r.sim.setCredits(1000);
+      const s = await finalized(r, batch);
+      expect(s.counts.succeeded).toBe(10);
+      expect(r.sim.stats().rejected402).toBe(0);
+      // One read per interval for both sets of workers together (plus each start's first read).
+      const elapsed = Date.now() - started;
+      expect(r.sim.stats().creditChecks).toBeLessThanOrEqual(Math.ceil(elapsed / 300) + 2);
+    } finally {
+      await second.close(3000);
+    }
+  });
+});
