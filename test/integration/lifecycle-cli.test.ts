@@ -1,0 +1,79 @@
+/** `upscale enqueue --deadline/--pilot` and `upscale approve` as real processes; the simulator's slow drain. */
+import { Command } from 'commander';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { register as registerApprove } from '../../src/cli/commands/approve.js';
+import { register as registerEnqueue } from '../../src/cli/commands/enqueue.js';
+import { UsageError } from '../../src/cli/usage-error.js';
+import { startSimulator } from '../../src/sim/index.js';
+import { runUpscale } from '../helpers/processes.js';
+import { deletePrefix, freshPrefix, testRedisUrl, waitFor } from '../helpers/redis.js';
+
+let prefix: string;
+let env: Record<string, string>;
+beforeAll(() => {
+  prefix = freshPrefix('lc');
+  env = { REDIS_URL: testRedisUrl(), UPSCALE_PREFIX: prefix, KIE_CREATE_LIMIT: '20/10s', ALLOW_PRIVATE_URLS: 'true' };
+});
+afterAll(() => deletePrefix(testRedisUrl(), prefix));
+
+async function usageError(...args: string[]): Promise<string> {
+  const p = new Command('upscale').exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+  registerEnqueue(p);
+  registerApprove(p);
+  try {
+    await p.parseAsync(args, { from: 'user' });
+  } catch (e) {
+    expect(e).toBeInstanceOf(UsageError);
+    return (e as Error).message;
+  }
+  throw new Error(`upscale ${args.join(' ')} did not fail`);
+}
+
+const urls = (n: number) => Array.from({ length: n }, (_, i) => ['--url', `https://images.example/p${i}.png`]).flat();
+
+describe('lifecycle commands', () => {
+  it('refuses bad --deadline and --pilot values by name', async () => {
+    expect(await usageError('enqueue', '--url', 'https://x.example/a.png', '--model', 'topaz/image-upscale', '--deadline', 'tomorrow')).toMatch(/--deadline "tomorrow" is neither a duration/);
+    expect(await usageError('enqueue', '--url', 'https://x.example/a.png', '--model', 'topaz/image-upscale', '--deadline', '2020-01-01T00:00Z')).toMatch(/in the past/);
+    expect(await usageError('enqueue', '--url', 'https://x.example/a.png', '--model', 'topaz/image-upscale', '--pilot', '0')).toMatch(/--pilot "0" must be a whole number of images ≥ 1/);
+    expect(await usageError('enqueue', '--url', 'https://x.example/a.png', '--model', 'topaz/image-upscale', '--pilot', 'some')).toMatch(/--pilot "some"/);
+    expect(await usageError('approve')).toContain('upscale approve --batch ID');
+  });
+
+  it('enqueue warns when the window cannot fit, holds all but the pilot, and approve releases the rest', async () => {
+    const r = await runUpscale(['enqueue', ...urls(30), '--model', 'topaz/image-upscale', '--batch', 'lc-1', '--deadline', '10s', '--pilot', '3', '--json'], env);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { enqueued: number; pilot: number; deadlineAt: number; warnings: string[] };
+    expect(out).toMatchObject({ enqueued: 30, pilot: 3 });
+    // 30 images at 20 per 10 s need 15 s; the window is under 10 s by then: 10 or more would expire.
+    expect(out.warnings).toHaveLength(1);
+    expect(out.warnings[0]).toMatch(/the deadline cannot fit: 30 images with 0 already queued need about 15s at 20 per 10s, and the deadline is in \d+(\.\d)?s: about 1\d images would expire/);
+    const status = await runUpscale(['status', '--batch', 'lc-1', '--json'], env);
+    const s = JSON.parse(status.stdout) as { counts: Record<string, number>; pilot: { images: number }; deadlineAt: number };
+    expect(s.counts).toMatchObject({ waiting: 3, held: 27 });
+    expect(s.pilot.images).toBe(3);
+    expect(s.deadlineAt).toBe(out.deadlineAt);
+    const a = await runUpscale(['approve', '--batch', 'lc-1'], env);
+    expect(a.stdout).toContain('27 held image(s) released');
+    const none = await runUpscale(['approve', '--batch', 'nope-1'], env);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('no batch named nope-1');
+    const plain = await runUpscale(['enqueue', '--url', 'https://images.example/q.png', '--model', 'topaz/image-upscale', '--batch', 'lc-2'], env);
+    expect(plain.code).toBe(0);
+    const noPilot = await runUpscale(['approve', '--batch', 'lc-2'], env);
+    expect(noPilot.code).toBe(1);
+    expect(noPilot.stderr).toContain('has no pilot');
+  }, 60_000);
+
+  it('the simulator drains its balance slowly when asked (other spending on the account)', async () => {
+    const sim = await startSimulator({ apiKeys: ['k'], timeScale: 10, creditDrain: 50, credits: 1000 });
+    try {
+      const read = async () => ((await (await fetch(`${sim.url}/api/v1/chat/credit`, { headers: { authorization: 'Bearer k' } })).json()) as { data: number }).data;
+      const first = await read();
+      await waitFor(async () => (await read()) < first - 50, { what: 'the balance to drain' });
+      expect(sim.stats().creditChecks).toBeGreaterThan(1);
+    } finally {
+      await sim.stop();
+    }
+  });
+});
