@@ -41,20 +41,20 @@ describe('lifecycle commands', () => {
   });
 
   it('enqueue warns when the window cannot fit, holds all but the pilot, and approve releases the rest', async () => {
-    const r = await runUpscale(['enqueue', ...urls(30), '--model', 'topaz/image-upscale', '--batch', 'lc-1', '--deadline', '10s', '--pilot', '3', '--json'], env);
+    const r = await runUpscale(['enqueue', ...urls(200), '--model', 'topaz/image-upscale', '--batch', 'lc-1', '--deadline', '60s', '--pilot', '3', '--json'], env);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as { enqueued: number; pilot: number; deadlineAt: number; warnings: string[] };
-    expect(out).toMatchObject({ enqueued: 30, pilot: 3 });
-    // 30 images at 20 per 10 s need 15 s; the window is under 10 s by then: 10 or more would expire.
+    expect(out).toMatchObject({ enqueued: 200, pilot: 3 });
+    // 200 images at 20 per 10 s need 100 s; the window is at most 60 s: 80 or more would expire.
     expect(out.warnings).toHaveLength(1);
-    expect(out.warnings[0]).toMatch(/the deadline cannot fit: 30 images with 0 already queued need about 15s at 20 per 10s, and the deadline is in \d+(\.\d)?s: about 1\d images would expire/);
+    expect(out.warnings[0]).toMatch(/the deadline cannot fit: 200 images with 0 already queued need about 1m40s at 20 per 10s, and the deadline is in [\dm.]+s: about (8\d|9\d|1\d\d) images would expire/);
     const status = await runUpscale(['status', '--batch', 'lc-1', '--json'], env);
     const s = JSON.parse(status.stdout) as { counts: Record<string, number>; pilot: { images: number }; deadlineAt: number };
-    expect(s.counts).toMatchObject({ waiting: 3, held: 27 });
+    expect(s.counts).toMatchObject({ waiting: 3, held: 197 });
     expect(s.pilot.images).toBe(3);
     expect(s.deadlineAt).toBe(out.deadlineAt);
     const a = await runUpscale(['approve', '--batch', 'lc-1'], env);
-    expect(a.stdout).toContain('27 held image(s) released');
+    expect(a.stdout).toContain('197 held image(s) released');
     const none = await runUpscale(['approve', '--batch', 'nope-1'], env);
     expect(none.code).toBe(1);
     expect(none.stderr).toContain('no batch named nope-1');
@@ -63,10 +63,10 @@ describe('lifecycle commands', () => {
     const noPilot = await runUpscale(['approve', '--batch', 'lc-2'], env);
     expect(noPilot.code).toBe(1);
     expect(noPilot.stderr).toContain('has no pilot');
-  }, 60_000);
+  }, 180_000);
 
   it('the simulator drains its balance slowly when asked (other spending on the account)', async () => {
-    const sim = await startSimulator({ apiKeys: ['k'], timeScale: 10, creditDrain: 50, credits: 1000 });
+    const sim = await startSimulator({ apiKeys: ['k'], timeScale: 10, creditDrain: 50, credits: 1_000_000 });
     try {
       const read = async () => ((await (await fetch(`${sim.url}/api/v1/chat/credit`, { headers: { authorization: 'Bearer k' } })).json()) as { data: number }).data;
       const first = await read();
