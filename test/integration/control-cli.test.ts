@@ -46,9 +46,13 @@ describe('upscale status / pause / resume / retry / cancel (CLI)', { timeout: 18
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(Object.keys(s).sort()).toEqual(
-      ['batchId', 'total', 'counts', 'creditsConsumed', 'createdAt', 'startedAt', 'updatedAt', 'finishedAt', 'ambiguousSubmits', 'throughputPerMinute', 'etaSeconds'].sort(),
+      [
+        'batchId', 'total', 'counts', 'creditsConsumed', 'createdAt', 'startedAt', 'updatedAt', 'finishedAt', 'ambiguousSubmits', 'throughputPerMinute', 'etaSeconds',
+        // the batch's lifecycle (finalizer, deadline, pilot) and its notifications
+        'downloadsPending', 'finalizedAt', 'epoch', 'resultsAt', 'deadlineAt', 'pilot', 'pilotApprovedAt', 'notifications',
+      ].sort(),
     );
-    expect(s).toMatchObject({ batchId: BATCH, total: 4, creditsConsumed: 20, counts: { waiting: 1, submitting: 0, polling: 1, succeeded: 1, failed: 1, timed_out: 0, cancelled: 0 } });
+    expect(s).toMatchObject({ batchId: BATCH, total: 4, creditsConsumed: 20, counts: { waiting: 1, held: 0, submitting: 0, polling: 1, succeeded: 1, failed: 1, timed_out: 0, cancelled: 0, expired: 0 } });
     expect(typeof s.updatedAt).toBe('number');
   });
 
