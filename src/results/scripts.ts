@@ -4,14 +4,18 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { INDEX_LUA } from './index-lua.js';
 
 const TERMINAL = `local terminal = { succeeded = true, failed = true, timed_out = true, cancelled = true }`;
 
 /**
- * KEYS: records, summary, batches. ARGV: now, retentionMs, batchId, then jobId/json pairs.
- * Returns one flag per pair: 1 created, 2 existed and still waiting, 0 existed in another state.
+ * KEYS: records, summary, batches, index base (index-lua.ts; not itself a key). ARGV: now, retentionMs, batchId, then
+ * jobId/json pairs. Returns one flag per pair: 1 created, 2 existed and still waiting, 0 existed in another state.
  */
 export const CREATE_RECORDS = `
+local IX = KEYS[4]
+local TTL = ARGV[2]
+${INDEX_LUA}
 local now = ARGV[1]
 local created = 0
 local flags = {}
@@ -19,6 +23,7 @@ for i = 4, #ARGV, 2 do
   if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
     created = created + 1
     flags[#flags + 1] = 1
+    ixApply(ARGV[i], nil, cjson.decode(ARGV[i + 1]), tonumber(now))
   else
     local rec = cjson.decode(redis.call('HGET', KEYS[1], ARGV[i]))
     flags[#flags + 1] = (rec['state'] == 'waiting') and 2 or 0
@@ -33,19 +38,24 @@ redis.call('HSETNX', KEYS[2], 'createdAt', now)
 redis.call('ZADD', KEYS[3], 'NX', now, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
+ixRefreshAll(KEYS[2], tonumber(now))
 return flags
 `;
 
 /**
- * KEYS: records, summary, meta keys. ARGV: jobId, patch JSON, now, retentionMs, allowed-from states (comma list, '' = any).
+ * KEYS: records, summary, meta keys, index base. ARGV: jobId, patch JSON, now, retentionMs, allowed-from states (comma list, '' = any).
  * The patch's fields replace the record's; its "$inc" object adds to numeric fields.
  * Returns { status ('ok' | 'missing' | 'refused'), previous state, record JSON }.
  */
 export const TRANSITION = `
 ${TERMINAL}
+local IX = KEYS[4]
+local TTL = ARGV[4]
+${INDEX_LUA}
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if not old then return { 'missing', '', '' } end
 local rec = cjson.decode(old)
+local before = cjson.decode(old)
 local from = rec['state']
 if ARGV[5] ~= '' then
   local allowed = false
@@ -81,6 +91,8 @@ redis.call('HSET', KEYS[1], ARGV[1], encoded)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('PEXPIRE', KEYS[3], ARGV[4])
+ixApply(ARGV[1], before, rec, tonumber(ARGV[3]))
+ixRefreshAll(KEYS[2], tonumber(ARGV[3]))
 return { 'ok', from, encoded }
 `;
 
