@@ -10,10 +10,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { MAX_INPUT_BYTES } from '../kie/models.js';
 import type { ResultRecord } from '../results/record.js';
+import { thumbPath, thumbsDir, type ThumbFile } from '../results/thumbs.js';
 import type { LaneContext } from './context.js';
 import { isRemoteUrl, localPath } from './prepare-input.js';
 import { FetchRefused, guardedGet, readHead } from './ssrf.js';
@@ -22,18 +22,6 @@ import { FetchRefused, guardedGet, readHead } from './ssrf.js';
 export const PREVIEW_PX = 640;
 /** Longest side of a small thumbnail (table), px. */
 export const SMALL_PX = 96;
-export const THUMB_FILES = ['in.webp', 'in-small.webp', 'out.webp', 'out-small.webp'] as const;
-export type ThumbFile = (typeof THUMB_FILES)[number];
-
-/** Folder of a batch's thumbnails. */
-export function thumbsDir(outputDir: string, batchId: string): string {
-  return join(outputDir, batchId, '.thumbs');
-}
-
-/** Path of one thumbnail of an image. */
-export function thumbPath(outputDir: string, batchId: string, jobId: string, file: ThumbFile): string {
-  return join(thumbsDir(outputDir, batchId), `${jobId}-${file}`);
-}
 
 async function inputBytes(ctx: LaneContext, input: string): Promise<Buffer> {
   if (!isRemoteUrl(input)) return readFile(localPath(input));
