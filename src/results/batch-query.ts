@@ -1,6 +1,6 @@
 /**
  * Queries over one batch's records through its index (index-lua.ts): filter by state, failCode or failure group,
- * prefix search over jobId, taskId, the input's file name and meta values, sort by line or finish time, one page
+ * prefix search over the taskId, the input's file name and meta values, sort by line or finish time, one page
  * at a time. Each query is one Lua script: a page costs O(log N + page) on an unfiltered or state-filtered view,
  * and O(size of the failure set) or O(matches of the search, at most MAX_SEARCH_MATCHES) otherwise, never a scan
  * of the batch. `snapshotQuery` keeps a filtered set in a temporary key for an exact export or retry of it.
@@ -29,7 +29,7 @@ export interface RecordQuery {
   /** Only the images of this failure group (`failureGroups()` ids). */
   group?: string | undefined;
   /**
-   * Case-insensitive prefix of the jobId, taskId, the input's file name or a meta value. Text with a `/` is taken
+   * Case-insensitive prefix of the taskId, the input's file name or a meta value. Text with a `/` is taken
    * as (part of) an input URL or path: its file name is searched, and the input must contain the whole text.
    */
   search?: string | undefined;
@@ -61,7 +61,7 @@ export function searchTerms(search: string | undefined): { prefix: string; conta
   const name = text.replace(/[?#].*$/, '').split(/[/\\]/).pop() ?? '';
   if (name === '') {
     throw new QueryError(
-      `search "${search}": a URL or path must end with a file name (search matches the start of file names, task ids, job ids and meta values)`,
+      `search "${search}": a URL or path must end with a file name (search matches the start of file names, task ids and meta values)`,
     );
   }
   return { prefix: name.slice(0, 64), contains: text };

@@ -9,12 +9,12 @@
  * | `fin:all`, `fin:<terminal state>` | zset | jobId of finished images (completedAt, else updatedAt, ms) |
  * | `grp` | hash | failure group id → JSON `[failCode, reason]` (at most MAX_FAILURE_GROUPS, then `other`) |
  * | `g:<group id>` | zset | jobId of `failed`/`timed_out` images of that failCode and reason (line) |
- * | `q` | zset | `<term>\0<jobId>` (0), terms: the jobId, taskId, the input's file name and each meta value, lower case, 64 characters at most: prefix search by ZRANGEBYLEX |
+ * | `q` | zset | `<term>\0<jobId>` (0), terms: the taskId, the input's file name and each meta value, lower case, 64 characters at most: prefix search by ZRANGEBYLEX |
  * | `min` | hash | Unix minute → images that reached a terminal state in it (at most MAX_MINUTES fields) |
  *
  * Every key written gets the batch's retention; every index key's expiry is refreshed at least once a minute
  * (`ixAt` in the summary), so the index lives exactly as long as the records. Memory: about 4 sorted-set entries
- * and 3-4 search terms per image (~0.5 KB for an image with one meta value), bounded by the batch size.
+ * and 2-3 search terms per image (about 1 KB for an image with one meta value, beside a ~0.7 KB record), bounded by the batch size.
  */
 
 /** Failure groups (failCode + reason) an index keeps apart; more fall into one `other` group. */
@@ -66,7 +66,6 @@ local function ixMemberships(jobId, rec)
   local function term(v)
     if v ~= nil and v ~= '' then terms[string.lower(string.sub(v, 1, ${MAX_TERM_CHARS})) .. '\\0' .. jobId] = true end
   end
-  term(jobId)
   term(ixStr(rec['taskId']))
   local input = ixStr(rec['input'])
   if input then term(string.match(string.gsub(input, '[?#].*$', ''), '([^/\\\\]*)$')) end

@@ -135,6 +135,11 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
       try {
         parsed = parseRecordQuery(request.query);
         page = await queryRecords(rt.store, id, parsed.query, (parsed.page - 1) * parsed.size, parsed.size);
+        if (page.records.length === 0 && page.total > 0) {
+          // Past the end (the set shrank, or a typed page number): show the last page.
+          parsed.page = Math.ceil(page.total / parsed.size);
+          page = await queryRecords(rt.store, id, parsed.query, (parsed.page - 1) * parsed.size, parsed.size);
+        }
       } catch (e) {
         if (!(e instanceof QueryError)) throw e;
         error = e.message;

@@ -102,7 +102,7 @@ function filterForm(input: BatchPageInput): string {
     .map((c) => `<option value="${escapeHtml(c)}"${(q.failCode ?? '') === c ? ' selected' : ''}>${c === '' ? 'any failCode' : escapeHtml(c)}</option>`)
     .join('');
   return `<form class="filters" method="get" action="">
-<input type="search" name="q" value="${escapeHtml(q.search ?? '')}" placeholder="search: sku, file name, task id, job id" aria-label="search" size="34">
+<input type="search" name="q" value="${escapeHtml(q.search ?? '')}" placeholder="search: sku (meta), file name, task id" aria-label="search" size="34">
 <select name="state" aria-label="state">${states}</select>
 <select name="failCode" aria-label="failCode">${codeOptions}</select>
 <select name="sort" aria-label="sort"><option value="line"${q.sort === 'finished' ? '' : ' selected'}>by line</option><option value="finished"${q.sort === 'finished' ? ' selected' : ''}>by finish time</option></select>

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { thumbPath } from '../../src/results/thumbs.js';
 import { imageId, startBench, type Bench } from '../integration/server-fixtures.js';
@@ -31,7 +31,7 @@ function planOf(i: number): 'succeeded' | '422a' | '422b' | '500' | 'timed_out' 
   return (['succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded', '422a', '422b', '500', 'timed_out'] as const)[i % 12]!;
 }
 
-async function picture(i: number, px: number): Promise<sharp.Sharp> {
+async function picture(i: number, px: number): Promise<Sharp> {
   const hue = (i * 47) % 360;
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${px}" height="${px}" viewBox="0 0 100 100">
 <rect width="100" height="100" fill="hsl(${hue},45%,85%)"/><circle cx="50" cy="45" r="28" fill="hsl(${hue},70%,45%)"/>
@@ -74,6 +74,11 @@ async function seed(b: Bench, outputDir: string): Promise<void> {
     if (plan === 'timed_out') await b.rt.store.transition(BATCH, img.jobId, { state: 'timed_out', failCode: 'timed_out', failMsg: 'task still generating after POLL_DEADLINE', completedAt: done }, { now: done });
   }
 }
+
+/** The parts of DOM elements the page scripts below use (the tests compile without the DOM library). */
+type Img = { decode(): Promise<void>; naturalWidth: number; naturalHeight: number };
+type Styled = { style: { getPropertyValue(name: string): string } };
+type Win = { getComputedStyle(e: unknown): { transform: string } };
 
 const count = (plan: ReturnType<typeof planOf>) => Array.from({ length: N }, (_, i) => planOf(i)).filter((p) => p === plan).length;
 
@@ -223,24 +228,24 @@ describe.skipIf(!HAVE_CHROMIUM)('batch page in headless Chromium', () => {
     const first = page.locator('table.records tbody tr').first();
     const thumbs = first.locator('.thumbs img');
     await expect(thumbs.count()).resolves.toBe(2);
-    await expect(thumbs.first().evaluate((img: HTMLImageElement) => img.decode().then(() => img.naturalWidth))).resolves.toBe(96);
+    await expect(thumbs.first().evaluate((el) => { const img = el as unknown as Img; return img.decode().then(() => img.naturalWidth); })).resolves.toBe(96);
     await first.getByRole('link', { name: 'compare' }).click();
     await page.waitForURL(/\/compare\//);
     const sizes = await page.locator('#stage img').evaluateAll((imgs) =>
-      Promise.all((imgs as HTMLImageElement[]).map((i) => i.decode().then(() => [i.naturalWidth, i.naturalHeight]))),
+      Promise.all((imgs as unknown as Img[]).map((i) => i.decode().then(() => [i.naturalWidth, i.naturalHeight]))),
     );
     expect(sizes).toEqual([[640, 640], [640, 640]]);
     await page.locator('#split').fill('30');
-    await expect(page.locator('#stage').evaluate((el: HTMLElement) => el.style.getPropertyValue('--split'))).resolves.toBe('30%');
+    await expect(page.locator('#stage').evaluate((el) => (el as unknown as Styled).style.getPropertyValue('--split'))).resolves.toBe('30%');
     await page.selectOption('#zoom', '2');
-    await expect(page.locator('#stage .after').evaluate((el) => getComputedStyle(el).transform)).resolves.toBe('matrix(2, 0, 0, 2, 0, 0)');
+    await expect(page.locator('#stage .after').evaluate((el) => (globalThis as unknown as Win).getComputedStyle(el).transform)).resolves.toBe('matrix(2, 0, 0, 2, 0, 0)');
     await page.selectOption('#zoom', '1');
     await page.locator('#split').fill('50');
     await page.screenshot({ path: artifactPath('docs/batch-compare.png') });
     await page.getByRole('link', { name: '← back to the batch' }).click();
     await page.waitForURL(`${url}/dashboard/batches/${BATCH}?state=succeeded`);
     await page.goto(`${url}/dashboard/batches/${BATCH}`);
-    await page.locator('table.records tbody tr .thumbs img').first().evaluate((img: HTMLImageElement) => img.decode());
+    await page.locator('table.records tbody tr .thumbs img').first().evaluate((el) => (el as unknown as Img).decode());
     await page.screenshot({ path: artifactPath('docs/batch-page.png'), fullPage: true });
     await publishArtifact('docs/batch-page.png');
     await publishArtifact('docs/batch-compare.png');
