@@ -76,7 +76,7 @@ export async function runBatchPage(o: BatchPageOptions): Promise<ScenarioResult>
       await Promise.all(
         images.map((img, k) => {
           const patch = planOf(from + k);
-          return patch ? rt.store.transition(BATCH, img.jobId, patch, { now: patch.completedAt ?? Date.now() }) : null;
+          return patch ? rt.store.transition(BATCH, img.jobId, patch, { now: patch.completedAt ?? Date.now() }) : Promise.resolve(null);
         }),
       );
     }

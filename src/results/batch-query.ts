@@ -99,10 +99,15 @@ if not empty and #groups > 0 then
     temps[#temps + 1] = g
     redis.call('ZUNIONSTORE', g, #groups, unpack(groups))
   end
-  local out = TMP .. ':f'
-  temps[#temps + 1] = out
-  redis.call('ZINTERSTORE', out, 2, cur, g, 'WEIGHTS', 1, 0)
-  cur = out
+  if state == '' and sort == 'line' then
+    -- A failure set is already ordered by line and holds only failed images: no intersection needed.
+    cur = g
+  else
+    local out = TMP .. ':f'
+    temps[#temps + 1] = out
+    redis.call('ZINTERSTORE', out, 2, cur, g, 'WEIGHTS', 1, 0)
+    cur = out
+  end
 end
 if not empty and prefix ~= '' then
   local terms = redis.call('ZRANGEBYLEX', IX .. 'q', '[' .. prefix, '[' .. prefix .. '\\255', 'LIMIT', 0, maxMatches + 1)

@@ -74,8 +74,9 @@ function row(r: ResultRecord, id: string, hasThumbs: boolean, back: string): str
   const fail = r.failCode !== null || (r.failMsg !== null && r.failMsg !== '')
     ? `<b>${escapeHtml(r.failCode ?? '')}</b> ${escapeHtml(r.failMsg ?? '')}`
     : '';
+  const file = r.outputPath ? baseName(r.outputPath) : '';
   const output = r.outputPath
-    ? escapeHtml(baseName(r.outputPath))
+    ? `<span title="${escapeHtml(r.outputPath)}">${escapeHtml(file.length > 40 ? `…${file.slice(-39)}` : file)}</span>`
     : r.resultUrls[0]
       ? `<a href="${escapeHtml(r.resultUrls[0])}" rel="noreferrer noopener" target="_blank">result URL</a>`
       : '';
@@ -163,7 +164,8 @@ td,th{padding:4px 8px;border-bottom:1px solid #eef;text-align:left;vertical-alig
 .records{width:100%} .num{text-align:right;white-space:nowrap} .fail{max-width:260px;color:#a12622} .input{max-width:340px;word-break:break-all}
 .st{color:#fff;border-radius:8px;padding:1px 6px;font-size:12px;white-space:nowrap} tr[data-state=waiting] .st,tr[data-state=submitting] .st{color:#1f2328}
 .chip{display:inline-block;background:#eef2ff;border-radius:6px;padding:0 5px;margin:1px 2px 0 0;font-size:12px}
-.thumbs img{width:48px;height:48px;object-fit:contain;background:#eee;margin-right:2px;vertical-align:middle}
+.thumbs{white-space:nowrap;display:inline-block} .thumbs img{width:48px;height:48px;object-fit:contain;background:#eee;margin-right:2px;vertical-align:middle}
+.out{max-width:220px;word-break:break-all}
 .filters{display:flex;gap:6px;flex-wrap:wrap;align-items:center;margin:8px 0} .actions{display:flex;gap:12px;align-items:center;flex-wrap:wrap}
 .notice{background:#fff8db;border:1px solid #eed27a;padding:6px 10px;border-radius:6px} .error{background:#fff5f5;border-color:#d64541}
 .empty{color:#57606a}`;

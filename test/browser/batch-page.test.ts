@@ -31,7 +31,7 @@ function planOf(i: number): 'succeeded' | '422a' | '422b' | '500' | 'timed_out' 
   return (['succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded', '422a', '422b', '500', 'timed_out'] as const)[i % 12]!;
 }
 
-async function picture(i: number, px: number): Promise<Sharp> {
+function picture(i: number, px: number): Sharp {
   const hue = (i * 47) % 360;
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${px}" height="${px}" viewBox="0 0 100 100">
 <rect width="100" height="100" fill="hsl(${hue},45%,85%)"/><circle cx="50" cy="45" r="28" fill="hsl(${hue},70%,45%)"/>
@@ -61,11 +61,11 @@ async function seed(b: Bench, outputDir: string): Promise<void> {
       const outputPath = join(outputDir, BATCH, `${img.jobId}-IMG_${String(i).padStart(4, '0')}.png`);
       await b.rt.store.transition(BATCH, img.jobId, { state: 'succeeded', creditsConsumed: 20, costTimeMs: done - t, completedAt: done, resultUrls: [`https://r.test/${i}.png`], outputPath }, { now: done });
       if (i < 60) {
-        const low = await (await picture(i, 40)).png().toBuffer();
+        const low = await (picture(i, 40)).png().toBuffer();
         await sharp(low).resize(640, 640, { kernel: 'nearest' }).webp().toFile(thumbPath(outputDir, BATCH, img.jobId, 'in.webp'));
         await sharp(low).resize(96, 96, { kernel: 'nearest' }).webp().toFile(thumbPath(outputDir, BATCH, img.jobId, 'in-small.webp'));
-        await (await picture(i, 640)).webp().toFile(thumbPath(outputDir, BATCH, img.jobId, 'out.webp'));
-        await (await picture(i, 96)).webp().toFile(thumbPath(outputDir, BATCH, img.jobId, 'out-small.webp'));
+        await (picture(i, 640)).webp().toFile(thumbPath(outputDir, BATCH, img.jobId, 'out.webp'));
+        await (picture(i, 96)).webp().toFile(thumbPath(outputDir, BATCH, img.jobId, 'out-small.webp'));
       }
     }
     if (plan === '422a') await b.rt.store.transition(BATCH, img.jobId, { state: 'failed', failCode: '422', failMsg: 'The input image is not supported', creditsConsumed: 0, completedAt: done }, { now: done });
@@ -83,8 +83,9 @@ type Win = { getComputedStyle(e: unknown): { transform: string } };
 const count = (plan: ReturnType<typeof planOf>) => Array.from({ length: N }, (_, i) => planOf(i)).filter((p) => p === plan).length;
 
 async function rowsOf(page: Page): Promise<{ line: string; state: string }[]> {
+  type Row = { querySelector(s: string): { textContent: string | null } | null; getAttribute(n: string): string | null };
   return page.locator('table.records tbody tr[data-job-id]').evaluateAll((trs) =>
-    trs.map((tr) => ({ line: tr.querySelector('td')?.textContent ?? '', state: tr.getAttribute('data-state') ?? '' })),
+    (trs as unknown as Row[]).map((tr) => ({ line: tr.querySelector('td')?.textContent ?? '', state: tr.getAttribute('data-state') ?? '' })),
   );
 }
 
@@ -246,7 +247,7 @@ describe.skipIf(!HAVE_CHROMIUM)('batch page in headless Chromium', () => {
     await page.waitForURL(`${url}/dashboard/batches/${BATCH}?state=succeeded`);
     await page.goto(`${url}/dashboard/batches/${BATCH}`);
     await page.locator('table.records tbody tr .thumbs img').first().evaluate((el) => (el as unknown as Img).decode());
-    await page.screenshot({ path: artifactPath('docs/batch-page.png'), fullPage: true });
+    await page.screenshot({ path: artifactPath('docs/batch-page.png') });
     await publishArtifact('docs/batch-page.png');
     await publishArtifact('docs/batch-compare.png');
     await page.close();
