@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
+import { submitJobId } from '../../src/queue/identity.js';
 import { imageId, startBench, type Bench } from './server-fixtures.js';
 
 let b: Bench | undefined;
@@ -60,6 +61,11 @@ describe('batch page routes', () => {
     const body = res.json<{ total: number; records: { meta: { sku: string } }[] }>();
     expect(body.total).toBe(10);
     expect(body.records.map((r) => r.meta.sku)).toEqual(Array.from({ length: 10 }, (_, k) => `S-${110 + k}`));
+    // The issue's question: "what happened to SKU 12345?"
+    await b.rt.store.createRecords(BATCH, [{ jobId: imageId(999), input: 'https://img.test/p/x.jpg', model: 'topaz/image-upscale', factor: '2', line: 40, meta: { sku: '12345' } }]);
+    const sku = (await b.app.inject({ method: 'GET', url: `/dashboard/batches/${BATCH}?q=12345` })).body;
+    expect(sku).toContain('<span class="range">1–1 of 1</span>');
+    expect(sku).toContain('<span class="chip">sku: 12345</span>');
   });
 
   it('exports exactly the filtered set', async () => {
@@ -86,6 +92,8 @@ describe('batch page routes', () => {
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ retried: 4, skipped: 0 }); // S-100, 103, 106, 109
     expect((await b.rt.store.getSummary(BATCH))?.counts.waiting).toBe(10 + 4);
+    const job = await b.rt.queues.submit.getJob(submitJobId(imageId(1), 1));
+    expect(job?.data).toMatchObject({ generation: 1, meta: { sku: 'S-100' } }); // meta travels with a retry
     res = await b.app.inject({ method: 'POST', url: `/api/batches/${BATCH}/retry?state=failed`, headers: { origin: 'https://evil.test', host: 'localhost' } });
     expect(res.statusCode).toBe(403);
   });
