@@ -15,5 +15,9 @@
  * - **attempt**: one createTask call for an image (`submitAttempts` in the record). An *ambiguous* submit is an
  *   attempt whose outcome is unknown (timeout or crash after sending): kie.ai may have created a task.
  * - **record**: the result record of one image, kept in Redis apart from BullMQ's job retention.
+ * - **meta**: an image's extra input columns (a CSV's `sku`, a JSON line's other fields), text only, bounded, kept
+ *   on its submit job and record; not part of its identity.
+ * - **index**: the per-batch sorted sets the record scripts keep beside the records so the batch page can filter,
+ *   search and page without reading the batch (src/results/index-lua.ts).
  */
 export {};

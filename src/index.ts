@@ -37,4 +37,14 @@ export { imageJobId, newBatchId, checkBatchId } from './queue/identity.js';
 export { ResultStore, type RecordPatch } from './results/store.js';
 export { STATES, TERMINAL_STATES, RECORD_FIELDS, type ResultRecord, type RecordState, type BatchSummary } from './results/record.js';
 export { exportBatch, UnknownBatchError, type ExportFormat } from './results/export.js';
+export {
+  queryRecords,
+  queryAll,
+  failureGroups,
+  finishedPerMinute,
+  QueryError,
+  type RecordQuery,
+  type QueryPage,
+  type FailureGroup,
+} from './results/batch-query.js';
 export { buildApp, type ServerOptions } from './server/app.js';

@@ -52,10 +52,10 @@ export async function getStatus(rt: Runtime, options: { batchId?: string; now?: 
   return { batches, lanes, notifications, credits, pilots };
 }
 
-/** Yields a batch's records in arrays of at most `size`. */
-async function* chunks(rt: Runtime, batchId: string, size = CHUNK): AsyncGenerator<ResultRecord[]> {
+/** Yields a batch's records (or those of `source`) in arrays of at most `size`. */
+async function* chunks(rt: Runtime, batchId: string, size = CHUNK, source?: AsyncIterable<ResultRecord>): AsyncGenerator<ResultRecord[]> {
   let chunk: ResultRecord[] = [];
-  for await (const record of rt.store.records(batchId)) {
+  for await (const record of source ?? rt.store.records(batchId)) {
     chunk.push(record);
     if (chunk.length >= size) {
       yield chunk;
@@ -71,13 +71,18 @@ const RETRYABLE: readonly RecordState[] = ['failed', 'timed_out'];
  * Gives every `failed` or `timed_out` image of a batch a new generation: its record goes back to `waiting` (result
  * fields cleared) and a submit job `submitJobId(jobId, generation)` is added. The record's `from` guard makes a
  * concurrent or repeated retry a no-op for images already moved. Throws `UnknownBatchError` for an unknown batch.
- * @returns `retried`: images given a new generation; `skipped`: every other record of the batch.
+ * With `options.records` (a filtered set of the batch, e.g. the batch page's "retry these"), only those are considered.
+ * @returns `retried`: images given a new generation; `skipped`: every other record considered.
  */
-export async function retry(rt: Runtime, batchId: string): Promise<{ retried: number; skipped: number }> {
+export async function retry(
+  rt: Runtime,
+  batchId: string,
+  options: { records?: AsyncIterable<ResultRecord> } = {},
+): Promise<{ retried: number; skipped: number }> {
   await requireBatch(rt.store, batchId);
   let retried = 0;
   let skipped = 0;
-  for await (const chunk of chunks(rt, batchId)) {
+  for await (const chunk of chunks(rt, batchId, CHUNK, options.records)) {
     const candidates = chunk.filter((r) => RETRYABLE.includes(r.state));
     skipped += chunk.length - candidates.length;
     const moved = await Promise.all(

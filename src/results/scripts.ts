@@ -4,8 +4,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { INDEX_LUA } from './index-lua.js';
+import { TERMINAL_STATES } from './record.js';
 
-const TERMINAL = `local terminal = { succeeded = true, failed = true, timed_out = true, cancelled = true, expired = true }`;
+const TERMINAL = `local terminal = { ${TERMINAL_STATES.map((s) => `${s} = true`).join(', ')} }`;
 
 /**
  * The batch-completion check shared by both scripts (summary key, the finalizer's due set, batch id, now).
@@ -29,12 +31,15 @@ end
 `;
 
 /**
- * KEYS: records, summary, batches, finalizer due set. ARGV: now, retentionMs, batchId, initial state
+ * KEYS: records, summary, batches, finalizer due set, index base (index-lua.ts; not itself a key). ARGV: now, retentionMs, batchId, initial state
  * (\`waiting\` or \`held\`, as in the records' JSON), then jobId/json pairs. Returns one flag per pair:
  * 1 created, 2 existed and still waiting, 0 existed in another state. New images re-open a finished batch.
  */
 export const CREATE_RECORDS = `
 ${COMPLETION}
+local IX = KEYS[5]
+local TTL = ARGV[2]
+${INDEX_LUA}
 local now = ARGV[1]
 local initial = ARGV[4]
 local created = 0
@@ -43,6 +48,7 @@ for i = 5, #ARGV, 2 do
   if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
     created = created + 1
     flags[#flags + 1] = 1
+    ixApply(ARGV[i], nil, cjson.decode(ARGV[i + 1]), tonumber(now))
   else
     local rec = cjson.decode(redis.call('HGET', KEYS[1], ARGV[i]))
     flags[#flags + 1] = (rec['state'] == 'waiting') and 2 or 0
@@ -58,21 +64,26 @@ if created > 0 then checkCompletion(KEYS[2], KEYS[4], ARGV[3], now) end
 redis.call('ZADD', KEYS[3], 'NX', now, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
+ixRefreshAll(KEYS[2], tonumber(now))
 return flags
 `;
 
 /**
- * KEYS: records, summary, meta keys, finalizer due set. ARGV: jobId, patch JSON, now, retentionMs, allowed-from
- * states (comma list, '' = any), batchId.
+ * KEYS: records, summary, meta keys, finalizer due set, index base. ARGV: jobId, patch JSON, now, retentionMs,
+ * allowed-from states (comma list, '' = any), batchId.
  * The patch's fields replace the record's; its "$inc" object adds to numeric fields.
  * Returns { status ('ok' | 'missing' | 'refused'), previous state, record JSON }.
  */
 export const TRANSITION = `
 ${TERMINAL}
 ${COMPLETION}
+local IX = KEYS[5]
+local TTL = ARGV[4]
+${INDEX_LUA}
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if not old then return { 'missing', '', '' } end
 local rec = cjson.decode(old)
+local before = cjson.decode(old)
 local from = rec['state']
 if ARGV[5] ~= '' then
   local allowed = false
@@ -112,6 +123,8 @@ redis.call('HSET', KEYS[1], ARGV[1], encoded)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('PEXPIRE', KEYS[3], ARGV[4])
+ixApply(ARGV[1], before, rec, tonumber(ARGV[3]))
+ixRefreshAll(KEYS[2], tonumber(ARGV[3]))
 return { 'ok', from, encoded }
 `;
 

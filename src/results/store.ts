@@ -69,7 +69,7 @@ export class ResultStore {
     const flags = (await runScript(
       this.redis,
       CREATE_RECORDS,
-      [this.keys.records(batchId), this.keys.batch(batchId), this.keys.batches, this.keys.finalizeDue],
+      [this.keys.records(batchId), this.keys.batch(batchId), this.keys.batches, this.keys.finalizeDue, this.keys.index(batchId)],
       args,
     )) as number[];
     return flags.map((f) => (f === 1 ? 'created' : f === 2 ? 'waiting' : 'exists'));
@@ -89,7 +89,7 @@ export class ResultStore {
     const [status, previous, json] = (await runScript(
       this.redis,
       TRANSITION,
-      [this.keys.records(batchId), this.keys.batch(batchId), this.keys.metaKeys(batchId), this.keys.finalizeDue],
+      [this.keys.records(batchId), this.keys.batch(batchId), this.keys.metaKeys(batchId), this.keys.finalizeDue, this.keys.index(batchId)],
       [jobId, JSON.stringify(patch), now, this.retentionMs, (options.from ?? []).join(','), batchId],
     )) as [string, string, string];
     if (status === 'missing') return { status: 'missing' };

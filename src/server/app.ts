@@ -6,7 +6,7 @@
  * | route | part |
  * |---|---|
  * | `POST /callbacks/kie/:id?t=` | callbacks |
- * | `/dashboard` (Bull Board), `/dashboard/batches`, `/api/batches[/:id[/export]]` | dashboard (basic auth when configured) |
+ * | `/dashboard` (Bull Board), `/dashboard/batches[/:id[/compare/:jobId\|/thumbs/:jobId/:file]]`, `/api/batches[/:id[/export\|/records\|/retry]]` | dashboard (basic auth when configured) |
  * | `GET /metrics` | metrics |
  * | `GET /healthz` | always |
  *

@@ -40,7 +40,7 @@ export function escapeHtml(value: string | number | null | undefined): string {
   return String(value ?? '').replace(/[&<>"']/g, (c) => ESCAPES[c] as string);
 }
 
-const COLORS: Record<RecordState, string> = {
+export const COLORS: Record<RecordState, string> = {
   succeeded: '#2e9e5b',
   failed: '#d64541',
   timed_out: '#e6962e',
@@ -124,7 +124,7 @@ function batchBlock(b: BatchSummary, now: number, pilot?: PilotView): string {
     facts.push(['ambiguous submits', `${b.ambiguousSubmits} (kie.ai may hold tasks for them)`]);
   const dl = facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('');
   return `<article class="batch" data-batch-id="${escapeHtml(b.batchId)}">
-<h2>${escapeHtml(b.batchId)} <span class="badge ${finished ? 'done' : 'running'}">${finished ? 'finished' : 'running'}</span></h2>
+<h2><a href="batches/${id}" title="images, failures and search">${escapeHtml(b.batchId)}</a> <span class="badge ${finished ? 'done' : 'running'}">${finished ? 'finished' : 'running'}</span></h2>
 ${bar(b)}
 <p class="progress"><b>${done}</b> of <b>${b.total}</b> done (${pct}%)</p>
 <ul class="counts">${counts}</ul>

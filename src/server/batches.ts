@@ -1,12 +1,15 @@
 /**
  * Batch routes of the dashboard: the HTML page `/dashboard/batches`, JSON `/api/batches` and `/api/batches/:id`,
- * and the export `/api/batches/:id/export?format=jsonl|csv`, streamed from Redis with backpressure.
+ * and the export `/api/batches/:id/export?format=jsonl|csv[&state=&failCode=&group=&q=&sort=&order=]` (the whole batch,
+ * or exactly a filtered set as the batch page shows it), streamed from Redis with backpressure.
  */
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { checkBatchId } from '../queue/identity.js';
 import { EXPORT_FORMATS, exportBatch, type ExportFormat } from '../results/export.js';
 import type { Runtime } from '../runtime.js';
+import { ensureIndex, queryAll, QueryError, type RecordQuery } from '../results/batch-query.js';
+import { hasFilters, parseRecordQuery } from './batch-detail.js';
 import { isFinished, renderBatchesPage } from './batches-page.js';
 import { readLanes } from './lanes.js';
 import { pilotOutcome, type PilotOutcome } from '../batch/pilot.js';
@@ -80,7 +83,7 @@ export function registerBatches(app: FastifyInstance, rt: Runtime, options: Batc
     return reply.header('cache-control', 'no-store').send(summary);
   });
 
-  app.get<{ Params: IdParams; Querystring: { format?: string } }>(
+  app.get<{ Params: IdParams; Querystring: Record<string, string | undefined> }>(
     '/api/batches/:id/export',
     async (request, reply) => {
       const { id } = request.params;
@@ -90,14 +93,24 @@ export function registerBatches(app: FastifyInstance, rt: Runtime, options: Batc
       if (!EXPORT_FORMATS.includes(format)) {
         return reply.code(400).send({ error: `format must be one of ${EXPORT_FORMATS.join(', ')}` });
       }
+      // With filters (the batch page's "export these"): exactly that set, in its order, from a snapshot.
+      let query: RecordQuery | null = null;
+      try {
+        if (hasFilters(request.query) || request.query.sort || request.query.order) query = parseRecordQuery(request.query).query;
+      } catch (e) {
+        if (e instanceof QueryError) return reply.code(400).send({ error: e.message });
+        throw e;
+      }
       if (!(await rt.store.batchExists(id))) return reply.code(404).send({ error: `no batch named ${id}` });
+      if (query) await ensureIndex(rt.store, id);
+      const records = query ? queryAll(rt.store, id, query) : undefined;
       const out = new PassThrough();
       let ended = false;
       // A client that goes away must not leave the export waiting for 'drain' forever.
       reply.raw.once('close', () => {
         if (!ended) out.destroy(new Error('export: the client closed the connection'));
       });
-      exportBatch(rt.store, id, { format, out }).then(
+      exportBatch(rt.store, id, { format, out, ...(records ? { records } : {}) }).then(
         (count) => {
           ended = true;
           out.end();
@@ -111,7 +124,7 @@ export function registerBatches(app: FastifyInstance, rt: Runtime, options: Batc
       );
       return reply
         .type(CONTENT_TYPES[format])
-        .header('content-disposition', `attachment; filename="${id}.${format}"`)
+        .header('content-disposition', `attachment; filename="${id}${query ? '-filtered' : ''}.${format}"`)
         .header('cache-control', 'no-store')
         .send(out);
     },

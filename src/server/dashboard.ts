@@ -16,6 +16,7 @@ import { redactSecrets } from '../log.js';
 import { LANES, type Lane } from '../queue/names.js';
 import type { Runtime } from '../runtime.js';
 import { basicAuthHook, dashboardCredentials } from './auth.js';
+import { registerBatchDetail } from './batch-detail.js';
 import { registerBatches, type BatchesOptions } from './batches.js';
 
 export interface DashboardOptions {
@@ -100,5 +101,6 @@ export function registerDashboard(app: FastifyInstance, rt: Runtime, options: Da
     });
     await scope.register(serverAdapter.registerPlugin(), { prefix: BOARD_PATH });
     registerBatches(scope, rt, options.batches);
+    registerBatchDetail(scope, rt, { write });
   });
 }

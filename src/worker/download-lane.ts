@@ -26,6 +26,7 @@ import type { ResultRecord } from '../results/record.js';
 import type { LaneContext } from './context.js';
 import { getInputFacts } from './prepare-input.js';
 import { FetchRefused, guardedGet } from './ssrf.js';
+import { thumbnailsAfterDownload } from './thumbnails.js';
 
 /** Largest result file written. */
 export const MAX_RESULT_BYTES = 512 * 1024 * 1024;
@@ -143,6 +144,7 @@ export function downloadProcessor(ctx: LaneContext) {
         expected && (Math.abs(first.width - expected.width) > 2 || Math.abs(first.height - expected.height) > 2)
           ? `downloaded output is ${first.width}×${first.height}, expected ${expected.width}×${expected.height}`
           : null;
+      await thumbnailsAfterDownload(ctx, record, first.path);
       await store.transition(data.batchId, data.jobId, { outputPath: first.path, sha256: first.sha256, download: 'done', ...(mismatch ? { failMsg: mismatch } : {}) }, { from: ['succeeded'] });
       counters.inc('upscale_downloads_total', { result: mismatch ? 'unexpected_size' : 'ok' });
       if (mismatch) log.warn({ jobId: data.jobId, batchId: data.batchId, outputPath: first.path }, mismatch);

@@ -156,8 +156,9 @@ describe('credit runway', () => {
       expect(reason.message).toMatch(/about 5 credits left, below this image's 10/);
       await waitFor(async () => ((await r.rt.store.getSummary(batch))?.counts.succeeded ?? 0) === 5, { timeoutMs: 30_000, what: 'the five paid images' });
       const low = await waitFor(async () => (await recentEvents(r.rt)).find((e) => e.event.type === 'credits.low'), { what: 'credits.low' });
-      // First noticed at the first read: 55 credits against 10 images priced at topaz ×2's typical case (4K, 20).
-      expect(low.event.text).toBe('Credits low: 55 left, the waiting images need about 200 — credits for about 2 more images');
+      // First noticed at the watch's first read: 55 credits against 10 images priced at topaz ×2's typical case (4K,
+      // 20), or, on a loaded machine where five images were sent before that read, the 5 left after them.
+      expect(low.event.text).toMatch(/^Credits low: (55 left, the waiting images need about 200 — credits for about 2|5 left, the waiting images need about \d+ — credits for about 0) more images$/);
       const runway = await waitFor(async () => {
         const w = await getRunway(r.rt);
         return w?.balance === 5 ? w : null;

@@ -26,7 +26,20 @@ describe('download lane', () => {
     const records = await waitForRecords(rig.rt, batch, { downloads: true });
     const files = await readdir(join(rig.outputDir, batch));
     expect(files.filter((f) => f.endsWith('.part'))).toEqual([]);
-    expect(files).toHaveLength(3);
+    expect(files.filter((f) => f !== '.thumbs')).toHaveLength(3);
+    // Thumbnails: input and output in the same frame, small and preview, WebP, made once beside the outputs.
+    for (const id of ids) {
+      const size = async (f: string) => {
+        const m = await sharp(await readFile(join(rig!.outputDir, batch, '.thumbs', `${id}-${f}`))).metadata();
+        expect(m.format).toBe('webp');
+        return [m.width, m.height];
+      };
+      const [inPreview, outPreview, inSmall, outSmall] = await Promise.all(['in.webp', 'out.webp', 'in-small.webp', 'out-small.webp'].map(size));
+      expect(inPreview).toEqual(outPreview);
+      expect(inSmall).toEqual(outSmall);
+      expect(Math.max(...inPreview!)).toBe(640);
+      expect(Math.max(...inSmall!)).toBe(96);
+    }
     for (const [i, item] of inputs.entries()) {
       const r = records.find((x) => x.jobId === ids[i])!;
       expect(r.state).toBe('succeeded');

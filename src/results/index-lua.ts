@@ -1,0 +1,122 @@
+/**
+ * The batch index, kept by the record scripts (scripts.ts) in the same atomic step as the record, so the batch page
+ * can filter, search, sort and page 100,000 records without reading them all. Keys under
+ * `<prefix>:batch:<id>:ix:` (the `ix` base):
+ *
+ * | key | type | members (score) |
+ * |---|---|---|
+ * | `line:all`, `line:<state>` | zset | jobId (line of the input, 0 when none) |
+ * | `fin:all`, `fin:<terminal state>` | zset | jobId of finished images (completedAt, else updatedAt, ms) |
+ * | `grp` | hash | failure group id → JSON `[failCode, reason]` (at most MAX_FAILURE_GROUPS, then `other`) |
+ * | `g:<group id>` | zset | jobId of `failed`/`timed_out` images of that failCode and reason (line) |
+ * | `q` | zset | `<term>\0<jobId>` (0), terms: the taskId, the input's file name and each meta value, lower case, 64 characters at most: prefix search by ZRANGEBYLEX |
+ * | `min` | hash | Unix minute → images that reached a terminal state in it (at most MAX_MINUTES fields) |
+ *
+ * Every key written gets the batch's retention; every index key's expiry is refreshed at least once a minute
+ * (`ixAt` in the summary), so the index lives exactly as long as the records. Memory: about 4 sorted-set entries
+ * and 2-3 search terms per image (about 1 KB for an image with one meta value, beside a ~0.7 KB record), bounded by the batch size.
+ */
+import { STATES, TERMINAL_STATES } from './record.js';
+
+/** Failure groups (failCode + reason) an index keeps apart; more fall into one `other` group. */
+export const MAX_FAILURE_GROUPS = 50;
+/** Longest reason (failMsg) a failure group keeps, in characters. */
+export const MAX_REASON_CHARS = 160;
+/** Longest search term kept per value, in characters (prefix search needs only the start). */
+export const MAX_TERM_CHARS = 64;
+/** Minute buckets of finished images kept per batch (3 days); older ones are dropped as new ones come. */
+export const MAX_MINUTES = 4320;
+
+/**
+ * Lua functions shared by the scripts. They expect `IX` (the index base) and `TTL` (retention, ms) set by the
+ * script, and define `ixApply(jobId, oldRec|nil, newRec|nil, now|nil)` (`now` nil: a rebuild, no minute counted).
+ */
+export const INDEX_LUA = `
+local IX_TERMINAL = { ${TERMINAL_STATES.map((s) => `${s} = true`).join(', ')} }
+local IX_STATES = { ${STATES.map((s) => `'${s}'`).join(', ')} }
+local function ixStr(v) if type(v) == 'string' then return v end return nil end
+local function ixGroup(rec)
+  local st = rec['state']
+  local code = ixStr(rec['failCode']) or st
+  local reason = string.sub(ixStr(rec['failMsg']) or '', 1, ${MAX_REASON_CHARS})
+  local gid = string.sub(redis.sha1hex(code .. '\\n' .. reason), 1, 12)
+  if redis.call('HEXISTS', IX .. 'grp', gid) == 0 then
+    if redis.call('HLEN', IX .. 'grp') >= ${MAX_FAILURE_GROUPS} then
+      gid = 'other'
+      redis.call('HSETNX', IX .. 'grp', gid, cjson.encode({ 'other', 'more kinds of failure than the page keeps apart' }))
+    else
+      redis.call('HSET', IX .. 'grp', gid, cjson.encode({ code, reason }))
+    end
+  end
+  return gid
+end
+local function ixMemberships(jobId, rec)
+  local z = {}
+  local terms = {}
+  if rec == nil then return z, terms end
+  local line = tonumber(rec['line']) or 0
+  local st = rec['state']
+  z[IX .. 'line:all'] = line
+  z[IX .. 'line:' .. st] = line
+  if IX_TERMINAL[st] then
+    local fin = tonumber(rec['completedAt']) or tonumber(rec['updatedAt']) or 0
+    z[IX .. 'fin:all'] = fin
+    z[IX .. 'fin:' .. st] = fin
+  end
+  if st == 'failed' or st == 'timed_out' then z[IX .. 'g:' .. ixGroup(rec)] = line end
+  local function term(v)
+    if v ~= nil and v ~= '' then terms[string.lower(string.sub(v, 1, ${MAX_TERM_CHARS})) .. '\\0' .. jobId] = true end
+  end
+  term(ixStr(rec['taskId']))
+  local input = ixStr(rec['input'])
+  if input then term(string.match(string.gsub(input, '[?#].*$', ''), '([^/\\\\]*)$')) end
+  if type(rec['meta']) == 'table' then
+    for _, v in pairs(rec['meta']) do term(ixStr(v)) end
+  end
+  return z, terms
+end
+local function ixTouch(key) redis.call('PEXPIRE', key, TTL) end
+local function ixRefreshAll(summaryKey, now)
+  local last = tonumber(redis.call('HGET', summaryKey, 'ixAt')) or 0
+  if now - last < 60000 then return end
+  redis.call('HSET', summaryKey, 'ixAt', now)
+  ixTouch(IX .. 'line:all') ixTouch(IX .. 'fin:all') ixTouch(IX .. 'grp') ixTouch(IX .. 'q') ixTouch(IX .. 'min')
+  for _, s in ipairs(IX_STATES) do ixTouch(IX .. 'line:' .. s) ixTouch(IX .. 'fin:' .. s) end
+  for _, gid in ipairs(redis.call('HKEYS', IX .. 'grp')) do ixTouch(IX .. 'g:' .. gid) end
+end
+local function ixApply(jobId, oldRec, newRec, now)
+  local oz, ot = ixMemberships(jobId, oldRec)
+  local nz, nt = ixMemberships(jobId, newRec)
+  for key, score in pairs(oz) do
+    if nz[key] == nil then redis.call('ZREM', key, jobId) end
+  end
+  for key, score in pairs(nz) do
+    if oz[key] ~= score then
+      redis.call('ZADD', key, score, jobId)
+      ixTouch(key)
+    end
+  end
+  for t in pairs(ot) do
+    if not nt[t] then redis.call('ZREM', IX .. 'q', t) end
+  end
+  local added = false
+  for t in pairs(nt) do
+    if not ot[t] then
+      redis.call('ZADD', IX .. 'q', 0, t)
+      added = true
+    end
+  end
+  if added then ixTouch(IX .. 'q') end
+  if now ~= nil and newRec ~= nil and IX_TERMINAL[newRec['state']] and (oldRec == nil or not IX_TERMINAL[oldRec['state']]) then
+    local minute = math.floor(now / 60000)
+    if redis.call('HINCRBY', IX .. 'min', minute, 1) == 1 then
+      ixTouch(IX .. 'min')
+      if redis.call('HLEN', IX .. 'min') > ${MAX_MINUTES} then
+        for _, m in ipairs(redis.call('HKEYS', IX .. 'min')) do
+          if tonumber(m) <= minute - ${MAX_MINUTES} then redis.call('HDEL', IX .. 'min', m) end
+        end
+      end
+    end
+  end
+end
+`;

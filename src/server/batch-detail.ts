@@ -1,0 +1,270 @@
+/**
+ * Routes of one batch's page (registered in the dashboard scope, so behind its auth). Each is an ordinary fastify
+ * route with a name in `config.name`; `config.write: true` marks the one that changes anything.
+ *
+ * | route | name | write |
+ * |---|---|---|
+ * | `GET /dashboard/batches/:id` (`?state=&failCode=&group=&q=&sort=line\|finished&order=asc\|desc&page=&size=`) | batch-page | no |
+ * | `GET /dashboard/batches/:id/compare/:jobId` | batch-compare | no |
+ * | `GET /dashboard/batches/:id/thumbs/:jobId/:file` (`in.webp`, `out.webp`, `in-small.webp`, `out-small.webp`) | batch-thumb | no |
+ * | `GET /api/batches/:id/records` (same filters; JSON `{ total, capped, offset, records }`) | batch-records | no |
+ * | `POST /api/batches/:id/retry` (same filters: retries the failed/timed_out images among them) | batch-retry | yes |
+ *
+ * The export of a filtered set is `GET /api/batches/:id/export?format=&<filters>` (batches.ts).
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { retry } from '../control/batches.js';
+import { checkBatchId } from '../queue/identity.js';
+import {
+  ensureIndex,
+  failureGroups,
+  finishedPerMinute,
+  queryAll,
+  queryRecords,
+  QueryError,
+  type RecordQuery,
+} from '../results/batch-query.js';
+import { STATES, type RecordState } from '../results/record.js';
+import type { Runtime } from '../runtime.js';
+import { THUMB_FILES, thumbPath, type ThumbFile } from '../results/thumbs.js';
+import { queryString, renderBatchPage, renderComparePage } from './batch-page.js';
+
+export interface BatchDetailOptions {
+  /** Offer and accept "retry these". @defaultValue `false` */
+  write?: boolean;
+}
+
+/** Rows per page unless `?size=` (10-500). */
+export const DEFAULT_PAGE_SIZE = 50;
+const JOB_ID = /^[0-9a-f]{24}$/;
+
+type Query = Record<string, string | undefined>;
+
+/** A URL query as a RecordQuery and page, or the reason it is not one (naming the parameter). */
+export function parseRecordQuery(raw: Query): { query: RecordQuery; page: number; size: number } {
+  const query: RecordQuery = {};
+  const bad = (name: string, why: string): never => {
+    throw new QueryError(`${name}: ${why}`);
+  };
+  const one = (name: string): string | undefined => {
+    const v = raw[name];
+    if (Array.isArray(v)) bad(name, 'given more than once');
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const state = one('state');
+  if (state !== undefined) {
+    if (!STATES.includes(state as RecordState)) bad('state', `"${state}" must be one of ${STATES.join(', ')}`);
+    query.state = state as RecordState;
+  }
+  const failCode = one('failCode');
+  if (failCode !== undefined) query.failCode = failCode.length > 64 ? bad('failCode', 'longer than 64 characters') : failCode;
+  const group = one('group');
+  if (group !== undefined) query.group = /^([0-9a-f]{12}|other)$/.test(group) ? group : bad('group', `"${group}" is not a failure group id`);
+  const q = one('q');
+  if (q !== undefined && q.trim() !== '') query.search = q.length > 200 ? bad('q', 'longer than 200 characters') : q.trim();
+  const sort = one('sort');
+  if (sort !== undefined) {
+    if (sort !== 'line' && sort !== 'finished') bad('sort', `"${sort}" must be line or finished`);
+    query.sort = sort as 'line' | 'finished';
+  }
+  const order = one('order');
+  if (order !== undefined) {
+    if (order !== 'asc' && order !== 'desc') bad('order', `"${order}" must be asc or desc`);
+    if (order === 'desc') query.desc = true;
+  }
+  const int = (name: string, min: number, max: number, fallback: number): number => {
+    const v = one(name);
+    if (v === undefined) return fallback;
+    if (!/^\d{1,7}$/.test(v) || Number(v) < min || Number(v) > max) bad(name, `"${v}" must be a whole number from ${min} to ${max}`);
+    return Number(v);
+  };
+  return { query, page: int('page', 1, 1_000_000, 1), size: int('size', 10, 500, DEFAULT_PAGE_SIZE) };
+}
+
+/** True when the URL query sets any filter (so an export or retry is of a subset). */
+export function hasFilters(raw: Query): boolean {
+  return ['state', 'failCode', 'group', 'q'].some((k) => raw[k] !== undefined && raw[k] !== '');
+}
+
+interface IdParams {
+  id: string;
+}
+
+async function requireKnownBatch(rt: Runtime, id: string, reply: FastifyReply, html: boolean): Promise<boolean> {
+  const problem = checkBatchId(id);
+  const missing = problem === null && !(await rt.store.batchExists(id));
+  if (problem === null && !missing) return true;
+  const error = problem ?? `no batch named ${id} (it may have expired after RESULT_RETENTION)`;
+  if (html) await reply.code(problem ? 400 : 404).type('text/plain; charset=utf-8').send(error);
+  else await reply.code(problem ? 400 : 404).send({ error });
+  return false;
+}
+
+/** Refuses a cross-site form post (the browser sends basic auth along with any request to this origin). */
+function sameOrigin(request: FastifyRequest): boolean {
+  const origin = request.headers.origin;
+  if (origin === undefined) return request.headers['sec-fetch-site'] !== 'cross-site';
+  try {
+    return new URL(origin).host === request.headers.host;
+  } catch {
+    return false;
+  }
+}
+
+export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: BatchDetailOptions = {}): void {
+  const write = options.write ?? false;
+
+  // A form posts "retry these" as urlencoded; its fields are not used (the filters are in the URL).
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(String(body))));
+  });
+
+  app.get<{ Params: IdParams; Querystring: Query }>(
+    '/dashboard/batches/:id',
+    { config: { name: 'batch-page', write: false } },
+    async (request, reply) => {
+      const { id } = request.params;
+      if (!(await requireKnownBatch(rt, id, reply, true))) return reply;
+      await ensureIndex(rt.store, id);
+      const now = Date.now();
+      let parsed: ReturnType<typeof parseRecordQuery> = { query: {}, page: 1, size: DEFAULT_PAGE_SIZE };
+      let error: string | undefined;
+      let page;
+      try {
+        parsed = parseRecordQuery(request.query);
+        page = await queryRecords(rt.store, id, parsed.query, (parsed.page - 1) * parsed.size, parsed.size);
+        if (page.records.length === 0 && page.total > 0) {
+          // Past the end (the set shrank, or a typed page number): show the last page.
+          parsed.page = Math.ceil(page.total / parsed.size);
+          page = await queryRecords(rt.store, id, parsed.query, (parsed.page - 1) * parsed.size, parsed.size);
+        }
+      } catch (e) {
+        if (!(e instanceof QueryError)) throw e;
+        error = e.message;
+        page = { total: 0, capped: false, offset: 0, records: [] };
+      }
+      const [summary, groups, minutes] = await Promise.all([
+        rt.store.getSummary(id, now),
+        failureGroups(rt.store, id),
+        finishedPerMinute(rt.store, id),
+      ]);
+      if (!summary) return reply.code(404).type('text/plain; charset=utf-8').send(`no batch named ${id}`);
+      const thumbs = new Set<string>();
+      const outputDir = rt.config.outputDir;
+      if (outputDir) {
+        await Promise.all(
+          page.records
+            .filter((r) => r.state === 'succeeded' && r.outputPath)
+            .map(async (r) => {
+              if (await stat(thumbPath(outputDir, id, r.jobId, 'out-small.webp')).catch(() => null)) thumbs.add(r.jobId);
+            }),
+        );
+      }
+      const retried = request.query.retried;
+      const html = renderBatchPage({
+        summary,
+        query: parsed.query,
+        page,
+        pageSize: parsed.size,
+        groups,
+        minutes,
+        thumbs,
+        write,
+        now,
+        notice: retried !== undefined ? `${retried} image(s) of this view given a new task.` : undefined,
+        error,
+      });
+      return reply
+        .code(error ? 400 : 200)
+        .type('text/html; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .send(html);
+    },
+  );
+
+  app.get<{ Params: IdParams; Querystring: Query }>(
+    '/api/batches/:id/records',
+    { config: { name: 'batch-records', write: false } },
+    async (request, reply) => {
+      const { id } = request.params;
+      if (!(await requireKnownBatch(rt, id, reply, false))) return reply;
+      await ensureIndex(rt.store, id);
+      try {
+        const { query, page, size } = parseRecordQuery(request.query);
+        const result = await queryRecords(rt.store, id, query, (page - 1) * size, size);
+        return await reply.header('cache-control', 'no-store').send(result);
+      } catch (e) {
+        if (e instanceof QueryError) return reply.code(400).send({ error: e.message });
+        throw e;
+      }
+    },
+  );
+
+  app.post<{ Params: IdParams; Querystring: Query }>(
+    '/api/batches/:id/retry',
+    { config: { name: 'batch-retry', write: true } },
+    async (request, reply) => {
+      if (!write) {
+        return reply.code(405).send({
+          error: 'the dashboard is read-only (start upscale serve with --dashboard-write to allow retry)',
+        });
+      }
+      if (!sameOrigin(request)) return reply.code(403).send({ error: 'cross-site request refused' });
+      const { id } = request.params;
+      if (!(await requireKnownBatch(rt, id, reply, false))) return reply;
+      await ensureIndex(rt.store, id);
+      let query: RecordQuery;
+      try {
+        query = parseRecordQuery(request.query).query;
+      } catch (e) {
+        if (e instanceof QueryError) return reply.code(400).send({ error: e.message });
+        throw e;
+      }
+      const result = await retry(rt, id, { records: queryAll(rt.store, id, query) });
+      request.log.info({ batchId: id, query, ...result }, 'retry from the batch page');
+      const wantsHtml = (request.headers.accept ?? '').includes('text/html');
+      if (!wantsHtml) return reply.send(result);
+      // Back to the page, relative (/api/batches/:id/retry → ../../../dashboard/batches/:id), for a base path.
+      return reply.redirect(`../../../dashboard/batches/${encodeURIComponent(id)}${queryString(query, { retried: result.retried })}`, 303);
+    },
+  );
+
+  app.get<{ Params: IdParams & { jobId: string }; Querystring: Query }>(
+    '/dashboard/batches/:id/compare/:jobId',
+    { config: { name: 'batch-compare', write: false } },
+    async (request, reply) => {
+      const { id, jobId } = request.params;
+      if (!(await requireKnownBatch(rt, id, reply, true))) return reply;
+      const record = JOB_ID.test(jobId) ? await rt.store.getRecord(id, jobId) : null;
+      if (!record) return reply.code(404).type('text/plain; charset=utf-8').send(`no image ${jobId} in batch ${id}`);
+      const back = new URLSearchParams(request.query as Record<string, string>).toString();
+      return reply
+        .type('text/html; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .send(renderComparePage({ record, back: back === '' ? '' : `?${back}` }));
+    },
+  );
+
+  app.get<{ Params: IdParams & { jobId: string; file: string } }>(
+    '/dashboard/batches/:id/thumbs/:jobId/:file',
+    { config: { name: 'batch-thumb', write: false } },
+    async (request, reply) => {
+      const { id, jobId, file } = request.params;
+      const outputDir = rt.config.outputDir;
+      if (checkBatchId(id) !== null || !JOB_ID.test(jobId) || !THUMB_FILES.includes(file as ThumbFile)) {
+        return reply.code(404).send({ error: 'no such thumbnail' });
+      }
+      if (!outputDir) return reply.code(404).send({ error: 'no thumbnails: OUTPUT_DIR is not set for upscale serve' });
+      const path = thumbPath(outputDir, id, jobId, file as ThumbFile);
+      const st = await stat(path).catch(() => null);
+      if (!st?.isFile()) return reply.code(404).send({ error: 'no such thumbnail (not made yet, or the output was not downloaded)' });
+      return reply
+        .type('image/webp')
+        .header('content-length', st.size)
+        .header('cache-control', 'private, max-age=3600')
+        .send(createReadStream(path));
+    },
+  );
+}

@@ -1,0 +1,120 @@
+/**
+ * The batch page's routes through `inject`: bad parameters answered 400 naming the parameter, unknown batches 404,
+ * the read-only dashboard refusing "retry these", the JSON records API, thumbnails only from their own folder, and
+ * a filtered export with exactly the filtered set.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { parse } from 'csv-parse/sync';
+import { submitJobId } from '../../src/queue/identity.js';
+import { imageId, startBench, type Bench } from './server-fixtures.js';
+
+let b: Bench | undefined;
+afterEach(async () => {
+  await b?.close();
+  b = undefined;
+});
+
+const BATCH = 'detail';
+
+async function seed(bench: Bench): Promise<void> {
+  const images = Array.from({ length: 30 }, (_, i) => ({
+    jobId: imageId(i + 1),
+    input: `https://img.test/p/${i}.jpg`,
+    model: 'topaz/image-upscale' as const,
+    factor: '2' as const,
+    line: i + 2,
+    meta: { sku: `S-${100 + i}` },
+  }));
+  await bench.rt.store.createRecords(BATCH, images);
+  for (const [i, img] of images.entries()) {
+    if (i % 3 === 0) await bench.rt.store.transition(BATCH, img.jobId, { state: 'failed', failCode: '422', failMsg: 'bad image', completedAt: 1000 + i });
+    else if (i % 3 === 1) await bench.rt.store.transition(BATCH, img.jobId, { state: 'succeeded', completedAt: 1000 + i, creditsConsumed: 10 });
+  }
+}
+
+describe('batch page routes', () => {
+  it('answers bad parameters with 400 naming the parameter, and unknown batches with 404', async () => {
+    b = await startBench();
+    await seed(b);
+    const get = (url: string) => b!.app.inject({ method: 'GET', url });
+    let res = await get(`/api/batches/${BATCH}/records?state=done`);
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toEqual({ error: 'state: "done" must be one of waiting, submitting, polling, succeeded, failed, timed_out, cancelled' });
+    res = await get(`/api/batches/${BATCH}/records?size=5000`);
+    expect(res.json()).toEqual({ error: 'size: "5000" must be a whole number from 10 to 500' });
+    res = await get(`/api/batches/${BATCH}/records?sort=finished&state=waiting`);
+    expect(res.json().error).toBe('sort "finished" lists finished images only; "waiting" images have no finish time');
+    res = await get(`/dashboard/batches/${BATCH}?group=../../x`);
+    expect(res.statusCode).toBe(400);
+    expect(res.body).toContain('group: &quot;../../x&quot; is not a failure group id');
+    res = await get('/dashboard/batches/nope');
+    expect(res.statusCode).toBe(404);
+    expect((await get('/api/batches/nope/records')).statusCode).toBe(404);
+    expect((await get(`/api/batches/${BATCH}/export?format=csv&order=sideways`)).json()).toEqual({ error: 'order: "sideways" must be asc or desc' });
+  });
+
+  it('returns pages of records as JSON, searchable by meta', async () => {
+    b = await startBench();
+    await seed(b);
+    const res = await b.app.inject({ method: 'GET', url: `/api/batches/${BATCH}/records?q=s-11&size=10` });
+    expect(res.statusCode).toBe(200);
+    const body = res.json<{ total: number; records: { meta: { sku: string } }[] }>();
+    expect(body.total).toBe(10);
+    expect(body.records.map((r) => r.meta.sku)).toEqual(Array.from({ length: 10 }, (_, k) => `S-${110 + k}`));
+    // The issue's question: "what happened to SKU 12345?"
+    await b.rt.store.createRecords(BATCH, [{ jobId: imageId(999), input: 'https://img.test/p/x.jpg', model: 'topaz/image-upscale', factor: '2', line: 40, meta: { sku: '12345' } }]);
+    const sku = (await b.app.inject({ method: 'GET', url: `/dashboard/batches/${BATCH}?q=12345` })).body;
+    expect(sku).toContain('<span class="range">1–1 of 1</span>');
+    expect(sku).toContain('<span class="chip">sku: 12345</span>');
+  });
+
+  it('exports exactly the filtered set', async () => {
+    b = await startBench();
+    await seed(b);
+    const res = await b.app.inject({ method: 'GET', url: `/api/batches/${BATCH}/export?format=csv&failCode=422&order=desc` });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-disposition']).toBe(`attachment; filename="${BATCH}-filtered.csv"`);
+    const rows = parse<Record<string, string>>(res.body, { columns: true, record_delimiter: '\r\n' });
+    expect(rows.map((r) => r.line)).toEqual(['29', '26', '23', '20', '17', '14', '11', '8', '5', '2']);
+    expect(rows.every((r) => r['meta.sku']?.startsWith('S-'))).toBe(true);
+  });
+
+  it('refuses "retry these" on a read-only dashboard and retries the view with --dashboard-write', async () => {
+    b = await startBench();
+    await seed(b);
+    let res = await b.app.inject({ method: 'POST', url: `/api/batches/${BATCH}/retry?failCode=422` });
+    expect(res.statusCode).toBe(405);
+    expect(res.json().error).toMatch(/read-only/);
+    await b.close();
+    b = await startBench({}, { dashboardWrite: true });
+    await seed(b);
+    res = await b.app.inject({ method: 'POST', url: `/api/batches/${BATCH}/retry?failCode=422&q=s-10` });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ retried: 4, skipped: 0 }); // S-100, 103, 106, 109
+    expect((await b.rt.store.getSummary(BATCH))?.counts.waiting).toBe(10 + 4);
+    const job = await b.rt.queues.submit.getJob(submitJobId(imageId(1), 1));
+    expect(job?.data).toMatchObject({ generation: 1, meta: { sku: 'S-100' } }); // meta travels with a retry
+    res = await b.app.inject({ method: 'POST', url: `/api/batches/${BATCH}/retry?state=failed`, headers: { origin: 'https://evil.test', host: 'localhost' } });
+    expect(res.statusCode).toBe(403);
+  });
+
+  it('serves thumbnails only by their exact names, and says why when there are none', async () => {
+    b = await startBench();
+    await seed(b);
+    const get = (url: string) => b!.app.inject({ method: 'GET', url });
+    expect((await get(`/dashboard/batches/${BATCH}/thumbs/${imageId(2)}/in.webp`)).json()).toEqual({ error: 'no thumbnails: OUTPUT_DIR is not set for upscale serve' });
+    expect((await get(`/dashboard/batches/${BATCH}/thumbs/${imageId(2)}/..%2F..%2Fetc%2Fpasswd`)).statusCode).toBe(404);
+    expect((await get(`/dashboard/batches/${BATCH}/thumbs/not-a-job/in.webp`)).statusCode).toBe(404);
+  });
+
+  it('indexes a batch written before the index on its first visit', async () => {
+    b = await startBench();
+    await seed(b);
+    const ix = await b.rt.redis.keys(`${b.rt.store.keys.index(BATCH)}*`);
+    await b.rt.redis.del(...ix);
+    const res = await b.app.inject({ method: 'GET', url: `/dashboard/batches/${BATCH}?state=failed` });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('<span class="range">1–10 of 10</span>');
+    expect(res.body).toContain('bad image');
+  });
+});
