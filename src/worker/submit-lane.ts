@@ -9,6 +9,10 @@
  * parked for about the model's 97th-percentile completion time. If kie.ai did create the task, its callback arrives
  * meanwhile and re-attaches the taskId to this job (src/server/callback-resolve.ts), whose re-run then follows that
  * task; only when no callback came is createTask sent again (and the record says the image may have been paid twice).
+ *
+ * A run that lost its lock (a starved process; BullMQ's stalled check handed the job to another run) never sends:
+ * the `sendingAt` mark is written only under the lock (src/worker/send-claim.ts), and a run that finds another
+ * run's mark waits until that attempt's answer must be in before treating it as ambiguous.
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { MODELS } from '../kie/models.js';
@@ -19,6 +23,7 @@ import { outcomeFor, retryDelay } from '../queue/outcome.js';
 import type { LaneContext } from './context.js';
 import { LaneSignals } from './lane-signals.js';
 import { recordOrRecreate } from './records.js';
+import { claimSend, inFlightUntil } from './send-claim.js';
 
 export interface SubmitResult {
   taskId: string | null;
@@ -87,6 +92,14 @@ export function submitProcessor(ctx: LaneContext) {
     // Resume from the checkpoint: the task exists, follow it.
     if (data.taskId && data.submittedAt) return followAndReturn(job, { ...data, taskId: data.taskId, submittedAt: data.submittedAt });
 
+    // An earlier run marked a send and has not checkpointed: it may still be waiting for the answer (it lost its
+    // lock, e.g. starved of CPU, and this run took over). Wait, writing nothing, until that answer must be in.
+    if (data.sendingAt !== undefined && Date.now() < inFlightUntil(rt, data.sendingAt)) {
+      const until = inFlightUntil(rt, data.sendingAt);
+      log.warn({ jobId: data.jobId, batchId: data.batchId, waitMs: until - Date.now() }, 'an earlier run of this job may still be sending createTask; waiting for its answer');
+      await job.moveToDelayed(until, token);
+      throw new DelayedError();
+    }
     const ambiguous = data.sendingAt !== undefined;
     if (data.sendingAt !== undefined && config.publicBaseUrl && data.callbackWaitFor !== data.sendingAt) {
       const until = data.sendingAt + (await callbackGraceMs(data.model));
@@ -104,9 +117,13 @@ export function submitProcessor(ctx: LaneContext) {
     const prepared = await ctx.prepareInput(data);
     if (!prepared.ok) return fail(data, prepared.failCode, prepared.failMsg, prepared.state);
 
-    await recordOrRecreate(ctx, data, { state: 'submitting', $inc: { submitAttempts: 1, ambiguousSubmits: ambiguous ? 1 : 0 } });
     data = { ...data, ...prepared.update, sendingAt: Date.now(), attempts: (data.attempts ?? 0) + 1 };
-    await job.updateData(data);
+    if (!(await claimSend(rt, job, token, data))) {
+      // This run lost the job's lock while preparing; another run owns the job now and sends in its place.
+      log.warn({ jobId: data.jobId, batchId: data.batchId }, 'submit job lost its lock before sending; leaving it to the run that took over');
+      throw new DelayedError();
+    }
+    await recordOrRecreate(ctx, data, { state: 'submitting', $inc: { submitAttempts: 1, ambiguousSubmits: ambiguous ? 1 : 0 } });
 
     const spec = MODELS[data.model];
     const sid = submitJobId(data.jobId, data.generation);
