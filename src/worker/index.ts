@@ -6,12 +6,14 @@
  */
 import { Worker, type Job, type Processor } from 'bullmq';
 import { Counters } from '../metrics/counters.js';
-import { limiterFor, type LimiterOptions } from '../queue/limits.js';
+import type { RateLimit } from '../config/units.js';
+import type { LimiterOptions } from '../queue/limits.js';
 import { queueName, type Lane } from '../queue/names.js';
 import { createRedis } from '../queue/connection.js';
 import type { Runtime } from '../runtime.js';
 import { isTerminal } from '../results/record.js';
 import type { LaneContext, PrepareInput } from './context.js';
+import { PollBudget, shareOf } from './poll-budget.js';
 import { PollSchedule } from './poll-schedule.js';
 import { pollProcessor } from './poll-lane.js';
 import { downloadProcessor } from './download-lane.js';
@@ -40,9 +42,16 @@ export function defaultLanes(rt: Runtime): Lane[] {
   return rt.config.outputDir ? ['submit', 'poll', 'download'] : ['submit', 'poll'];
 }
 
+/**
+ * BullMQ's limiter of a lane: the budget as fixed windows (createTask's whole budget; recordInfo's polling share).
+ * It only keeps workers from taking more jobs than can be sent; the exact sliding windows are the lanes' gates
+ * (src/worker/sliding-gate.ts), which a job passes right before its call, so a fixed window's boundary burst waits
+ * there instead of reaching kie.ai.
+ */
 export function limiterOf(rt: Runtime, lane: Lane): LimiterOptions | undefined {
-  if (lane === 'submit') return limiterFor(rt.config.createLimit);
-  if (lane === 'poll') return limiterFor(rt.config.queryLimit);
+  const asWindows = (l: RateLimit): LimiterOptions => ({ max: l.max, duration: Math.max(1, Math.round(l.durationMs)) });
+  if (lane === 'submit') return asWindows(rt.config.createLimit);
+  if (lane === 'poll') return asWindows(shareOf(rt.config.queryLimit, rt.config.pollBudgetShare));
   return undefined;
 }
 
@@ -55,6 +64,14 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
     maxIntervalMs: rt.config.pollMaxIntervalMs,
     queryLimit: rt.config.queryLimit,
     callbacks: rt.config.publicBaseUrl !== undefined,
+    budget: new PollBudget(
+      rt.redis,
+      rt.store.keys.pollBudget,
+      rt.store.keys.queryGate,
+      rt.queues.poll,
+      shareOf(rt.config.queryLimit, rt.config.pollBudgetShare),
+      rt.config.requestTimeoutMs,
+    ),
   });
   const context: LaneContext = {
     rt,

@@ -24,6 +24,8 @@ import type { LaneContext } from './context.js';
 import { LaneSignals } from './lane-signals.js';
 import { recordOrRecreate } from './records.js';
 import { claimSend, inFlightUntil } from './send-claim.js';
+import { createTaskGate } from './create-gate.js';
+import { gotAnswer } from './sliding-gate.js';
 
 export interface SubmitResult {
   taskId: string | null;
@@ -34,6 +36,7 @@ export function submitProcessor(ctx: LaneContext) {
   const { rt, log, counters, schedule } = ctx;
   const { config, store, queues, kie } = rt;
   const signals = new LaneSignals(ctx, 'submit');
+  const createGate = createTaskGate(rt);
 
   /**
    * How long an ambiguous attempt waits for a callback: about the 97th percentile of the model's completion times
@@ -117,6 +120,8 @@ export function submitProcessor(ctx: LaneContext) {
     const prepared = await ctx.prepareInput(data);
     if (!prepared.ok) return fail(data, prepared.failCode, prepared.failMsg, prepared.state);
 
+    // The preparation took a variable time: the exact sliding window of the create budget decides the send.
+    const pass = await createGate.pass();
     data = { ...data, ...prepared.update, sendingAt: Date.now(), attempts: (data.attempts ?? 0) + 1 };
     if (!(await claimSend(rt, job, token, data))) {
       // This run lost the job's lock while preparing; another run owns the job now and sends in its place.
@@ -136,6 +141,7 @@ export function submitProcessor(ctx: LaneContext) {
       });
       taskId = created.taskId;
     } catch (e) {
+      if (gotAnswer(e)) await pass.answered();
       return handleError(job, data, e, token);
     }
     // CHECKPOINT: nothing may come between createTask's answer and this.
@@ -145,7 +151,7 @@ export function submitProcessor(ctx: LaneContext) {
     const checkpoint = { ...rest, taskId, submittedAt };
     await job.updateData(checkpoint);
     crashPoint('after-checkpoint');
-    await signals.answered();
+    await Promise.all([signals.answered(), pass.answered()]);
     return followAndReturn(job, checkpoint);
   };
 
