@@ -9,7 +9,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { limiterFor } from '../../src/queue/limits.js';
 import type { SubmitJobData } from '../../src/queue/job-data.js';
 import type { Runtime } from '../../src/runtime.js';
 import type { SimStats, SimTaskRecord } from '../../src/sim/index.js';
@@ -168,7 +167,7 @@ async function startToCreated(rt: Runtime) {
   const jobs = await rt.queues.submit.getJobs(['completed'], 0, -1);
   const d = jobs.map((j) => (j.data as SubmitJobData).submittedAt! - j.processedOn!).filter((v) => Number.isFinite(v));
   const limit = rt.config.createLimit;
-  const spacingMs = limiterFor(limit).duration;
+  const spacingMs = limit.durationMs / limit.max;
   // Gaps between consecutive starts (the limiter's doing): those over 5 spacings are slow-downs after a 429.
   const starts = jobs.map((j) => j.processedOn!).filter(Number.isFinite).sort((a, b) => a - b);
   const gaps = starts.slice(1).map((t, i) => t - (starts[i] as number));
@@ -179,7 +178,6 @@ async function startToCreated(rt: Runtime) {
     p50: quantile(d, 0.5),
     p95: quantile(d, 0.95),
     max: quantile(d, 1),
-    guardMs: spacingMs * limit.max - limit.durationMs,
     spacingMs,
     startGapP50Ms: quantile(normal, 0.5),
     startGapMeanMs: normal.reduce((a, b) => a + b, 0) / Math.max(1, normal.length),

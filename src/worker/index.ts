@@ -6,8 +6,7 @@
  */
 import { Worker, type Job, type Processor } from 'bullmq';
 import { Counters } from '../metrics/counters.js';
-import type { RateLimit } from '../config/units.js';
-import type { LimiterOptions } from '../queue/limits.js';
+import { limiterFor, type LimiterOptions } from '../queue/limits.js';
 import { queueName, type Lane } from '../queue/names.js';
 import { createRedis } from '../queue/connection.js';
 import type { Runtime } from '../runtime.js';
@@ -49,9 +48,8 @@ export function defaultLanes(rt: Runtime): Lane[] {
  * there instead of reaching kie.ai.
  */
 export function limiterOf(rt: Runtime, lane: Lane): LimiterOptions | undefined {
-  const asWindows = (l: RateLimit): LimiterOptions => ({ max: l.max, duration: Math.max(1, Math.round(l.durationMs)) });
-  if (lane === 'submit') return asWindows(rt.config.createLimit);
-  if (lane === 'poll') return asWindows(shareOf(rt.config.queryLimit, rt.config.pollBudgetShare));
+  if (lane === 'submit') return limiterFor(rt.config.createLimit);
+  if (lane === 'poll') return limiterFor(shareOf(rt.config.queryLimit, rt.config.pollBudgetShare));
   return undefined;
 }
 

@@ -70,7 +70,7 @@ export class PollBudget {
    * @param stateKey Redis hash holding the pressure (under the prefix).
    * @param gateKey Redis key of the recordInfo gate.
    * @param share the polling share of the query budget, from `shareOf`.
-   * @param requestTimeoutMs KIE_REQUEST_TIMEOUT: how long an unanswered call can hold its place in the gate.
+   * @param requestTimeoutMs KIE_REQUEST_TIMEOUT: how long an unanswered call holds its place in the gate.
    */
   constructor(
     private readonly redis: Redis,

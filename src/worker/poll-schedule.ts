@@ -15,7 +15,7 @@
  * tasks in flight are so many that even POLL_MAX_INTERVAL would overrun the share (10,000 tasks at 8 per second),
  * every delay is raised to `tasks × (1 / share rate)`: plain round-robin spacing, computed from the poll queue's
  * counts (no scan). A task that outlived every sample backs off by half its age. Until a model has 8 samples the
- * schedule follows kie.ai's advice (every 3 s for 30 s, then 8 s, then 20 s after 2 minutes).
+ * schedule follows kie.ai's advice (at the default intervals: every 3 s for 30 s, then 8 s, then 20 s after 2 minutes).
  *
  * With callbacks on, a verified callback promotes the parked check the moment a task ends, so polling is only the
  * fallback for a lost callback: the first check waits until just past the model's slowest observed quantile
@@ -98,7 +98,7 @@ export function budgetedDelay(args: {
   const n = sortedMs.length;
   let delay: number;
   if (n < MIN_SAMPLES) {
-    delay = adviceDelay(elapsedMs);
+    delay = adviceDelay(elapsedMs, minMs, maxMs);
   } else {
     const top = n / (n + 1);
     const f = cdfAt(sortedMs, elapsedMs);
@@ -114,11 +114,15 @@ export function budgetedDelay(args: {
   return Math.max(1, Math.round(Math.min(delay, remainingMs)));
 }
 
-/** kie.ai's advice (KIE_API.md): 2–3 s for the first 30 s, 5–10 s after that, 15–30 s after 2 minutes. */
-export function adviceDelay(elapsedMs: number): number {
-  if (elapsedMs < 30_000) return 3000;
-  if (elapsedMs < 120_000) return 8000;
-  return 20_000;
+/**
+ * kie.ai's advice (KIE_API.md): 2–3 s for the first 30 s, 5–10 s after that, 15–30 s after 2 minutes; expressed in
+ * POLL_MIN_INTERVAL / POLL_MAX_INTERVAL so that it scales with them (at the defaults, 2 s and 30 s: exactly 3 s until
+ * 30 s, 8 s until 120 s, then 20 s).
+ */
+export function adviceDelay(elapsedMs: number, minMs = 2000, maxMs = 30_000): number {
+  if (elapsedMs < maxMs) return minMs * 1.5;
+  if (elapsedMs < maxMs * 4) return minMs * 4;
+  return (maxMs * 2) / 3;
 }
 
 /**

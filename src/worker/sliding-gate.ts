@@ -2,16 +2,20 @@
  * An exact sliding-window gate for one kie.ai budget, shared by every worker process through one Redis sorted set.
  *
  * kie.ai counts a call in its window when the call *arrives*; we know neither that instant nor the network's delay,
- * only that it lies between our send and our answer. So each call is an entry that counts until
- * `answer + window` (until `send + request timeout + window` while no answer came back, which also covers a
- * process that dies mid-call), and a call may be sent only while fewer than `max` entries count.
+ * only that it lies between our send and our answer. So each call is an entry that counts until `answer + window`
+ * (until `send + request timeout + window` while no answer came back, which also covers a call whose process died),
+ * and a call may be sent only while fewer than `max` entries count.
  *
  * Why that is exact: take any window of kie.ai's, ending at the arrival a_k of some call k, and the call j in it
- * that was sent last. Every other call i in the window arrived after a_k − window ≥ t_j − window (a_k ≥ a_j ≥ t_j),
- * so its answer came after t_j − window and it still counted when j was let through; j was let through only with
- * fewer than `max` such entries, so the window holds at most `max`. No guard time is needed, whatever the network's
- * jitter: a slow answer just holds its entry longer. In steady state each call holds its entry for one window plus
- * its round trip, so the rate is `max / (window + round trip)`; the first window's burst is used in full.
+ * that was sent last (at t_j). Every other call i in the window arrived after a_k − window ≥ t_j − window
+ * (a_k ≥ a_j ≥ t_j), so its answer came after t_j − window and it still counted when j was let through; j was let
+ * through only with fewer than `max` counting, so the window holds at most `max`. No guard time is assumed, whatever
+ * the network's or the event loop's jitter: a slow answer just holds its entry longer.
+ *
+ * The price: each call holds its place for one window plus its round trip, so the steady rate is
+ * `max / (window + round trip)`; the first window's burst is used in full. A guard-based gate (count until
+ * `send + guard + window`) would cost a fixed guard instead, but breaks the window whenever a call takes longer
+ * than the guard to arrive, which a loaded machine does (tried: createTask 429s under load).
  *
  * Times come from Redis' clock (`TIME`), so machines' clocks do not matter. Memory: at most `max` members (a few
  * dozen bytes each) plus those of calls that died unanswered, until their expiry.
@@ -40,11 +44,13 @@ local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(1, math.min(tonumber(first[2]) - now, tonumber(ARGV[5])))
 `;
 
-/** KEYS: the gate's sorted set. ARGV: member, window ms. The call was answered: its entry counts one window more. */
+/** KEYS: the gate's sorted set. ARGV: member, window ms. The call was answered: it counts one window from now, if sooner. */
 const ANSWERED = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+local cur = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local till = now + tonumber(ARGV[2])
+if cur and till < tonumber(cur) then redis.call('ZADD', KEYS[1], 'XX', till, ARGV[1]) end
 return 0
 `;
 
@@ -52,7 +58,7 @@ return 0
 export interface GatePass {
   /** ms waited at the gate. */
   readonly waitedMs: number;
-  /** The call got an answer (any HTTP status): its entry counts for one more window from now, then frees. */
+  /** The call got an answer (any HTTP status): its entry counts one window from now at most, then frees. */
   answered(): Promise<void>;
 }
 
@@ -60,7 +66,7 @@ export class SlidingGate {
   /**
    * @param key Redis key of the gate (under the prefix).
    * @param limit calls per window (`max` per `durationMs`), already reduced by any share kept for others.
-   * @param holdMs how long an unanswered call can be in flight (the request timeout), ms.
+   * @param holdMs how long an unanswered call may still be on its way (KIE_REQUEST_TIMEOUT; the client aborts then), ms.
    */
   constructor(
     private readonly redis: Redis,
@@ -94,7 +100,7 @@ export class SlidingGate {
     const step = Math.max(1, Math.round(this.limit.durationMs / this.limit.max / 2));
     let waitedMs = 0;
     for (;;) {
-      const wait = Number(await runScript(this.redis, TAKE, [this.key], [Math.floor(this.limit.max), this.limit.durationMs, this.holdMs, member, step]));
+      const wait = Number(await runScript(this.redis, TAKE, [this.key], [Math.floor(this.limit.max), this.limit.durationMs, Math.round(this.holdMs), member, step]));
       if (wait <= 0) break;
       waitedMs += wait;
       await new Promise((resolve) => setTimeout(resolve, wait));

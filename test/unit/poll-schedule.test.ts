@@ -27,6 +27,8 @@ describe('poll schedule', () => {
     expect(budgetedDelay({ ...base, elapsedMs: 60_000, sortedMs: [1, 2, 3] })).toBe(8000);
     expect(budgetedDelay({ ...base, elapsedMs: 200_000, sortedMs: [] })).toBe(20_000);
     expect(adviceDelay(29_999)).toBe(3000);
+    // scaled with the intervals (a ×10 simulation: 200 ms and 3 s)
+    expect([adviceDelay(0, 200, 3000), adviceDelay(5000, 200, 3000), adviceDelay(20_000, 200, 3000)]).toEqual([300, 800, 2000]);
   });
 
   it('the empirical CDF and its inverse agree, through (0, 0) and each sample', () => {
