@@ -11,5 +11,5 @@ import { SlidingGate } from './sliding-gate.js';
 
 /** The createTask gate of this runtime's budget and prefix. */
 export function createTaskGate(rt: Runtime): SlidingGate {
-  return new SlidingGate(rt.redis, rt.store.keys.createGate, rt.config.createLimit, rt.config.requestTimeoutMs);
+  return new SlidingGate(rt.redis, rt.store.keys.createGate, rt.config.createLimit, rt.config.requestTimeoutMs, rt.store.keys.slowdown('submit'));
 }

@@ -26,7 +26,8 @@ import type { Redis } from 'ioredis';
 import { runScript } from '../results/scripts.js';
 
 /**
- * KEYS: the gate's sorted set. ARGV: max, window ms, hold ms (request timeout), member, retry step ms.
+ * KEYS: the gate's sorted set, optionally the lane's slow-down key (while it lives, nothing passes). ARGV: max,
+ * window ms, hold ms (request timeout), member, retry step ms.
  * Returns 0 when the call may go now (its entry added), else how many ms to wait before asking again.
  */
 const TAKE = `
@@ -34,6 +35,10 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[2])
 local hold = tonumber(ARGV[3])
+if KEYS[2] then
+  local slow = redis.call('PTTL', KEYS[2])
+  if slow > 0 then return slow end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('ZADD', KEYS[1], now + hold + window, ARGV[4])
@@ -67,12 +72,15 @@ export class SlidingGate {
    * @param key Redis key of the gate (under the prefix).
    * @param limit calls per window (`max` per `durationMs`), already reduced by any share kept for others.
    * @param holdMs how long an unanswered call may still be on its way (KIE_REQUEST_TIMEOUT; the client aborts then), ms.
+   * @param slowdownKey the lane's slow-down key (src/queue/slowdown.ts): after a 429, calls already past BullMQ's
+   *   limiter wait here too instead of meeting kie.ai's refusal.
    */
   constructor(
     private readonly redis: Redis,
     readonly key: string,
     readonly limit: RateLimit,
     private readonly holdMs: number,
+    private readonly slowdownKey?: string,
   ) {
     if (!(limit.max >= 1) || !(limit.durationMs > 0)) throw new RangeError(`gate ${key}: limit must be at least 1 per a positive window`);
   }
@@ -100,7 +108,7 @@ export class SlidingGate {
     const step = Math.max(1, Math.round(this.limit.durationMs / this.limit.max / 2));
     let waitedMs = 0;
     for (;;) {
-      const wait = Number(await runScript(this.redis, TAKE, [this.key], [Math.floor(this.limit.max), this.limit.durationMs, Math.round(this.holdMs), member, step]));
+      const wait = Number(await runScript(this.redis, TAKE, this.slowdownKey ? [this.key, this.slowdownKey] : [this.key], [Math.floor(this.limit.max), this.limit.durationMs, Math.round(this.holdMs), member, step]));
       if (wait <= 0) break;
       waitedMs += wait;
       await new Promise((resolve) => setTimeout(resolve, wait));
