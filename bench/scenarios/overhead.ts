@@ -3,7 +3,7 @@
  * is our own cost per image. Images per second end to end through one `upscale worker` process, against a bare
  * BullMQ no-op pipeline of the same shape (bench/baselines/bare-bullmq.ts), measured in the same run; the bare
  * pipeline runs twice, without a limiter and with the limiter our lanes get from a very high budget
- * (`limiterFor`: one start per ms), so the limiter's own cost shows apart from ours.
+ * (`limiterFor`: the budget as fixed windows), so the limiter's own cost shows apart from ours.
  *
  * Also per image: worker CPU, Redis commands and Redis CPU, and the simulator's CPU (it runs in this process).
  */

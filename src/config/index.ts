@@ -39,6 +39,21 @@ const rateLimit = (fallback: string) =>
       }
     });
 
+/** A share: a decimal number in (0, 1]. */
+const share = (fallback: number) =>
+  z
+    .string()
+    .default(String(fallback))
+    .transform((v, ctx) => {
+      const t = v.trim();
+      const n = Number(t);
+      if (!/^(\d+(\.\d*)?|\.\d+)$/.test(t) || !(n > 0 && n <= 1)) {
+        ctx.addIssue({ code: 'custom', message: `"${v}" is not a share; expected a number above 0 and at most 1, such as 0.8` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
 const url = (protocols: readonly string[], what: string) =>
   z.string().refine(
     (v) => {
@@ -179,6 +194,11 @@ const schema = z.object({
   POLL_MIN_INTERVAL: duration('2s'),
   /** Longest wait between two status checks of one task. @defaultValue `30s` */
   POLL_MAX_INTERVAL: duration('30s'),
+  /**
+   * Share of KIE_QUERY_LIMIT that polling spends (the rest is headroom for other users of the key); within it the
+   * checks go to the tasks most likely to have finished. @defaultValue `0.8`
+   */
+  POLL_BUDGET_SHARE: share(0.8),
   /** First slow-down after a 429; doubles on repeats. @defaultValue `10s` */
   RATE_LIMIT_BACKOFF: duration('10s'),
   /** First slow-down after a 455 (maintenance); doubles on repeats. @defaultValue `60s` */
@@ -285,6 +305,8 @@ export interface Config {
   readonly pollDeadlineMs: number;
   readonly pollMinIntervalMs: number;
   readonly pollMaxIntervalMs: number;
+  /** POLL_BUDGET_SHARE: the share (0, 1] of the query budget polling spends. */
+  readonly pollBudgetShare: number;
   readonly rateLimitBackoffMs: number;
   readonly maintenanceBackoffMs: number;
   readonly maxBackoffMs: number;
@@ -376,6 +398,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
     pollDeadlineMs: p.POLL_DEADLINE,
     pollMinIntervalMs: p.POLL_MIN_INTERVAL,
     pollMaxIntervalMs: p.POLL_MAX_INTERVAL,
+    pollBudgetShare: p.POLL_BUDGET_SHARE,
     rateLimitBackoffMs: p.RATE_LIMIT_BACKOFF,
     maintenanceBackoffMs: p.MAINTENANCE_BACKOFF,
     maxBackoffMs: p.MAX_BACKOFF,

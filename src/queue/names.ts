@@ -23,8 +23,12 @@ export function keys(prefix: string) {
     /** Present while a lane is slowed down after a 429/455; its value is the strike count. */
     slowdown: (lane: Lane) => `${prefix}:slowdown:${lane}`,
     strikes: (lane: Lane) => `${prefix}:strikes:${lane}`,
-    /** The next free createTask send slot (Redis clock, ms), shared by every worker (src/worker/create-gate.ts). */
+    /** The sliding window of createTask calls (sorted set of calls, scored by when each stops counting; src/worker/create-gate.ts). */
     createGate: `${prefix}:gate:createTask`,
+    /** The sliding window of recordInfo calls (polling's share of the query budget), shared by every worker. */
+    queryGate: `${prefix}:gate:recordInfo`,
+    /** The poll schedule's pressure and its controller's last step (src/worker/poll-budget.ts). */
+    pollBudget: `${prefix}:poll-budget`,
     /** Why a lane was paused (JSON), set by 401/402, cleared by `upscale resume`. */
     pauseReason: (lane: Lane) => `${prefix}:paused:${lane}`,
     /** Counters for /metrics, shared by all processes. */

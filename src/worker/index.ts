@@ -15,6 +15,7 @@ import { refreshBalance, watchRunway } from './runway.js';
 import { BatchWatch, type WatchOptions } from '../batch/watch.js';
 import { Deliverer, type DelivererOptions } from '../notify/index.js';
 import type { LaneContext, PrepareInput } from './context.js';
+import { PollBudget, shareOf } from './poll-budget.js';
 import { PollSchedule } from './poll-schedule.js';
 import { pollProcessor } from './poll-lane.js';
 import { downloadProcessor } from './download-lane.js';
@@ -48,9 +49,15 @@ export function defaultLanes(rt: Runtime): Lane[] {
   return rt.config.outputDir ? ['submit', 'poll', 'download'] : ['submit', 'poll'];
 }
 
+/**
+ * BullMQ's limiter of a lane: the budget as fixed windows (createTask's whole budget; recordInfo's polling share).
+ * It only keeps workers from taking more jobs than can be sent; the exact sliding windows are the lanes' gates
+ * (src/worker/sliding-gate.ts), which a job passes right before its call, so a fixed window's boundary burst waits
+ * there instead of reaching kie.ai.
+ */
 export function limiterOf(rt: Runtime, lane: Lane): LimiterOptions | undefined {
   if (lane === 'submit') return limiterFor(rt.config.createLimit);
-  if (lane === 'poll') return limiterFor(rt.config.queryLimit);
+  if (lane === 'poll') return limiterFor(shareOf(rt.config.queryLimit, rt.config.pollBudgetShare));
   return undefined;
 }
 
@@ -63,6 +70,14 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
     maxIntervalMs: rt.config.pollMaxIntervalMs,
     queryLimit: rt.config.queryLimit,
     callbacks: rt.config.publicBaseUrl !== undefined,
+    budget: new PollBudget(
+      rt.redis,
+      rt.store.keys.pollBudget,
+      rt.store.keys.queryGate,
+      rt.queues.poll,
+      shareOf(rt.config.queryLimit, rt.config.pollBudgetShare),
+      rt.config.requestTimeoutMs,
+    ),
   });
   const context: LaneContext = {
     rt,

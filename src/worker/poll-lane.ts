@@ -125,7 +125,7 @@ export function pollProcessor(ctx: LaneContext) {
     const data: PollJobData = { ...job.data, polls: job.data.polls + 1 };
     let info: TaskInfo;
     try {
-      info = await kie.getTask(data.taskId);
+      info = await schedule.check(() => kie.getTask(data.taskId));
     } catch (e) {
       return onError(job, data, e, token);
     }

@@ -1,10 +1,21 @@
 /**
- * When to check a task next. The schedule adapts to each model's observed completion times, kept in Redis and
- * shared by all workers: the next check lands just after the next quantile of the distribution (median, then
- * 75th, 90th, 97th, 99.5th percentile) that the task has not yet outlived; past them all it backs off by half the
- * elapsed time. Until a model has enough samples it follows kie.ai's advice (every 3 s for 30 s, then 8 s, then
- * 20 s after 2 minutes). Every delay is clamped to [POLL_MIN_INTERVAL, POLL_MAX_INTERVAL], raised to what the
- * query budget can serve for the tasks in flight, and never passes the task's deadline.
+ * When to check a task next: budget-aware polling. recordInfo calls are free but rate-limited, so the schedule
+ * minimises completion lag within the polling share of the query budget (POLL_BUDGET_SHARE of KIE_QUERY_LIMIT),
+ * not the number of calls.
+ *
+ * Each model's observed completion times (the latest 200, in Redis, shared by all workers) give an empirical
+ * distribution F. A task last checked at age `a` and still running is checked again at the age where the chance
+ * that it finished since, (F(a') − F(a)) / (1 − F(a)), reaches the global pressure p (src/worker/poll-budget.ts).
+ * So the checks go to the tasks most likely to have finished since their last check: a young task of a slow model
+ * waits, a task around its model's median is checked often. Whatever the distribution, each check finds the task
+ * done with chance p, so a task costs 1/p checks on average; the pressure is steered so that the due checks keep the budget busy without queueing,
+ * which with few tasks in flight means a check every POLL_MIN_INTERVAL around the likely end.
+ *
+ * Bounds: every delay lies in [POLL_MIN_INTERVAL, POLL_MAX_INTERVAL] and never passes the task's deadline. When the
+ * tasks in flight are so many that even POLL_MAX_INTERVAL would overrun the share (10,000 tasks at 8 per second),
+ * every delay is raised to `tasks × (1 / share rate)`: plain round-robin spacing, computed from the poll queue's
+ * counts (no scan). A task that outlived every sample backs off by half its age. Until a model has 8 samples the
+ * schedule follows kie.ai's advice (at the default intervals: every 3 s for 30 s, then 8 s, then 20 s after 2 minutes).
  *
  * With callbacks on, a verified callback promotes the parked check the moment a task ends, so polling is only the
  * fallback for a lost callback: the first check waits until just past the model's slowest observed quantile
@@ -14,6 +25,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RateLimit } from '../config/units.js';
 import type { Keys } from '../queue/names.js';
+import type { PollBudget } from './poll-budget.js';
 
 const QUANTILES = [0.5, 0.75, 0.9, 0.97, 0.995];
 /** Durations kept per model. */
@@ -21,6 +33,8 @@ const SAMPLES = 200;
 /** Fewer samples than this and the schedule falls back to kie.ai's advice. */
 const MIN_SAMPLES = 8;
 const CACHE_MS = 2000;
+/** The pressure when no PollBudget steers it (a fixed middle value). */
+const PRESSURE_WITHOUT_BUDGET = 0.3;
 
 export interface ScheduleSettings {
   minIntervalMs: number;
@@ -28,34 +42,87 @@ export interface ScheduleSettings {
   queryLimit: RateLimit;
   /** Callbacks are expected (PUBLIC_BASE_URL set): polls only catch lost callbacks. */
   callbacks: boolean;
+  /** The pressure and the polling share; without it the schedule spreads the whole query budget evenly. */
+  budget?: PollBudget;
 }
 
-/** kie.ai's advice (KIE_API.md): 2–3 s for the first 30 s, 5–10 s after that, 15–30 s after 2 minutes. */
-export function adviceDelay(elapsedMs: number): number {
-  if (elapsedMs < 30_000) return 3000;
-  if (elapsedMs < 120_000) return 8000;
-  return 20_000;
+/**
+ * The empirical CDF of sorted samples at `x`: piecewise linear through (0, 0) and (sorted[k], (k + 1) / (n + 1)).
+ * At or past the last sample it is n / (n + 1).
+ */
+export function cdfAt(sortedMs: readonly number[], x: number): number {
+  const n = sortedMs.length;
+  if (n === 0 || x <= 0) return 0;
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((sortedMs[mid] as number) <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  // lo = number of samples ≤ x
+  if (lo >= n) return n / (n + 1);
+  const x0 = lo === 0 ? 0 : (sortedMs[lo - 1] as number);
+  const x1 = sortedMs[lo] as number;
+  const u0 = lo / (n + 1);
+  return x1 > x0 ? u0 + ((x - x0) / (x1 - x0)) / (n + 1) : u0;
 }
 
-/** The pure part: the delay until the next check, given what is known. */
-export function nextCheckDelay(args: {
+/** The inverse of `cdfAt`: the age (ms) at which the CDF reaches `u` (u in [0, n / (n + 1)]). */
+export function ageAt(sortedMs: readonly number[], u: number): number {
+  const n = sortedMs.length;
+  if (n === 0 || u <= 0) return 0;
+  const pos = u * (n + 1); // position on the 1-based plotting grid
+  const k = Math.min(n, Math.floor(pos));
+  const x0 = k === 0 ? 0 : (sortedMs[k - 1] as number);
+  if (k >= n) return sortedMs[n - 1] as number;
+  const x1 = sortedMs[k] as number;
+  return x0 + (x1 - x0) * (pos - k);
+}
+
+/**
+ * The pure part of budget-aware polling: the delay (ms) until the next check of a task `elapsedMs` old that was just
+ * seen running, given its model's sorted completion times and the pressure `p`.
+ */
+export function budgetedDelay(args: {
   elapsedMs: number;
   remainingMs: number;
-  quantilesMs: readonly number[] | null;
+  sortedMs: readonly number[];
+  pressure: number;
   minMs: number;
   maxMs: number;
+  /** Round-robin spacing forced by too many tasks in flight, or 0. */
+  floorMs: number;
 }): number {
-  const { elapsedMs, remainingMs, quantilesMs, minMs, maxMs } = args;
+  const { elapsedMs, remainingMs, sortedMs, pressure, minMs, maxMs, floorMs } = args;
+  const n = sortedMs.length;
   let delay: number;
-  if (quantilesMs && quantilesMs.length > 0) {
-    const next = quantilesMs.find((q) => q > elapsedMs + minMs / 2);
-    // Land a little after the quantile, so a task that finishes right on it is seen done.
-    delay = next !== undefined ? next * 1.05 - elapsedMs : elapsedMs / 2;
+  if (n < MIN_SAMPLES) {
+    delay = adviceDelay(elapsedMs, minMs, maxMs);
   } else {
-    delay = adviceDelay(elapsedMs);
+    const top = n / (n + 1);
+    const f = cdfAt(sortedMs, elapsedMs);
+    if (f >= top) {
+      delay = elapsedMs / 2; // outlived every sample: back off
+    } else {
+      const u = f + pressure * (1 - f);
+      // Past the last sample's plotting position: land just after the slowest sample.
+      delay = (u >= top ? (sortedMs[n - 1] as number) * 1.02 : ageAt(sortedMs, u)) - elapsedMs;
+    }
   }
-  delay = Math.min(maxMs, Math.max(minMs, delay));
+  delay = Math.max(floorMs, Math.min(maxMs, Math.max(minMs, delay)));
   return Math.max(1, Math.round(Math.min(delay, remainingMs)));
+}
+
+/**
+ * kie.ai's advice (KIE_API.md): 2–3 s for the first 30 s, 5–10 s after that, 15–30 s after 2 minutes; expressed in
+ * POLL_MIN_INTERVAL / POLL_MAX_INTERVAL so that it scales with them (at the defaults, 2 s and 30 s: exactly 3 s until
+ * 30 s, 8 s until 120 s, then 20 s).
+ */
+export function adviceDelay(elapsedMs: number, minMs = 2000, maxMs = 30_000): number {
+  if (elapsedMs < maxMs) return minMs * 1.5;
+  if (elapsedMs < maxMs * 4) return minMs * 4;
+  return (maxMs * 2) / 3;
 }
 
 /**
@@ -74,8 +141,8 @@ export function quantiles(sortedMs: readonly number[], qs: readonly number[] = Q
 }
 
 export class PollSchedule {
-  private cache = new Map<string, { at: number; qs: number[] | null }>();
-  private floor = { at: 0, ms: 0 };
+  private cache = new Map<string, { at: number; sorted: number[]; qs: number[] | null }>();
+  private inFlight = { at: 0, n: 0 };
 
   constructor(
     private readonly redis: Redis,
@@ -91,41 +158,54 @@ export class PollSchedule {
     await this.redis.multi().lpush(key, Math.round(ms)).ltrim(key, 0, SAMPLES - 1).exec();
   }
 
+  /** Delay (ms) until the next check of a task of `model`, `elapsedMs` after its submission, `remainingMs` before its deadline. */
   async delayFor(model: string, elapsedMs: number, remainingMs: number): Promise<number> {
-    const [qs, floorMs] = await Promise.all([this.quantilesOf(model), this.budgetFloor()]);
-    const { minIntervalMs, maxIntervalMs, callbacks } = this.settings;
-    if (callbacks) return callbackFallbackDelay({ elapsedMs, remainingMs, quantilesMs: qs, intervalMs: Math.max(maxIntervalMs, floorMs) });
-    return nextCheckDelay({
+    const { minIntervalMs, maxIntervalMs, callbacks, budget } = this.settings;
+    const [samples, n, pressure] = await Promise.all([this.samplesOf(model), this.tasksInFlight(), budget ? budget.pressure() : Promise.resolve(PRESSURE_WITHOUT_BUDGET)]);
+    const perQueryMs = budget ? budget.perQueryMs : this.settings.queryLimit.durationMs / this.settings.queryLimit.max;
+    const roundRobinMs = n * perQueryMs;
+    if (callbacks) return callbackFallbackDelay({ elapsedMs, remainingMs, quantilesMs: samples.qs, intervalMs: Math.max(maxIntervalMs, roundRobinMs) });
+    return budgetedDelay({
       elapsedMs,
       remainingMs,
-      quantilesMs: qs,
-      minMs: Math.max(minIntervalMs, floorMs),
-      maxMs: Math.max(maxIntervalMs, floorMs),
+      sortedMs: samples.sorted,
+      pressure,
+      minMs: minIntervalMs,
+      maxMs: maxIntervalMs,
+      floorMs: roundRobinMs > maxIntervalMs ? roundRobinMs : 0,
     });
   }
 
-  async quantilesOf(model: string): Promise<number[] | null> {
-    const now = Date.now();
-    const hit = this.cache.get(model);
-    if (hit && now - hit.at < CACHE_MS) return hit.qs;
-    const raw = await this.redis.lrange(this.keys.durations(model), 0, -1);
-    const sorted = raw.map(Number).filter(Number.isFinite).sort((a, b) => a - b);
-    const qs = sorted.length >= MIN_SAMPLES ? quantiles(sorted) : null;
-    this.cache.set(model, { at: now, qs });
-    return qs;
+  /**
+   * Runs one status check (`call`, a recordInfo) within polling's share of the query budget: through the exact
+   * sliding-window gate when a budget is set, else directly.
+   */
+  async check<T>(call: () => Promise<T>): Promise<T> {
+    return this.settings.budget ? this.settings.budget.gate.through(call) : call();
   }
 
-  /**
-   * The shortest interval the query budget can sustain for every task now in flight: with 10,000 tasks and
-   * 10 queries per second, a task cannot be checked more often than every 1,000 s.
-   */
-  async budgetFloor(): Promise<number> {
+  /** The model's quantiles (median, 75th, 90th, 97th, 99.5th percentile), or null before 8 samples. */
+  async quantilesOf(model: string): Promise<number[] | null> {
+    return (await this.samplesOf(model)).qs;
+  }
+
+  private async samplesOf(model: string): Promise<{ sorted: number[]; qs: number[] | null }> {
     const now = Date.now();
-    if (now - this.floor.at < CACHE_MS) return this.floor.ms;
+    const hit = this.cache.get(model);
+    if (hit && now - hit.at < CACHE_MS) return hit;
+    const raw = await this.redis.lrange(this.keys.durations(model), 0, -1);
+    const sorted = raw.map(Number).filter(Number.isFinite).sort((a, b) => a - b);
+    const entry = { at: now, sorted: sorted.length >= MIN_SAMPLES ? sorted : [], qs: sorted.length >= MIN_SAMPLES ? quantiles(sorted) : null };
+    this.cache.set(model, entry);
+    return entry;
+  }
+
+  /** Poll jobs not finished (delayed, waiting, active, prioritized): O(1) counts, cached for 2 s. */
+  async tasksInFlight(): Promise<number> {
+    const now = Date.now();
+    if (now - this.inFlight.at < CACHE_MS) return this.inFlight.n;
     const counts = await this.pollQueue.getJobCounts('delayed', 'waiting', 'active', 'prioritized');
-    const inFlight = Object.values(counts).reduce((a, b) => a + b, 0);
-    const perQueryMs = this.settings.queryLimit.durationMs / this.settings.queryLimit.max;
-    this.floor = { at: now, ms: inFlight * perQueryMs };
-    return this.floor.ms;
+    this.inFlight = { at: now, n: Object.values(counts).reduce((a, b) => a + b, 0) };
+    return this.inFlight.n;
   }
 }

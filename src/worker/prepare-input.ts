@@ -12,9 +12,9 @@
  *    submit lane pauses with reason `credits` before kie.ai is asked (runway.ts);
  * 3. local files (a path or file:// URL) are uploaded through kie.ai's stream upload just before submission; the
  *    copy is remembered on the job (`uploadedUrl`, `uploadedAt`) so a retry does not upload again, and uploaded again
- *    when older than UPLOAD_LIFETIME;
- * 4. the send gate (create-gate.ts): the steps above take a variable time after the limiter let the job start, so
- *    the image takes the next globally spaced createTask slot before it is sent.
+ *    when older than UPLOAD_LIFETIME.
+ *
+ * The createTask send gate (create-gate.ts) is passed by the submit lane after this, right before sending.
  */
 import { fileURLToPath } from 'node:url';
 import { isKieError } from '../kie/errors.js';
@@ -25,7 +25,6 @@ import { deadlineRefusal } from '../batch/deadline.js';
 import { budgetReached, emit } from '../notify/index.js';
 import { reserveCredits } from './budget.js';
 import { pauseForCredits, takeFromRunway } from './runway.js';
-import { waitForSendSlot } from './create-gate.js';
 import type { PrepareInput, PreparedInput } from './context.js';
 import { preflight, type ImageFacts, type PreflightOptions } from './preflight.js';
 import { priceOf } from './prices.js';
@@ -123,8 +122,6 @@ export function createPrepareInput(rt: Runtime, options: PrepareOptions = {}): P
       : fresh
         ? { ok: true, url: data.uploadedUrl as string }
         : await upload(data);
-    // The work above took a variable time since the limiter let this job start: take a spaced send slot.
-    if (prepared.ok) await waitForSendSlot(rt);
     return prepared;
   };
 }

@@ -9,6 +9,10 @@
  * parked for about the model's 97th-percentile completion time. If kie.ai did create the task, its callback arrives
  * meanwhile and re-attaches the taskId to this job (src/server/callback-resolve.ts), whose re-run then follows that
  * task; only when no callback came is createTask sent again (and the record says the image may have been paid twice).
+ *
+ * A run that lost its lock (a starved process; BullMQ's stalled check handed the job to another run) never sends:
+ * the `sendingAt` mark is written only under the lock (src/worker/send-claim.ts), and a run that finds another
+ * run's mark waits until that attempt's answer must be in before treating it as ambiguous.
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { MODELS } from '../kie/models.js';
@@ -21,6 +25,9 @@ import type { LaneContext } from './context.js';
 import { LaneSignals } from './lane-signals.js';
 import { recordOrRecreate } from './records.js';
 import { answeredForRunway } from './runway.js';
+import { claimSend, inFlightUntil } from './send-claim.js';
+import { createTaskGate } from './create-gate.js';
+import { gotAnswer } from './sliding-gate.js';
 
 export interface SubmitResult {
   taskId: string | null;
@@ -31,6 +38,7 @@ export function submitProcessor(ctx: LaneContext) {
   const { rt, log, counters, schedule } = ctx;
   const { config, store, queues, kie } = rt;
   const signals = new LaneSignals(ctx, 'submit');
+  const createGate = createTaskGate(rt);
 
   /**
    * How long an ambiguous attempt waits for a callback: about the 97th percentile of the model's completion times
@@ -89,6 +97,14 @@ export function submitProcessor(ctx: LaneContext) {
     // Resume from the checkpoint: the task exists, follow it.
     if (data.taskId && data.submittedAt) return followAndReturn(job, { ...data, taskId: data.taskId, submittedAt: data.submittedAt });
 
+    // An earlier run marked a send and has not checkpointed: it may still be waiting for the answer (it lost its
+    // lock, e.g. starved of CPU, and this run took over). Wait, writing nothing, until that answer must be in.
+    if (data.sendingAt !== undefined && Date.now() < inFlightUntil(rt, data.sendingAt)) {
+      const until = inFlightUntil(rt, data.sendingAt);
+      log.warn({ jobId: data.jobId, batchId: data.batchId, waitMs: until - Date.now() }, 'an earlier run of this job may still be sending createTask; waiting for its answer');
+      await job.moveToDelayed(until, token);
+      throw new DelayedError();
+    }
     const ambiguous = data.sendingAt !== undefined;
     if (data.sendingAt !== undefined && config.publicBaseUrl && data.callbackWaitFor !== data.sendingAt) {
       const until = data.sendingAt + (await callbackGraceMs(data.model));
@@ -106,9 +122,15 @@ export function submitProcessor(ctx: LaneContext) {
     const prepared = await ctx.prepareInput(data);
     if (!prepared.ok) return fail(data, prepared.failCode, prepared.failMsg, prepared.state);
 
-    await recordOrRecreate(ctx, data, { state: 'submitting', $inc: { submitAttempts: 1, ambiguousSubmits: ambiguous ? 1 : 0 } });
+    // The preparation took a variable time: the exact sliding window of the create budget decides the send.
+    const pass = await createGate.pass();
     data = { ...data, ...prepared.update, sendingAt: Date.now(), attempts: (data.attempts ?? 0) + 1 };
-    await job.updateData(data);
+    if (!(await claimSend(rt, job, token, data))) {
+      // This run lost the job's lock while preparing; another run owns the job now and sends in its place.
+      log.warn({ jobId: data.jobId, batchId: data.batchId }, 'submit job lost its lock before sending; leaving it to the run that took over');
+      throw new DelayedError();
+    }
+    await recordOrRecreate(ctx, data, { state: 'submitting', $inc: { submitAttempts: 1, ambiguousSubmits: ambiguous ? 1 : 0 } });
 
     const spec = MODELS[data.model];
     const sid = submitJobId(data.jobId, data.generation);
@@ -122,6 +144,7 @@ export function submitProcessor(ctx: LaneContext) {
       taskId = created.taskId;
     } catch (e) {
       await answeredForRunway(rt, data.jobId);
+      if (gotAnswer(e)) await pass.answered();
       return handleError(job, data, e, token);
     }
     // CHECKPOINT: nothing may come between createTask's answer and this.
@@ -132,7 +155,7 @@ export function submitProcessor(ctx: LaneContext) {
     await job.updateData(checkpoint);
     crashPoint('after-checkpoint');
     await answeredForRunway(rt, data.jobId);
-    await signals.answered();
+    await Promise.all([signals.answered(), pass.answered()]);
     return followAndReturn(job, checkpoint);
   };
 

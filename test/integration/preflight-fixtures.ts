@@ -30,7 +30,15 @@ export interface LocalRig {
   stop(): Promise<void>;
 }
 
-export async function startLocalRig(options: { timeScale?: number; env?: Record<string, string>; sim?: Partial<SimOptions> } = {}): Promise<LocalRig> {
+export async function startLocalRig(
+  options: {
+    timeScale?: number;
+    env?: Record<string, string>;
+    sim?: Partial<SimOptions>;
+    /** Puts something between the workers and the simulator: gets the simulator's URL, resolves the API base URL to use. */
+    kieProxy?: (simUrl: string) => Promise<string>;
+  } = {},
+): Promise<LocalRig> {
   const timeScale = options.timeScale ?? 50;
   const prefix = freshPrefix('pf');
   const apiKey = `sk-test-${randomBytes(6).toString('hex')}`;
@@ -41,6 +49,7 @@ export async function startLocalRig(options: { timeScale?: number; env?: Record<
     ...scaledPipelineEnv({ simUrl: sim.url, apiKey, timeScale, redisUrl, prefix }),
     OUTPUT_DIR: outputDir,
     ...options.env,
+    ...(options.kieProxy ? { KIE_BASE_URL: await options.kieProxy(sim.url) } : {}),
   };
   const rt = createRuntime(loadConfig({}, env), { log: pino({ level: 'silent' }) });
   const rig: LocalRig = {

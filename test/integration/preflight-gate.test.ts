@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sendSpacingMs } from '../../src/queue/limits.js';
-import { takeSendSlot, waitForSendSlot } from '../../src/worker/create-gate.js';
+import { createTaskGate } from '../../src/worker/create-gate.js';
+import { SlidingGate } from '../../src/worker/sliding-gate.js';
 import { startLocalRig, type LocalRig } from './preflight-fixtures.js';
 
 let rig: LocalRig;
@@ -9,16 +9,64 @@ beforeAll(async () => {
 });
 afterAll(() => rig.stop());
 
-describe('createTask send gate', () => {
-  it('hands out send slots exactly one limiter spacing apart, whoever asks at once', async () => {
-    const spacing = sendSpacingMs(rig.rt.config.createLimit);
-    const slots = (await Promise.all(Array.from({ length: 8 }, () => takeSendSlot(rig.rt)))).map((s) => s.slotAt).sort((a, b) => a - b);
-    // Lua keeps 14 significant digits: slots of a fractional spacing may be off by a tenth of a millisecond.
-    for (let i = 1; i < slots.length; i++) expect(slots[i]! - slots[i - 1]!).toBeCloseTo(spacing, 0);
-    // The next caller waits for the slot after the last one handed out.
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The most arrivals in any interval (t − window, t]. */
+function peakInWindow(arrivals: number[], windowMs: number): number {
+  const a = [...arrivals].sort((x, y) => x - y);
+  let peak = 0;
+  let lo = 0;
+  for (let hi = 0; hi < a.length; hi++) {
+    while (a[lo]! <= a[hi]! - windowMs) lo++;
+    peak = Math.max(peak, hi - lo + 1);
+  }
+  return peak;
+}
+
+describe('createTask send gate (exact sliding window)', () => {
+  it('lets the whole budget through at once, then the next call waits until one window after the first answers', async () => {
+    const gate = createTaskGate(rig.rt);
+    expect(gate.limit).toEqual({ max: 20, durationMs: 1000 });
+    const passes = await Promise.all(Array.from({ length: 20 }, () => gate.pass()));
+    expect(passes.every((p) => p.waitedMs === 0)).toBe(true);
+    const answeredAt = Date.now();
+    await Promise.all(passes.map((p) => p.answered()));
+    const next = await gate.pass();
+    // Redis' clock and ours are the same machine's; allow a few ms for the round trips.
+    expect(Date.now() - answeredAt).toBeGreaterThanOrEqual(1000 - 5);
+    expect(next.waitedMs).toBeGreaterThan(0);
+    await next.answered();
+  });
+
+  it('an unanswered call (a transport failure, a dead process) counts until its request timeout plus one window', async () => {
+    const gate = new SlidingGate(rig.rt.redis, `${rig.rt.config.prefix}:gate:test-hold`, { max: 1, durationMs: 200 }, 400);
     const started = Date.now();
-    const waited = await waitForSendSlot(rig.rt);
-    expect(waited).toBeGreaterThan(0);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(waited - 1);
+    await gate.pass(); // never answered
+    await gate.pass();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(600 - 5);
+  });
+
+  it('no window of arrivals holds more than the budget, however the network delays each call', async () => {
+    const limit = { max: 8, durationMs: 250 };
+    const gate = new SlidingGate(rig.rt.redis, `${rig.rt.config.prefix}:gate:test-jitter`, limit, 5000);
+    const arrivals: number[] = [];
+    let seed = 12345;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const started = Date.now();
+    await Promise.all(
+      Array.from({ length: 12 }, async () => {
+        for (let i = 0; i < 6; i++) {
+          const pass = await gate.pass();
+          await sleep(rand() * 40); // on the way to kie.ai
+          arrivals.push(Date.now()); // kie.ai counts it here
+          await sleep(rand() * 40); // the answer on its way back
+          await pass.answered();
+        }
+      }),
+    );
+    expect(arrivals).toHaveLength(72);
+    expect(peakInWindow(arrivals, limit.durationMs)).toBeLessThanOrEqual(limit.max);
+    // 72 calls at 8 per 250 ms cannot have taken less than 8 full windows.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(8 * limit.durationMs);
   });
 });

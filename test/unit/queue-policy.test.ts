@@ -2,49 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { kieErrorFrom } from '../../src/kie/errors.js';
 import { callbackToken, callbackUrl, checkCallbackToken } from '../../src/queue/callback-token.js';
 import { imageJobId, parseSubmitJobId, pollJobId, submitJobId, checkBatchId, newBatchId } from '../../src/queue/identity.js';
-import { limiterFor, sendSpacingMs } from '../../src/queue/limits.js';
+import { limiterFor } from '../../src/queue/limits.js';
 import { outcomeFor, retryDelay } from '../../src/queue/outcome.js';
 
 describe('limiterFor', () => {
-  it('spaces starts by duration/max plus a small guard', () => {
-    expect(limiterFor({ max: 20, durationMs: 10_000 })).toEqual({ max: 1, duration: 510 });
-    expect(limiterFor({ max: 10, durationMs: 1000 })).toEqual({ max: 1, duration: 105 });
-    expect(limiterFor({ max: 20, durationMs: 500 })).toEqual({ max: 1, duration: 28 });
-    // a small budget in a short window keeps the one-start form (the windowed form would allow fewer)
-    expect(limiterFor({ max: 10, durationMs: 50 })).toEqual({ max: 1, duration: 10 });
-    // a huge budget: k starts per window of at least 10 ms instead of one start per millisecond
-    expect(limiterFor({ max: 1_000_000, durationMs: 1000 })).toEqual({ max: 9433, duration: 10 });
-    expect(sendSpacingMs({ max: 20, durationMs: 10_000 })).toBe(510);
-  });
-
-  it('never lets more than max starts into any sliding window (brute force over BullMQ fixed-window semantics)', () => {
-    for (const limit of [{ max: 20, durationMs: 10_000 }, { max: 10, durationMs: 1000 }, { max: 3, durationMs: 100 }, { max: 200, durationMs: 100 }, { max: 60, durationMs: 40 }]) {
-      const { max, duration } = limiterFor(limit);
-      // BullMQ: a window opens at the first start and allows `max` starts until it expires; a greedy client starts
-      // as early as allowed, with arbitrary extra delays.
-      const starts: number[] = [];
-      let windowStart = -Infinity;
-      let inWindow = 0;
-      let t = 0;
-      for (let i = 0; i < 500; i++) {
-        t += (i * 7919) % 3 === 0 ? 0 : ((i * 104729) % 13) / 10;
-        if (t >= windowStart + duration) {
-          windowStart = t;
-          inWindow = 0;
-        }
-        if (inWindow >= max) {
-          t = windowStart + duration;
-          windowStart = t;
-          inWindow = 0;
-        }
-        inWindow++;
-        starts.push(t);
-      }
-      for (let i = 0; i < starts.length; i++) {
-        const inSlidingWindow = starts.filter((s) => s >= starts[i]! && s < starts[i]! + limit.durationMs).length;
-        expect(inSlidingWindow).toBeLessThanOrEqual(limit.max);
-      }
-    }
+  it('gives BullMQ the budget as fixed windows (the exact sliding window is the send gate\'s)', () => {
+    expect(limiterFor({ max: 20, durationMs: 10_000 })).toEqual({ max: 20, duration: 10_000 });
+    expect(limiterFor({ max: 8, durationMs: 1000 })).toEqual({ max: 8, duration: 1000 });
+    expect(limiterFor({ max: 7, durationMs: 933.3333 })).toEqual({ max: 7, duration: 933 });
+    expect(limiterFor({ max: 1_000_000, durationMs: 1000 })).toEqual({ max: 1_000_000, duration: 1000 });
   });
 });
 

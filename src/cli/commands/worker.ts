@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
 import { LANES, type Lane } from '../../queue/names.js';
 import { createRuntime } from '../../runtime.js';
+import { startHeapTrim } from '../../worker/heap-trim.js';
 import { defaultLanes, startWorkers } from '../../worker/index.js';
 import { checkEvictionPolicy } from '../../worker/preflight-redis.js';
 import { UsageError } from '../usage-error.js';
@@ -39,6 +40,7 @@ export function register(program: Command): void {
       }
       await checkEvictionPolicy(rt.redis, rt.log);
       const handle = await startWorkers(rt, { lanes, concurrency });
+      const stopTrim = startHeapTrim();
       await new Promise<void>((resolve) => {
         let stopping = false;
         const stop = (signal: string) => {
@@ -47,6 +49,7 @@ export function register(program: Command): void {
             process.exit(1);
           }
           stopping = true;
+          stopTrim();
           rt.log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'draining');
           void handle
             .close(config.shutdownTimeoutMs)

@@ -1,0 +1,53 @@
+/**
+ * Who may send an image's createTask: the run of its submit job that still holds the job's BullMQ lock.
+ *
+ * A running job can lose its lock without its process dying: an event loop or a whole process starved of CPU past
+ * JOB_LOCK_DURATION misses a renewal, BullMQ's stalled-job check moves the job back to waiting, and a second run
+ * starts while the first is still working (in its pre-flight, at the send gate, or waiting for createTask's
+ * answer). Without a fence both would send createTask and the image would be paid twice.
+ *
+ * The fence is one Lua script: the `sendingAt` mark is written into the job's data only if the job's lock still
+ * holds this run's token. A run that lost its lock cannot mark, so it never sends (`claimSend` answers `false`);
+ * a second run that starts after the first marked sees the mark in the data BullMQ hands it (the pick-up and the
+ * read are one script) and waits, without writing anything, until the first attempt's answer must have arrived
+ * (`inFlightUntil`): then the first run's checkpoint is in the data, or that attempt really was cut off (crash).
+ */
+import type { Job } from 'bullmq';
+import type { Runtime } from '../runtime.js';
+import { runScript } from '../results/scripts.js';
+import type { SubmitJobData } from '../queue/job-data.js';
+
+/** KEYS: job hash, job lock. ARGV: lock token, data JSON. Returns 1 written, 0 lock not ours, -1 job gone. */
+const CLAIM_SEND = `
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+redis.call('HSET', KEYS[1], 'data', ARGV[2])
+return 1
+`;
+
+/**
+ * Writes `data` (with its `sendingAt` mark) as the job's data if this run still holds the job's lock, as
+ * `job.updateData` would. Resolves `true` when written (this run may send), `false` when the lock belongs to
+ * another run or to none (this run must stop: the job runs again elsewhere). Without a token (a processor called
+ * outside a BullMQ worker) it writes unconditionally.
+ */
+export async function claimSend(rt: Runtime, job: Job<SubmitJobData>, token: string | undefined, data: SubmitJobData): Promise<boolean> {
+  if (token === undefined) {
+    await job.updateData(data);
+    return true;
+  }
+  const jobKey = `${job.queueQualifiedName}:${job.id ?? ''}`;
+  const written = Number(await runScript(rt.redis, CLAIM_SEND, [jobKey, `${jobKey}:lock`], [token, JSON.stringify(data)]));
+  if (written !== 1) return false;
+  job.data = data;
+  return true;
+}
+
+/**
+ * Until when (ms since the epoch) an attempt marked at `sendingAt` may still be waiting for createTask's answer or
+ * writing its checkpoint: the request's own deadline (KIE_REQUEST_TIMEOUT, an AbortSignal in the client) plus one
+ * JOB_LOCK_DURATION for a slow process to write the checkpoint.
+ */
+export function inFlightUntil(rt: Runtime, sendingAt: number): number {
+  return sendingAt + rt.config.requestTimeoutMs + rt.config.jobLockMs;
+}
