@@ -98,6 +98,8 @@ export async function retry(rt: Runtime, batchId: string): Promise<{ retried: nu
             outputPath: null,
             sha256: null,
             costTimeMs: null,
+            kieCostTime: null,
+            kieState: null,
             creditsConsumed: null,
           },
           { from: RETRYABLE },
