@@ -83,3 +83,18 @@ export async function swapPauseReason(redis: Redis, keys: Keys, lane: Lane, expe
   const r = await redis.eval(SWAP, 1, keys.pauseReason(lane), expected ?? '', next ? JSON.stringify(next) : '');
   return r === 1;
 }
+
+/**
+ * One line for people about a reason's probe: `probing with one image now`, or `next probe at 2026-11-30 00:00:00
+ * UTC (in 3h12m; 2 tried)`; '' when the reason has no probe (only `upscale resume` lifts it).
+ */
+export function describeProbe(reason: PauseReason, now: number): string {
+  const p = reason.probe;
+  if (!p) return '';
+  const tried = p.tries > 0 ? `; ${p.tries} tried${p.last ? `, last met ${p.last.slice(0, 120)}` : ''}` : '';
+  if (p.running) return `probing with one ${p.kind === 'key' ? 'credit call' : 'image'} now${tried}`;
+  const at = new Date(p.at).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  const inS = Math.max(0, Math.round((p.at - now) / 1000));
+  const wait = inS >= 3600 ? `${Math.floor(inS / 3600)}h${String(Math.floor((inS % 3600) / 60)).padStart(2, '0')}m` : inS >= 60 ? `${Math.floor(inS / 60)}m${String(inS % 60).padStart(2, '0')}s` : `${inS}s`;
+  return `resumes on its own: next probe (one ${p.kind === 'key' ? 'credit call' : 'image'}) at ${at} (in ${wait}${tried})`;
+}
