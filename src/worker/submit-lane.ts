@@ -17,6 +17,7 @@ import { callbackUrl } from '../queue/callback-token.js';
 import { pollJobId, submitJobId } from '../queue/identity.js';
 import type { PollJobData, SubmitJobData } from '../queue/job-data.js';
 import { outcomeFor, retryDelay } from '../queue/outcome.js';
+import { getPauseReason } from '../queue/pause-reason.js';
 import { isTerminal } from '../results/record.js';
 import { breakerSignature, SubmitBreaker } from '../queue/submit-breaker.js';
 import { pauseForBreaker, sendBackImages } from './breaker-trip.js';
@@ -161,6 +162,9 @@ export function submitProcessor(ctx: LaneContext) {
   async function countForBreaker(job: Job<SubmitJobData>, data: SubmitJobData, error: unknown, gate: GateVerdict): Promise<boolean> {
     if (!breaker.enabled || !isKieError(error) || error.code === null || error.name === 'KieBadResponseError') return false;
     const signature = breakerSignature(error.code, error.kieMessage);
+    // Sent before the breaker tripped and answered after: this image waits with the others.
+    const paused = gate.probe ? null : await getPauseReason(rt.redis, rt.store.keys, 'submit');
+    if (paused?.code === 'breaker' && paused.probe?.signature === signature && !paused.probe.running) return true;
     // A probe meeting the very refusal that tripped the breaker trips it again at once.
     const threshold = gate.probe && gate.reason.probe?.signature === signature ? 1 : undefined;
     const verdict = await breaker.failed({ batchId: data.batchId, jobId: data.jobId, generation: data.generation }, signature, threshold);
