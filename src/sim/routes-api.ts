@@ -27,6 +27,8 @@ function utcMidnight(now: number): number {
 
 export function registerApiRoutes(app: FastifyInstance, ctx: SimContext): void {
   const answer = answerer(ctx, false);
+  /** Tasks created in the current UTC day (the daily cap). */
+  const daily = { day: 0, count: 0 };
   /** A 429, with `Retry-After` when the options ask for one. */
   const answer429 = (reply: Parameters<typeof answer>[0]) => {
     const ra = ctx.opts.retryAfter;
@@ -38,10 +40,23 @@ export function registerApiRoutes(app: FastifyInstance, ctx: SimContext): void {
     const key = keyOf(request) as string;
     if (ctx.faults.draw('serverErrorRate')) return answer(reply, 500);
     if (ctx.faults.draw('generationErrorRate')) return answer(reply, 501);
-    const cap = ctx.opts.dailyLimit;
-    if (cap !== null && ctx.tasks.createdSince(utcMidnight(Date.now())) >= cap) {
+    // The daily cap counts a create when it arrives (concurrent calls cannot slip past it) and gives it back when
+    // the call ends without a task.
+    const today = utcMidnight(Date.now());
+    if (daily.day !== today) Object.assign(daily, { day: today, count: 0 });
+    if (ctx.opts.dailyLimit !== null && daily.count >= ctx.opts.dailyLimit) {
       return answer(reply, 433, 'The current number of points used by apiKey has exceeded the daily limit');
     }
+    daily.count++;
+    let createdOk = false;
+    let counted = true;
+    const uncount = () => {
+      if (counted && daily.day === today) daily.count--;
+      counted = false;
+    };
+    reply.raw.once('finish', () => {
+      if (!createdOk) uncount();
+    });
     const checked = validateCreateBody(request.body, ctx.opts.topazFactors);
     // The live API answers request validation errors with code 500 (kie-samples 11, 12).
     if (!checked.ok) return answer(reply, ctx.opts.dialect === 'live' && checked.code === 422 ? 500 : checked.code, checked.msg);
@@ -75,6 +90,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: SimContext): void {
       try {
         const task = await ctx.tasks.create(req, facts, price, fetched.data);
         created = true;
+        createdOk = true;
         ctx.stats.acceptedCreate(req.imageUrl);
         ctx.logger.debug({ taskId: task.taskId, model: req.model, input: req.imageUrl }, 'sim: task created');
         return answer(reply, 200, 'success', { taskId: task.taskId });

@@ -118,13 +118,6 @@ export class TaskStore {
     return [...this.tasks.values()].map((t) => toRecord(t, now));
   }
 
-  /** Tasks created since `since` (Unix ms): the daily cap counts these. */
-  createdSince(since: number): number {
-    let n = 0;
-    for (const t of this.tasks.values()) if (t.createdAt >= since) n++;
-    return n;
-  }
-
   counts(): { succeeded: number; failed: number; inFlight: number } {
     let succeeded = 0;
     let failed = 0;
