@@ -132,6 +132,21 @@ const clusterNodes = z
     }
   });
 
+/** `HH:MM` or `HH:MM:SS`, a time of day in UTC, as milliseconds after midnight. */
+const timeOfDay = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v, ctx) => {
+      const m = /^(\d{1,2}):(\d{2})(?::(\d{2}))?$/.exec(v.trim());
+      const [h, min, sec] = m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : [NaN, NaN, NaN];
+      if (!m || h > 23 || min > 59 || sec > 59) {
+        ctx.addIssue({ code: 'custom', message: `"${v}" is not a UTC time of day; expected HH:MM or HH:MM:SS such as 00:00 or 08:30` });
+        return z.NEVER;
+      }
+      return ((h * 60 + min) * 60 + sec) * 1000;
+    });
+
 const bool = z
   .string()
   .default('false')
@@ -209,6 +224,21 @@ const schema = z.object({
   RETRY_BACKOFF: duration('2s'),
   /** How many times a createTask is retried on 500/501/network errors. @defaultValue `5` */
   SUBMIT_RETRIES: int(5, 0, 100),
+  /**
+   * The submit circuit breaker: this many createTask failures in a row, for different images, with the same kie code
+   * and message pause submission (the images go back to waiting). 0 turns it off. @defaultValue `5`
+   */
+  SUBMIT_BREAKER: int(5, 0, 10_000),
+  /**
+   * How long a lane paused by kie.ai (401, 402) or by the breaker waits before it probes with one call or one image;
+   * repeated after every failed probe. @defaultValue `5m`
+   */
+  PROBE_COOLDOWN: duration('5m'),
+  /**
+   * When kie.ai's daily key limits reset, as a UTC time of day (`HH:MM[:SS]`); a lane paused by a 433 (daily limit)
+   * probes at the next such time. @defaultValue `00:00` (the next UTC day)
+   */
+  KIE_DAILY_RESET: timeOfDay('00:00'),
   /** How many times a task that failed server-side (failCode 5xx) is submitted again. @defaultValue `1` */
   RESUBMIT_FAILED: int(1, 0, 10),
   /** Timeout of one HTTP call to kie.ai. @defaultValue `30s` */
@@ -312,6 +342,12 @@ export interface Config {
   readonly maxBackoffMs: number;
   readonly retryBackoffMs: number;
   readonly submitRetries: number;
+  /** SUBMIT_BREAKER: identical failures of different images in a row that pause submission; 0 = off. */
+  readonly submitBreaker: number;
+  /** PROBE_COOLDOWN, ms. */
+  readonly probeCooldownMs: number;
+  /** KIE_DAILY_RESET as ms after UTC midnight. */
+  readonly dailyResetMs: number;
   readonly resubmitFailed: number;
   readonly requestTimeoutMs: number;
   readonly resultRetentionMs: number;
@@ -404,6 +440,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
     maxBackoffMs: p.MAX_BACKOFF,
     retryBackoffMs: p.RETRY_BACKOFF,
     submitRetries: p.SUBMIT_RETRIES,
+    submitBreaker: p.SUBMIT_BREAKER,
+    probeCooldownMs: p.PROBE_COOLDOWN,
+    dailyResetMs: p.KIE_DAILY_RESET,
     resubmitFailed: p.RESUBMIT_FAILED,
     requestTimeoutMs: p.KIE_REQUEST_TIMEOUT,
     resultRetentionMs: p.RESULT_RETENTION,

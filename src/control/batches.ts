@@ -103,6 +103,8 @@ export async function retry(
             outputPath: null,
             sha256: null,
             costTimeMs: null,
+            kieCostTime: null,
+            kieState: null,
             creditsConsumed: null,
           },
           { from: RETRYABLE },

@@ -3,8 +3,9 @@
  *
  * - Pausing a lane is BullMQ's global `queue.pause()`: no worker starts a new job of that lane; running jobs finish
  *   and waiting jobs stay waiting. Pausing `submit` stops spending; `poll` keeps following the tasks already paid for.
- * - Why a lane is paused is kept beside the queue (`keys.pauseReason(lane)`, JSON `{ code, message, at }`), set by
- *   the lanes on 401/402 and by `pause()` here (`code: 'manual'`), and deleted by `resume()`.
+ * - Why a lane is paused is kept beside the queue (`keys.pauseReason(lane)`, JSON `{ code, message, at, probe? }`), set
+ *   by the lanes on 401/402/433 and the submit breaker (with a probe: they lift themselves, src/worker/lane-probe.ts)
+ *   and by `pause()` here (`code: 'manual'`, no probe: only `resume()` lifts it). `resume()` deletes any reason.
  */
 import { LANES, type Lane } from '../queue/names.js';
 import { getPauseReason, type PauseReason } from '../queue/pause-reason.js';
@@ -21,14 +22,18 @@ export interface PauseResult {
   reason: PauseReason;
 }
 
-/** Pauses lanes (default: only `submit`) and records `{ code: 'manual' }` as the reason, unless already paused with one. */
+/**
+ * Pauses lanes (default: only `submit`) and records `{ code: 'manual' }` as the reason, unless already paused by hand.
+ * A pause that would lift itself (a probe after 401/402/433/breaker) becomes manual: the operator decides now.
+ */
 export async function pause(rt: Runtime, options: { lanes?: readonly Lane[]; now?: number } = {}): Promise<PauseResult[]> {
   const out: PauseResult[] = [];
   for (const lane of options.lanes ?? ['submit']) {
     const queue = rt.queues[lane];
     const alreadyPaused = await queue.isPaused();
-    const existing = alreadyPaused ? await getReason(rt, lane) : null;
-    const reason = existing ?? { code: 'manual', message: 'paused by upscale pause', at: options.now ?? Date.now() };
+    const found = await getReason(rt, lane);
+    const existing = alreadyPaused && found && !found.probe ? found : null;
+    const reason = existing ?? { code: 'manual', message: found?.probe ? `paused by upscale pause (was ${found.code}: ${found.message})` : 'paused by upscale pause', at: options.now ?? Date.now() };
     if (!existing) await rt.redis.set(rt.store.keys.pauseReason(lane), JSON.stringify(reason));
     if (!alreadyPaused) await queue.pause();
     out.push({ lane, alreadyPaused: alreadyPaused && existing !== null, reason });
@@ -55,7 +60,7 @@ export async function resume(rt: Runtime, options: { lanes?: readonly Lane[] } =
     } else {
       result.notPaused.push(lane);
     }
-    await rt.redis.del(rt.store.keys.pauseReason(lane));
+    await rt.redis.del(rt.store.keys.pauseReason(lane), rt.store.keys.probeToken(lane));
   }
   return result;
 }

@@ -8,7 +8,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { isRecord } from './envelope.js';
 import { type KieBadResponseError, kieErrorFrom } from './errors.js';
 import { taskIdOf } from './task-info.js';
-import { isTaskState, type TaskState } from './types.js';
+import { readState } from './task-state.js';
+import type { TaskState } from './types.js';
 
 /** The `endpoint` of errors about callbacks (they are received, not called). */
 export const CALLBACK_ENDPOINT = 'POST (callback)';
@@ -16,7 +17,7 @@ export const CALLBACK_ENDPOINT = 'POST (callback)';
 /** What a callback body tells: which task, and the state and code it claims (hints only). */
 export interface ParsedCallback {
   taskId: string;
-  /** `data.state` when it is one of the five states, else null. */
+  /** `data.state`, normalised (task-state.ts); null when the body has no state. */
   state: TaskState | null;
   /** The envelope `code` (200 on success, 501 on failure), else null. */
   code: number | null;
@@ -27,8 +28,10 @@ function rejectBody(reason: string): KieBadResponseError {
 }
 
 /**
- * Reads a callback body (an object, or its JSON text / Buffer): `{ code, msg, data: { taskId | task_id, state, ... } }`.
- * Throws a `KieBadResponseError` whose `kieMessage` says what is wrong.
+ * Reads a callback body (an object, or its JSON text / Buffer). The taskId is looked for in `data` and at the root,
+ * as `taskId` or `task_id` (kie's signed example puts `taskId` at the root and `task_id` in `data`; the Market
+ * callbacks carry only `data.taskId`: kie-samples 40-47). Throws a `KieBadResponseError` whose `kieMessage` says
+ * what is wrong (not JSON, not an object, no taskId anywhere).
  */
 export function parseCallbackBody(body: unknown): ParsedCallback {
   let value: unknown = Buffer.isBuffer(body) ? body.toString('utf8') : body;
@@ -40,16 +43,15 @@ export function parseCallbackBody(body: unknown): ParsedCallback {
     }
   }
   if (!isRecord(value)) throw rejectBody('callback body is not a JSON object');
-  const data = value.data;
-  if (!isRecord(data)) throw rejectBody('callback body has no data object');
-  const taskId = taskIdOf(data);
-  if (taskId === null) throw rejectBody('callback data has no taskId');
-  const rawState = typeof data.state === 'string' ? data.state.trim().toLowerCase() : null;
+  const data = isRecord(value.data) ? value.data : null;
+  const taskId = taskIdOf(data) ?? taskIdOf(value);
+  if (taskId === null) throw rejectBody('callback has no taskId (looked for taskId / task_id in data and at the root)');
+  const read = readState(data?.state);
   const rawCode = value.code;
   let code: number | null = null;
   if (typeof rawCode === 'number' && Number.isInteger(rawCode)) code = rawCode;
   else if (typeof rawCode === 'string' && /^\s*\d{1,4}\s*$/.test(rawCode)) code = Number(rawCode);
-  return { taskId, state: isTaskState(rawState) ? rawState : null, code };
+  return { taskId, state: read.rawState === null ? null : read.state, code };
 }
 
 /** base64(HMAC-SHA256(`${taskId}.${timestampSeconds}`, key)), as kie.ai signs callbacks. */

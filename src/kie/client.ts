@@ -12,6 +12,7 @@ import { redactSecrets, registerSecret } from '../log.js';
 import { type Envelope, InputError, readEnvelope, ShapeError, transportFailure } from './envelope.js';
 import { type KieError, type KieFailure, kieErrorFrom } from './errors.js';
 import { isModelName } from './models.js';
+import { parseRetryAfter } from './retry-after.js';
 import { parseCreated, parseCredits, parseTaskInfo } from './task-info.js';
 import type {
   Base64UploadOptions,
@@ -246,7 +247,11 @@ export class KieClient {
     const text =
       typeof res.data === 'string' ? res.data : Buffer.isBuffer(res.data) ? res.data.toString('utf8') : '';
     const read = readEnvelope(res.status, text);
-    if (!read.ok) throw this.#fail(endpoint, read.failure);
+    if (!read.ok) {
+      const f = read.failure;
+      const retryAfterMs = parseRetryAfter(res.headers['retry-after'] as string | undefined);
+      throw this.#fail(endpoint, f.kind === 'code' || f.kind === 'bad-response' ? { ...f, retryAfterMs } : f);
+    }
     try {
       return parse(read.envelope);
     } catch (e) {

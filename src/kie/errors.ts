@@ -14,6 +14,8 @@ export interface KieErrorInit {
   message: string;
   /** `METHOD /path` of the call, without host, query secrets or key. */
   endpoint: string;
+  /** The answer's `Retry-After`, parsed (retry-after.ts), in ms from when it arrived; null/absent when none or invalid. */
+  retryAfterMs?: number | null;
   cause?: unknown;
 }
 
@@ -22,12 +24,15 @@ export class KieError extends Error {
   readonly code: number | null;
   readonly httpStatus: number | null;
   readonly endpoint: string;
+  /** How long the answer asked to wait (`Retry-After`), in ms; null when it did not say (or said something invalid). */
+  readonly retryAfterMs: number | null;
 
   constructor(init: KieErrorInit) {
     super(`${init.endpoint}: ${init.code ?? 'no code'} ${init.message}`, init.cause === undefined ? undefined : { cause: init.cause });
     this.code = init.code;
     this.httpStatus = init.httpStatus;
     this.endpoint = init.endpoint;
+    this.retryAfterMs = init.retryAfterMs ?? null;
     this.kieMessage = init.message;
   }
 
@@ -35,7 +40,7 @@ export class KieError extends Error {
   readonly kieMessage: string;
 
   toJSON(): Record<string, unknown> {
-    return { name: this.name, code: this.code, httpStatus: this.httpStatus, endpoint: this.endpoint, message: this.kieMessage };
+    return { name: this.name, code: this.code, httpStatus: this.httpStatus, endpoint: this.endpoint, message: this.kieMessage, retryAfterMs: this.retryAfterMs };
   }
 }
 
@@ -59,6 +64,13 @@ export class KieValidationError extends KieError {
 export class KieUnknownTaskError extends KieValidationError {
   override name = 'KieUnknownTaskError';
 }
+/**
+ * 433: the API key's daily spending cap is reached ("The current number of points used by apiKey has exceeded the
+ * daily limit"; kie-samples 08, HTTP 200). Every createTask that day gets it, until the cap resets.
+ */
+export class KieDailyLimitError extends KieError {
+  override name = 'KieDailyLimitError';
+}
 /** 429: rejected (not queued) by the rate limiter. */
 export class KieRateLimitError extends KieError {
   override name = 'KieRateLimitError';
@@ -79,7 +91,7 @@ export class KieGenerationFailedError extends KieError {
 export class KieFeatureDisabledError extends KieError {
   override name = 'KieFeatureDisabledError';
 }
-/** Any other code (433, 403 from Cloudflare, ...). */
+/** Any other code (403 from Cloudflare, 408, ...). */
 export class KieUnknownCodeError extends KieError {
   override name = 'KieUnknownCodeError';
 }
@@ -103,6 +115,7 @@ const BY_CODE: Record<number, new (init: KieErrorInit) => KieError> = {
   404: KieNotFoundError,
   422: KieValidationError,
   429: KieRateLimitError,
+  433: KieDailyLimitError,
   455: KieMaintenanceError,
   500: KieServerError,
   501: KieGenerationFailedError,
@@ -111,10 +124,10 @@ const BY_CODE: Record<number, new (init: KieErrorInit) => KieError> = {
 
 /** What went wrong, as `kieErrorFrom` takes it. */
 export type KieFailure =
-  | { kind: 'code'; code: number; httpStatus: number | null; message: string }
+  | { kind: 'code'; code: number; httpStatus: number | null; message: string; retryAfterMs?: number | null }
   | { kind: 'network'; message: string; maybeSent: boolean; cause?: unknown }
   | { kind: 'timeout'; message: string; cause?: unknown }
-  | { kind: 'bad-response'; httpStatus: number | null; message: string; cause?: unknown }
+  | { kind: 'bad-response'; httpStatus: number | null; message: string; cause?: unknown; retryAfterMs?: number | null }
   /** Refused by the client before (or while) sending: empty taskId, body over the size limit. Never succeeds as sent. */
   | { kind: 'invalid-request'; message: string };
 
@@ -138,11 +151,12 @@ export function kieErrorFrom(endpoint: string, failure: KieFailure): KieError {
         message: failure.message,
         endpoint,
         cause: failure.cause,
+        retryAfterMs: failure.retryAfterMs ?? null,
       });
     case 'invalid-request':
       return new KieValidationError({ code: null, httpStatus: null, message: failure.message, endpoint });
     case 'code': {
-      const init = { code: failure.code, httpStatus: failure.httpStatus, message: failure.message, endpoint };
+      const init = { code: failure.code, httpStatus: failure.httpStatus, message: failure.message, endpoint, retryAfterMs: failure.retryAfterMs ?? null };
       if (failure.code === 422 && /recordinfo is null/i.test(failure.message)) return new KieUnknownTaskError(init);
       const Cls = BY_CODE[failure.code] ?? KieUnknownCodeError;
       return new Cls(init);
@@ -158,6 +172,7 @@ export type KieErrorName =
   | 'KieValidationError'
   | 'KieUnknownTaskError'
   | 'KieRateLimitError'
+  | 'KieDailyLimitError'
   | 'KieMaintenanceError'
   | 'KieServerError'
   | 'KieGenerationFailedError'

@@ -4,7 +4,9 @@ export * from './models.js';
 export * from './types.js';
 export { KieClient, PATHS } from './client.js';
 export { readEnvelope, transportFailure, snippet, type Envelope, type EnvelopeResult } from './envelope.js';
-export { parseTaskInfo, taskIdOf } from './task-info.js';
+export { parseTaskInfo, taskIdOf, durationOf } from './task-info.js';
+export { readState, type ReadState } from './task-state.js';
+export { parseRetryAfter } from './retry-after.js';
 export { mimeTypeFor } from './uploads.js';
 export {
   CALLBACK_ENDPOINT,

@@ -4,7 +4,8 @@
  * cannot be used at all (no taskId, no state).
  */
 import { isRecord, ShapeError } from './envelope.js';
-import { isTaskState, type TaskInfo } from './types.js';
+import { readState } from './task-state.js';
+import type { TaskInfo } from './types.js';
 
 /** `data.taskId` or `data.task_id`: a non-empty string (a number is accepted and turned into one). */
 export function taskIdOf(data: unknown): string | null {
@@ -78,36 +79,47 @@ function results(resultJson: unknown): { urls: string[]; problem: string | null 
   return urls.length > 0 ? { urls, problem: null } : { urls: [], problem: 'resultUrls is empty' };
 }
 
+/** `completeTime - createTime` in ms when both are plausible Unix-ms times, else null. */
+export function durationOf(createTime: number | null, completeTime: number | null): number | null {
+  if (createTime === null || completeTime === null || createTime <= 0 || completeTime < createTime) return null;
+  return completeTime - createTime;
+}
+
 /**
- * recordInfo's `data` (also the `data` of a callback). `requestedTaskId` stands in when the answer omits its
- * own. Throws `ShapeError` when `data` is not an object or its `state` is not one of the five states.
+ * recordInfo's `data` (also the `data` of a callback). `requestedTaskId` stands in when the answer omits its own.
+ * `data: null` (seen live on a code-200 answer while a task runs) is a task in state `unknown`; so is a missing or
+ * unrecognised `state` (task-state.ts). Throws `ShapeError` only when `data` is neither null nor an object, or when
+ * no taskId is known at all.
  */
 export function parseTaskInfo(data: unknown, requestedTaskId?: string): TaskInfo {
+  if (data === null || data === undefined) {
+    if (requestedTaskId === undefined) throw new ShapeError('data is null and no taskId was asked for');
+    return parseTaskInfo({}, requestedTaskId);
+  }
   if (!isRecord(data)) throw new ShapeError(`data is ${describe(data)}, not a task record`);
   const taskId = taskIdOf(data) ?? requestedTaskId;
   if (taskId === undefined) throw new ShapeError('data has no taskId');
-  const rawState = typeof data.state === 'string' ? data.state.trim().toLowerCase() : data.state;
-  if (!isTaskState(rawState)) {
-    throw new ShapeError(
-      `state ${JSON.stringify(data.state) ?? 'undefined'} is not one of waiting, queuing, generating, success, fail`,
-    );
-  }
+  const { state, rawState } = readState(data.state);
   const param = jsonField(data.param);
-  const outcome = rawState === 'success' ? results(data.resultJson) : { urls: [], problem: null };
+  const outcome = state === 'success' ? results(data.resultJson ?? data.response) : { urls: [], problem: null };
+  const createTime = numberOf(data.createTime);
+  const completeTime = numberOf(data.completeTime);
   return {
     taskId,
     model: typeof data.model === 'string' ? data.model : '',
-    state: rawState,
+    state,
+    rawState,
     param: param.ok ? param.value : null,
     resultUrls: outcome.urls,
     resultProblem: outcome.problem,
     failCode: stringOf(data.failCode)?.trim() ?? null,
     failMsg: stringOf(data.failMsg),
-    costTimeMs: numberOf(data.costTime),
+    costTimeMs: durationOf(createTime, completeTime),
+    kieCostTime: numberOf(data.costTime),
     creditsConsumed: numberOf(data.creditsConsumed) ?? numberOf(data.consumeCredits),
     remainedCredits: numberOf(data.remainedCredits),
-    createTime: numberOf(data.createTime),
+    createTime,
     updateTime: numberOf(data.updateTime),
-    completeTime: numberOf(data.completeTime),
+    completeTime,
   };
 }

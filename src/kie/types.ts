@@ -7,9 +7,12 @@ import type { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
 import type { ModelName } from './models.js';
 
-/** `waiting`, `queuing`, `generating`: keep polling. `success`, `fail`: terminal. */
-export type TaskState = 'waiting' | 'queuing' | 'generating' | 'success' | 'fail';
-export const TASK_STATES: readonly TaskState[] = ['waiting', 'queuing', 'generating', 'success', 'fail'];
+/**
+ * `waiting`, `queuing`, `generating`: keep polling. `success`, `fail`: terminal. `unknown`: kie's answer had no
+ * state, or one this client does not recognise (see task-state.ts); treated as still running.
+ */
+export type TaskState = 'waiting' | 'queuing' | 'generating' | 'success' | 'fail' | 'unknown';
+export const TASK_STATES: readonly TaskState[] = ['waiting', 'queuing', 'generating', 'success', 'fail', 'unknown'];
 export const TERMINAL_STATES: readonly TaskState[] = ['success', 'fail'];
 
 export function isTaskState(value: unknown): value is TaskState {
@@ -21,6 +24,8 @@ export interface TaskInfo {
   taskId: string;
   model: string;
   state: TaskState;
+  /** kie's own `state` word as sent (`"FAILED"`, `"pending"`, `""`), kept for logs and records; null when absent. */
+  rawState: string | null;
   /** The task's parameters, parsed from the JSON string kie.ai sends; null when empty, null or malformed. */
   param: unknown;
   /** The result URLs from `resultJson` when `state` is `success`; `[]` otherwise. */
@@ -33,8 +38,16 @@ export interface TaskInfo {
   /** kie's failure code, always as a string ("422", "500"); null when absent or empty. */
   failCode: string | null;
   failMsg: string | null;
-  /** `costTime` as given (documented as milliseconds for recordInfo). */
+  /**
+   * How long the task ran, in milliseconds: `completeTime - createTime` when both are present (Unix ms, the reliable
+   * figure per the recorded answers in kie-samples), else null. Never taken from `costTime`, whose unit varies.
+   */
   costTimeMs: number | null;
+  /**
+   * kie's raw `costTime`, unit as reported: whole seconds in every live recording, milliseconds per the docs
+   * (kie-samples README, 19/20/23/41). Kept for the record; null when absent.
+   */
+  kieCostTime: number | null;
   /** `creditsConsumed`, else the older `consumeCredits`; null when neither is present. */
   creditsConsumed: number | null;
   remainedCredits: number | null;

@@ -29,8 +29,14 @@ export function keys(prefix: string) {
     queryGate: `${prefix}:gate:recordInfo`,
     /** The poll schedule's pressure and its controller's last step (src/worker/poll-budget.ts). */
     pollBudget: `${prefix}:poll-budget`,
-    /** Why a lane was paused (JSON), set by 401/402, cleared by `upscale resume`. */
+    /** Why a lane was paused (JSON, pause-reason.ts), set by 401/402/433/the breaker/`upscale pause`, cleared by a probe or `upscale resume`. */
     pauseReason: (lane: Lane) => `${prefix}:paused:${lane}`,
+    /** Held by the one image a probing lane lets through (its job id), or by the worker running a key probe. */
+    probeToken: (lane: Lane) => `${prefix}:probe:${lane}`,
+    /** The submit circuit breaker's current run of identical failures (src/queue/submit-breaker.ts). */
+    breaker: `${prefix}:breaker:submit`,
+    /** A callback that arrived before its poll job existed, by submit job id (src/queue/early-callbacks.ts). */
+    earlyCallback: (submitJobId: string) => `${prefix}:early-callback:${submitJobId}`,
     /** Counters for /metrics, shared by all processes. */
     counters: `${prefix}:counters`,
     /** Batches whose every image is terminal and every download done, waiting for the finalizer (zset, score = when). */

@@ -4,13 +4,22 @@
  */
 import { isKieError, type KieError } from '../kie/errors.js';
 
+/** Why submission pauses for every image: 401, 402 and 433 will repeat for every createTask until fixed. */
+export type AccountRefusal = 'auth' | 'credits' | 'daily-limit';
+
 export type QueueOutcome =
-  /** Slow every worker of the lane down (queue.rateLimit), escalating on repeats; the job's attempts are untouched. */
-  | { kind: 'slow-down'; reason: 'rate-limited' | 'maintenance' }
-  /** Pause the lane (queue.pause) until `upscale resume`; the job goes back to waiting. */
-  | { kind: 'pause'; reason: 'auth' | 'credits'; message: string }
-  /** Try this job again after an exponential backoff with jitter, a bounded number of times. */
-  | { kind: 'retry'; reason: string; ambiguous: boolean }
+  /**
+   * Slow every worker of the lane down (queue.rateLimit), escalating on repeats; the job's attempts are untouched.
+   * `retryAfterMs`: the answer's Retry-After (ms), which sets the wait instead of the escalation; null when absent.
+   */
+  | { kind: 'slow-down'; reason: 'rate-limited' | 'maintenance'; retryAfterMs: number | null }
+  /**
+   * Pause submission (queue.pause) with `code` (kie's code as a string) and `message`; the job goes back to
+   * waiting. The lane probes on its own after a cool-down (src/worker/lane-probe.ts), and `upscale resume` works.
+   */
+  | { kind: 'pause'; reason: AccountRefusal; code: string; message: string }
+  /** Try this job again after an exponential backoff with jitter (at least `retryAfterMs` when given), a bounded number of times. */
+  | { kind: 'retry'; reason: string; ambiguous: boolean; retryAfterMs?: number | null }
   /** This request will never succeed as sent: record the image failed with kie's code and message. */
   | { kind: 'fail'; failCode: string; failMsg: string };
 
@@ -23,16 +32,18 @@ export function outcomeFor(error: unknown): QueueOutcome {
   const failMsg = e.kieMessage;
   switch (e.name) {
     case 'KieRateLimitError':
-      return { kind: 'slow-down', reason: 'rate-limited' };
+      return { kind: 'slow-down', reason: 'rate-limited', retryAfterMs: e.retryAfterMs };
     case 'KieMaintenanceError':
-      return { kind: 'slow-down', reason: 'maintenance' };
+      return { kind: 'slow-down', reason: 'maintenance', retryAfterMs: e.retryAfterMs };
     case 'KieAuthError':
-      return { kind: 'pause', reason: 'auth', message: `kie.ai rejected the API key (401: ${failMsg}). Fix KIE_API_KEY, then run \`upscale resume\`.` };
+      return { kind: 'pause', reason: 'auth', code: '401', message: `kie.ai rejected the API key (401: ${failMsg}). Fix KIE_API_KEY; the lane probes again on its own, or run \`upscale resume\`.` };
     case 'KieCreditsError':
-      return { kind: 'pause', reason: 'credits', message: `kie.ai reports insufficient credits (402: ${failMsg}). Add credits, then run \`upscale resume\`.` };
+      return { kind: 'pause', reason: 'credits', code: '402', message: `kie.ai reports insufficient credits (402: ${failMsg}). Add credits; the lane probes again on its own, or run \`upscale resume\`.` };
+    case 'KieDailyLimitError':
+      return { kind: 'pause', reason: 'daily-limit', code: '433', message: `the API key's daily limit is reached (433: ${failMsg}). The lane probes again when the daily limit resets (KIE_DAILY_RESET), or run \`upscale resume\` after raising it.` };
     case 'KieServerError':
     case 'KieGenerationFailedError':
-      return { kind: 'retry', reason: `${e.code ?? 'error'} ${failMsg}`, ambiguous: false };
+      return { kind: 'retry', reason: `${e.code ?? 'error'} ${failMsg}`, ambiguous: false, retryAfterMs: e.retryAfterMs };
     case 'KieBadResponseError':
       // A 2xx answer we could not read (truncated, not JSON) was processed: a createTask may have made a task.
       return { kind: 'retry', reason: `bad answer: ${failMsg}`, ambiguous: isSuccessStatus(e.httpStatus) };
@@ -44,7 +55,7 @@ export function outcomeFor(error: unknown): QueueOutcome {
       // A gateway's 502/503/504 page (no envelope) is a passing fault in front of kie.ai, not kie's verdict; the
       // request may or may not have reached kie.ai.
       if (e.code !== null && e.code === e.httpStatus && e.code >= 502 && e.code <= 504) {
-        return { kind: 'retry', reason: `gateway ${e.code}: ${failMsg}`, ambiguous: true };
+        return { kind: 'retry', reason: `gateway ${e.code}: ${failMsg}`, ambiguous: true, retryAfterMs: e.retryAfterMs };
       }
       return { kind: 'fail', failCode: String(e.code ?? 'error'), failMsg };
     default:

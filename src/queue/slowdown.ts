@@ -10,12 +10,17 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys, Lane } from './names.js';
 
-/** KEYS: slowdown, strikes. ARGV: baseMs, maxMs. Returns { delayMs, escalated (1/0), strikes }. */
+/**
+ * KEYS: slowdown, strikes. ARGV: baseMs, maxMs, askedMs (a Retry-After in ms, or -1). Returns { delayMs, escalated
+ * (1/0), strikes }. An asked wait replaces the escalation and extends a shorter slow-down already in force.
+ */
 const ESCALATE = `
 local ttl = redis.call('PTTL', KEYS[1])
-if ttl > 0 then return { ttl, 0, tonumber(redis.call('GET', KEYS[2]) or '0') } end
+local asked = tonumber(ARGV[3])
+if ttl > 0 and (asked < 0 or asked <= ttl) then return { ttl, 0, tonumber(redis.call('GET', KEYS[2]) or '0') } end
 local strikes = redis.call('INCR', KEYS[2])
 local delay = math.min(tonumber(ARGV[2]), tonumber(ARGV[1]) * 2 ^ (strikes - 1))
+if asked >= 0 then delay = math.max(1, math.min(tonumber(ARGV[2]), asked)) end
 delay = math.floor(delay)
 redis.call('SET', KEYS[1], strikes, 'PX', delay)
 redis.call('PEXPIRE', KEYS[2], math.floor(delay * 2 + tonumber(ARGV[1]) * 4))
@@ -36,8 +41,11 @@ export async function slowDownLane(
   lane: Lane,
   baseMs: number,
   maxMs: number,
+  /** The wait the answer asked for (Retry-After, ms): used instead of the escalation, clamped to `maxMs`. */
+  askedMs: number | null = null,
 ): Promise<SlowDown> {
-  const [delayMs, escalated, strikes] = (await redis.eval(ESCALATE, 2, keys.slowdown(lane), keys.strikes(lane), baseMs, maxMs)) as [
+  const asked = askedMs === null || !Number.isFinite(askedMs) || askedMs < 0 ? -1 : Math.round(askedMs);
+  const [delayMs, escalated, strikes] = (await redis.eval(ESCALATE, 2, keys.slowdown(lane), keys.strikes(lane), baseMs, maxMs, asked)) as [
     number,
     number,
     number,

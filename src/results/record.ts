@@ -31,7 +31,12 @@ export interface ResultRecord {
   failCode: string | null;
   failMsg: string | null;
   creditsConsumed: number | null;
+  /** How long the task ran at kie.ai, in ms: its `completeTime - createTime`; null when kie did not report both. */
   costTimeMs: number | null;
+  /** kie's raw `costTime`, unit as reported (whole seconds live, milliseconds per the docs); null when absent. */
+  kieCostTime: number | null;
+  /** kie's last `state` word as sent (`"success"`, `"FAILED"`, `""`), when the task ended; null when absent. */
+  kieState: string | null;
   enqueuedAt: number;
   submittedAt: number | null;
   completedAt: number | null;
@@ -81,6 +86,8 @@ export const RECORD_FIELDS: readonly (keyof ResultRecord)[] = [
   'updatedAt',
   'line',
   'meta',
+  'kieCostTime',
+  'kieState',
 ];
 
 export function newRecord(
@@ -105,6 +112,8 @@ export function newRecord(
     failMsg: null,
     creditsConsumed: null,
     costTimeMs: null,
+    kieCostTime: null,
+    kieState: null,
     enqueuedAt: now,
     submittedAt: null,
     completedAt: null,

@@ -3,6 +3,7 @@
  * with a fixed `now`. Times are shown in UTC (`2026-11-21 22:30:15Z`) with their age; the JSON output
  * (`statusJson`) keeps them as stored, Unix milliseconds.
  */
+import { describeProbe } from '../queue/pause-reason.js';
 import { formatDuration } from '../config/units.js';
 import type { LaneStatus, LaneStatusMap } from '../queue/lane-status.js';
 import { LANES } from '../queue/names.js';
@@ -92,8 +93,8 @@ export function renderLanes(lanes: LaneStatusMap, now: number): string {
   const lines = [`lanes: ${summary}`];
   for (const lane of LANES) {
     const l = lanes[lane];
-    if (!l.paused) continue;
-    lines.push(`${lane} lane PAUSED: ${describeReason(l, now)}`);
+    if (l.paused) lines.push(`${lane} lane PAUSED: ${describeReason(l, now)}`);
+    else if (l.reason?.probe?.running) lines.push(`${lane} lane PROBING (paused by ${l.reason.code}): ${describeProbe(l.reason, now)}`);
   }
   return lines.join('\n');
 }
@@ -104,7 +105,8 @@ function describeReason(l: LaneStatus, now: number): string {
   const since = r.at > 0 ? ` (since ${isoUtc(r.at)}${now >= r.at ? `, ${formatDuration(now - r.at)} ago` : ''})` : '';
   const what = r.code === 'manual' || r.message.includes(r.code) ? r.message : `${r.code} ${r.message}`;
   const fix = /upscale resume/.test(r.message) ? '' : ' — run `upscale resume` to continue';
-  return `${what}${since}${fix}`;
+  const probe = describeProbe(r, now);
+  return `${what}${since}${fix}${probe ? ` — ${probe}` : ''}`;
 }
 
 /** The notification facts status shows (the outbox's summary; see src/notify/outbox.ts). */

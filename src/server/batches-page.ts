@@ -2,6 +2,7 @@
  * The batches page (`/dashboard/batches`): plain server-rendered HTML with a little inline CSS, refreshed by a
  * meta refresh. Pure functions of the data, so they are tested with a fixed `now`. Every value is escaped.
  */
+import { describeProbe } from '../queue/pause-reason.js';
 import { formatDuration } from '../config/units.js';
 import { LANES } from '../queue/names.js';
 import { ACTIVE_STATES, STATES, type BatchSummary, type RecordState } from '../results/record.js';
@@ -146,7 +147,10 @@ function laneBlock(name: string, l: LaneViews[keyof LaneViews], now: number): st
       ? `${r.code}: ${r.message}${r.at > 0 ? ` (since ${when(r.at, now)})` : ''}`
       : 'no reason recorded';
     const fix = /upscale resume/.test(text) ? '' : ' — run <code>upscale resume</code> to continue';
-    reason = `<p class="reason">${escapeHtml(text)}${fix}</p>`;
+    const probe = r ? describeProbe(r, now) : '';
+    reason = `<p class="reason">${escapeHtml(text)}${fix}</p>${probe ? `<p class="probe">${escapeHtml(probe)}</p>` : ''}`;
+  } else if (l.reason?.probe?.running) {
+    reason = `<p class="reason">${escapeHtml(`${l.reason.code}: ${l.reason.message}`)}</p><p class="probe">${escapeHtml(describeProbe(l.reason, now))}</p>`;
   }
   return `<div class="lane ${l.paused ? 'is-paused' : ''}" data-lane="${escapeHtml(name)}">
 <h3>${escapeHtml(name)} <span class="badge ${l.paused ? 'paused' : 'running'}">${escapeHtml(state)}</span></h3>

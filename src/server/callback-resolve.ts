@@ -88,6 +88,17 @@ async function resolveSubmit(rt: Runtime, id: string, taskId: string): Promise<R
   return 'pending';
 }
 
+/**
+ * The taskId the jobs of `target` follow: the poll job's, else the submit job's checkpoint; null when none is known
+ * yet. A callback whose body cannot be read is matched (and its signature checked) against this.
+ */
+export async function jobTaskId(rt: Runtime, target: CallbackTarget): Promise<string | null> {
+  const poll = (await rt.queues.poll.getJob(pollJobId(target.jobId, target.generation))) as Job<PollJobData> | undefined;
+  if (poll?.data.taskId) return poll.data.taskId;
+  const submit = (await rt.queues.submit.getJob(submitJobId(target.jobId, target.generation))) as Job<SubmitJobData> | undefined;
+  return submit?.data.taskId ?? null;
+}
+
 /** Does the Redis work of one verified callback for `taskId` (a few round trips; never calls kie.ai). */
 export async function resolveCallback(
   rt: Runtime,

@@ -4,16 +4,22 @@
  * promotes the task's parked poll job (see callback-resolve.ts). Answers `{"code":200,"msg":"success"}` at once;
  * duplicates and late callbacks are harmless and answered 200 too.
  *
- * Answers: 401 wrong/missing token or signature, 400 unreadable body, 413 body over the limit, 503 Redis down.
+ * The token in the URL names the job, so a body that cannot be read (kie's own documented examples are not valid JSON)
+ * still promotes it: the task is the one the job follows, and with an HMAC key the signature is checked against
+ * that taskId. A callback that comes while createTask's answer is still on its way is remembered in Redis for at
+ * least POLL_DEADLINE (src/queue/early-callbacks.ts) and promotes the poll job the moment it is added.
+ *
+ * Answers: 401 wrong/missing token or signature, 413 body over the limit, 503 Redis down.
  * Every callback is counted in `upscale_callbacks_total{outcome}`.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parseCallbackBody, verifyWebhookSignature, type ParsedCallback } from '../kie/callback.js';
 import type { Counters } from '../metrics/counters.js';
 import { checkCallbackToken } from '../queue/callback-token.js';
-import { parseSubmitJobId } from '../queue/identity.js';
+import { rememberEarlyCallback } from '../queue/early-callbacks.js';
+import { parseSubmitJobId, submitJobId } from '../queue/identity.js';
 import type { Runtime } from '../runtime.js';
-import { resolveCallback, type CallbackTarget } from './callback-resolve.js';
+import { jobTaskId, resolveCallback, type CallbackTarget, type Resolution } from './callback-resolve.js';
 import { FollowUps, type FollowUpOptions } from './follow-ups.js';
 
 export interface CallbackOptions {
@@ -111,25 +117,27 @@ export function registerCallbacks(
       async (request, reply) => {
         const id = request.params.id;
         const target = request.callbackTarget as CallbackTarget;
-        let parsed: ParsedCallback;
+        let parsed: ParsedCallback | null = null;
         try {
           parsed = parseCallbackBody(request.body);
         } catch (e) {
-          count('malformed');
+          count('unreadable_body');
           const reason = (e as { kieMessage?: string }).kieMessage ?? 'unreadable callback body';
-          request.log.warn({ callbackId: id, reason }, 'callback refused: malformed body');
-          return answer(reply, 400, reason);
+          request.log.warn({ callbackId: id, reason }, 'callback body unreadable; the token names the job, so its task is checked');
         }
-        const { taskId } = parsed;
+        const taskId = parsed?.taskId ?? (await jobTaskId(rt, target));
         const key = rt.config.webhookHmacKey;
         if (key !== undefined) {
-          const verdict = verifyWebhookSignature({
-            taskId,
-            timestamp: header(request, 'x-webhook-timestamp'),
-            signature: header(request, 'x-webhook-signature'),
-            key,
-            toleranceMs,
-          });
+          const verdict =
+            taskId === null
+              ? { ok: false as const, reason: 'the body names no taskId and the job has none yet to verify against' }
+              : verifyWebhookSignature({
+                  taskId,
+                  timestamp: header(request, 'x-webhook-timestamp'),
+                  signature: header(request, 'x-webhook-signature'),
+                  key,
+                  toleranceMs,
+                });
           if (!verdict.ok) {
             count('rejected_signature');
             request.log.warn(
@@ -139,14 +147,20 @@ export function registerCallbacks(
             return answer(reply, 401, 'invalid webhook signature');
           }
         }
-        const resolution = await resolveCallback(rt, target, taskId);
-        const fields = { callbackId: id, taskId, claimed: parsed.state, outcome: resolution };
+        const early = async (): Promise<Resolution> => {
+          // Remember first, then look again: the lane adds the poll job first, then reads the memory.
+          await rememberEarlyCallback(rt.redis, rt.store.keys, submitJobId(target.jobId, target.generation), taskId, rt.config.pollDeadlineMs + 60_000);
+          return taskId === null ? 'pending' : resolveCallback(rt, target, taskId);
+        };
+        let resolution = taskId === null ? await early() : await resolveCallback(rt, target, taskId);
+        if (resolution === 'pending' && taskId !== null) resolution = await early();
+        const fields = { callbackId: id, taskId, claimed: parsed?.state ?? null, outcome: resolution };
         if (resolution === 'pending') {
-          const followKey = `${id}/${taskId}`;
-          if (!followUps.start(followKey, () => resolveCallback(rt, target, taskId))) {
+          const followKey = `${id}/${taskId ?? '?'}`;
+          if (taskId !== null && !followUps.start(followKey, () => resolveCallback(rt, target, taskId))) {
             if (followUps.has(followKey)) count('duplicate');
           }
-          request.log.info(fields, 'callback received while its job runs; following up');
+          request.log.info(fields, 'callback received before its poll job exists; remembered until it does');
         } else {
           count(resolution);
           if (resolution === 'orphaned') {

@@ -22,7 +22,11 @@ export const HELP: Record<string, string> = {
   upscale_resubmits_total: 'Tasks failed server-side and submitted again, by model',
   upscale_callbacks_total: 'kie.ai callbacks received, by outcome',
   upscale_queue_jobs: 'BullMQ jobs per lane and state',
-  upscale_lane_paused: '1 when the lane is paused (401/402 or upscale pause)',
+  upscale_lane_paused: '1 when the lane is paused (401/402/433, the submit breaker, or upscale pause)',
+  upscale_lane_pause_reason: '1 for the pause reason in force, by lane and code (401, 402, 433, breaker, manual), and whether a probe runs',
+  upscale_lane_next_probe_timestamp_seconds: 'When a paused lane next probes on its own (Unix seconds)',
+  upscale_lane_probes_total: 'Probes of paused lanes, by lane and result (started, refused, resumed)',
+  upscale_breaker_trips_total: 'Times the submit circuit breaker paused submission',
   upscale_lane_slowed_down: '1 while a 429/455 slow-down holds the lane',
   upscale_redis_up: '1 when Redis answered this scrape',
 };

@@ -41,6 +41,12 @@ export async function collectMetrics(
     }
     for (const lane of LANES)
       samples.push({ name: 'upscale_lane_paused', labels: { lane }, value: lanes[lane].paused ? 1 : 0 });
+    for (const lane of LANES) {
+      const r = lanes[lane].reason;
+      if (!r) continue;
+      samples.push({ name: 'upscale_lane_pause_reason', labels: { lane, code: r.code, probing: r.probe?.running ? 'yes' : 'no' }, value: 1 });
+      if (r.probe) samples.push({ name: 'upscale_lane_next_probe_timestamp_seconds', labels: { lane }, value: Math.round(r.probe.at / 1000) });
+    }
     for (const lane of LANES)
       samples.push({
         name: 'upscale_lane_slowed_down',

@@ -20,7 +20,12 @@ export function signCallback(taskId: string, timestampS: number, key: string): s
   return createHmac('sha256', key).update(`${taskId}.${timestampS}`).digest('base64');
 }
 
+/** The User-Agent of kie's callback client (kie-samples 40: Java's Hutool behind a browser string). */
+export const HUTOOL_USER_AGENT =
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/75.0.3770.142 Safari/537.36 Hutool';
+
 export interface CallbackDeps {
+  dialect: 'live' | 'docs';
   faults: FaultState;
   rng: Rng;
   stats: StatsCollector;
@@ -65,9 +70,11 @@ export class CallbackSender {
 
   private async send(task: SimTask): Promise<void> {
     const { stats, hmacKey, logger } = this.deps;
+    const live = this.deps.dialect === 'live';
     const headers: Record<string, string> = {
       'content-type': 'application/json',
-      'user-agent': 'kie-sim/1 (callback)',
+      'user-agent': live ? HUTOOL_USER_AGENT : 'kie-sim/1 (callback)',
+      ...(live ? { accept: 'text/html,application/json,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8', 'accept-language': 'zh-CN,zh;q=0.8' } : {}),
     };
     if (hmacKey) {
       const ts = Math.floor(Date.now() / 1000);
@@ -80,7 +87,7 @@ export class CallbackSender {
       const res = await fetch(task.callBackUrl as string, {
         method: 'POST',
         headers,
-        body: JSON.stringify(callbackBody(task)),
+        body: JSON.stringify(callbackBody(task, { dialect: this.deps.dialect })),
         signal: AbortSignal.any([AbortSignal.timeout(DELIVERY_TIMEOUT_MS), this.abort.signal]),
       });
       await res.arrayBuffer().catch(() => undefined);

@@ -26,7 +26,7 @@ import { TaskStore } from './tasks.js';
 import { Upscaler } from './upscale.js';
 
 export { DEFAULT_FAULTS, SIM_MODELS, SIM_RECRAFT, SIM_TOPAZ } from './options.js';
-export type { LatencySpec, SimFaults, SimOptions, SimPrices } from './options.js';
+export type { LatencySpec, SimDialect, SimFaults, SimOptions, SimPrices } from './options.js';
 export type { SimStats } from './stats.js';
 export type { SimTaskRecord, TaskState } from './task-view.js';
 export { signCallback } from './callbacks.js';
@@ -39,6 +39,8 @@ export interface Simulator {
   /** Changes some faults now; throws a RangeError naming a bad field. */
   setFaults(f: Partial<SimFaults>): void;
   setCredits(n: number): void;
+  /** Changes the daily cap of createTask (433 past it; null lifts it). */
+  setDailyLimit(n: number | null): void;
   /** Every API call answers 455 for `durationMs` (real ms, scaled) from now. */
   maintenanceWindow(durationMs: number): void;
   stats(): SimStats;
@@ -75,6 +77,7 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
   drain?.unref();
   let base = opts.publicUrl ?? `http://${urlHost(opts.host)}:${opts.port}`;
   const callbacks = new CallbackSender({
+    dialect: opts.dialect,
     faults,
     rng: rng('callbacks'),
     stats,
@@ -86,6 +89,7 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
   const tasks = new TaskStore({
     opts,
     latencyRng: rng('latency'),
+    oddRng: rng('odd'),
     failRng: rng('fail'),
     idRng: rng('ids'),
     files,
@@ -134,6 +138,10 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
       if (!Number.isFinite(n) || n < 0)
         throw new RangeError(`credits must be a number of at least 0 (got ${n})`);
       credits.balance = n;
+    },
+    setDailyLimit: (n) => {
+      if (n !== null && !(Number.isSafeInteger(n) && n >= 0)) throw new RangeError(`dailyLimit must be a whole number of at least 0, or null (got ${n})`);
+      opts.dailyLimit = n;
     },
     maintenanceWindow: (durationMs) => faults.maintenanceFor(durationMs / opts.timeScale),
     stats: () => statsOf(ctx),

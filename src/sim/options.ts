@@ -71,7 +71,33 @@ export const DEFAULT_FAULTS: Readonly<SimFaults> = Object.freeze({
   callbackDelayMs: 0,
 });
 
+/**
+ * How the simulator answers. `live` (the default) follows recorded live answers (../shared/kie-samples): errors as
+ * HTTP 200 envelopes, `costTime` in whole seconds, `422 recordInfo is null` for about 2 s (scaled) after createTask,
+ * request validation errors as code 500, callbacks from a Hutool client. `docs` follows the documentation: `costTime`
+ * in ms in recordInfo, validation errors as 422, a task visible at once, a plain callback User-Agent.
+ */
+export type SimDialect = 'live' | 'docs';
+
 export interface SimOptions {
+  /** @defaultValue `live` */
+  dialect?: SimDialect;
+  /**
+   * createTask answers `433` ("... exceeded the daily limit", HTTP 200) once this many tasks were created in the
+   * current UTC day; null = no daily cap. Adjustable at run time (`setDailyLimit`, `POST /sim/control`). @defaultValue null
+   */
+  dailyLimit?: number | null;
+  /**
+   * `Retry-After` on every 429: a number of real seconds (sent scaled, whole seconds, at least 0), or a string sent
+   * verbatim (to test invalid values). @defaultValue unset (no header)
+   */
+  retryAfter?: number | string;
+  /**
+   * Share of tasks that report states this client does not know while running (`""`, `"PROCESSING"`, no state,
+   * `data: null`) and upper-case synonyms when they end (`"SUCCEEDED"`, `"FAILED"`). Their outcome is unchanged.
+   * @defaultValue 0
+   */
+  oddStates?: number;
   /** Interface to listen on. @defaultValue `127.0.0.1` */
   host?: string;
   /** Port; 0 picks a free one. @defaultValue 0 */
@@ -132,6 +158,12 @@ export interface SimOptions {
 
 /** Options after defaults and time scaling: every `...Ms` here is already divided by the time scale. */
 export interface ResolvedOptions {
+  dialect: SimDialect;
+  dailyLimit: number | null;
+  retryAfter: number | string | undefined;
+  oddStates: number;
+  /** How long a new task answers `422 recordInfo is null` (scaled ms; 0 in the docs dialect). */
+  visibilityDelayMs: number;
   host: string;
   port: number;
   publicUrl: string | undefined;
@@ -225,7 +257,17 @@ export function resolveOptions(o: SimOptions): ResolvedOptions {
   const failCodes = { ...(o.failCodes ?? { '500': 1 }) };
   if (!Object.values(failCodes).some((w) => w > 0))
     throw new RangeError('failCodes needs at least one positive weight');
+  const dialect = o.dialect ?? 'live';
+  if (dialect !== 'live' && dialect !== 'docs') throw new RangeError(`dialect must be live or docs (got ${String(dialect)})`);
+  if (o.dailyLimit !== undefined && o.dailyLimit !== null && !(Number.isSafeInteger(o.dailyLimit) && o.dailyLimit >= 0))
+    throw new RangeError(`dailyLimit must be a whole number of at least 0, or null (got ${o.dailyLimit})`);
+  if (typeof o.retryAfter === 'number') nonNegative('retryAfter', o.retryAfter);
   return {
+    dialect,
+    dailyLimit: o.dailyLimit ?? null,
+    retryAfter: typeof o.retryAfter === 'number' ? o.retryAfter / timeScale : o.retryAfter,
+    oddStates: rate('oddStates', o.oddStates ?? 0),
+    visibilityDelayMs: dialect === 'live' ? 2000 / timeScale : 0,
     host: o.host ?? '127.0.0.1',
     port: o.port ?? 0,
     publicUrl: o.publicUrl?.replace(/\/+$/, ''),

@@ -19,20 +19,52 @@ import { checkImage, priceOf, validateCreateBody } from './validate.js';
 /** A download link is valid this long (real ms, scaled). */
 const DOWNLOAD_LINK_TTL_MS = 20 * 60_000;
 
+const DAY_MS = 86_400_000;
+
+function utcMidnight(now: number): number {
+  return now - (now % DAY_MS);
+}
+
 export function registerApiRoutes(app: FastifyInstance, ctx: SimContext): void {
   const answer = answerer(ctx, false);
+  /** Tasks created in the current UTC day (the daily cap). */
+  const daily = { day: 0, count: 0 };
+  /** A 429, with `Retry-After` when the options ask for one. */
+  const answer429 = (reply: Parameters<typeof answer>[0]) => {
+    const ra = ctx.opts.retryAfter;
+    if (ra !== undefined) reply.header('retry-after', typeof ra === 'number' ? String(Math.max(0, Math.round(ra))) : ra);
+    return answer(reply, 429);
+  };
 
   app.post('/api/v1/jobs/createTask', async (request, reply) => {
     const key = keyOf(request) as string;
     if (ctx.faults.draw('serverErrorRate')) return answer(reply, 500);
     if (ctx.faults.draw('generationErrorRate')) return answer(reply, 501);
+    // The daily cap counts a create when it arrives (concurrent calls cannot slip past it) and gives it back when
+    // the call ends without a task.
+    const today = utcMidnight(Date.now());
+    if (daily.day !== today) Object.assign(daily, { day: today, count: 0 });
+    if (ctx.opts.dailyLimit !== null && daily.count >= ctx.opts.dailyLimit) {
+      return answer(reply, 433, 'The current number of points used by apiKey has exceeded the daily limit');
+    }
+    daily.count++;
+    let createdOk = false;
+    let counted = true;
+    const uncount = () => {
+      if (counted && daily.day === today) daily.count--;
+      counted = false;
+    };
+    reply.raw.once('finish', () => {
+      if (!createdOk) uncount();
+    });
     const checked = validateCreateBody(request.body, ctx.opts.topazFactors);
-    if (!checked.ok) return answer(reply, checked.code, checked.msg);
+    // The live API answers request validation errors with code 500 (kie-samples 11, 12).
+    if (!checked.ok) return answer(reply, ctx.opts.dialect === 'live' && checked.code === 422 ? 500 : checked.code, checked.msg);
     const req = checked.value;
     const slot = ctx.createLimiter.acquire(key, ctx.opts.windowClock());
     if (!slot) {
       ctx.stats.counters.createRejected429++;
-      return answer(reply, 429);
+      return answer429(reply);
     }
     let created = false;
     try {
@@ -58,6 +90,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: SimContext): void {
       try {
         const task = await ctx.tasks.create(req, facts, price, fetched.data);
         created = true;
+        createdOk = true;
         ctx.stats.acceptedCreate(req.imageUrl);
         ctx.logger.debug({ taskId: task.taskId, model: req.model, input: req.imageUrl }, 'sim: task created');
         return answer(reply, 200, 'success', { taskId: task.taskId });
@@ -75,14 +108,16 @@ export function registerApiRoutes(app: FastifyInstance, ctx: SimContext): void {
     if (ctx.faults.draw('serverErrorRate')) return answer(reply, 500);
     if (!ctx.queryLimiter.acquire(key, ctx.opts.windowClock())) {
       ctx.stats.counters.queries429++;
-      return answer(reply, 429);
+      return answer429(reply);
     }
     ctx.stats.counters.queries++;
     const taskId = request.query.taskId;
     if (typeof taskId !== 'string' || taskId.trim() === '') return answer(reply, 422, 'taskId is required');
     const task = ctx.tasks.get(taskId.trim());
-    if (!task) return answer(reply, 422, 'recordInfo is null', null);
-    return answer(reply, 200, 'success', recordInfoData(task, Date.now()));
+    const now = Date.now();
+    // Live: a new task is not visible for a moment (kie-samples 28).
+    if (!task || now - task.createdAt < ctx.opts.visibilityDelayMs) return answer(reply, 422, 'recordInfo is null', null);
+    return answer(reply, 200, 'success', recordInfoData(task, now, ctx.opts));
   });
 
   app.get('/api/v1/chat/credit', async (_request, reply) => {

@@ -1,6 +1,6 @@
 /**
  * The simulator's own endpoints, for tests and demos in other processes (no key needed):
- * `GET /sim/stats`, `GET /sim/tasks`, `POST /sim/control` `{ faults?, credits?, maintenanceMs? }`
+ * `GET /sim/stats`, `GET /sim/tasks`, `POST /sim/control` `{ faults?, credits?, maintenanceMs?, dailyLimit? }`
  * (maintenanceMs in real ms, scaled) and `POST /sim/reset-stats`.
  */
 import type { FastifyInstance } from 'fastify';
@@ -11,6 +11,8 @@ export interface SimControl {
   faults?: Partial<SimFaults>;
   credits?: number;
   maintenanceMs?: number;
+  /** createTask's daily cap (433 past it); null lifts it. */
+  dailyLimit?: number | null;
 }
 
 /** Applies a control request; throws a RangeError naming the bad field (nothing changes then). */
@@ -19,7 +21,10 @@ export function applyControl(ctx: SimContext, body: unknown): void {
     throw new RangeError('the body must be a JSON object');
   const c = body as Record<string, unknown>;
   for (const key of Object.keys(c)) {
-    if (!['faults', 'credits', 'maintenanceMs'].includes(key)) throw new RangeError(`unknown field "${key}"`);
+    if (!['faults', 'credits', 'maintenanceMs', 'dailyLimit'].includes(key)) throw new RangeError(`unknown field "${key}"`);
+  }
+  if (c.dailyLimit !== undefined && c.dailyLimit !== null && !(typeof c.dailyLimit === 'number' && Number.isSafeInteger(c.dailyLimit) && c.dailyLimit >= 0)) {
+    throw new RangeError('dailyLimit must be a whole number of at least 0, or null');
   }
   if (
     c.credits !== undefined &&
@@ -35,6 +40,7 @@ export function applyControl(ctx: SimContext, body: unknown): void {
     ctx.faults.set(c.faults);
   }
   if (typeof c.credits === 'number') ctx.credits.balance = c.credits;
+  if (c.dailyLimit !== undefined) ctx.opts.dailyLimit = c.dailyLimit;
   if (typeof c.maintenanceMs === 'number') ctx.faults.maintenanceFor(c.maintenanceMs / ctx.opts.timeScale);
 }
 
@@ -52,6 +58,7 @@ export function registerSimRoutes(app: FastifyInstance, ctx: SimContext): void {
       faults: ctx.faults.faults,
       credits: ctx.credits.balance,
       maintenance: ctx.faults.inMaintenance(),
+      dailyLimit: ctx.opts.dailyLimit,
     };
   });
   app.post('/sim/reset-stats', () => {

@@ -31,6 +31,8 @@ const GENERATING_AT = 0.15;
 export interface TaskDeps {
   opts: ResolvedOptions;
   latencyRng: Rng;
+  /** Draws which tasks report odd states (its own stream, so oddStates never changes latencies or outcomes). */
+  oddRng: Rng;
   failRng: Rng;
   idRng: Rng;
   files: FileStore;
@@ -65,7 +67,9 @@ export class TaskStore {
       ? this.deps.failRng.weighted(opts.failCodes)
       : null;
     const now = Date.now();
+    const odd = this.deps.oddRng.chance(opts.oddStates);
     const task: SimTask = {
+      odd,
       taskId,
       model: req.model,
       input: req.imageUrl,

@@ -19,6 +19,7 @@ import { PollBudget, shareOf } from './poll-budget.js';
 import { PollSchedule } from './poll-schedule.js';
 import { pollProcessor } from './poll-lane.js';
 import { downloadProcessor } from './download-lane.js';
+import { LaneProber } from './lane-probe.js';
 import { defaultPrepareInput } from './prepare-input.js';
 import { submitProcessor } from './submit-lane.js';
 
@@ -133,6 +134,9 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
   if (deliverer && rt.config.notifyUrls.length > 0 && !rt.config.notifySecret) {
     rt.log.warn('NOTIFY_URL is set without NOTIFY_SECRET: notifications are sent unsigned');
   }
+  // Paused lanes probe on their own (401/402/433/breaker); every process running an API lane takes part.
+  const prober = new LaneProber(context, lanes.filter((l): l is 'submit' | 'poll' => l === 'submit' || l === 'poll'));
+  prober.start();
   rt.log.info({ lanes, concurrency, prefix: rt.config.prefix }, 'workers started');
 
   return {
@@ -141,6 +145,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
     watch,
     async close(timeoutMs = rt.config.shutdownTimeoutMs) {
       await Promise.all([watch?.stop(), deliverer?.stop()]);
+      await prober.stop();
       let timer: NodeJS.Timeout | undefined;
       const graceful = Promise.all([...workers.values()].map((w) => w.close())).then(() => true);
       const deadline = new Promise<false>((resolve) => {

@@ -5,11 +5,10 @@
  */
 import { DelayedError, type Job } from 'bullmq';
 import { formatDuration } from '../config/units.js';
-import { isKieError } from '../kie/errors.js';
 import type { TaskInfo } from '../kie/types.js';
 import { downloadJobId, submitJobId } from '../queue/identity.js';
 import type { DownloadJobData, PollJobData, SubmitJobData } from '../queue/job-data.js';
-import { outcomeFor } from '../queue/outcome.js';
+import { pollErrorCode, pollOutcomeFor } from '../queue/poll-outcome.js';
 import { DURATION_BUCKETS_S, POLL_BUCKETS } from '../metrics/counters.js';
 import type { LaneContext } from './context.js';
 import { LaneSignals } from './lane-signals.js';
@@ -48,7 +47,8 @@ export function pollProcessor(ctx: LaneContext) {
 
   async function onSuccess(data: PollJobData, info: TaskInfo): Promise<PollResult> {
     if (info.resultProblem) return finish(data, 'failed', { failCode: 'BAD_RESULT', failMsg: `task succeeded but ${info.resultProblem}`, creditsConsumed: info.creditsConsumed });
-    const took = info.completeTime && info.createTime ? info.completeTime - info.createTime : Date.now() - data.submittedAt;
+    // kie's own create → complete time (ms); its `costTime` is whole seconds live, so it is only kept as kieCostTime.
+    const took = info.costTimeMs ?? Date.now() - data.submittedAt;
     await schedule.recordDuration(data.model, took);
     counters.observe('upscale_task_duration_seconds', took / 1000, DURATION_BUCKETS_S, { model: data.model });
     if (info.creditsConsumed) counters.inc('upscale_credits_consumed_total', { model: data.model }, info.creditsConsumed);
@@ -58,6 +58,8 @@ export function pollProcessor(ctx: LaneContext) {
       creditsConsumed: info.creditsConsumed,
       costTimeMs: info.costTimeMs,
       ...(config.outputDir ? { download: 'pending' as const } : {}),
+      kieCostTime: info.kieCostTime,
+      kieState: info.rawState,
     });
     if (config.outputDir) {
       const download: DownloadJobData = { jobId: data.jobId, batchId: data.batchId, generation: data.generation, resultUrls: info.resultUrls };
@@ -99,22 +101,35 @@ export function pollProcessor(ctx: LaneContext) {
         }
       }
     }
-    return finish(data, 'failed', { failCode: info.failCode ?? 'fail', failMsg: info.failMsg ?? 'kie.ai reported the task failed', creditsConsumed: info.creditsConsumed ?? 0 });
+    return finish(data, 'failed', {
+      failCode: info.failCode ?? 'fail',
+      failMsg: info.failMsg ?? 'kie.ai reported the task failed',
+      creditsConsumed: info.creditsConsumed ?? 0,
+      costTimeMs: info.costTimeMs,
+      kieCostTime: info.kieCostTime,
+      kieState: info.rawState,
+    });
   }
 
   async function onError(job: Job<PollJobData>, data: PollJobData, error: unknown, token?: string): Promise<PollResult> {
-    const outcome = outcomeFor(error);
-    const code = (error as { code?: unknown }).code;
+    const outcome = pollOutcomeFor(error);
     await signals.answered(error);
-    if (outcome.kind === 'slow-down') return signals.slowDown(outcome.reason);
-    if (outcome.kind === 'pause') return signals.pause(outcome);
+    if (outcome.kind === 'slow-down') return signals.slowDown(outcome);
+    if (outcome.kind === 'pause') {
+      // 401 pauses this lane too (RateLimitError); 402/433 pause submission only, and this check waits.
+      await signals.pause(outcome);
+      return park(job, data, Math.min(config.pollMaxIntervalMs, Math.max(1, data.deadlineAt - Date.now())), token);
+    }
+    if (outcome.kind === 'task-failed') {
+      // kie's verdict on the task itself (501 without a task record): recorded with kie's code and message.
+      return finish(data, 'failed', { failCode: outcome.failCode, failMsg: outcome.failMsg });
+    }
     const errors = data.errors + 1;
     const reason = outcome.kind === 'fail' ? `${outcome.failCode} ${outcome.failMsg}` : outcome.reason;
-    const unknownTask = isKieError(error, 'KieUnknownTaskError');
     // kie.ai may not know a brand-new task for a moment; an unknown task that stays unknown is a failure.
-    const limit = unknownTask ? 3 : MAX_POLL_ERRORS;
+    const limit = outcome.kind === 'not-visible' ? 3 : MAX_POLL_ERRORS;
     if (errors >= limit || Date.now() >= data.deadlineAt) {
-      return finish(data, 'failed', { failCode: String(typeof code === 'number' ? code : 'poll-error'), failMsg: `status check failed ${errors} times in a row; last: ${reason}` });
+      return finish(data, 'failed', { failCode: pollErrorCode(error), failMsg: `status check failed ${errors} times in a row; last: ${reason}` });
     }
     log.warn({ jobId: data.jobId, taskId: data.taskId, errors, reason }, 'status check failed; checking again later');
     const delay = Math.min(config.pollMaxIntervalMs, config.pollMinIntervalMs * 2 ** (errors - 1));
@@ -134,10 +149,16 @@ export function pollProcessor(ctx: LaneContext) {
     if (info.state === 'success') return onSuccess(data, info);
     if (info.state === 'fail') return onFail(data, info);
     const now = Date.now();
+    const stateText = info.rawState === null ? 'without a state' : JSON.stringify(info.rawState);
+    if (info.state === 'unknown') {
+      // Not a word this client knows (or none at all, or data: null): still running until POLL_DEADLINE.
+      log.info({ jobId: data.jobId, taskId: data.taskId, rawState: info.rawState }, `task state ${stateText} not recognised; treated as still running`);
+    }
     if (now >= data.deadlineAt) {
       return finish(data, 'timed_out', {
         failCode: 'timed_out',
-        failMsg: `task still ${info.state} ${formatDuration(now - data.submittedAt)} after submission (POLL_DEADLINE ${formatDuration(config.pollDeadlineMs)})`,
+        failMsg: `task still ${stateText} ${formatDuration(now - data.submittedAt)} after submission (POLL_DEADLINE ${formatDuration(config.pollDeadlineMs)})`,
+        kieState: info.rawState,
       });
     }
     const delay = await schedule.delayFor(data.model, now - data.submittedAt, data.deadlineAt - now);

@@ -14,15 +14,22 @@
  * the `sendingAt` mark is written only under the lock (src/worker/send-claim.ts), and a run that finds another
  * run's mark waits until that attempt's answer must be in before treating it as ambiguous.
  */
-import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { isKieError } from '../kie/errors.js';
 import { MODELS } from '../kie/models.js';
 import { callbackUrl } from '../queue/callback-token.js';
 import { pollJobId, submitJobId } from '../queue/identity.js';
 import type { PollJobData, SubmitJobData } from '../queue/job-data.js';
 import { outcomeFor, retryDelay } from '../queue/outcome.js';
+import { getPauseReason } from '../queue/pause-reason.js';
 import { isTerminal } from '../results/record.js';
+import { breakerSignature, SubmitBreaker } from '../queue/submit-breaker.js';
+import { pauseForBreaker, sendBackImages } from './breaker-trip.js';
 import type { LaneContext } from './context.js';
+import { applyEarlyCallback } from './early-callback.js';
 import { LaneSignals } from './lane-signals.js';
+import { liftPause } from './lane-probe.js';
+import { enterProbeGate, releaseProbe, type GateVerdict } from './probe-gate.js';
 import { recordOrRecreate } from './records.js';
 import { answeredForRunway } from './runway.js';
 import { claimSend, inFlightUntil } from './send-claim.js';
@@ -39,6 +46,7 @@ export function submitProcessor(ctx: LaneContext) {
   const { config, store, queues, kie } = rt;
   const signals = new LaneSignals(ctx, 'submit');
   const createGate = createTaskGate(rt);
+  const breaker = new SubmitBreaker(rt.redis, rt.store.keys, config.submitBreaker, Math.max(config.pollDeadlineMs, 3_600_000));
 
   /**
    * How long an ambiguous attempt waits for a callback: about the 97th percentile of the model's completion times
@@ -76,6 +84,8 @@ export function submitProcessor(ctx: LaneContext) {
     const delay = await schedule.delayFor(data.model, elapsed, poll.deadlineAt - Date.now());
     await queues.poll.add('poll', poll, { jobId: pollJobId(data.jobId, data.generation), delay });
     log.info({ jobId: data.jobId, batchId: data.batchId, taskId: data.taskId, state: 'polling', firstCheckMs: delay }, 'task created');
+    // After the add (never before): a callback remembered meanwhile promotes the job now.
+    await applyEarlyCallback(ctx, { ...data, taskId: data.taskId });
   }
 
   async function fail(data: SubmitJobData, failCode: string, failMsg: string, state: 'failed' | 'cancelled' | 'expired' = 'failed'): Promise<never> {
@@ -119,6 +129,8 @@ export function submitProcessor(ctx: LaneContext) {
       log.warn({ jobId: data.jobId, batchId: data.batchId }, 'previous createTask attempt ended without an answer (crash?); kie.ai may hold a task for it');
       counters.inc('upscale_ambiguous_submits_total', { cause: 'crash' });
     }
+    // A paused lane probing on its own lets exactly one image through (lane-probe.ts); the others wait.
+    const gate = await enterProbeGate(ctx, job, token);
     const prepared = await ctx.prepareInput(data);
     if (!prepared.ok) return fail(data, prepared.failCode, prepared.failMsg, prepared.state);
 
@@ -145,7 +157,7 @@ export function submitProcessor(ctx: LaneContext) {
     } catch (e) {
       await answeredForRunway(rt, data.jobId);
       if (gotAnswer(e)) await pass.answered();
-      return handleError(job, data, e, token);
+      return handleError(job, data, e, gate, token);
     }
     // CHECKPOINT: nothing may come between createTask's answer and this.
     crashPoint('after-create');
@@ -156,6 +168,8 @@ export function submitProcessor(ctx: LaneContext) {
     crashPoint('after-checkpoint');
     await answeredForRunway(rt, data.jobId);
     await Promise.all([signals.answered(), pass.answered()]);
+    await breaker.reset();
+    if (gate.probe) await liftPause(ctx, 'submit', `the probe image was accepted (was ${gate.reason.code}: ${gate.reason.message})`);
     return followAndReturn(job, checkpoint);
   };
 
@@ -164,18 +178,46 @@ export function submitProcessor(ctx: LaneContext) {
     return { taskId: data.taskId };
   }
 
-  async function handleError(job: Job<SubmitJobData>, data: SubmitJobData, error: unknown, token?: string): Promise<never> {
+  /**
+   * The circuit breaker's count of a failure with kie's code (src/queue/submit-breaker.ts). When it trips, submission
+   * pauses, the run's other images go back to waiting, and so does this one (true is returned after that).
+   */
+  async function countForBreaker(job: Job<SubmitJobData>, data: SubmitJobData, error: unknown, gate: GateVerdict): Promise<boolean> {
+    if (!breaker.enabled || !isKieError(error) || error.code === null || error.name === 'KieBadResponseError') return false;
+    const signature = breakerSignature(error.code, error.kieMessage);
+    // Sent before the breaker tripped and answered after: this image waits with the others.
+    const paused = gate.probe ? null : await getPauseReason(rt.redis, rt.store.keys, 'submit');
+    if (paused?.code === 'breaker' && paused.probe?.signature === signature && !paused.probe.running) return true;
+    // A probe meeting the very refusal that tripped the breaker trips it again at once.
+    const threshold = gate.probe && gate.reason.probe?.signature === signature ? 1 : undefined;
+    const verdict = await breaker.failed({ batchId: data.batchId, jobId: data.jobId, generation: data.generation }, signature, threshold);
+    if (!verdict.tripped) return false;
+    await pauseForBreaker(ctx, verdict.run, signature);
+    await sendBackImages(ctx, verdict.images, data);
+    return true;
+  }
+
+  async function handleError(job: Job<SubmitJobData>, data: SubmitJobData, error: unknown, gate: GateVerdict, token?: string): Promise<never> {
     const outcome = outcomeFor(error);
     const code = (error as { code?: unknown }).code;
     await signals.answered(error);
     const { sendingAt: _s, ...clean } = data;
+    if ((outcome.kind === 'retry' || outcome.kind === 'fail') && (await countForBreaker(job, data, error, gate))) {
+      // Tripped: this image waits with the lane, its retries untouched by a refusal that was not about it.
+      await job.updateData({ ...clean, ...(data.retries === undefined ? {} : { retries: data.retries }) });
+      await store.transition(data.batchId, data.jobId, { state: 'waiting' }, { from: ['submitting'] });
+      throw Worker.RateLimitError();
+    }
+    if (gate.probe && outcome.kind !== 'pause') await releaseProbe(ctx, job);
     switch (outcome.kind) {
       case 'slow-down':
       case 'pause':
         // Rejected, not processed: nothing ambiguous; the image waits with the lane.
         await job.updateData(clean);
         await store.transition(data.batchId, data.jobId, { state: 'waiting' }, { from: ['submitting'] });
-        return outcome.kind === 'pause' ? signals.pause(outcome) : signals.slowDown(outcome.reason);
+        if (outcome.kind === 'slow-down') return signals.slowDown(outcome);
+        await signals.pause(outcome);
+        throw Worker.RateLimitError();
       case 'retry': {
         const retries = (data.retries ?? 0) + 1;
         if (outcome.ambiguous) {
@@ -187,6 +229,8 @@ export function submitProcessor(ctx: LaneContext) {
           return fail(data, String(typeof code === 'number' ? code : 'network'), `createTask failed ${retries} times; last: ${outcome.reason}`);
         }
         let delay = retryDelay(retries, config.retryBackoffMs, config.maxBackoffMs);
+        // A Retry-After on the answer is a floor for this image's wait (clamped to MAX_BACKOFF).
+        if (outcome.retryAfterMs != null) delay = Math.max(delay, Math.min(config.maxBackoffMs, outcome.retryAfterMs));
         // The attempt may have made a task: with callbacks on, give its callback time to re-attach it first.
         if (outcome.ambiguous && config.publicBaseUrl) delay = Math.max(delay, await callbackGraceMs(data.model));
         await job.updateData({ ...clean, retries });

@@ -126,13 +126,43 @@ describe('callback receiver (signed, HMAC key set)', () => {
     ['malformed JSON', '{"code":200,"data":{"taskId":"task-1"'],
     ['an empty body', ''],
     ['no taskId', '{"code":200,"data":{"state":"success"}}'],
-  ])('%s gets 400 and the job stays parked', async (_name, body) => {
+    ['the docs` example with a trailing comma', '{"code":200,"data":{"taskId":"task-1","state":"success",},"msg":"Playground task completed successfully."}'],
+  ])('%s with a valid token and a signature over the job`s own taskId promotes the job', async (_name, body) => {
     const { job, id, before } = await setup();
     const res = await postCallback(b.app, { id, taskId: 'task-1', hmacKey: HMAC, body });
-    expect(res.statusCode).toBe(400);
-    expect(res.json()).toMatchObject({ code: 400 });
+    expect(res.statusCode).toBe(200);
+    expect(await snapshot(b.rt, job)).toEqual({ state: 'waiting', data: before?.data });
+    expect(await metricValue(b.app, outcome('unreadable_body'))).toBe(1);
+    expect(await metricValue(b.app, outcome('promoted'))).toBe(1);
+  });
+
+  it('an unreadable body signed over another taskId is refused and the job stays parked', async () => {
+    const { job, id, before } = await setup();
+    const res = await postCallback(b.app, { id, taskId: 'task-OTHER', hmacKey: HMAC, body: 'not json' });
+    expect(res.statusCode).toBe(401);
     expect(await snapshot(b.rt, job)).toEqual(before);
-    expect(await metricValue(b.app, outcome('malformed'))).toBe(1);
+  });
+
+  it('takes taskId at the root (kie`s signed example: taskId at the root, task_id in data)', async () => {
+    const { job, id, before } = await setup();
+    const body = JSON.stringify({ taskId: 'task-1', code: 200, msg: 'Success', data: { callbackType: 'task_completed' } });
+    const res = await postCallback(b.app, { id, taskId: 'task-1', hmacKey: HMAC, body });
+    expect(res.statusCode).toBe(200);
+    expect(await snapshot(b.rt, job)).toEqual({ state: 'waiting', data: before?.data });
+  });
+
+  it('a callback before its poll job exists is remembered in Redis for at least POLL_DEADLINE', async () => {
+    b = await startBench({ KIE_WEBHOOK_HMAC_KEY: HMAC });
+    const jobId = imageId(7);
+    const id = submitJobId(jobId, 0);
+    // The submit job is running (createTask in flight): no taskId, no poll job yet.
+    await b.rt.queues.submit.add('submit', submitData(jobId), { jobId: id });
+    const taken = await takeJob(b.rt, 'submit');
+    const res = await postCallback(b.app, { id, taskId: 'task-7', hmacKey: HMAC }).finally(() => taken.release());
+    expect(res.statusCode).toBe(200);
+    const key = b.rt.store.keys.earlyCallback(id);
+    expect(JSON.parse((await b.rt.redis.get(key)) as string)).toMatchObject({ taskId: 'task-7' });
+    expect(await b.rt.redis.pttl(key)).toBeGreaterThanOrEqual(b.rt.config.pollDeadlineMs);
   });
 
   it('a callback for another task of the job (stale generation) is ignored', async () => {

@@ -56,6 +56,7 @@ afterEach(async () => {
 
 async function start(o: Partial<SimOptions> = {}): Promise<Simulator> {
   sim = await startSimulator({
+    dialect: 'docs',
     apiKeys: ['k'],
     timeScale: 100,
     latency: FAST,

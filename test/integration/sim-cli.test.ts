@@ -36,7 +36,7 @@ async function started(p: Proc): Promise<string> {
 // The processes start in parallel: each start costs a couple of seconds of tsx.
 describe.concurrent('upscale sim', () => {
   it('prints its URL, serves the API with --key, and exits 0 on SIGTERM', async () => {
-    const args = ['sim', '--port', '0', '--key', 'k', '--time-scale', '50', '--create-limit', '5/10s'];
+    const args = ['sim', '--port', '0', '--key', 'k', '--time-scale', '50', '--create-limit', '5/10s', '--dialect', 'docs'];
     await withProc(args, { KIE_API_KEY: '' }, async (proc) => {
       const url = await started(proc);
       expect(proc.stdout()).toContain(`KIE_BASE_URL=${url} KIE_UPLOAD_BASE_URL=${url}`);
@@ -55,7 +55,7 @@ describe.concurrent('upscale sim', () => {
   });
 
   it('takes the key from KIE_API_KEY', async () => {
-    await withProc(['sim', '--port', '0'], { KIE_API_KEY: 'env-key' }, async (proc) => {
+    await withProc(['sim', '--port', '0', '--dialect', 'docs'], { KIE_API_KEY: 'env-key' }, async (proc) => {
       const url = await started(proc);
       expect((await simCall(url, '/api/v1/chat/credit', { key: 'env-key' })).json.code).toBe(200);
       expect((await proc.stop('SIGINT')).code).toBe(0);

@@ -17,7 +17,7 @@ afterEach(async () => {
 });
 
 async function start(o: Partial<SimOptions> = {}): Promise<Simulator> {
-  sim = await startSimulator({ apiKeys: ['k'], timeScale: 100, ...o });
+  sim = await startSimulator({ apiKeys: ['k'], timeScale: 100, dialect: 'docs', ...o });
   return sim;
 }
 

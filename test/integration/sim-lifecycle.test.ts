@@ -29,7 +29,7 @@ afterEach(async () => {
 });
 
 async function start(o: Partial<SimOptions> = {}): Promise<Simulator> {
-  sim = await startSimulator({ apiKeys: ['k'], timeScale: 100, latency: FAST, seed: 42, ...o });
+  sim = await startSimulator({ apiKeys: ['k'], timeScale: 100, latency: FAST, seed: 42, dialect: 'docs', ...o });
   return sim;
 }
 
@@ -193,6 +193,7 @@ describe('task life', () => {
   it('is deterministic for a seed: same task ids and outcomes', async () => {
     const run = async () => {
       const s = await startSimulator({
+        dialect: 'docs',
         apiKeys: ['k'],
         timeScale: 100,
         latency: FAST,

@@ -25,7 +25,7 @@ function steppedClock() {
 }
 
 async function start(o: Partial<SimOptions>): Promise<{ s: Simulator; url: string }> {
-  sim = await startSimulator({ apiKeys: ['k'], timeScale: 100, latency: FAST, ...o });
+  sim = await startSimulator({ apiKeys: ['k'], timeScale: 100, latency: FAST, dialect: 'docs', ...o });
   const url = sampleImageUrl(sim.url, 'burst');
   expect((await fetch(url)).status).toBe(200); // rendered and cached before any burst
   return { s: sim, url };

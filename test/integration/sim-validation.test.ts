@@ -34,6 +34,7 @@ describe('simulator refusals', () => {
   beforeAll(async () => {
     closed = await closedPort();
     sim = await startSimulator({
+      dialect: 'docs',
       apiKeys: ['k'],
       timeScale: 100,
       createLimit: { max: 1000, durationMs: 10_000 },
@@ -180,7 +181,7 @@ describe('credits', () => {
   afterAll(() => sim?.stop());
 
   it('answers 402 once the balance is below the price, creates nothing, and accepts again after setCredits', async () => {
-    sim = await startSimulator({ apiKeys: ['k'], timeScale: 100, credits: 15 });
+    sim = await startSimulator({ apiKeys: ['k'], timeScale: 100, credits: 15, dialect: 'docs' });
     const small = sampleImageUrl(sim.url, 'credit', 64, 48); // topaz ×2 → 128 px: 10 credits
     expect((await simCall(sim.url, CREATE, { body: topazBody(small) })).json.code).toBe(200);
     const refused = await simCall(sim.url, CREATE, { body: topazBody(small) });
@@ -201,7 +202,7 @@ describe('credits', () => {
 
   it('prices topaz by output size (10 / 20 / 40)', async () => {
     await sim?.stop();
-    sim = await startSimulator({ apiKeys: ['k'], timeScale: 100, credits: 1000 });
+    sim = await startSimulator({ apiKeys: ['k'], timeScale: 100, credits: 1000, dialect: 'docs' });
     const at = (w: number) => topazBody(sampleImageUrl(sim!.url, 'price', w, 10, 'jpg'), '4');
     for (const [w, price] of [
       [512, 10],
@@ -216,7 +217,7 @@ describe('credits', () => {
 
   it('answers errors with their HTTP status under errorStyle "http"', async () => {
     await sim?.stop();
-    sim = await startSimulator({ apiKeys: ['k'], errorStyle: 'http' });
+    sim = await startSimulator({ apiKeys: ['k'], errorStyle: 'http', dialect: 'docs' });
     const a = await simCall(sim.url, CREATE, { body: topazBody('x') });
     expect(a.status).toBe(422);
     expect(a.json.code).toBe(422);

@@ -160,12 +160,13 @@ describe('parseCallbackBody', () => {
     expect(parseCallbackBody(body)).toEqual({ taskId: 'task-2', state: 'fail', code: 501 });
   });
 
-  it('accepts data.task_id, JSON text and a Buffer; unknown state and code are null', () => {
+  it('accepts data.task_id, JSON text and a Buffer; an unknown state word is `unknown`, a missing one and the code null', () => {
     expect(parseCallbackBody({ data: { task_id: 'task-3', state: 'weird' } })).toEqual({
       taskId: 'task-3',
-      state: null,
+      state: 'unknown',
       code: null,
     });
+    expect(parseCallbackBody({ data: { task_id: 'task-3' } })).toMatchObject({ state: null });
     const text = JSON.stringify({ code: '200', data: { taskId: 'task-4', state: 'SUCCESS' } });
     expect(parseCallbackBody(text)).toEqual({ taskId: 'task-4', state: 'success', code: 200 });
     expect(parseCallbackBody(Buffer.from(text))).toEqual({ taskId: 'task-4', state: 'success', code: 200 });
@@ -177,8 +178,8 @@ describe('parseCallbackBody', () => {
     ['a number', 42, /not a JSON object/],
     ['an array', [{ data: { taskId: 'x' } }], /not a JSON object/],
     ['text that is not JSON', '{"data": {', /not JSON/],
-    ['no data', { code: 200, msg: 'ok' }, /no data object/],
-    ['data a string', { code: 200, data: 'task-1' }, /no data object/],
+    ['no data', { code: 200, msg: 'ok' }, /no taskId/],
+    ['data a string', { code: 200, data: 'task-1' }, /no taskId/],
     ['no taskId', { code: 200, data: { state: 'success' } }, /no taskId/],
     ['an empty taskId', { code: 200, data: { taskId: '' } }, /no taskId/],
     ['a taskId object', { code: 200, data: { taskId: { id: 1 } } }, /no taskId/],

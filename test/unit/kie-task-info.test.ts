@@ -44,12 +44,14 @@ describe('getTask normalises recordInfo', () => {
       taskId: 'task-9',
       model: TOPAZ,
       state: 'success',
+      rawState: 'success',
       param: { model: TOPAZ, input: { image_url: 'https://x/a.png', upscale_factor: '2' } },
       resultUrls: ['https://tempfile.example/out.png'],
       resultProblem: null,
       failCode: null,
       failMsg: null,
       costTimeMs: 12_345,
+      kieCostTime: 12_345,
       creditsConsumed: 20,
       remainedCredits: 980,
       createTime: 1_700_000_000_000,
@@ -131,11 +133,46 @@ describe('getTask normalises recordInfo', () => {
       taskId: 'task-9',
       model: '',
       state: 'generating',
-      costTimeMs: 1500,
+      rawState: 'GENERATING',
+      costTimeMs: null,
+      kieCostTime: 1500,
       createTime: null,
       updateTime: null,
       completeTime: null,
     });
+  });
+
+  it('costTimeMs is completeTime - createTime in ms; kie`s costTime (whole seconds live) is kept raw as kieCostTime', async () => {
+    // kie-samples 20: costTime 37 for a task whose completeTime - createTime is 37,409 ms.
+    const live = await taskFrom(record({ costTime: 37, createTime: 1790068582661, completeTime: 1790068620070 }));
+    expect(live).toMatchObject({ costTimeMs: 37_409, kieCostTime: 37 });
+    expect(await taskFrom(record({ costTime: 37, completeTime: null }))).toMatchObject({ costTimeMs: null, kieCostTime: 37 });
+    expect(await taskFrom(record({ costTime: undefined, createTime: 2000, completeTime: 1000 }))).toMatchObject({ costTimeMs: null, kieCostTime: null });
+  });
+
+  it.each([
+    ['FAILED', 'fail'],
+    ['error', 'fail'],
+    ['Failure', 'fail'],
+    ['SUCCEEDED', 'success'],
+    ['completed', 'success'],
+    ['Success', 'success'],
+    ['pending', 'waiting'],
+    ['', 'unknown'],
+    ['PROCESSING', 'generating'],
+    ['exploded', 'unknown'],
+    [42, 'unknown'],
+  ])('state %j reads as %s, the raw word kept', async (word, state) => {
+    const info = await taskFrom(record({ state: word, resultJson: '{"resultUrls":["https://x/o.png"]}' }));
+    expect(info.state).toBe(state);
+    expect(info.rawState).toBe(typeof word === 'string' ? word : JSON.stringify(word));
+  });
+
+  it('a missing state, and data: null on a code-200 answer, read as unknown (still running)', async () => {
+    const { state: _s, ...noState } = record({});
+    expect(await taskFrom(noState)).toMatchObject({ state: 'unknown', rawState: null });
+    server.handle((_req, res) => sendJson(res, 200, ok(null)));
+    expect(await client.getTask('task-9')).toMatchObject({ taskId: 'task-9', state: 'unknown', rawState: null, resultUrls: [] });
   });
 
   it('falls back to the requested taskId when the record has none', () => {

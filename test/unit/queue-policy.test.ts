@@ -26,11 +26,12 @@ describe('outcomeFor: the one KieError → queue outcome mapping', () => {
     [422, 'fail'],
     [404, 'fail'],
     [505, 'fail'],
-    [433, 'fail'],
+    [433, 'pause'],
+    [408, 'fail'],
   ])('%i → %s', (code, kind) => expect(outcomeFor(e(code)).kind).toBe(kind));
 
   it('marks a 455 as maintenance and 402 as credits, with a fix-it message', () => {
-    expect(outcomeFor(e(455))).toEqual({ kind: 'slow-down', reason: 'maintenance' });
+    expect(outcomeFor(e(455))).toEqual({ kind: 'slow-down', reason: 'maintenance', retryAfterMs: null });
     const o = outcomeFor(e(402, 'insufficient credits'));
     expect(o).toMatchObject({ kind: 'pause', reason: 'credits' });
     expect(o.kind === 'pause' && o.message).toMatch(/upscale resume/);

@@ -28,6 +28,10 @@ export interface SimFlags {
   resultTtl?: string;
   publicUrl?: string;
   fault: string[];
+  dialect?: string;
+  dailyLimit?: string;
+  retryAfter?: string;
+  oddStates?: string;
 }
 
 const DEFAULT_PORT = '8790';
@@ -124,6 +128,15 @@ export function simOptionsFromFlags(
     rateLimitStyle: style('--rate-limit-style', flags.rateLimitStyle),
     errorStyle: style('--error-style', flags.errorStyle),
   };
+  const dialect = flags.dialect ?? 'live';
+  if (dialect !== 'live' && dialect !== 'docs') throw new UsageError(`--dialect "${dialect}" must be live or docs`);
+  opts.dialect = dialect;
+  if (flags.dailyLimit !== undefined) opts.dailyLimit = num('--daily-limit', flags.dailyLimit, 0, Number.MAX_SAFE_INTEGER, true);
+  if (flags.retryAfter !== undefined) {
+    const t = flags.retryAfter.trim();
+    opts.retryAfter = /^\d+(\.\d+)?$/.test(t) ? Number(t) : t.startsWith('=') ? t.slice(1) : parsed('--retry-after', t, parseDuration) / 1000;
+  }
+  if (flags.oddStates !== undefined) opts.oddStates = num('--odd-states', flags.oddStates, 0, 1);
   if (flags.failRate !== undefined) opts.failRate = num('--fail-rate', flags.failRate, 0, 1);
   if (flags.credits !== undefined) opts.credits = num('--credits', flags.credits, 0);
   const hmacKey = flags.hmacKey ?? env.webhookHmacKey;
@@ -168,6 +181,13 @@ export function register(program: Command): void {
       'other errors as their HTTP status (http) or HTTP 200 (envelope)',
       'envelope',
     )
+    .option('--dialect <dialect>', 'live (answers as recorded from the live API) or docs (as documented)', 'live')
+    .option('--daily-limit <n>', 'createTask answers 433 (daily key limit) past N tasks created in a UTC day')
+    .option(
+      '--retry-after <seconds>',
+      'every 429 carries Retry-After: real seconds (scaled) or a duration like 2m; =TEXT sends TEXT verbatim (invalid values)',
+    )
+    .option('--odd-states <share>', 'share of tasks reporting unknown state words while running (0 to 1)')
     .option('--fail-rate <share>', 'share of tasks that end in state fail (0 to 1; default 0)')
     .option('--credits <n>', 'starting credit balance (default 100000)')
     .option('--hmac-key <key>', 'sign callbacks with this webhook HMAC key (default KIE_WEBHOOK_HMAC_KEY)')
