@@ -20,6 +20,8 @@ import { pollProcessor } from './poll-lane.js';
 import { downloadProcessor } from './download-lane.js';
 import { defaultPrepareInput } from './prepare-input.js';
 import { submitProcessor } from './submit-lane.js';
+import { fairShareOf, lookaheadFor } from '../queue/fair-share.js';
+import { Admission } from './admission.js';
 
 export interface WorkerOptions {
   /** Lanes to run. @defaultValue submit and poll (and download when OUTPUT_DIR is set) */
@@ -64,12 +66,16 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
     queryLimit: rt.config.queryLimit,
     callbacks: rt.config.publicBaseUrl !== undefined,
   });
+  const fair = fairShareOf(rt);
+  const admission = new Admission(fair, lookaheadFor(rt.config.createLimit), rt.log);
   const context: LaneContext = {
     rt,
     log: rt.log,
     counters,
     schedule,
     prepareInput: options.prepareInput ?? defaultPrepareInput(rt),
+    fair,
+    admission,
   };
   const processors: Partial<Record<Lane, Processor>> = {
     submit: submitProcessor(context) as Processor,
@@ -118,6 +124,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
   if (deliverer && rt.config.notifyUrls.length > 0 && !rt.config.notifySecret) {
     rt.log.warn('NOTIFY_URL is set without NOTIFY_SECRET: notifications are sent unsigned');
   }
+  if (workers.has('submit')) admission.start();
   rt.log.info({ lanes, concurrency, prefix: rt.config.prefix }, 'workers started');
 
   return {
@@ -126,6 +133,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
     watch,
     async close(timeoutMs = rt.config.shutdownTimeoutMs) {
       await Promise.all([watch?.stop(), deliverer?.stop()]);
+      admission.stop();
       let timer: NodeJS.Timeout | undefined;
       const graceful = Promise.all([...workers.values()].map((w) => w.close())).then(() => true);
       const deadline = new Promise<false>((resolve) => {

@@ -9,6 +9,9 @@
  * parked for about the model's 97th-percentile completion time. If kie.ai did create the task, its callback arrives
  * meanwhile and re-attaches the taskId to this job (src/server/callback-resolve.ts), whose re-run then follows that
  * task; only when no callback came is createTask sent again (and the record says the image may have been paid twice).
+ *
+ * Jobs arrive here admitted by the batch scheduler (src/queue/fair-share.ts); a job whose batch's gate closed after
+ * its admission is held again, unless it already has a task.
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { MODELS } from '../kie/models.js';
@@ -78,8 +81,11 @@ export function submitProcessor(ctx: LaneContext) {
   }
 
   return async function processSubmit(job: Job<SubmitJobData>, token?: string): Promise<SubmitResult> {
+    // This start frees a place in the wait list: admit the next held job (fair order), without waiting for it.
+    ctx.admission.kick();
     let data = job.data;
-    const record = await store.getRecord(data.batchId, data.jobId);
+    // Both reads go out together: one round trip.
+    const [record, gate] = await Promise.all([store.getRecord(data.batchId, data.jobId), ctx.fair.gateOf(data.batchId)]);
     if (record && (record.generation !== data.generation || isTerminal(record.state) || record.state === 'held')) {
       const skipped = `record is ${record.state} (generation ${record.generation}); job is generation ${data.generation}`;
       log.debug({ jobId: data.jobId, skipped }, 'stale submit job skipped');
@@ -88,6 +94,13 @@ export function submitProcessor(ctx: LaneContext) {
 
     // Resume from the checkpoint: the task exists, follow it.
     if (data.taskId && data.submittedAt) return followAndReturn(job, { ...data, taskId: data.taskId, submittedAt: data.submittedAt });
+
+    // The batch's gate closed (paused) after this job was admitted: hold it again, first in its batch.
+    if (gate) {
+      await ctx.fair.rehold(job, data.batchId, token);
+      log.info({ jobId: data.jobId, batchId: data.batchId, gate: gate.state }, 'batch gate closed; image held again');
+      throw new DelayedError();
+    }
 
     const ambiguous = data.sendingAt !== undefined;
     if (data.sendingAt !== undefined && config.publicBaseUrl && data.callbackWaitFor !== data.sendingAt) {
