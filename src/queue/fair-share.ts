@@ -214,7 +214,7 @@ export function parseGate(raw: string | null | undefined): BatchGate | null {
   if (raw === null || raw === undefined || raw === '') return null;
   try {
     const g = JSON.parse(raw) as Partial<BatchGate>;
-    return { state: (g.state ?? 'paused') as GateState, reason: String(g.reason ?? ''), at: Number(g.at ?? 0) };
+    return { state: (g.state ?? 'paused'), reason: String(g.reason ?? ''), at: Number(g.at ?? 0) };
   } catch {
     return { state: 'paused', reason: raw, at: 0 };
   }
