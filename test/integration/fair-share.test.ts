@@ -34,7 +34,7 @@ describe('batch scheduler (fair share, priority, batch gates)', () => {
       const chunk = ids.slice(i, i + 5000);
       await rt.store.createRecords(
         batchId,
-        chunk.map((jobId) => ({ jobId, input: `https://example.com/${jobId}.png`, model: 'topaz/image-upscale', factor: 2, line: 1 })),
+        chunk.map((jobId) => ({ jobId, input: `https://example.com/${jobId}.png`, model: 'topaz/image-upscale' as const, factor: '2' as const, line: 1 })),
       );
       if (priority && i === 0) await fair.setPriority(batchId, priority);
       await fair.holdJobs(
