@@ -15,5 +15,11 @@
  * - **attempt**: one createTask call for an image (`submitAttempts` in the record). An *ambiguous* submit is an
  *   attempt whose outcome is unknown (timeout or crash after sending): kie.ai may have created a task.
  * - **record**: the result record of one image, kept in Redis apart from BullMQ's job retention.
+ * - **held** / **admission**: a submit job waits *held* (delayed in BullMQ, indexed per batch) until the batch
+ *   scheduler *admits* it into the submit queue, a few at a time, in fair order among batches (src/queue/fair-share.ts).
+ * - **priority**: a batch's share of the create budget among batches with held jobs (`high` : `normal` : `low` =
+ *   4 : 2 : 1), or `urgent` (before all others).
+ * - **gate**: a batch-level stop on admission (`paused` by `upscale pause --batch`); distinct from a *lane pause*,
+ *   which stops a whole lane for every batch.
  */
 export {};
