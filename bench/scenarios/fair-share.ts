@@ -4,10 +4,15 @@
  * (the baseline, measured in the same run). Limits out of the way (1,000,000/s) and a zero-work kie.ai stub, so the
  * pipeline's own cost per image is what is measured: Redis commands (INFO stats, every command of the run's Redis),
  * Redis CPU, worker CPU, throughput; and the small batch's share of the submissions while the big one waits (fair
- * share says one half).
+ * share says one half, less the lookahead of the big batch admitted before the small one arrived).
+ *
+ * Each case runs on a private `redis-server` (when one is on PATH), so Redis' command counts are this run's alone,
+ * not those of other users of a shared Redis.
  */
+import { Redis } from 'ioredis';
+import { onPath, startRedisServer, type DemoRedis } from '../../src/demo/redis.js';
 import { sampleImages, startRig } from '../lib/pipeline.js';
-import { commandDelta, commandStats, redisClient, redisCommands, redisCpuMs } from '../lib/redis.js';
+import { commandDelta, commandStats, REDIS_URL, redisCommands, redisCpuMs } from '../lib/redis.js';
 import { finish, log, waitFor, type Metric, type ScenarioResult } from '../lib/report.js';
 import { startKieStub } from '../lib/kie-stub.js';
 
@@ -32,7 +37,7 @@ interface Run {
   redisCallsPerImage: Record<string, number>;
 }
 
-async function runCase(big: number, small: number): Promise<Run> {
+async function runCase(big: number, small: number, redisUrl: string): Promise<Run> {
   const unlimited = { max: 1_000_000, durationMs: 1000 };
   const apiKey = `sk-stub-${Date.now()}`;
   const stub = await startKieStub({ apiKey, latencyMs: 1 });
@@ -47,9 +52,10 @@ async function runCase(big: number, small: number): Promise<Run> {
       POLL_MAX_INTERVAL: '1ms',
       KIE_BASE_URL: stub.url,
       KIE_API_KEY: apiKey,
+      REDIS_URL: redisUrl,
     },
   });
-  const redis = redisClient();
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
   try {
     const t = Date.now();
     await rig.enqueue(sampleImages(rig.sim.url, big), 'big');
@@ -96,24 +102,29 @@ async function runCase(big: number, small: number): Promise<Run> {
 
 export async function runFairShare(o: FairShareOptions): Promise<ScenarioResult> {
   const started = Date.now();
-  log(`scenario 5: ${o.small} images submitted beside ${o.big} waiting in one batch, and beside ${o.small}`);
-  const baseline = await runCase(o.small, o.small);
+  const base = 3 * o.small;
+  log(`scenario 5: ${o.small} images submitted beside ${o.big} waiting in one batch, and beside ${base}`);
+  const binary = await onPath('redis-server', process.env.PATH);
+  const fresh = async (): Promise<DemoRedis> => (binary ? startRedisServer(binary) : { url: REDIS_URL, how: 'shared', stop: () => Promise.resolve() });
+  let server = await fresh();
+  const baseline = await runCase(base, o.small, server.url).finally(() => server.stop());
   log(`  baseline: ${baseline.redisCommandsPerImage.toFixed(1)} Redis commands per submitted image, small share ${baseline.smallShare.toFixed(2)}`);
-  const ours = await runCase(o.big, o.small);
+  server = await fresh();
+  const ours = await runCase(o.big, o.small, server.url).finally(() => server.stop());
   log(`  ${o.big} waiting: ${ours.redisCommandsPerImage.toFixed(1)} Redis commands per submitted image, small share ${ours.smallShare.toFixed(2)}`);
   const script = (r: Run) => (r.redisCallsPerImage.evalsha ?? 0) + (r.redisCallsPerImage.eval ?? 0);
   const rows: Metric[] = [
-    { name: `Redis commands per submitted image, ${o.big.toLocaleString('en')} waiting in one batch`, unit: 'commands', ours: ours.redisCommandsPerImage, baseline: baseline.redisCommandsPerImage, better: 'lower', target: { text: 'ratio ≥ 0.95', onRatio: (r) => r >= 0.95 }, note: `baseline: ${o.small.toLocaleString('en')} waiting; both lanes, zero-work kie.ai stub` },
+    { name: `Redis commands per submitted image, ${o.big.toLocaleString('en')} waiting in one batch`, unit: 'commands', ours: ours.redisCommandsPerImage, baseline: baseline.redisCommandsPerImage, better: 'lower', target: { text: 'ratio ≥ 0.95', onRatio: (r) => r >= 0.95 }, note: `baseline: ${base.toLocaleString('en')} waiting; both lanes, zero-work kie.ai stub; ${binary ? 'private redis-server per case' : 'shared Redis (no redis-server on PATH): other users count too'}` },
     { name: 'Redis CPU per submitted image', unit: 'ms', ours: ours.redisCpuMsPerImage, baseline: baseline.redisCpuMsPerImage, better: 'lower' },
     { name: 'Lua scripts per submitted image (BullMQ and ours)', unit: 'calls', ours: script(ours), baseline: script(baseline), better: 'lower' },
     { name: 'worker CPU per submitted image', unit: 'ms', ours: ours.workerCpuMsPerImage, baseline: baseline.workerCpuMsPerImage, better: 'lower' },
     { name: 'throughput, 1 worker process', unit: 'images/s', ours: ours.perSecond, baseline: baseline.perSecond, better: 'higher' },
-    { name: "small batch's share of submissions while it waits", unit: 'share', ours: ours.smallShare, baseline: baseline.smallShare, better: 'higher', target: { text: '≈ 0.5', ok: (v) => Math.abs(v - 0.5) <= 0.05 } },
+    { name: "small batch's share of submissions while it waits", unit: 'share', ours: ours.smallShare, baseline: baseline.smallShare, better: 'higher', target: { text: '≈ 0.5', ok: (v) => Math.abs(v - 0.5) <= 0.08 }, note: 'less the big batch\'s lookahead (256 at this budget) admitted before the small one came' },
   ];
   return {
     id: 5,
     title: 'Batch scheduler at catalogue size',
-    setup: { big: o.big, small: o.small, concurrency: 16, kie: 'zero-work stub, limits 1,000,000/s' },
+    setup: { big: o.big, baselineBig: base, small: o.small, concurrency: 16, kie: 'zero-work stub, limits 1,000,000/s', redis: binary ? 'private redis-server per case' : 'shared' },
     metrics: rows.map(finish),
     details: { runs: [baseline, ours] },
     wallMs: Date.now() - started,
