@@ -24,8 +24,11 @@ const RATE = 20 / (10 / SCALE);
  * late and jobs slowly. The shares are asserted exactly in create slots; FIFO would take B 50× the nominal time.
  */
 const SLACK = 4;
-/** Jobs a new batch may start behind: the admitted lookahead (3 at this rate) and one being admitted. */
-const AHEAD = 5;
+/**
+ * Jobs a new batch may start behind: the admitted lookahead (3 at this rate) and the few being admitted by rounds
+ * already running when it arrived (seen up to 6 in all on a loaded machine). Normal fair share would give U 2 × 20.
+ */
+const AHEAD = 8;
 
 describe('fair share across batches (worker process, simulator at ×5)', () => {
   let rig: Rig | undefined;
@@ -71,6 +74,12 @@ describe('fair share across batches (worker process, simulator at ×5)', () => {
     return { total: all.filter((t) => t > t0 && t <= end).length, own: (byBatch.get(batchId) ?? []).length };
   }
 
+  /** A's images that have a task (or ended without one other than cancelled), from its summary. */
+  async function aSubmitted(): Promise<number> {
+    const s = (await rig!.rt.store.getSummary('A'))!;
+    return s.total - s.counts.waiting - s.counts.submitting - s.counts.cancelled;
+  }
+
   async function notYetSubmitted(batchId: string): Promise<number> {
     const s = await rig!.rt.store.getSummary(batchId);
     return s ? s.counts.waiting + s.counts.submitting : Infinity;
@@ -97,38 +106,20 @@ describe('fair share across batches (worker process, simulator at ×5)', () => {
     expect(big.enqueued).toBe(2000);
     await waitFor(async () => (await rig!.rt.store.getSummary('A'))!.counts.waiting <= 1990, { timeoutMs: 30_000, what: 'A running' });
 
-    // B, normal: half the budget at once. Counted in create slots (submissions of any batch from B's enqueue to
-    // its last), which the limiter hands out at the rate however loaded the machine is, and in time.
+    // Measured now, checked at the end: heavy reads in this process (which also runs the simulator) while
+    // submissions go on would delay the simulator's clock and bunch arrivals.
     const b = await timeBatch('B', 20);
-    const bSlots = await slotsUntilDone('B', b.t0);
-    if (process.env.FAIR_DEBUG) console.log('B', b, bSlots);
-    expect(bSlots.own).toBe(20);
-    expect(bSlots.total).toBeLessThanOrEqual(2 * 20 + AHEAD);
-    expect((await submitted('A')).filter((t) => t > b.t0 && t <= b.last).length).toBeGreaterThanOrEqual(12); // A kept about half
-    expect(b.ms).toBeLessThanOrEqual(SLACK * ((2 * 20) / RATE) * 1000);
-
-    // U, urgent: first outright.
     const u = await timeBatch('U', 20, 'urgent');
-    const uSlots = await slotsUntilDone('U', u.t0);
-    if (process.env.FAIR_DEBUG) console.log('U', u, uSlots);
-    expect(uSlots.own).toBe(20);
-    expect(uSlots.total).toBeLessThanOrEqual(20 + AHEAD);
-    expect(u.ms).toBeLessThanOrEqual(SLACK * (20 / RATE) * 1000);
 
     // A paused: C and D share the whole budget, A submits nothing new.
     await pauseBatch(rig.rt, 'A');
     const pausedAt = Date.now();
     const [c, d] = await Promise.all([timeBatch('C', 20), timeBatch('D', 20)]);
-    if (process.env.FAIR_DEBUG) console.log('CD', c, d);
-    // Jobs already started when the pause came may still send (within a second); nothing after that.
-    expect((await submitted('A')).filter((t) => t > pausedAt + 1000)).toEqual([]);
-    expect(Math.max(c.ms, d.ms)).toBeLessThanOrEqual(SLACK * (40 / RATE) * 1000); // 60 / rate if A took its third
     expect((await rig.rt.store.getSummary('A'))!.gate).toMatchObject({ state: 'paused' });
-
-    // Resumed, A continues.
-    const aBefore = (await submitted('A')).length;
+    const aAtResume = await aSubmitted();
+    const resumedAt = Date.now();
     await resumeBatch(rig.rt, 'A');
-    await waitFor(async () => (await submitted('A')).length >= aBefore + 10, { timeoutMs: 30_000, what: 'A resumed' });
+    await waitFor(async () => (await aSubmitted()) >= aAtResume + 10, { timeoutMs: 30_000, what: 'A resumed' });
 
     // End: cancel the rest of A; everything else is followed to its end.
     await cancel(rig.rt, 'A');
@@ -141,6 +132,26 @@ describe('fair share across batches (worker process, simulator at ×5)', () => {
       { timeoutMs: 120_000, intervalMs: 250, what: 'every batch finished' },
     );
     const all = (await Promise.all(batches.map(records))).flat();
+
+    // B, normal: half the budget at once. Counted in create slots (job starts under the limiter from B's enqueue
+    // to its last start), which the limiter hands out at the rate however loaded the machine is, and in time.
+    const bSlots = await slotsUntilDone('B', b.t0);
+    const uSlots = await slotsUntilDone('U', u.t0);
+    if (process.env.FAIR_DEBUG) console.log({ b, bSlots, u, uSlots, c, d });
+    expect(bSlots.own).toBe(20);
+    expect(bSlots.total).toBeLessThanOrEqual(2 * 20 + AHEAD);
+    const aTimes = all.filter((r) => r.batchId === 'A' && r.submittedAt !== null).map((r) => r.submittedAt!);
+    expect(aTimes.filter((t) => t > b.t0 && t <= b.last).length).toBeGreaterThanOrEqual(12); // A kept about half
+    expect(b.ms).toBeLessThanOrEqual(SLACK * ((2 * 20) / RATE) * 1000);
+    // U, urgent: first outright.
+    expect(uSlots.own).toBe(20);
+    expect(uSlots.total).toBeLessThanOrEqual(20 + AHEAD);
+    expect(u.ms).toBeLessThanOrEqual(SLACK * (20 / RATE) * 1000);
+    // A paused: jobs already started when the pause came may still send (within a second); nothing after that
+    // until the resume, while C and D took the whole budget.
+    expect(aTimes.filter((t) => t > pausedAt + 1000 && t < resumedAt)).toEqual([]);
+    expect(Math.max(c.ms, d.ms)).toBeLessThanOrEqual(SLACK * (40 / RATE) * 1000); // 60 / rate if A took its third
+
     expect(all).toHaveLength(2000 + 4 * 20);
     expect(all.every((r) => isTerminal(r.state))).toBe(true);
     for (const id of ['B', 'U', 'C', 'D']) expect(all.filter((r) => r.batchId === id && r.state === 'succeeded')).toHaveLength(20);
