@@ -13,12 +13,13 @@ import { runBatchPage } from './scenarios/batch-page.js';
 import { runEnqueue } from './scenarios/enqueue.js';
 import { runInflight } from './scenarios/inflight.js';
 import { runOverhead } from './scenarios/overhead.js';
+import { runFairShare } from './scenarios/fair-share.js';
 import { buildDist } from './lib/build.js';
 import { ROOT, setProfileDir, setRunner, type Runner } from './lib/procs.js';
 import { log, markdownTable, type ScenarioResult } from './lib/report.js';
 
 const USAGE = `usage: npm run bench -- [--scenario N]... [--quick] [--time-scale X] [--runner dist|tsx]
-  --scenario N     run scenario N (1 drain, 2 pipeline overhead, 3 enqueue, 4 in-flight scale, 5 batch page); repeatable, or 1,3
+  --scenario N     run scenario N (1 drain, 2 pipeline overhead, 3 enqueue, 4 in-flight scale, 5 batch page, 6 batch scheduler); repeatable, or 1,3
   --quick          smaller sizes, for a smoke run (not for the figures)
   --time-scale X   speed-up of scenario 1 (default 10: a 500 s kie.ai drain takes 50 s)
   --runner R       how measured processes run: dist (transpiled JavaScript, as production runs; default) or tsx
@@ -50,11 +51,11 @@ if (values.help) {
   process.stdout.write(USAGE + '\n');
   process.exit(0);
 }
-const selected = (values.scenario ?? ['1', '2', '3', '4', '5'])
+const selected = (values.scenario ?? ['1', '2', '3', '4', '5', '6'])
   .flatMap((s) => s.split(','))
   .map((s) => {
     const n = Number(s.trim());
-    if (![1, 2, 3, 4, 5].includes(n)) fail(`--scenario "${s}" must be 1, 2, 3, 4 or 5`);
+    if (![1, 2, 3, 4, 5, 6].includes(n)) fail(`--scenario "${s}" must be 1 to 6`);
     return n;
   });
 const timeScale = values['time-scale'] === undefined ? 10 : Number(values['time-scale']);
@@ -99,6 +100,7 @@ for (const id of [...new Set(selected)].sort()) {
     if (id === 3) results.push(await runEnqueue({ lines: quick ? 20_000 : 100_000 }));
     if (id === 4) results.push(await runInflight({ images: quick ? 2000 : 10_000 }));
     if (id === 5) results.push(await runBatchPage({ records: quick ? 10_000 : 100_000 }));
+    if (id === 6) results.push(await runFairShare({ big: quick ? 20_000 : 100_000, small: quick ? 1000 : 2000 }));
   } catch (e) {
     const error = e instanceof Error ? (e.stack ?? e.message) : String(e);
     log(`scenario ${id} failed: ${error}`);
@@ -126,7 +128,7 @@ mkdirSync(dir, { recursive: true });
 const stamp = new Date(started).toISOString().replace(/[:.]/g, '-');
 writeFileSync(join(dir, `${stamp}${quick ? '-quick' : ''}.json`), JSON.stringify(out, null, 2) + '\n');
 // latest.json (committed) holds only a complete full run.
-const complete = !quick && failures.length === 0 && [1, 2, 3, 4, 5].every((id) => results.some((r) => r.id === id));
+const complete = !quick && failures.length === 0 && [1, 2, 3, 4, 5, 6].every((id) => results.some((r) => r.id === id));
 if (complete) writeFileSync(join(dir, 'latest.json'), JSON.stringify(out, null, 2) + '\n');
 
 process.stdout.write(`\n${table}\n\n`);

@@ -19,5 +19,11 @@
  *   on its submit job and record; not part of its identity.
  * - **index**: the per-batch sorted sets the record scripts keep beside the records so the batch page can filter,
  *   search and page without reading the batch (src/results/index-lua.ts).
+ * - **held** / **admission**: a submit job waits *held* (delayed in BullMQ, indexed per batch) until the batch
+ *   scheduler *admits* it into the submit queue, a few at a time, in fair order among batches (src/queue/fair-share.ts).
+ * - **priority**: a batch's share of the create budget among batches with held jobs (`high` : `normal` : `low` =
+ *   4 : 2 : 1), or `urgent` (before all others).
+ * - **gate**: a batch-level stop on admission (`paused` by `upscale pause --batch`); distinct from a *lane pause*,
+ *   which stops a whole lane for every batch.
  */
 export {};

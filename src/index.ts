@@ -25,12 +25,13 @@ export {
   type Rejection,
 } from './producer/index.js';
 export { startWorkers, type WorkerOptions, type WorkerHandle } from './worker/index.js';
-export { pause, resume, retry, cancel, getStatus, approve } from './control/index.js';
+export { pause, resume, retry, cancel, getStatus, approve, pauseBatch, resumeBatch, setBatchPriority } from './control/index.js';
 export { parseDeadline, setBatchDeadline, windowFit } from './batch/deadline.js';
 export { declarePilot, startPilot, pilotOutcome, type PilotOutcome } from './batch/pilot.js';
 export { Finalizer } from './batch/finalizer.js';
 export { BatchWatch } from './batch/watch.js';
 export { EVENT_TYPES, type EventType, type NotifyEvent, outboxSummary, recentEvents, Deliverer } from './notify/index.js';
+export { PRIORITIES, PRIORITY_WEIGHTS, type Priority, type BatchGate, type GateState } from './queue/fair-share.js';
 export { laneStatus, type LaneStatus, type LaneStatusMap } from './queue/lane-status.js';
 export { LANES, type Lane } from './queue/names.js';
 export { imageJobId, newBatchId, checkBatchId } from './queue/identity.js';

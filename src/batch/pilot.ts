@@ -8,6 +8,7 @@
  * credits per succeeded image, and that price times the batch's images (the extrapolated total). When every pilot
  * image is done, the batch watch stores `batch.paused` (reason `pilot`) with the outcome, once.
  */
+import { fairShareOf, lookaheadFor } from '../queue/fair-share.js';
 import { submitJobId } from '../queue/identity.js';
 import type { SubmitJobData } from '../queue/job-data.js';
 import { batchPaused, emit } from '../notify/index.js';
@@ -47,12 +48,16 @@ export async function release(rt: Runtime, batchId: string, records: readonly Re
     if (t.status === 'ok') moved.push(t.record);
   }
   if (moved.length > 0) {
-    await rt.queues.submit.addBulk(
+    // Through the batch scheduler like every submit job: released images take the batch's turns (fair share).
+    const fair = fairShareOf(rt);
+    await fair.holdJobs(
+      batchId,
       moved.map((r) => {
         const data: SubmitJobData = { jobId: r.jobId, batchId, input: r.input, model: r.model, factor: r.factor, generation: r.generation };
         return { name: 'submit', data, opts: { jobId: submitJobId(r.jobId, r.generation) } };
       }),
     );
+    await fair.admit(lookaheadFor(rt.config.createLimit));
   }
   return moved.length;
 }

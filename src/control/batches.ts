@@ -3,6 +3,7 @@
  * `retry` and `cancel` stream a batch's records (HSCAN pages), so a 100k-image batch is never loaded at once.
  */
 import type { Job } from 'bullmq';
+import { fairShareOf, lookaheadFor } from '../queue/fair-share.js';
 import { submitJobId } from '../queue/identity.js';
 import type { SubmitJobData } from '../queue/job-data.js';
 import { laneStatus, type LaneStatusMap } from '../queue/lane-status.js';
@@ -80,6 +81,7 @@ export async function retry(
   options: { records?: AsyncIterable<ResultRecord> } = {},
 ): Promise<{ retried: number; skipped: number }> {
   await requireBatch(rt.store, batchId);
+  const fair = fairShareOf(rt);
   let retried = 0;
   let skipped = 0;
   for await (const chunk of chunks(rt, batchId, CHUNK, options.records)) {
@@ -115,7 +117,9 @@ export async function retry(
     const jobs = moved.filter((m) => m !== null);
     skipped += candidates.length - jobs.length;
     if (jobs.length === 0) continue;
-    await rt.queues.submit.addBulk(
+    // Held for the batch scheduler like any submit job: they take the batch's turns and wait while it is paused.
+    await fair.holdJobs(
+      batchId,
       jobs.map(({ record: r, generation }) => {
         const data: SubmitJobData = { jobId: r.jobId, batchId, input: r.input, model: r.model, factor: r.factor, generation, ...(Object.keys(r.meta).length > 0 ? { meta: r.meta } : {}) };
         return { name: 'submit', data, opts: { jobId: submitJobId(r.jobId, generation) } };
@@ -123,6 +127,7 @@ export async function retry(
     );
     retried += jobs.length;
   }
+  if (retried > 0) await fair.admit(lookaheadFor(rt.config.createLimit));
   return { retried, skipped };
 }
 
@@ -141,6 +146,8 @@ const CANCELLABLE: readonly RecordState[] = ['waiting', 'held', 'submitting'];
  */
 export async function cancel(rt: Runtime, batchId: string, options: { now?: number } = {}): Promise<{ cancelled: number; inFlight: number }> {
   await requireBatch(rt.store, batchId);
+  // Nothing of this batch is admitted from now on; its held jobs are removed below like waiting ones.
+  await fairShareOf(rt).dropHeld(batchId);
   let cancelled = 0;
   let inFlight = 0;
   for await (const chunk of chunks(rt, batchId)) {

@@ -2,3 +2,4 @@
 export { pause, resume, type PauseResult, type ResumeResult } from './lanes.js';
 export { getStatus, retry, cancel } from './batches.js';
 export { approve } from './pilot.js';
+export { pauseBatch, resumeBatch, setBatchPriority, type BatchPauseResult, type BatchResumeResult, type PriorityResult } from './batch-schedule.js';

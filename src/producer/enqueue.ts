@@ -1,7 +1,7 @@
 /**
  * The enqueue pipeline: parsed lines → validation → chunks → Redis. Per chunk the result records are created
  * first (one Lua call, which tells new images from known ones), then the submit jobs of the images still waiting
- * are added in one `addBulk`. Image ids are stable hashes, so running the same input again adds nothing, and a
+ * are added in one `addBulk`, held for the batch scheduler, which admits them in fair order among batches. Image ids are stable hashes, so running the same input again adds nothing, and a
  * crash between the two steps is repaired by the next run (a 'waiting' record gets its job again; BullMQ ignores
  * a job id it already has).
  *
@@ -10,6 +10,7 @@
  */
 import { MODEL_NAMES, MODELS, resolveModel } from '../kie/models.js';
 import { checkBatchId, imageJobId, newBatchId, submitJobId } from '../queue/identity.js';
+import { fairShareOf, isPriority, lookaheadFor, PRIORITIES, type Priority } from '../queue/fair-share.js';
 import type { SubmitJobData } from '../queue/job-data.js';
 import type { NewImage } from '../results/store.js';
 import type { Runtime } from '../runtime.js';
@@ -28,6 +29,7 @@ const IN_FLIGHT_CHUNKS = 3;
 export interface CheckedOptions {
   batchId: string;
   chunkSize: number;
+  priority: Priority | undefined;
 }
 
 /**
@@ -42,6 +44,10 @@ export function checkEnqueueOptions(opts: EnqueueOptions = {}): CheckedOptions {
   if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE) {
     throw new InputError(`chunk size ${chunkSize} must be a whole number from 1 to ${MAX_CHUNK_SIZE}`);
   }
+  const priority = opts.priority;
+  if (priority !== undefined && !isPriority(priority)) {
+    throw new InputError(`priority "${priority}" must be one of ${PRIORITIES.join(', ')}`);
+  }
   if (opts.model !== undefined) {
     const choice = resolveModel(opts.model, opts.factor);
     if (!choice.ok) throw new InputError(`model: ${choice.reason}`);
@@ -51,7 +57,7 @@ export function checkEnqueueOptions(opts: EnqueueOptions = {}): CheckedOptions {
     const failed = choices.find((c) => !c.ok);
     if (!choices.some((c) => c.ok) && failed && !failed.ok) throw new InputError(`factor: ${failed.reason}`);
   }
-  return { batchId, chunkSize };
+  return { batchId, chunkSize, priority };
 }
 
 function submitJob(batchId: string, image: ValidImage & { jobId: string }) {
@@ -77,7 +83,11 @@ export async function enqueueLines(
   opts: EnqueueOptions = {},
   extra: () => Partial<EnqueueProgress> = () => ({}),
 ): Promise<EnqueueResult> {
-  const { batchId, chunkSize } = checkEnqueueOptions(opts);
+  const { batchId, chunkSize, priority } = checkEnqueueOptions(opts);
+  const fair = fairShareOf(rt);
+  const lookahead = lookaheadFor(rt.config.createLimit);
+  // Set once, after the first chunk created the batch and before any of its images is held.
+  let prioritySet: Promise<unknown> | null = null;
   const ctx = {
     cwd: process.cwd(),
     allowPrivateUrls: rt.config.allowPrivateUrls,
@@ -106,9 +116,15 @@ export async function enqueueLines(
       ...(meta ? { meta } : {}),
     }));
     const flags = await rt.store.createRecords(batchId, records, Date.now(), hold ? 'held' : 'waiting');
-    // A held image gets its submit job when released; a 'waiting' one that exists may be missing its job (repair).
+    if (priority !== undefined) await (prioritySet ??= fair.setPriority(batchId, priority));
+    // A pilot-held image gets its submit job when released; a 'waiting' one that exists may be missing its job (repair).
     const jobs = images.filter((_, i) => flags[i] === 'waiting' || (flags[i] === 'created' && !hold)).map((image) => submitJob(batchId, image));
-    if (jobs.length > 0) await rt.queues.submit.addBulk(jobs);
+    // Held for the batch scheduler, not waiting: it admits them in fair order (src/queue/fair-share.ts).
+    if (jobs.length > 0) {
+      await fair.holdJobs(batchId, jobs);
+      // Start at once if the lane is idle, rather than at a worker's next admission tick.
+      await fair.admit(lookahead);
+    }
     const created = flags.filter((f) => f === 'created').length;
     enqueued += created;
     duplicates += flags.length - created;

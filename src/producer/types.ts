@@ -38,6 +38,12 @@ export interface EnqueueOptions {
    * names `recraft/crisp-upscale`. @defaultValue the model's own default (`2` for topaz/image-upscale)
    */
   factor?: string | number;
+  /**
+   * The batch's share of the create budget among batches with waiting images: `high`, `normal`, `low` weigh
+   * 4 : 2 : 1, `urgent` goes before all others. Given for an existing batch, it changes that batch's priority.
+   * @defaultValue the batch's current priority; `normal` for a new batch
+   */
+  priority?: string;
   /** Images written to Redis per round trip (records first, then BullMQ jobs). @defaultValue 1000 */
   chunkSize?: number;
   /** Called after each chunk is stored and once at the end. */

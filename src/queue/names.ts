@@ -54,6 +54,15 @@ export function keys(prefix: string) {
     /** The account's credit balance as last read (JSON), shared by every worker; and the lock of who reads next. */
     creditBalance: `${prefix}:credits:balance`,
     creditReadLock: `${prefix}:credits:lock`,
+    /**
+     * The batch scheduler (src/queue/fair-share.ts): a batch's held submit jobs (ZSET jobId → arrival sequence),
+     * the ready and urgent batches (ZSET batchId → virtual pass), its clock (HASH), the ids being admitted (ZSET).
+     */
+    held: (batchId: string) => `${prefix}:batch:${batchId}:held`,
+    schedReady: `${prefix}:sched:ready`,
+    schedUrgent: `${prefix}:sched:urgent`,
+    schedClock: `${prefix}:sched:clock`,
+    schedAdmitting: `${prefix}:sched:admitting`,
   };
 }
 export type Keys = ReturnType<typeof keys>;

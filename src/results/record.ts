@@ -1,5 +1,6 @@
 /** The result record of one image (the JSONL export line) and the summary of a batch. */
 import type { Factor, ModelName } from '../kie/models.js';
+import type { BatchGate, Priority } from '../queue/fair-share.js';
 
 /**
  * Every state of an image. `held`: enqueued behind a pilot, waiting for `upscale approve` (no submit job yet).
@@ -169,4 +170,8 @@ export interface BatchSummary {
   /** Images enqueued as the pilot (`--pilot N`), or null; `pilotApprovedAt` once `upscale approve` let the rest go. */
   pilot?: number | null;
   pilotApprovedAt?: number | null;
+  /** Its share of the create budget among batches with waiting images (src/queue/fair-share.ts). */
+  priority: Priority;
+  /** Null while its waiting images are admitted; why they are held otherwise (`paused` by `upscale pause --batch`). */
+  gate: BatchGate | null;
 }

@@ -58,7 +58,8 @@ function credits(n: number): string {
 export function renderBatch(s: BatchSummary, options: RenderOptions): string {
   const done = s.total - activeCount(s);
   const finished = isBatchFinished(s);
-  const head = `batch ${s.batchId}  ${progressBar(done, s.total, options.barWidth)}  ${done}/${s.total} (${percent(done, s.total)})${finished ? '  finished' : ''}`;
+  const flags = finished ? '  finished' : `${s.gate ? `  ${s.gate.state.toUpperCase()}` : ''}${s.priority !== 'normal' ? `  priority ${s.priority}` : ''}`;
+  const head = `batch ${s.batchId}  ${progressBar(done, s.total, options.barWidth)}  ${done}/${s.total} (${percent(done, s.total)})${flags}`;
   // held and expired only appear in batches that use a pilot or a deadline.
   const counts = STATES.filter((state) => (state !== 'held' && state !== 'expired') || s.counts[state] > 0)
     .map((state) => `${state} ${s.counts[state]}`)
@@ -73,6 +74,7 @@ export function renderBatch(s: BatchSummary, options: RenderOptions): string {
     `  credits ${credits(s.creditsConsumed)} · ${rate} · ${eta}`,
     `  started ${formatTime(s.startedAt, options.now)} · updated ${formatTime(s.updatedAt, options.now)}`,
   ];
+  if (s.gate && !finished) lines.push(`  ${describeGate(s, options.now)}`);
   if (s.ambiguousSubmits > 0) {
     lines.push(`  ${s.ambiguousSubmits} ambiguous submit(s): kie.ai may hold tasks for them (see ambiguousSubmits in the export)`);
   }
@@ -97,6 +99,15 @@ export function renderLanes(lanes: LaneStatusMap, now: number): string {
     else if (l.reason?.probe?.running) lines.push(`${lane} lane PROBING (paused by ${l.reason.code}): ${describeProbe(l.reason, now)}`);
   }
   return lines.join('\n');
+}
+
+/** `PAUSED (since …): reason — run \`upscale resume --batch ID\` to continue` for a batch whose gate is closed. */
+export function describeGate(s: BatchSummary, now: number): string {
+  const g = s.gate;
+  if (!g) return 'admitted';
+  const since = g.at > 0 ? ` (since ${isoUtc(g.at)}${now >= g.at ? `, ${formatDuration(now - g.at)} ago` : ''})` : '';
+  const fix = g.state === 'paused' ? ` — its waiting images are held; run \`upscale resume --batch ${s.batchId}\` to continue` : '';
+  return `${g.state.toUpperCase()}${since}: ${g.reason}${fix}`;
 }
 
 function describeReason(l: LaneStatus, now: number): string {
@@ -209,6 +220,12 @@ export function renderStatus(snapshot: StatusInput, options: RenderOptions & { l
   if (snapshot.credits) tail.push(renderCredits(snapshot.credits, options.now));
   if (snapshot.notifications) tail.push(renderNotifications(snapshot.notifications, options.now));
   blocks.push(tail.join('\n'));
+  // Batch pauses beside lane pauses: a lane pause holds every batch, a batch pause only its own images.
+  const gated = snapshot.batches.filter((b) => b.gate !== null && !isBatchFinished(b));
+  if (gated.length > 0) {
+    const names = gated.map((b) => `${b.batchId} (${b.gate?.state ?? ''})`).join(', ');
+    blocks[blocks.length - 1] += `\nbatches held: ${names}`;
+  }
   return blocks.join('\n\n') + '\n';
 }
 

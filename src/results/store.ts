@@ -4,6 +4,7 @@
  * (create, transition) so counts per state always match the records.
  */
 import type { Redis } from 'ioredis';
+import { DEFAULT_PRIORITY, isPriority, parseGate } from '../queue/fair-share.js';
 import { keys as keyNames, type Keys } from '../queue/names.js';
 import {
   ACTIVE_STATES,
@@ -183,5 +184,7 @@ export function summaryFrom(batchId: string, h: Record<string, string>, now: num
     deadlineAt: num(h.deadlineAt),
     pilot: num(h.pilot),
     pilotApprovedAt: num(h.pilotApprovedAt),
+    priority: h.priority !== undefined && isPriority(h.priority) ? h.priority : DEFAULT_PRIORITY,
+    gate: parseGate(h.gate),
   };
 }

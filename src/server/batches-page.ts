@@ -26,6 +26,8 @@ export interface BatchesPageInput {
   pilots?: Readonly<Record<string, PilotView>>;
   /** The credit runway as last read. */
   credits?: CreditsView | null;
+  /** Show pause/resume buttons per batch (src/server/batch-controls.ts). @defaultValue `false` */
+  write?: boolean;
 }
 
 const ESCAPES: Record<string, string> = {
@@ -100,7 +102,25 @@ function bar(b: BatchSummary): string {
   return `<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="${b.total}" aria-valuenow="${done}">${segments}</div>`;
 }
 
-function batchBlock(b: BatchSummary, now: number, pilot?: PilotView): string {
+/** The batch's scheduling: a badge when paused or not `normal`, the pause reason, and in write mode a button. */
+function scheduleParts(b: BatchSummary, now: number, write: boolean): { badges: string; line: string } {
+  const finished = isFinished(b);
+  let badges = '';
+  if (b.gate && !finished) badges += ` <span class="badge paused">${escapeHtml(b.gate.state)}</span>`;
+  if (b.priority !== 'normal') badges += ` <span class="badge prio">${escapeHtml(b.priority)}</span>`;
+  let line = '';
+  if (b.gate && !finished) {
+    line = `<p class="reason gate">${escapeHtml(`${b.gate.state}${b.gate.at > 0 ? ` since ${when(b.gate.at, now)}` : ''}: ${b.gate.reason}`)} — its waiting images are held; tasks already created are followed</p>`;
+  }
+  if (write && !finished) {
+    const action = b.gate?.state === 'paused' ? 'resume' : b.gate ? '' : 'pause';
+    if (action) line += `<p><button type="button" class="act" data-act="${action}" data-batch="${escapeHtml(b.batchId)}">${action === 'pause' ? 'Pause batch' : 'Resume batch'}</button></p>`;
+  }
+  return { badges, line };
+}
+
+function batchBlock(b: BatchSummary, now: number, write: boolean, pilot?: PilotView): string {
+  const sched = scheduleParts(b, now, write);
   const done = doneOf(b);
   const pct = b.total > 0 ? ((done / b.total) * 100).toFixed(1) : '0.0';
   const finished = isFinished(b);
@@ -125,8 +145,8 @@ function batchBlock(b: BatchSummary, now: number, pilot?: PilotView): string {
     facts.push(['ambiguous submits', `${b.ambiguousSubmits} (kie.ai may hold tasks for them)`]);
   const dl = facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('');
   return `<article class="batch" data-batch-id="${escapeHtml(b.batchId)}">
-<h2><a href="batches/${id}" title="images, failures and search">${escapeHtml(b.batchId)}</a> <span class="badge ${finished ? 'done' : 'running'}">${finished ? 'finished' : 'running'}</span></h2>
-${bar(b)}
+<h2><a href="batches/${id}" title="images, failures and search">${escapeHtml(b.batchId)}</a> <span class="badge ${finished ? 'done' : 'running'}">${finished ? 'finished' : 'running'}</span>${sched.badges}</h2>
+${bar(b)}${sched.line}
 <p class="progress"><b>${done}</b> of <b>${b.total}</b> done (${pct}%)</p>
 <ul class="counts">${counts}</ul>
 <dl>${dl}</dl>
@@ -177,7 +197,8 @@ main{padding:16px 24px;max-width:1100px}
 .counts{list-style:none;padding:0;margin:4px 0;display:flex;gap:14px;flex-wrap:wrap}
 .counts i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:4px}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:6px 0} dt{color:#57606a} dd{margin:0}
-.empty{color:#57606a}
+.empty{color:#57606a} .badge.prio{background:#ede9fe;color:#5b21b6}
+button.act{font:600 12px system-ui;padding:3px 10px;border:1px solid #999;border-radius:4px;background:#fff;cursor:pointer}
 .lifecycle{margin:2px 0;color:#1f2328} .notifications,.credits{background:#fff;border:1px solid #dde;border-radius:6px;padding:8px 12px;margin-bottom:12px}
 .notifications h3{margin:0 0 4px;font-size:15px} .notifications ul{margin:4px 0;padding-left:18px}`;
 
@@ -196,12 +217,25 @@ function notificationsBlock(n: NotificationsView, now: number): string {
   return `<section class="notifications"><h3>Notifications</h3><p>${escapeHtml(head)}</p>${rows ? `<ul>${rows}</ul>` : ''}</section>`;
 }
 
+/** Pause/resume buttons (write mode): a JSON POST, then a reload. */
+const ACTIONS_SCRIPT = `<script>
+document.addEventListener('click', async (e) => {
+  const b = e.target instanceof Element ? e.target.closest('button[data-act]') : null;
+  if (!b) return;
+  b.disabled = true;
+  const r = await fetch('/dashboard/batches/' + encodeURIComponent(b.dataset.batch) + '/' + b.dataset.act, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  if (r.ok) location.reload();
+  else { b.disabled = false; alert((await r.json().catch(() => ({}))).error || r.statusText); }
+});
+</script>`;
+
 /** The whole page. */
 export function renderBatchesPage(input: BatchesPageInput): string {
   const refresh = input.refreshSeconds ?? 5;
   const board = input.boardPath ?? '/dashboard';
   const lanes = LANES.map((l) => laneBlock(l, input.lanes[l], input.now)).join('\n');
-  const batches = input.batches.map((b) => batchBlock(b, input.now, input.pilots?.[b.batchId])).join('\n');
+  const write = input.write ?? false;
+  const batches = input.batches.map((b) => batchBlock(b, input.now, write, input.pilots?.[b.batchId])).join('\n');
   const notes = input.notifications ? notificationsBlock(input.notifications, input.now) : '';
   const runway = input.credits ? `<p class="credits">${escapeHtml(renderCredits(input.credits, input.now))}</p>` : '';
   const hidden = input.hidden ?? 0;
@@ -220,6 +254,6 @@ ${refresh > 0 ? `<meta http-equiv="refresh" content="${refresh}">` : ''}
 ${runway}${notes}
 <section class="batches">${batches || '<p class="empty">No batches yet (enqueue one with <code>upscale enqueue</code>).</p>'}</section>
 ${hidden > 0 ? `<p class="empty">${hidden} older finished batch(es) not shown (<a href="?all=1">show all</a>).</p>` : ''}
-</main></body></html>
+</main>${write ? ACTIONS_SCRIPT : ''}</body></html>
 `;
 }

@@ -15,12 +15,15 @@ import { readLanes } from './lanes.js';
 import { pilotOutcome, type PilotOutcome } from '../batch/pilot.js';
 import { outboxSummary } from '../notify/index.js';
 import { getRunway } from '../worker/runway.js';
+import { registerBatchControls } from './batch-controls.js';
 
 export interface BatchesOptions {
   /** Finished batches listed on the page unless `?all=1` (running ones are always listed). @defaultValue `50` */
   maxFinished?: number;
   /** Seconds between reloads of the page (`?refresh=N` overrides, 0 = none). @defaultValue `5` */
   refreshSeconds?: number;
+  /** Pause/resume buttons per batch (`upscale serve --dashboard-write`). @defaultValue `false` */
+  write?: boolean;
 }
 
 const CONTENT_TYPES: Record<ExportFormat, string> = {
@@ -41,6 +44,7 @@ function refreshOf(query: Record<string, unknown>, fallback: number): number {
 
 export function registerBatches(app: FastifyInstance, rt: Runtime, options: BatchesOptions = {}): void {
   const maxFinished = options.maxFinished ?? 50;
+  registerBatchControls(app, rt, options.write ?? false);
 
   app.get('/dashboard/batches', async (request, reply) => {
     const query = request.query as Record<string, unknown>;
@@ -64,6 +68,7 @@ export function registerBatches(app: FastifyInstance, rt: Runtime, options: Batc
       credits,
       refreshSeconds: refreshOf(query, options.refreshSeconds ?? 5),
       hidden: all.length - batches.length,
+      write: options.write ?? false,
     });
     return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
   });

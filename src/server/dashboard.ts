@@ -100,7 +100,7 @@ export function registerDashboard(app: FastifyInstance, rt: Runtime, options: Da
       },
     });
     await scope.register(serverAdapter.registerPlugin(), { prefix: BOARD_PATH });
-    registerBatches(scope, rt, options.batches);
+    registerBatches(scope, rt, { ...options.batches, write });
     registerBatchDetail(scope, rt, { write });
   });
 }

@@ -4,6 +4,8 @@ import type { Counters } from '../metrics/counters.js';
 import type { PollSchedule } from './poll-schedule.js';
 import type { SubmitJobData } from '../queue/job-data.js';
 import type { Logger } from '../log.js';
+import type { FairShare } from '../queue/fair-share.js';
+import type { Admission } from './admission.js';
 
 /**
  * Turns an image's input into the URL createTask gets, after pre-flight checks: uploads local files, refuses
@@ -23,4 +25,8 @@ export interface LaneContext {
   readonly counters: Counters;
   readonly schedule: PollSchedule;
   readonly prepareInput: PrepareInput;
+  /** The batch scheduler (held jobs, batch gates). */
+  readonly fair: FairShare;
+  /** This process' admission of held submit jobs (its timer runs only where the submit lane runs). */
+  readonly admission: Admission;
 }

@@ -22,6 +22,8 @@ import { downloadProcessor } from './download-lane.js';
 import { LaneProber } from './lane-probe.js';
 import { defaultPrepareInput } from './prepare-input.js';
 import { submitProcessor } from './submit-lane.js';
+import { fairShareOf, lookaheadFor } from '../queue/fair-share.js';
+import { Admission } from './admission.js';
 
 export interface WorkerOptions {
   /** Lanes to run. @defaultValue submit and poll (and download when OUTPUT_DIR is set) */
@@ -80,12 +82,16 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
       rt.config.requestTimeoutMs,
     ),
   });
+  const fair = fairShareOf(rt);
+  const admission = new Admission(fair, lookaheadFor(rt.config.createLimit), rt.log);
   const context: LaneContext = {
     rt,
     log: rt.log,
     counters,
     schedule,
     prepareInput: options.prepareInput ?? defaultPrepareInput(rt),
+    fair,
+    admission,
   };
   const processors: Partial<Record<Lane, Processor>> = {
     submit: submitProcessor(context) as Processor,
@@ -137,6 +143,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
   // Paused lanes probe on their own (401/402/433/breaker); every process running an API lane takes part.
   const prober = new LaneProber(context, lanes.filter((l): l is 'submit' | 'poll' => l === 'submit' || l === 'poll'));
   prober.start();
+  if (workers.has('submit')) admission.start();
   rt.log.info({ lanes, concurrency, prefix: rt.config.prefix }, 'workers started');
 
   return {
@@ -146,6 +153,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
     async close(timeoutMs = rt.config.shutdownTimeoutMs) {
       await Promise.all([watch?.stop(), deliverer?.stop()]);
       await prober.stop();
+      admission.stop();
       let timer: NodeJS.Timeout | undefined;
       const graceful = Promise.all([...workers.values()].map((w) => w.close())).then(() => true);
       const deadline = new Promise<false>((resolve) => {

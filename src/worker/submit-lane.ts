@@ -13,6 +13,8 @@
  * A run that lost its lock (a starved process; BullMQ's stalled check handed the job to another run) never sends:
  * the `sendingAt` mark is written only under the lock (src/worker/send-claim.ts), and a run that finds another
  * run's mark waits until that attempt's answer must be in before treating it as ambiguous.
+ * Jobs arrive here admitted by the batch scheduler (src/queue/fair-share.ts); a job whose batch's gate closed after
+ * its admission is held again, unless it already has a task.
  */
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { isKieError } from '../kie/errors.js';
@@ -96,8 +98,11 @@ export function submitProcessor(ctx: LaneContext) {
   }
 
   return async function processSubmit(job: Job<SubmitJobData>, token?: string): Promise<SubmitResult> {
+    // This start frees a place in the wait list: admit the next held job (fair order), without waiting for it.
+    ctx.admission.kick();
     let data = job.data;
-    const record = await store.getRecord(data.batchId, data.jobId);
+    // Both reads go out together: one round trip.
+    const [record, batchGate] = await Promise.all([store.getRecord(data.batchId, data.jobId), ctx.fair.gateOf(data.batchId)]);
     if (record && (record.generation !== data.generation || isTerminal(record.state) || record.state === 'held')) {
       const skipped = `record is ${record.state} (generation ${record.generation}); job is generation ${data.generation}`;
       log.debug({ jobId: data.jobId, skipped }, 'stale submit job skipped');
@@ -115,6 +120,13 @@ export function submitProcessor(ctx: LaneContext) {
       await job.moveToDelayed(until, token);
       throw new DelayedError();
     }
+    // The batch's gate closed (paused) after this job was admitted: hold it again, first in its batch.
+    if (batchGate) {
+      await ctx.fair.rehold(job, data.batchId, token);
+      log.info({ jobId: data.jobId, batchId: data.batchId, gate: batchGate.state }, 'batch gate closed; image held again');
+      throw new DelayedError();
+    }
+
     const ambiguous = data.sendingAt !== undefined;
     if (data.sendingAt !== undefined && config.publicBaseUrl && data.callbackWaitFor !== data.sendingAt) {
       const until = data.sendingAt + (await callbackGraceMs(data.model));

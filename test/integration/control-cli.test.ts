@@ -50,6 +50,8 @@ describe('upscale status / pause / resume / retry / cancel (CLI)', { timeout: 18
         'batchId', 'total', 'counts', 'creditsConsumed', 'createdAt', 'startedAt', 'updatedAt', 'finishedAt', 'ambiguousSubmits', 'throughputPerMinute', 'etaSeconds',
         // the batch's lifecycle (finalizer, deadline, pilot) and its notifications
         'downloadsPending', 'finalizedAt', 'epoch', 'resultsAt', 'deadlineAt', 'pilot', 'pilotApprovedAt', 'notifications',
+        // its place in the batch scheduler
+        'priority', 'gate',
       ].sort(),
     );
     expect(s).toMatchObject({ batchId: BATCH, total: 4, creditsConsumed: 20, counts: { waiting: 1, held: 0, submitting: 0, polling: 1, succeeded: 1, failed: 1, timed_out: 0, cancelled: 0, expired: 0 } });

@@ -135,6 +135,8 @@ describe('batches page', () => {
     ambiguousSubmits: 1,
     throughputPerMinute: 5,
     etaSeconds: 60,
+    priority: 'normal',
+    gate: null,
   };
 
   it('escapes every kind of special character', () => {

@@ -19,6 +19,8 @@ function summary(over: Partial<BatchSummary> = {}): BatchSummary {
     ambiguousSubmits: 0,
     throughputPerMinute: 42.7,
     etaSeconds: 686,
+    priority: 'normal',
+    gate: null,
     ...over,
   };
 }

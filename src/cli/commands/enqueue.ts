@@ -34,6 +34,7 @@ import {
   type InputFormat,
   type ParsedLine,
 } from '../../producer/index.js';
+import { PRIORITIES } from '../../queue/fair-share.js';
 import { checkBatchId, newBatchId } from '../../queue/identity.js';
 import { createRuntime } from '../../runtime.js';
 import { setBatchBudget } from '../../worker/budget.js';
@@ -54,6 +55,7 @@ interface EnqueueCliOptions {
   maxCredits?: string;
   deadline?: string;
   pilot?: string;
+  priority?: string;
 }
 
 /** A one-line progress display redrawn in place with `\r`, at most 10 times a second. */
@@ -119,6 +121,7 @@ function checkOptions(
   const options: EnqueueOptions & { batchId: string } = { batchId: opts.batch ?? newBatchId() };
   if (opts.model !== undefined) options.model = opts.model;
   if (opts.factor !== undefined) options.factor = opts.factor;
+  if (opts.priority !== undefined) options.priority = opts.priority;
   try {
     checkEnqueueOptions(options);
   } catch (e) {
@@ -157,6 +160,11 @@ export function register(program: Command): void {
     .option('--max-credits <n>', 'credit budget of the batch: images past it are cancelled, not submitted')
     .option('--deadline <when>', 'completion window: a duration (24h) or a date (2026-12-01T06:00Z); images not submitted by then end `expired`')
     .option('--pilot <n>', 'submit N images spread over the input first; hold the rest until `upscale approve --batch ID`')
+    .addOption(
+      new Option('--priority <level>', 'share of the create budget: high, normal, low weigh 4 : 2 : 1; urgent goes first (default: normal)').choices(
+        PRIORITIES,
+      ),
+    )
     .action(async (file: string | undefined, opts: EnqueueCliOptions) => {
       const options = checkOptions(file, opts);
       if (file !== undefined && file !== '-') {

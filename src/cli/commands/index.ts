@@ -9,6 +9,7 @@ import { register as registerResume } from './resume.js';
 import { register as registerRetry } from './retry.js';
 import { register as registerCancel } from './cancel.js';
 import { register as registerApprove } from './approve.js';
+import { register as registerPriority } from './priority.js';
 import { register as registerSim } from './sim.js';
 import { register as registerServe } from './serve.js';
 import { register as registerEstimate } from './estimate.js';
@@ -27,6 +28,7 @@ const registrations: Register[] = [
   registerRetry,
   registerCancel,
   registerApprove,
+  registerPriority,
   registerSim,
   registerServe,
   registerEstimate,

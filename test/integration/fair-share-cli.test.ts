@@ -1,0 +1,92 @@
+/** `upscale enqueue --priority`, `upscale pause|resume --batch`, `upscale priority` as separate processes, on real Redis. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.js';
+import { createRuntime, type Runtime } from '../../src/runtime.js';
+import { spawnUpscale } from '../helpers/processes.js';
+import { deletePrefix, freshPrefix, testRedisUrl } from '../helpers/redis.js';
+
+async function runCli(args: string[], env: Record<string, string>) {
+  const p = spawnUpscale(args, { LOG_LEVEL: 'silent', ...env });
+  const { code } = await p.exited;
+  return { code, stdout: p.stdout(), stderr: p.stderr() };
+}
+
+describe('batch priority and pause (CLI)', { timeout: 480_000 }, () => {
+  let rt: Runtime;
+  let prefix: string;
+  let env: Record<string, string>;
+
+  beforeAll(() => {
+    prefix = freshPrefix('fcli');
+    env = { REDIS_URL: testRedisUrl(), UPSCALE_PREFIX: prefix };
+    rt = createRuntime(loadConfig({}, { ...env, LOG_LEVEL: 'silent' }));
+  });
+  afterAll(async () => {
+    await rt.close();
+    await deletePrefix(testRedisUrl(), prefix);
+  });
+
+  it('enqueue --priority sets the batch priority; a bad level is a usage error', async () => {
+    const [ok, bad] = await Promise.all([
+      runCli(['enqueue', '--url', 'https://img.example.com/a.png', '--url', 'https://img.example.com/b.png', '--model', 'topaz/image-upscale', '--batch', 'P1', '--priority', 'urgent', '--json'], env),
+      runCli(['enqueue', '--url', 'https://img.example.com/a.png', '--model', 'topaz/image-upscale', '--priority', 'asap'], env),
+    ]);
+    expect(ok.stderr).toBe('');
+    expect(JSON.parse(ok.stdout)).toMatchObject({ batchId: 'P1', enqueued: 2 });
+    expect((await rt.store.getSummary('P1'))!.priority).toBe('urgent');
+    expect(await rt.redis.zscore(rt.store.keys.schedUrgent, 'P1')).not.toBeNull();
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--priority.*asap.*urgent, high, normal, low/s);
+  });
+
+  it('pause --batch holds one batch and status shows it beside the lanes; resume --batch lets it go', async () => {
+    const paused = await runCli(['pause', '--batch', 'P1', '--json'], env);
+    expect(paused.code).toBe(0);
+    expect(JSON.parse(paused.stdout)).toMatchObject({ batchId: 'P1', alreadyPaused: false, gate: { state: 'paused' }, held: expect.any(Number) });
+    const [again, human, json, both, unknown, missing] = await Promise.all([
+      runCli(['pause', '--batch', 'P1'], env),
+      runCli(['status'], env),
+      runCli(['status', '--batch', 'P1', '--json'], env),
+      runCli(['pause', '--batch', 'P1', '--lanes', 'submit'], env),
+      runCli(['pause', '--batch', 'nope'], env),
+      runCli(['resume', '--batch'], env),
+    ]);
+    expect(again.stdout).toMatch(/Batch P1 was already paused/);
+    expect(human.stdout).toMatch(/batch P1 .* PAUSED {2}priority urgent/);
+    expect(human.stdout).toMatch(/PAUSED \(since .*\): paused by upscale pause --batch — .*upscale resume --batch P1/);
+    expect(human.stdout).toMatch(/lanes: submit running.*\nbatches held: P1 \(paused\)/);
+    expect(JSON.parse(json.stdout)).toMatchObject({ priority: 'urgent', gate: { state: 'paused', reason: 'paused by upscale pause --batch' } });
+    expect(await rt.queues.submit.isPaused()).toBe(false); // a batch pause is not a lane pause
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--batch and --lanes do not go together/);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/no batch named nope/);
+    expect(missing.code).toBe(2);
+
+    const resumed = await runCli(['resume', '--batch', 'P1'], env);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toMatch(/Resumed batch P1 \(was paused: paused by upscale pause --batch\)/);
+    expect((await rt.store.getSummary('P1'))!.gate).toBeNull();
+    const twice = await runCli(['resume', '--batch', 'P1'], env);
+    expect(twice.stdout).toMatch(/Batch P1 was not paused/);
+  });
+
+  it('priority --batch ID LEVEL changes the priority; bad input is refused with a reason', async () => {
+    const [ok, bad, noBatch, unknown] = await Promise.all([
+      runCli(['priority', '--batch', 'P1', 'low', '--json'], env),
+      runCli(['priority', '--batch', 'P1', 'top'], env),
+      runCli(['priority', 'high'], env),
+      runCli(['priority', '--batch', 'nope', 'high'], env),
+    ]);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ batchId: 'P1', before: 'urgent', priority: 'low' });
+    expect((await rt.store.getSummary('P1'))!.priority).toBe('low');
+    expect(await rt.redis.zscore(rt.store.keys.schedUrgent, 'P1')).toBeNull();
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/top.*urgent, high, normal, low/s);
+    expect(noBatch.code).toBe(2);
+    expect(noBatch.stderr).toMatch(/--batch is missing/);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/no batch named nope/);
+  });
+});
