@@ -12,6 +12,10 @@
  * - A one-line progress display on stderr when stderr is a terminal.
  * - `--check`: every image first goes through the submit lane's pre-flight (format, size, output size, private
  *   addresses; a bounded read of its head), and lines that would fail are rejected with `pre-flight: <reason>`.
+ * - `--allow-animated`: animated images (more than one frame) pass the pre-flight for the whole batch; without it
+ *   they are refused before any credit is spent.
+ * - Warnings (a presigned link that will likely expire before its estimated submission) go to stderr as
+ *   `line N: <input>: warning: <reason>`, and into `--json`'s `warnings` array; the lines are enqueued.
  * - `--max-credits N`: the batch's credit budget; workers stop submitting its images once their estimated prices
  *   would pass it, and record the rest `cancelled` (failCode `budget`). Given again, it changes the budget.
  */
@@ -33,6 +37,7 @@ import {
 import { checkBatchId, newBatchId } from '../../queue/identity.js';
 import { createRuntime } from '../../runtime.js';
 import { setBatchBudget } from '../../worker/budget.js';
+import { allowAnimated } from '../../worker/input-policy.js';
 import { preflightLines } from '../../worker/check-lines.js';
 import { UsageError } from '../usage-error.js';
 
@@ -45,6 +50,7 @@ interface EnqueueCliOptions {
   json?: boolean;
   check?: boolean;
   maxCredits?: string;
+  allowAnimated?: boolean;
 }
 
 /** A one-line progress display redrawn in place with `\r`, at most 10 times a second. */
@@ -133,8 +139,9 @@ export function register(program: Command): void {
         INPUT_FORMATS,
       ),
     )
-    .option('--json', 'print { batchId, enqueued, duplicates, rejected } as JSON')
+    .option('--json', 'print { batchId, enqueued, duplicates, rejected, warnings } as JSON')
     .option('--check', "pre-flight every image now (format, size, output size, address) and reject those that would fail")
+    .option('--allow-animated', 'let animated images (more than one frame) through the pre-flight for this batch')
     .option('--max-credits <n>', 'credit budget of the batch: images past it are cancelled, not submitted')
     .action(async (file: string | undefined, opts: EnqueueCliOptions) => {
       const options = checkOptions(file, opts);
@@ -179,7 +186,7 @@ export function register(program: Command): void {
         ? preflightLines(lines(), {
             defaultModel: options.model,
             defaultFactor: options.factor,
-            preflight: { allowPrivate: config.allowPrivateUrls },
+            preflight: { allowPrivate: config.allowPrivateUrls, allowAnimated: opts.allowAnimated === true },
           })
         : lines();
       const rt = createRuntime(config);
@@ -187,30 +194,28 @@ export function register(program: Command): void {
         const maxCredits = opts.maxCredits === undefined ? null : parseCredits(opts.maxCredits);
         // The budget is in place before the first job is added, so no worker submits past it.
         if (maxCredits !== null) await setBatchBudget(rt, options.batchId, maxCredits);
+        if (opts.allowAnimated) await allowAnimated(rt, options.batchId);
         const result = await enqueueLines(rt, input, options, () => ({ ...bytes })).catch((e: unknown) => {
           throw isInputError(e) ? new UsageError((e as Error).message) : e;
         });
         progress?.clear();
-        const { batchId, enqueued, duplicates, rejected } = result;
+        const { batchId, enqueued, duplicates, rejected, warnings } = result;
         if (enqueued + duplicates + rejected.length === 0) {
           process.stderr.write(
             `upscale: no images in ${file === '-' ? 'standard input' : (file ?? 'the input')}\n`,
           );
         }
         if (opts.json) {
-          process.stdout.write(JSON.stringify({ batchId, enqueued, duplicates, rejected }) + '\n');
+          process.stdout.write(JSON.stringify({ batchId, enqueued, duplicates, rejected, warnings }) + '\n');
         } else {
           const lines = [
             `batch ${batchId}: ${enqueued} enqueued, ${duplicates} duplicates, ${rejected.length} rejected` +
               (maxCredits === null ? '' : `; credit budget ${maxCredits}`),
           ];
-          for (const r of rejected) {
-            const where =
-              file !== undefined && r.line < firstUrlLine
-                ? `line ${r.line}`
-                : `--url ${r.line - firstUrlLine + 1}`;
-            lines.push(`${where}: ${r.input}: ${r.reason}`);
-          }
+          const where = (line: number) =>
+            file !== undefined && line < firstUrlLine ? `line ${line}` : `--url ${line - firstUrlLine + 1}`;
+          for (const r of rejected) lines.push(`${where(r.line)}: ${r.input}: ${r.reason}`);
+          for (const w of warnings) lines.push(`${where(w.line)}: ${w.input}: warning: ${w.reason}`);
           process.stderr.write(lines.join('\n') + '\n');
           process.stdout.write(batchId + '\n');
         }
