@@ -42,8 +42,8 @@ function params(url: string): Map<string, string> {
 function amzDate(s: string | undefined): number | null {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(s ?? '');
   if (!m) return null;
-  const [, y, mo, d, h, mi, se] = m.map(Number) as number[];
-  const t = Date.UTC(y as number, (mo as number) - 1, d, h, mi, se);
+  const [y = 0, mo = 0, d, h, mi, se] = m.slice(1).map(Number);
+  const t = Date.UTC(y, mo - 1, d, h, mi, se);
   return Number.isFinite(t) ? t : null;
 }
 
