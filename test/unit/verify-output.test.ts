@@ -1,5 +1,5 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, get } from 'node:http';
+import { createServer, get, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,7 +72,7 @@ describe('decodedBody: Content-Encoding honoured, wire bytes counted', () => {
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
   it.each(Object.keys(bodies))('%s', async (name) => {
-    const res = await new Promise<import('node:http').IncomingMessage>((r) => get(`http://127.0.0.1:${port}/${name}`, r));
+    const res = await new Promise<IncomingMessage>((r) => get(`http://127.0.0.1:${port}/${name}`, r));
     const body = decodedBody(res);
     const chunks: Buffer[] = [];
     for await (const c of body.stream as AsyncIterable<Buffer>) chunks.push(c);
