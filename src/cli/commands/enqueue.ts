@@ -11,7 +11,7 @@
  *   enqueued), 2 for usage errors (no input, unknown model, missing file...).
  * - A one-line progress display on stderr when stderr is a terminal.
  * - `--check`: every image first goes through the submit lane's pre-flight (format, size, output size, private
- *   addresses; a bounded read of its head), and lines that would fail are rejected with `pre-flight: <reason>`.
+ *   addresses, complete, still, expiry; the whole image is read, up to 10 MB), and lines that would fail are rejected with `pre-flight: <reason>`.
  * - `--allow-animated`: animated images (more than one frame) pass the pre-flight for the whole batch; without it
  *   they are refused before any credit is spent.
  * - Warnings (a presigned link that will likely expire before its estimated submission) go to stderr as
@@ -140,7 +140,7 @@ export function register(program: Command): void {
       ),
     )
     .option('--json', 'print { batchId, enqueued, duplicates, rejected, warnings } as JSON')
-    .option('--check', "pre-flight every image now (format, size, output size, address) and reject those that would fail")
+    .option('--check', "pre-flight every image now (format, size, output size, address, complete, animation) and reject those that would fail")
     .option('--allow-animated', 'let animated images (more than one frame) through the pre-flight for this batch')
     .option('--max-credits <n>', 'credit budget of the batch: images past it are cancelled, not submitted')
     .action(async (file: string | undefined, opts: EnqueueCliOptions) => {
