@@ -65,10 +65,10 @@ export async function fetchLimited(url: string, limits: FetchLimits): Promise<Fe
     return { ok: true, data: Buffer.concat(chunks, size), contentType: res.headers['content-type'] ?? null };
   } catch (e) {
     if (limits.signal.aborted) return { ok: false, reason: 'the simulator is stopping' };
-    const err = e as Error & { cause?: { code?: string; message?: string } };
+    const err = e as Error & { code?: string; cause?: { code?: string; message?: string } };
     if (err.name === 'TimeoutError' || (err.name === 'AbortError' && signal.aborted))
       return { ok: false, reason: `fetching it timed out after ${limits.timeoutMs} ms` };
-    const why = err.cause?.code ?? err.cause?.message ?? err.message;
+    const why = err.code ?? err.cause?.code ?? err.cause?.message ?? err.message;
     return { ok: false, reason: `it could not be fetched (${why})` };
   }
 }
