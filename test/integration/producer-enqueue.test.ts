@@ -159,6 +159,7 @@ describe('meta', () => {
       enqueued: 2,
       duplicates: 0,
       rejected: [{ line: 3, input: 'https://img.example.com/2.jpg', reason: 'meta "sku" is 300 characters long, over the 256 limit' }],
+      warnings: [],
     });
     await expectImage('b1', 'https://img.example.com/12345.jpg', TOPAZ, '2', 2, { sku: '12345' });
     await expectImage('b1', 'https://img.example.com/3.jpg', TOPAZ, '2', 4);
