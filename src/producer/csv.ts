@@ -13,36 +13,16 @@
  * the following line is written; at the end of input a few blank lines flush the last one.
  */
 import { Parser, type CsvError } from 'csv-parse';
+import { delimiterName, headerColumns, sepLine, sniffDelimiter, type Columns, type Delimiter } from './dialect.js';
+
+export { headerColumns, URL_COLUMNS } from './dialect.js';
 import { InputError } from './errors.js';
 import type { RawLine } from './lines.js';
 import { MAX_META_KEYS, metaKeyProblem, normalizeMetaValue } from './meta.js';
 import { MAX_LINE_CHARS, type ParsedLine } from './types.js';
 
-/** Header names of the input column, in order of preference (matched case-insensitively). */
-export const URL_COLUMNS = ['url', 'image_url', 'image'] as const;
 /** Most lines one quoted field may span. */
 const MAX_RECORD_LINES = 1000;
-
-interface Columns {
-  url: number;
-  model: number;
-  factor: number;
-  /** Every other column with a name: its index and meta key (the header name as written, trimmed). */
-  meta: { index: number; key: string }[];
-}
-
-/** Finds the columns in a header; null without a url column. */
-export function headerColumns(fields: readonly string[]): Columns | null {
-  const names = fields.map((f) => f.trim().toLowerCase());
-  const url = URL_COLUMNS.map((c) => names.indexOf(c)).find((i) => i !== -1);
-  if (url === undefined) return null;
-  const model = names.indexOf('model');
-  const factor = names.indexOf('factor');
-  const meta = fields
-    .map((f, index) => ({ index, key: f.trim() }))
-    .filter(({ index, key }) => key !== '' && index !== url && index !== model && index !== factor);
-  return { url, model, factor, meta };
-}
 
 /** Why the header's extra columns cannot be meta keys (bad name, repeated, too many), or null. */
 function metaColumnsProblem(columns: Columns): string | null {
@@ -89,11 +69,13 @@ class CsvReader {
   private error: string | null = null;
   private fatal: InputError | null = null;
   private columns: Columns | null = null;
+  /** Fields of the header. */
+  private width = 0;
   private out: ParsedLine[] = [];
   /** Lines rejected before parsing (too long, not text), held until the records before them are out. */
   private problems: ParsedLine[] = [];
 
-  constructor() {
+  constructor(private readonly delimiter: Delimiter) {
     this.restart(0);
   }
 
@@ -135,6 +117,7 @@ class CsvReader {
   private restart(base: number): void {
     this.parser?.destroy();
     const parser: Parser = new Parser({
+      delimiter: this.delimiter,
       record_delimiter: '\n',
       comment: '#',
       comment_no_infix: true, // only whole lines: a '#' inside a URL is a fragment
@@ -214,7 +197,8 @@ class CsvReader {
       if (this.columns === null) {
         const found = fields.map((f) => JSON.stringify(f)).join(', ');
         this.fatal = new InputError(
-          `line ${start.line}: the CSV header has no "url" column (found: ${found})`,
+          `line ${start.line}: the CSV header has no "url" column (found: ${found}, ` +
+            `split at ${delimiterName(this.delimiter)})`,
         );
         return;
       }
@@ -223,6 +207,17 @@ class CsvReader {
         this.fatal = new InputError(`line ${start.line}: ${problem}`);
         return;
       }
+      this.width = fields.length;
+    } else if (fields.length > this.width && fields.slice(this.width).some((f) => f !== '')) {
+      // Never a URL cut at the delimiter: the whole row is refused.
+      const d = delimiterName(this.delimiter);
+      this.out.push({
+        line: start.line,
+        input: start.text.trim(),
+        reason:
+          `the row has ${fields.length} fields but the header has ${this.width}: a value holds the delimiter ${d}; ` +
+          `put the URL in double quotes ("https://…") or use another delimiter`,
+      });
     } else {
       const url = fields[this.columns.url] ?? '';
       if (/[\r\n]/.test(url)) {
@@ -252,14 +247,50 @@ class CsvReader {
   }
 }
 
-/** Parses CSV lines into items (or rejections), streaming. Throws `InputError` for an unusable header. */
+/** What the CSV parser needs to know about the file beyond its lines. */
+export interface CsvDialectHint {
+  /** The delimiter, when known (`--delimiter`); else a `sep=` line or the header decides (dialect.ts). */
+  delimiter?: Delimiter;
+  /** Delimiter of a one-column header. @defaultValue `,` */
+  fallback?: Delimiter;
+}
+
+/**
+ * Parses CSV lines into items (or rejections), streaming. The delimiter comes from the hint, an Excel `sep=`
+ * first line, or the header (dialect.ts). Throws `InputError` for an unusable header.
+ */
 export async function* parseCsv(
   lines: AsyncIterable<RawLine> | Iterable<RawLine>,
+  hint: CsvDialectHint = {},
 ): AsyncGenerator<ParsedLine> {
-  const reader = new CsvReader();
+  let reader: CsvReader | null = null;
+  let delimiter = hint.delimiter;
+  const held: RawLine[] = [];
   for await (const raw of lines) {
+    if (reader === null) {
+      // Up to the header: a sep= line names the delimiter (and is no record), else the header is sniffed.
+      if (raw.problem !== undefined || !isContent(raw)) {
+        held.push(raw);
+        continue;
+      }
+      const sep = delimiter === undefined && held.every((l) => !isContent(l)) ? sepLine(raw.text) : null;
+      if (sep !== null) {
+        delimiter = sep;
+        held.push({ line: raw.line, text: '' });
+        continue;
+      }
+      delimiter ??= sniffDelimiter(raw.text, hint.fallback ?? ',') ?? hint.fallback ?? ',';
+      reader = new CsvReader(delimiter);
+      for (const h of held) reader.push(h);
+      held.length = 0;
+    }
     reader.push(raw);
     yield* reader.take();
+  }
+  if (reader === null) {
+    // No header came: only lines that could not be read are left to report.
+    for (const h of held) if (h.problem !== undefined) yield { line: h.line, input: h.text.trim(), reason: h.problem };
+    return;
   }
   reader.end();
   yield* reader.take();

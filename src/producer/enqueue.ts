@@ -16,7 +16,8 @@ import type { NewImage } from '../results/store.js';
 import type { Runtime } from '../runtime.js';
 import { holdsNewImages } from '../batch/pilot.js';
 import { EnqueueError, InputError } from './errors.js';
-import type { EnqueueOptions, EnqueueProgress, EnqueueResult, ParsedLine, Rejection } from './types.js';
+import { expiryWarning, linkExpiry } from './expiry.js';
+import { displayInput, type EnqueueOptions, type EnqueueProgress, type EnqueueResult, type ParsedLine, type Rejection } from './types.js';
 import { validateLine, type ValidImage, type Validation } from './validate.js';
 
 /** @defaultValue of `EnqueueOptions.chunkSize` */
@@ -73,6 +74,19 @@ function submitJob(batchId: string, image: ValidImage & { jobId: string }) {
   return { name: 'submit', data, opts: { jobId: submitJobId(image.jobId, 0) } };
 }
 
+type StoredImage = ValidImage & { jobId: string; expiresAt?: number; warning?: string };
+
+/**
+ * When the createTask of the `n`-th image accepted by this run is estimated to be sent (Unix ms): after every
+ * submit job already waiting or delayed, at the create budget's rate (KIE_CREATE_LIMIT). An estimate: pre-flight
+ * time, retries and other batches' priorities are not counted.
+ */
+async function submissionEstimator(rt: Runtime): Promise<(n: number, now: number) => number> {
+  const ahead = await rt.queues.submit.getJobCountByTypes('waiting', 'delayed', 'prioritized', 'active');
+  const { max, durationMs } = rt.config.createLimit;
+  return (n, now) => now + Math.ceil(((ahead + n + 1) * durationMs) / max);
+}
+
 /**
  * Enqueues parsed lines (what `parseInput` yields, or items mapped to that shape). Lines carrying a `reason` are
  * rejected as they are. `extra` adds source facts (bytes read) to each progress report.
@@ -97,6 +111,9 @@ export async function enqueueLines(
   // Images added to a batch whose pilot is not approved yet wait behind it.
   const hold = opts.hold ?? (await holdsNewImages(rt, batchId));
   const rejected: Rejection[] = [];
+  const warnings: Rejection[] = [];
+  const submitAt = await submissionEstimator(rt);
+  let accepted = 0;
   let read = 0;
   let enqueued = 0;
   let duplicates = 0;
@@ -106,14 +123,17 @@ export async function enqueueLines(
   const report = () =>
     opts.onProgress?.({ read, enqueued, duplicates, rejected: rejected.length, ...extra() });
 
-  const store = async (images: (ValidImage & { jobId: string })[]): Promise<void> => {
-    const records: NewImage[] = images.map(({ jobId, input, model, factor, line, meta }) => ({
+  const store = async (images: StoredImage[]): Promise<void> => {
+    const records: NewImage[] = images.map(({ jobId, input, originalInput, model, factor, line, meta, expiresAt, warning }) => ({
       jobId,
       input,
       model,
       factor,
       line,
       ...(meta ? { meta } : {}),
+      ...(originalInput === undefined ? {} : { originalInput }),
+      ...(expiresAt === undefined ? {} : { inputExpiresAt: expiresAt }),
+      ...(warning === undefined ? {} : { inputWarning: warning }),
     }));
     const flags = await rt.store.createRecords(batchId, records, Date.now(), hold ? 'held' : 'waiting');
     if (priority !== undefined) await (prioritySet ??= fair.setPriority(batchId, priority));
@@ -135,7 +155,7 @@ export async function enqueueLines(
       ? await Promise.all(chunk.map((v) => Promise.resolve(v)))
       : (chunk as Validation[]);
     const seen = new Set<string>();
-    const images: (ValidImage & { jobId: string })[] = [];
+    const images: StoredImage[] = [];
     for (const r of results) {
       if (!r.ok) {
         rejected.push(r.rejection);
@@ -146,7 +166,19 @@ export async function enqueueLines(
         duplicates += 1; // the same image twice in one chunk
       else {
         seen.add(jobId);
-        images.push({ ...r.image, jobId });
+        const image: StoredImage = { ...r.image, jobId };
+        const expiry = /^https?:/i.test(image.input) ? linkExpiry(image.input) : null;
+        if (expiry !== null) {
+          image.expiresAt = expiry.expiresAt;
+          const now = Date.now();
+          const soon = expiryWarning(image.input, submitAt(accepted, now), now);
+          if (soon !== null) {
+            image.warning = soon.warning;
+            warnings.push({ line: image.line, input: displayInput(image.originalInput ?? image.input), reason: soon.warning });
+          }
+        }
+        accepted += 1;
+        images.push(image);
       }
     }
     if (images.length === 0) return report();
@@ -178,5 +210,6 @@ export async function enqueueLines(
   if (failure) throw new EnqueueError(batchId, enqueued, (failure as { error: unknown }).error);
   report();
   rejected.sort((a, b) => a.line - b.line);
-  return { batchId, enqueued, duplicates, rejected };
+  warnings.sort((a, b) => a.line - b.line);
+  return { batchId, enqueued, duplicates, rejected, warnings };
 }

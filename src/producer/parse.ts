@@ -6,7 +6,8 @@
  * The format comes from the option, else the extension, else the first meaningful line.
  */
 import { extname } from 'node:path';
-import { headerColumns, parseCsv } from './csv.js';
+import { parseCsv, type CsvDialectHint } from './csv.js';
+import { sepLine, sniffDelimiter, type Delimiter } from './dialect.js';
 import { InputError } from './errors.js';
 import { readLines, type RawLine } from './lines.js';
 import { hasMeta, metaFromValues } from './meta.js';
@@ -22,6 +23,8 @@ const EXTENSIONS: Readonly<Record<string, InputFormat>> = {
   '.txt': 'txt',
   '.list': 'txt',
   '.csv': 'csv',
+  '.tsv': 'csv',
+  '.tab': 'csv',
   '.jsonl': 'jsonl',
   '.ndjson': 'jsonl',
 };
@@ -31,12 +34,23 @@ export function formatFromPath(path: string): InputFormat | undefined {
   return EXTENSIONS[extname(path).toLowerCase()];
 }
 
-/** Guesses the format from the first meaningful line: `{` → jsonl, a header with a url column → csv, else txt. */
+/** Extensions whose one-column CSV header means tab-separated (Excel's "Unicode Text" is a .txt). */
+const TAB_EXTENSIONS = new Set(['.tsv', '.tab', '.txt']);
+
+/** The delimiter a one-column header implies for a file named `path`. */
+function fallbackDelimiter(path: string | undefined): Delimiter {
+  return path !== undefined && TAB_EXTENSIONS.has(extname(path).toLowerCase()) ? '\t' : ',';
+}
+
+/**
+ * Guesses the format from the first meaningful line: `{` → jsonl; an Excel `sep=` line, or a header naming a url
+ * column split at `,` `;` tab or `|` → csv; else txt.
+ */
 export function sniffFormat(firstLine: string): InputFormat {
   const text = firstLine.trim();
   if (text.startsWith('{')) return 'jsonl';
-  const fields = text.split(',').map((f) => f.trim().replace(/^"(.*)"$/, '$1'));
-  return headerColumns(fields) ? 'csv' : 'txt';
+  if (sepLine(firstLine) !== null) return 'csv';
+  return sniffDelimiter(firstLine, ',') !== null ? 'csv' : 'txt';
 }
 
 export async function* parseTxt(
@@ -104,7 +118,7 @@ export async function* parseJsonl(
   }
 }
 
-const PARSERS: Record<InputFormat, (lines: AsyncIterable<RawLine>) => AsyncGenerator<ParsedLine>> = {
+const PARSERS: Record<InputFormat, (lines: AsyncIterable<RawLine>, hint: CsvDialectHint) => AsyncGenerator<ParsedLine>> = {
   txt: parseTxt,
   csv: parseCsv,
   jsonl: parseJsonl,
@@ -126,7 +140,7 @@ async function sniffed(
     seen.push(next.value);
     const text = next.value.text.trim();
     if (next.value.problem === undefined && text !== '' && !text.startsWith('#')) {
-      format = sniffFormat(text);
+      format = sniffFormat(next.value.text);
       break;
     }
   }
@@ -158,12 +172,16 @@ export async function* parseInput(
   const opened = await openSource(source);
   hooks.onOpen?.(opened.info);
   const raw = readLines(opened.chunks, hooks.onBytes);
-  const chosen = format ?? (opened.info.path ? formatFromPath(opened.info.path) : undefined);
+  const path = opened.info.path;
+  const byPath = path ? formatFromPath(path) : undefined;
+  // A .txt may be a spreadsheet's text export (Excel's "Unicode Text": tab-separated with a header): sniffed too.
+  const chosen = format ?? (byPath === 'txt' ? undefined : byPath);
   const { format: fmt, lines } = chosen
     ? { format: chosen, lines: raw }
     : await sniffed(raw[Symbol.asyncIterator]());
+  const hint: CsvDialectHint = { fallback: fallbackDelimiter(path) };
   try {
-    yield* PARSERS[fmt](lines);
+    yield* PARSERS[fmt](lines, hint);
   } catch (e) {
     if (e instanceof InputError) throw new InputError(`${opened.info.name}: ${e.message}`);
     throw e;

@@ -80,6 +80,11 @@ export interface EnqueueResult {
   /** Images the batch already had (from an earlier run, or repeated in this input). */
   duplicates: number;
   rejected: Rejection[];
+  /**
+   * Enqueued lines with a warning: a presigned link that will likely expire before its estimated submission
+   * (the record keeps it as `inputWarning`).
+   */
+  warnings: Rejection[];
 }
 
 /**

@@ -16,6 +16,8 @@ import {
   type ModelName,
 } from '../kie/models.js';
 import { literalHostPolicy } from './address-policy.js';
+import { expiryProblem } from './expiry.js';
+import { inputUrl } from './input-url.js';
 import { lineProblem } from './lines.js';
 import { hasMeta, metaProblem, type Meta } from './meta.js';
 import { displayInput, MAX_LINE_CHARS, type ParsedLine, type Rejection } from './types.js';
@@ -26,12 +28,17 @@ export interface ValidateContext {
   allowPrivateUrls: boolean;
   defaultModel?: string | undefined;
   defaultFactor?: string | number | undefined;
+  /** The clock expiring links are judged by (Unix ms). @defaultValue `Date.now` */
+  now?: () => number;
 }
 
 /** An image ready to enqueue: the input as stored (URLs as given, local files as absolute paths). */
 export interface ValidImage {
   line: number;
+  /** The input as used: a URL encoded once when it was not valid as written (input-url.ts), or an absolute path. */
   input: string;
+  /** The URL as written, when `input` is its encoded form. */
+  originalInput?: string;
   model: ModelName;
   factor: Factor | null;
   /** Extra columns or fields, checked against the bounds of meta.ts; absent when there are none. */
@@ -43,10 +50,14 @@ export type Validation = { ok: true; image: ValidImage } | { ok: false; rejectio
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):/;
 
 type InputCheck =
-  { kind: 'url'; input: string } | { kind: 'path'; path: string } | { kind: 'bad'; reason: string };
+  | { kind: 'url'; input: string; original?: string } | { kind: 'path'; path: string } | { kind: 'bad'; reason: string };
 
-/** Classifies and checks an input without touching the file system. */
-export function checkInput(input: string, cwd: string, allowPrivateUrls: boolean): InputCheck {
+/**
+ * Classifies and checks an input without touching the file system. An http(s) URL comes back in the form it is
+ * used in (`input-url.ts`: encoded once when not valid as written, with the `original`); a presigned URL that
+ * expired before `now` (Unix ms) is refused.
+ */
+export function checkInput(input: string, cwd: string, allowPrivateUrls: boolean, now = Date.now()): InputCheck {
   if (input === '') return { kind: 'bad', reason: 'empty input' };
   if (input.length > MAX_LINE_CHARS) {
     return {
@@ -62,14 +73,15 @@ export function checkInput(input: string, cwd: string, allowPrivateUrls: boolean
   const scheme = SCHEME.exec(input)?.[1]?.toLowerCase();
   if (scheme === undefined) return { kind: 'path', path: resolve(cwd, input) };
   if (scheme === 'http' || scheme === 'https') {
-    let url: URL;
-    try {
-      url = new URL(input);
-    } catch {
-      return { kind: 'bad', reason: `not a valid ${scheme} URL` };
-    }
-    const policy = literalHostPolicy(url, allowPrivateUrls);
-    return policy === null ? { kind: 'url', input } : { kind: 'bad', reason: policy };
+    const checked = inputUrl(input);
+    if (!checked.ok) return { kind: 'bad', reason: checked.reason };
+    const policy = literalHostPolicy(checked.url, allowPrivateUrls);
+    if (policy !== null) return { kind: 'bad', reason: policy };
+    const expiry = expiryProblem(checked.url, now);
+    if (expiry !== null) return { kind: 'bad', reason: expiry };
+    return checked.original === undefined
+      ? { kind: 'url', input: checked.url }
+      : { kind: 'url', input: checked.url, original: checked.original };
   }
   if (scheme === 'file') {
     try {
@@ -126,7 +138,7 @@ export function validateLine(p: ParsedLine, ctx: ValidateContext): Validation | 
     rejection: { line: p.line, input: displayInput(p.input), reason },
   });
   if (p.reason !== undefined) return reject(p.reason);
-  const checked = checkInput(p.input.trim(), ctx.cwd, ctx.allowPrivateUrls);
+  const checked = checkInput(p.input.trim(), ctx.cwd, ctx.allowPrivateUrls, (ctx.now ?? Date.now)());
   if (checked.kind === 'bad') return reject(checked.reason);
   const model = p.model !== undefined && p.model.trim() !== '' ? p.model : ctx.defaultModel;
   const choice = resolveModel(model, factorFor(model, p.factor, ctx.defaultFactor));
@@ -134,11 +146,18 @@ export function validateLine(p: ParsedLine, ctx: ValidateContext): Validation | 
   const meta = p.meta !== undefined && hasMeta(p.meta) ? p.meta : undefined;
   const badMeta = meta ? metaProblem(meta) : null;
   if (badMeta !== null) return reject(badMeta);
-  const image = (input: string): Validation => ({
+  const image = (input: string, originalInput?: string): Validation => ({
     ok: true,
-    image: { line: p.line, input, model: choice.model, factor: choice.factor, ...(meta ? { meta } : {}) },
+    image: {
+      line: p.line,
+      input,
+      ...(originalInput === undefined ? {} : { originalInput }),
+      model: choice.model,
+      factor: choice.factor,
+      ...(meta ? { meta } : {}),
+    },
   });
-  if (checked.kind === 'url') return image(checked.input);
+  if (checked.kind === 'url') return image(checked.input, checked.original);
   const path = checked.path;
   return checkLocalFile(path).then((reason) => (reason === null ? image(path) : reject(reason)));
 }

@@ -18,8 +18,19 @@ export function isTerminal(state: RecordState): boolean {
 export interface ResultRecord {
   jobId: string;
   batchId: string;
-  /** The input as enqueued (URL or local path). */
+  /** The input as used: the URL checked and submitted (encoded once when not valid as written) or local path. */
   input: string;
+  /** The URL as written, when `input` is its encoded form (src/producer/input-url.ts); else null. */
+  originalInput: string | null;
+  /** When a presigned input link expires (Unix ms), when the URL says (src/producer/expiry.ts). */
+  inputExpiresAt: number | null;
+  /** Set at enqueue when the link will likely expire before its estimated submission. */
+  inputWarning: string | null;
+  /** The input's displayed size (after its EXIF orientation), px, from the pre-flight. */
+  inputWidth: number | null;
+  inputHeight: number | null;
+  /** The input's EXIF orientation (1-8), from the pre-flight; null without one. */
+  inputOrientation: number | null;
   model: ModelName;
   factor: Factor | null;
   state: RecordState;
@@ -29,6 +40,13 @@ export interface ResultRecord {
   outputPath: string | null;
   /** sha256 of the downloaded file. */
   sha256: string | null;
+  /** Why no verified output landed in OUTPUT_DIR after the download's retries (src/worker/verify-output.ts). */
+  outputProblem: string | null;
+  /**
+   * True when the downloaded output is the expected size turned by 90° (the input's EXIF orientation was not
+   * applied, or applied twice); the file is kept. Null until downloaded.
+   */
+  orientationMismatch: boolean | null;
   failCode: string | null;
   failMsg: string | null;
   creditsConsumed: number | null;
@@ -89,19 +107,33 @@ export const RECORD_FIELDS: readonly (keyof ResultRecord)[] = [
   'meta',
   'kieCostTime',
   'kieState',
+  'originalInput',
+  'inputExpiresAt',
+  'inputWarning',
+  'inputWidth',
+  'inputHeight',
+  'inputOrientation',
+  'outputProblem',
+  'orientationMismatch',
 ];
 
 export function newRecord(
-  fields: Pick<ResultRecord, 'jobId' | 'batchId' | 'input' | 'model' | 'factor'> & {
-    line?: number | null;
-    meta?: Record<string, string> | undefined;
-  },
+  fields: Pick<ResultRecord, 'jobId' | 'batchId' | 'input' | 'model' | 'factor'> &
+    Partial<Pick<ResultRecord, 'line' | 'originalInput' | 'inputExpiresAt' | 'inputWarning'>> & {
+      meta?: Record<string, string> | undefined;
+    },
   now: number,
 ): ResultRecord {
   return {
     jobId: fields.jobId,
     batchId: fields.batchId,
     input: fields.input,
+    originalInput: fields.originalInput ?? null,
+    inputExpiresAt: fields.inputExpiresAt ?? null,
+    inputWarning: fields.inputWarning ?? null,
+    inputWidth: null,
+    inputHeight: null,
+    inputOrientation: null,
     model: fields.model,
     factor: fields.factor,
     state: 'waiting',
@@ -109,6 +141,8 @@ export function newRecord(
     resultUrls: [],
     outputPath: null,
     sha256: null,
+    outputProblem: null,
+    orientationMismatch: null,
     failCode: null,
     failMsg: null,
     creditsConsumed: null,

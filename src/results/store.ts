@@ -35,6 +35,10 @@ export interface NewImage {
   factor: ResultRecord['factor'];
   line?: number | null;
   meta?: Record<string, string>;
+  /** The URL as written, when `input` is its encoded form. */
+  originalInput?: string | null;
+  inputExpiresAt?: number | null;
+  inputWarning?: string | null;
 }
 
 /** What `createRecords` found for each image: new, already there and still waiting, or already past waiting. */

@@ -38,7 +38,14 @@ export class FaultState {
 
   /** True with the share named by `which` (a zero rate never consumes a draw). */
   draw(
-    which: 'serverErrorRate' | 'generationErrorRate' | 'slowRate' | 'malformedRate' | 'htmlErrorRate',
+    which:
+      | 'serverErrorRate'
+      | 'generationErrorRate'
+      | 'slowRate'
+      | 'malformedRate'
+      | 'htmlErrorRate'
+      | 'truncatedResultRate'
+      | 'gzipResultRate',
   ): boolean {
     return this.rng.chance(this.current[which]);
   }

@@ -1,7 +1,11 @@
 /**
  * Fetching an input image (createTask, file-url-upload) the way kie.ai would: http(s) only, a timeout, a size
  * cap read from the stream (not trusted from Content-Length alone), and the type read from the bytes by sharp.
+ * The request sends the path, query and Host exactly as written (no URL normalisation), as a fetcher that keeps
+ * signed URLs working does; redirects (at most 5) are followed.
  */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import sharp from 'sharp';
 
 /** Input files larger than this are refused (KIE_API.md: at most 10 MB). */
@@ -37,37 +41,65 @@ export async function fetchLimited(url: string, limits: FetchLimits): Promise<Fe
   }
   const signal = AbortSignal.any([AbortSignal.timeout(limits.timeoutMs), limits.signal]);
   try {
-    const res = await fetch(parsed, {
-      signal,
-      redirect: 'follow',
-      headers: { 'user-agent': 'kie-sim/1 (fetcher)' },
-    });
-    if (!res.ok) {
-      await res.body?.cancel().catch(() => undefined);
-      return { ok: false, reason: `fetching it answered HTTP ${res.status}` };
+    const res = await getExact(url, signal);
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status > 299) {
+      res.destroy();
+      return { ok: false, reason: `fetching it answered HTTP ${status}` };
     }
-    const declared = Number(res.headers.get('content-length') ?? NaN);
+    const declared = Number(res.headers['content-length'] ?? NaN);
     if (declared > limits.maxBytes) {
-      await res.body?.cancel().catch(() => undefined);
+      res.destroy();
       return { ok: false, reason: tooLarge(declared, limits.maxBytes) };
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    if (res.body) {
-      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-        size += chunk.byteLength;
-        if (size > limits.maxBytes) return { ok: false, reason: tooLarge(size, limits.maxBytes, true) };
-        chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      size += chunk.byteLength;
+      if (size > limits.maxBytes) {
+        res.destroy();
+        return { ok: false, reason: tooLarge(size, limits.maxBytes, true) };
       }
+      chunks.push(chunk);
     }
-    return { ok: true, data: Buffer.concat(chunks, size), contentType: res.headers.get('content-type') };
+    return { ok: true, data: Buffer.concat(chunks, size), contentType: res.headers['content-type'] ?? null };
   } catch (e) {
     if (limits.signal.aborted) return { ok: false, reason: 'the simulator is stopping' };
-    const err = e as Error & { cause?: { code?: string; message?: string } };
-    if (err.name === 'TimeoutError')
+    const err = e as Error & { code?: string; cause?: { code?: string; message?: string } };
+    if (err.name === 'TimeoutError' || (err.name === 'AbortError' && signal.aborted))
       return { ok: false, reason: `fetching it timed out after ${limits.timeoutMs} ms` };
-    const why = err.cause?.code ?? err.cause?.message ?? err.message;
+    const why = err.code ?? err.cause?.code ?? err.cause?.message ?? err.message;
     return { ok: false, reason: `it could not be fetched (${why})` };
+  }
+}
+
+/** GET with the path, query and Host as written; follows up to 5 redirects. */
+async function getExact(written: string, signal: AbortSignal): Promise<IncomingMessage> {
+  let url = written;
+  for (let hop = 0; ; hop++) {
+    const parsed = new URL(url);
+    const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)([^#]*)/.exec(url);
+    const authority = (m?.[1] ?? parsed.host).replace(/^.*@/, '');
+    const rest = m?.[2] ?? '';
+    const path = rest === '' ? '/' : rest.startsWith('?') ? `/${rest}` : rest;
+    const request = parsed.protocol === 'https:' ? httpsRequest : httpRequest;
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request({
+        protocol: parsed.protocol,
+        hostname: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: parsed.port || undefined,
+        path,
+        signal,
+        headers: { host: authority, 'user-agent': 'kie-sim/1 (fetcher)' },
+      });
+      req.once('response', resolve);
+      req.once('error', reject);
+      req.end();
+    });
+    const location = res.headers.location;
+    if (![301, 302, 303, 307, 308].includes(res.statusCode ?? 0) || location === undefined || hop >= 5) return res;
+    res.destroy();
+    url = /^[A-Za-z][A-Za-z0-9+.-]*:/.test(location) ? location : new URL(location, url).href;
   }
 }
 

@@ -4,9 +4,10 @@
  * answers 404, as kie.ai's expired result URLs do.
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 
 export interface StoredFile {
@@ -81,14 +82,39 @@ export function pathOf(rawUrl: string): string {
   }
 }
 
-/** Registers `GET /results/*`, `/files/*` and `/dl/*` (public, like kie.ai's file hosts: no key). */
-export function registerFileRoutes(app: FastifyInstance, store: FileStore): void {
-  const serve = async (url: string, reply: FastifyReply) => {
+/** How a result download is delivered, for the `truncatedResultRate` and `gzipResultRate` faults. */
+export type Delivery = 'normal' | 'truncated' | 'gzip';
+
+/**
+ * Sends half of the file over HTTP/1.0 with no Content-Length and closes the connection: a client that reads to
+ * the close sees an ordinary end.
+ */
+async function sendTruncated(reply: FastifyReply, entry: StoredFile): Promise<void> {
+  const data = await readFile(entry.file);
+  reply.hijack();
+  const socket = reply.raw.socket;
+  if (!socket) return;
+  socket.write(`HTTP/1.0 200 OK\r\nContent-Type: ${entry.mimeType}\r\nConnection: close\r\n\r\n`);
+  socket.end(data.subarray(0, Math.floor(data.length / 2)));
+}
+
+/**
+ * Registers `GET /results/*`, `/files/*` and `/dl/*` (public, like kie.ai's file hosts: no key). `delivery` picks
+ * how each result download (`/results`, `/dl`) is sent; uploads are always sent normally.
+ */
+export function registerFileRoutes(app: FastifyInstance, store: FileStore, delivery: () => Delivery = () => 'normal'): void {
+  const serve = async (url: string, reply: FastifyReply, result: boolean) => {
     const entry = store.get(pathOf(url));
     if (!entry) return reply.code(404).type('text/plain').send('Not Found\n');
+    const how = result ? delivery() : 'normal';
+    if (how === 'truncated') return sendTruncated(reply, entry);
+    if (how === 'gzip') {
+      const zipped = gzipSync(await readFile(entry.file));
+      return reply.type(entry.mimeType).header('content-encoding', 'gzip').header('content-length', zipped.length).send(zipped);
+    }
     return reply.type(entry.mimeType).header('content-length', entry.size).send(createReadStream(entry.file));
   };
-  app.get('/results/*', (request, reply) => serve(request.url, reply));
-  app.get('/files/*', (request, reply) => serve(request.url, reply));
-  app.get('/dl/*', (request, reply) => serve(request.url, reply));
+  app.get('/results/*', (request, reply) => serve(request.url, reply, true));
+  app.get('/files/*', (request, reply) => serve(request.url, reply, false));
+  app.get('/dl/*', (request, reply) => serve(request.url, reply, true));
 }

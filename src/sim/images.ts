@@ -6,6 +6,11 @@
  * - A name starting with `huge` renders an uncompressed PNG (about width × height × 3 bytes) for the 10 MB check.
  * - `/sim/images/notimage.jpg` claims `image/jpeg` but sends HTML, to prove input types are read from the bytes.
  * - `.gif` renders a real image in a format kie.ai refuses.
+ * - A name starting with `anim<N>-` renders N frames (2-100) as an animated WebP or GIF (PNG stays one frame).
+ * - A name starting with `rot<N>-` (N = 1-8) carries EXIF orientation N; the stored pixels are `<w>x<h>`, so
+ *   orientations 5-8 are displayed `<h>x<w>`.
+ * - A name starting with `cut<P>-` (P = 1-99) is the first P % of the file's bytes: a truncated image, served
+ *   with a Content-Length that matches what is sent.
  */
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
@@ -77,7 +82,25 @@ export async function renderSampleImage(
       `sample images are 1 to ${SAMPLE_MAX_SIDE} px a side and at most ${SAMPLE_MAX_PIXELS} px in all`,
     );
   }
-  const img = sharp(pixels(name, width, height), { raw: { width, height, channels: 3 } });
+  const cut = /^cut(\d{1,2})-/.exec(name);
+  if (cut) {
+    const whole = await renderSampleImage(name.slice(cut[0].length), width, height, format);
+    return whole.subarray(0, Math.max(1, Math.floor((whole.length * Number(cut[1])) / 100)));
+  }
+  const anim = /^anim(\d{1,3})-/.exec(name);
+  if (anim && (format === 'webp' || format === 'gif')) {
+    const count = Math.min(100, Math.max(2, Number(anim[1])));
+    const frames = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        sharp(pixels(`${name}#${i}`, width, height), { raw: { width, height, channels: 3 } }).png().toBuffer(),
+      ),
+    );
+    const joined = sharp(frames, { join: { animated: true } });
+    return format === 'webp' ? joined.webp({ quality: 80, loop: 0 }).toBuffer() : joined.gif({ loop: 0 }).toBuffer();
+  }
+  let img = sharp(pixels(name, width, height), { raw: { width, height, channels: 3 } });
+  const rot = /^rot([1-8])-/.exec(name);
+  if (rot) img = img.withMetadata({ orientation: Number(rot[1]) });
   if (name.startsWith('huge')) return img.png({ compressionLevel: 0, adaptiveFiltering: false }).toBuffer();
   switch (format) {
     case 'jpg':

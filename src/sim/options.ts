@@ -56,6 +56,13 @@ export interface SimFaults {
   callbackDuplicateRate: number;
   /** Delay before a callback is sent, real ms (scaled). @defaultValue 0 */
   callbackDelayMs: number;
+  /**
+   * Share of result downloads (`/results/...`, `/dl/...`) answered over HTTP/1.0 without Content-Length and
+   * closed after half the bytes: a truncated output that looks complete to a client reading to the close. @defaultValue 0
+   */
+  truncatedResultRate: number;
+  /** Share of result downloads sent gzip-encoded (`Content-Encoding: gzip`) though nobody asked. @defaultValue 0 */
+  gzipResultRate: number;
 }
 
 export const DEFAULT_FAULTS: Readonly<SimFaults> = Object.freeze({
@@ -69,6 +76,8 @@ export const DEFAULT_FAULTS: Readonly<SimFaults> = Object.freeze({
   callbackDropRate: 0,
   callbackDuplicateRate: 0,
   callbackDelayMs: 0,
+  truncatedResultRate: 0,
+  gzipResultRate: 0,
 });
 
 /**

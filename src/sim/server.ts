@@ -24,7 +24,9 @@ export async function buildSimApp(ctx: SimContext): Promise<FastifyInstance> {
     done();
   });
   registerImageRoutes(app);
-  registerFileRoutes(app, ctx.files);
+  registerFileRoutes(app, ctx.files, () =>
+    ctx.faults.draw('truncatedResultRate') ? 'truncated' : ctx.faults.draw('gzipResultRate') ? 'gzip' : 'normal',
+  );
   registerSimRoutes(app, ctx);
   app.setNotFoundHandler((_request, reply) =>
     reply.code(404).send({ code: 404, msg: 'Not Found', data: null }),

@@ -39,7 +39,10 @@ async function checkOne(parsed: ParsedLine, opts: CheckLinesOptions): Promise<Ch
   const image = validation.image;
   const target = /^https?:/i.test(image.input) ? { url: image.input } : { path: image.input };
   const result = await preflight(target, image.model, image.factor, opts.preflight);
-  if (!result.ok) return { parsed, image, facts: null, reason: `pre-flight: ${result.reason}` };
+  if (!result.ok) {
+    const what = result.kind === 'access' ? 'pre-flight (access refused)' : 'pre-flight';
+    return { parsed, image, facts: null, reason: `${what}: ${result.reason}` };
+  }
   return { parsed, image, facts: result.facts };
 }
 

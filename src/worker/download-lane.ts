@@ -1,15 +1,19 @@
 /**
  * The download lane (with OUTPUT_DIR): fetches every result URL of a succeeded image before it expires and writes
  * it atomically (a temp file in the same folder, renamed when complete and checked) to
- * `OUTPUT_DIR/<batchId>/<jobId>-<input basename>[-<n>].<ext>`. The file must decode as an image (sharp), and when
- * the input's size is known from the pre-flight, the output must be that size × the model's scale.
+ * `OUTPUT_DIR/<batchId>/<jobId>-<input basename>[-<n>].<ext>`. The body is decoded by its Content-Encoding
+ * (http-body.ts), its bytes on the wire must match Content-Length where one is given, and the file is verified
+ * (verify-output.ts) before the rename: complete, fully decodable, and its displayed size equal to the input's
+ * displayed size (from the pre-flight) × the model's scale. An output turned by 90° is kept and flagged
+ * (`orientationMismatch`).
  *
- * The record gets `outputPath` (the first result) and `sha256`. A failed try is repeated with exponential backoff
- * (RETRY_BACKOFF, doubled) up to DOWNLOAD_RETRIES tries; a result URL that answers 403/404/410 is exchanged once for
- * a fresh link (kie.ai's download-url). After the last try the record stays `succeeded` (the task did succeed and
- * its result URLs are in the record) with `outputPath` null and a `failMsg` saying the download failed; the
- * failure is logged and counted (`upscale_downloads_total{result="failed"}`). DOWNLOAD_CONCURRENCY bounds the
- * downloads running at once in this process.
+ * The record gets `outputPath` (the first result) and `sha256`. A failed try (transfer or verification) removes
+ * its temp file and is repeated with exponential backoff (RETRY_BACKOFF, doubled) up to DOWNLOAD_RETRIES tries; a
+ * result URL that answers 403/404/410 is exchanged once for a fresh link (kie.ai's download-url). After the last
+ * try nothing is in OUTPUT_DIR for it and the record stays `succeeded` (the task did succeed and its result URLs
+ * are in the record) with `outputPath` null, `outputProblem` saying why and a `failMsg` saying the download
+ * failed; the failure is logged and counted (`upscale_downloads_total{result="failed"}`). DOWNLOAD_CONCURRENCY
+ * bounds the downloads running at once in this process.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -18,15 +22,16 @@ import { basename, extname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DelayedError, type Job } from 'bullmq';
 import pLimit from 'p-limit';
-import sharp from 'sharp';
 import { MODELS } from '../kie/models.js';
 import type { DownloadJobData } from '../queue/job-data.js';
 import { retryDelay } from '../queue/outcome.js';
 import type { ResultRecord } from '../results/record.js';
 import type { LaneContext } from './context.js';
 import { getInputFacts } from './prepare-input.js';
+import { decodedBody } from './http-body.js';
 import { FetchRefused, guardedGet } from './ssrf.js';
 import { thumbnailsAfterDownload } from './thumbnails.js';
+import { verifyOutput, type OutputExpectation } from './verify-output.js';
 
 /** Largest result file written. */
 export const MAX_RESULT_BYTES = 512 * 1024 * 1024;
@@ -38,6 +43,7 @@ export interface Downloaded {
   sha256: string;
   width: number;
   height: number;
+  orientationMismatch: boolean;
 }
 
 const EXT: Record<string, string> = { jpeg: '.jpg', png: '.png', webp: '.webp', gif: '.gif', tiff: '.tif', avif: '.avif' };
@@ -54,8 +60,8 @@ export function outputStem(record: Pick<ResultRecord, 'jobId' | 'input'>): strin
   return stem === '' ? record.jobId : `${record.jobId}-${stem}`;
 }
 
-/** Streams `url` into `dir/<stem><ext>` through a temp file; checks it decodes; returns where it went. */
-async function fetchTo(ctx: LaneContext, url: string, dir: string, stem: string): Promise<Downloaded> {
+/** Streams `url` into `dir/<stem><ext>` through a temp file; verifies it (verify-output.ts); returns where it went. */
+async function fetchTo(ctx: LaneContext, url: string, dir: string, stem: string, expectation: OutputExpectation): Promise<Downloaded> {
   const { config, kie } = ctx.rt;
   const get = (u: string) => guardedGet(u, { allowPrivate: config.allowPrivateUrls, timeoutMs: Math.max(60_000, config.requestTimeoutMs * 4) });
   let res = await get(url);
@@ -77,8 +83,9 @@ async function fetchTo(ctx: LaneContext, url: string, dir: string, stem: string)
   const hash = createHash('sha256');
   let size = 0;
   try {
+    const body = decodedBody(res.response);
     await pipeline(
-      res.response,
+      body.stream,
       async function* (source: AsyncIterable<Buffer>) {
         for await (const chunk of source) {
           size += chunk.length;
@@ -88,18 +95,19 @@ async function fetchTo(ctx: LaneContext, url: string, dir: string, stem: string)
         }
       },
       createWriteStream(temp, { flags: 'wx' }),
-    );
-    if (res.contentLength !== null && size !== res.contentLength) {
-      throw new FetchRefused(`the result broke off at ${size} of ${res.contentLength} bytes`, false);
-    }
-    const meta = await sharp(temp).metadata().catch((e: unknown) => {
-      throw new FetchRefused(`the result does not decode as an image (${(e as Error).message.split('\n')[0]})`, false);
+    ).catch((e: unknown) => {
+      if (e instanceof FetchRefused) throw e;
+      throw new FetchRefused(`the result broke off after ${body.wireBytes()} bytes (${(e as Error).message})`, false);
     });
-    if (!meta.width || !meta.height) throw new FetchRefused('the result does not decode as an image', false);
-    const ext = EXT[meta.format ?? ''] ?? (extname(new URL(res.url).pathname) || '.bin');
+    if (res.contentLength !== null && body.wireBytes() !== res.contentLength) {
+      throw new FetchRefused(`the result broke off at ${body.wireBytes()} of ${res.contentLength} bytes (Content-Length)`, false);
+    }
+    const verdict = await verifyOutput(temp, expectation);
+    if (!verdict.ok) throw new FetchRefused(verdict.problem, false);
+    const ext = EXT[verdict.format] ?? (extname(new URL(res.url).pathname) || '.bin');
     const path = join(dir, stem + ext);
     await rename(temp, path);
-    return { path, sha256: hash.digest('hex'), width: meta.width, height: meta.height };
+    return { path, sha256: hash.digest('hex'), width: verdict.width, height: verdict.height, orientationMismatch: verdict.orientationMismatch };
   } catch (e) {
     await rm(temp, { force: true });
     throw e;
@@ -132,23 +140,30 @@ export function downloadProcessor(ctx: LaneContext) {
     const stem = outputStem(record);
     try {
       await mkdir(dir, { recursive: true });
+      const facts = await getInputFacts(rt, data.batchId, data.jobId);
+      const scale = MODELS[record.model].scaleFor(record.factor);
+      const shown = facts ? { width: facts.displayWidth ?? facts.width, height: facts.displayHeight ?? facts.height } : null;
+      const expected = data.expected ?? (shown?.width && shown.height ? { width: shown.width * scale, height: shown.height * scale } : null);
       const files = await Promise.all(
-        data.resultUrls.map((url, i) => limit(() => fetchTo(ctx, url, dir, i === 0 ? stem : `${stem}-${i + 1}`))),
+        data.resultUrls.map((url, i) => limit(() => fetchTo(ctx, url, dir, i === 0 ? stem : `${stem}-${i + 1}`, { expected }))),
       );
       const first = files[0];
       if (!first) throw new FetchRefused('the task reported no result URL', true);
-      const facts = await getInputFacts(rt, data.batchId, data.jobId);
-      const scale = MODELS[record.model].scaleFor(record.factor);
-      const expected = data.expected ?? (facts?.width && facts.height ? { width: facts.width * scale, height: facts.height * scale } : null);
-      const mismatch =
-        expected && (Math.abs(first.width - expected.width) > 2 || Math.abs(first.height - expected.height) > 2)
-          ? `downloaded output is ${first.width}×${first.height}, expected ${expected.width}×${expected.height}`
-          : null;
       await thumbnailsAfterDownload(ctx, record, first.path);
-      await store.transition(data.batchId, data.jobId, { outputPath: first.path, sha256: first.sha256, download: 'done', ...(mismatch ? { failMsg: mismatch } : {}) }, { from: ['succeeded'] });
-      counters.inc('upscale_downloads_total', { result: mismatch ? 'unexpected_size' : 'ok' });
-      if (mismatch) log.warn({ jobId: data.jobId, batchId: data.batchId, outputPath: first.path }, mismatch);
-      else log.info({ jobId: data.jobId, batchId: data.batchId, outputPath: first.path }, 'result downloaded');
+      const turned = files.some((f) => f.orientationMismatch);
+      await store.transition(
+        data.batchId,
+        data.jobId,
+        { outputPath: first.path, sha256: first.sha256, download: 'done', outputProblem: null, orientationMismatch: turned },
+        { from: ['succeeded'] },
+      );
+      counters.inc('upscale_downloads_total', { result: turned ? 'orientation_mismatch' : 'ok' });
+      if (turned) {
+        log.warn(
+          { jobId: data.jobId, batchId: data.batchId, outputPath: first.path, expected, got: { width: first.width, height: first.height } },
+          'downloaded output is turned by 90° against the displayed input (EXIF orientation lost or applied twice)',
+        );
+      } else log.info({ jobId: data.jobId, batchId: data.batchId, outputPath: first.path }, 'result downloaded');
       return { outputPath: first.path };
     } catch (e) {
       const tries = (data.tries ?? 0) + 1;
@@ -163,7 +178,7 @@ export function downloadProcessor(ctx: LaneContext) {
         throw new DelayedError();
       }
       const failMsg = `task succeeded but the download failed after ${tries} ${tries === 1 ? 'try' : 'tries'}: ${reason}`;
-      await store.transition(data.batchId, data.jobId, { outputPath: null, sha256: null, failMsg, download: 'failed' }, { from: ['succeeded'] });
+      await store.transition(data.batchId, data.jobId, { outputPath: null, sha256: null, outputProblem: reason, failMsg, download: 'failed' }, { from: ['succeeded'] });
       counters.inc('upscale_downloads_total', { result: 'failed' });
       log.error({ jobId: data.jobId, batchId: data.batchId, tries, reason }, 'download failed for good; the result URLs stay in the record');
       return { outputPath: null };

@@ -1,16 +1,20 @@
 /**
  * The default input preparation of the submit lane (`PrepareInput`), run before any credit is spent:
  *
- * 1. pre-flight: a bounded read of the image's head (URL through the SSRF guard, or the local file) checks format,
- *    size and output size; a failure records the image `failed` with failCode `preflight` and no createTask.
- *    The facts of an image that passed are kept (`<batch>:inputs`, JSON per image) so a re-run of the job does not
- *    fetch again, and the download lane knows the expected output size;
  * 0. completion window: once the batch's deadline passed, the image is recorded `expired` (nothing sent);
- * 2. credit budget: with `--max-credits`, the image's estimated price is reserved atomically; past the budget the
+ * 1. expiry: a presigned link that expired (src/producer/expiry.ts) is recorded `failed` with failCode `expired`
+ *    without fetching it;
+ * 2. pre-flight (preflight.ts): the image is read whole (URL through the SSRF guard, or the local file) and checked:
+ *    format, size, output size, complete, still (unless the batch allows animation); a failure records the image
+ *    `failed` with failCode `preflight` (`access` when the host answered 401/403) and no createTask. The facts of
+ *    an image that passed are kept (`<batch>:inputs`, JSON per image) so a re-run of the job does not fetch again
+ *    and the download lane knows the expected output size; its displayed size and EXIF orientation go into the
+ *    record (`inputWidth`, `inputHeight`, `inputOrientation`);
+ * 3. credit budget: with `--max-credits`, the image's estimated price is reserved atomically; past the budget the
  *    image is recorded `cancelled` with failCode `budget` (and `batch.budget_reached` is stored, once);
- * 2b. credit runway: when the last read balance, less what was sent since, does not cover the image's price, the
+ * 3b. credit runway: when the last read balance, less what was sent since, does not cover the image's price, the
  *    submit lane pauses with reason `credits` before kie.ai is asked (runway.ts);
- * 3. local files (a path or file:// URL) are uploaded through kie.ai's stream upload just before submission; the
+ * 4. local files (a path or file:// URL) are uploaded through kie.ai's stream upload just before submission; the
  *    copy is remembered on the job (`uploadedUrl`, `uploadedAt`) so a retry does not upload again, and uploaded again
  *    when older than UPLOAD_LIFETIME.
  *
@@ -18,6 +22,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { isKieError } from '../kie/errors.js';
+import { expiryProblem } from '../producer/expiry.js';
 import type { SubmitJobData } from '../queue/job-data.js';
 import { outcomeFor } from '../queue/outcome.js';
 import type { Runtime } from '../runtime.js';
@@ -26,6 +31,7 @@ import { budgetReached, emit } from '../notify/index.js';
 import { reserveCredits } from './budget.js';
 import { pauseForCredits, takeFromRunway } from './runway.js';
 import type { PrepareInput, PreparedInput } from './context.js';
+import { allowsAnimated } from './input-policy.js';
 import { preflight, type ImageFacts, type PreflightOptions } from './preflight.js';
 import { priceOf } from './prices.js';
 
@@ -75,14 +81,22 @@ export function createPrepareInput(rt: Runtime, options: PrepareOptions = {}): P
       if (kept) return { facts: kept };
     }
     const target = remote ? { url: data.input } : { path: localPath(data.input) };
-    const result = await preflight(target, data.model, data.factor, preflightOptions);
+    const allowAnimated = await allowsAnimated(rt, data.batchId);
+    const result = await preflight(target, data.model, data.factor, { ...preflightOptions, allowAnimated });
     if (!result.ok) {
       log.info({ jobId: data.jobId, batchId: data.batchId, reason: result.reason }, 'pre-flight refused the image');
       const unreadable = !remote && result.unreadable === true;
-      return { ok: false, state: 'failed', failCode: unreadable ? 'input' : 'preflight', failMsg: result.reason };
+      const failCode = unreadable ? 'input' : result.kind === 'access' ? 'access' : 'preflight';
+      return { ok: false, state: 'failed', failCode, failMsg: result.reason };
     }
     const key = inputFactsKey(rt, data.batchId);
     await rt.redis.multi().hset(key, data.jobId, JSON.stringify(result.facts)).pexpire(key, rt.store.retentionMs).exec();
+    const f = result.facts;
+    await rt.store.transition(data.batchId, data.jobId, {
+      inputWidth: f.displayWidth ?? f.width,
+      inputHeight: f.displayHeight ?? f.height,
+      inputOrientation: f.orientation ?? null,
+    });
     return { facts: result.facts };
   }
 
@@ -105,6 +119,8 @@ export function createPrepareInput(rt: Runtime, options: PrepareOptions = {}): P
     const closed = await deadlineRefusal(rt, data.batchId, now());
     if (closed) return { ok: false, state: 'expired', ...closed };
     const remote = isRemoteUrl(data.input);
+    const expired = remote ? expiryProblem(data.input, now()) : null;
+    if (expired !== null) return { ok: false, state: 'failed', failCode: 'expired', failMsg: expired };
     const fresh = !remote && data.uploadedUrl !== undefined && data.uploadedAt !== undefined && now() - data.uploadedAt < config.uploadLifetimeMs;
     const checked = await check(data, remote, fresh);
     if ('ok' in checked) return checked;

@@ -4,12 +4,18 @@
  * connection is pinned to a checked address so a second DNS answer cannot swap in another (DNS rebinding).
  * Redirects are followed by hand, each hop checked the same way, at most `maxRedirects`. The body is read up to a
  * byte budget and the rest is aborted.
+ *
+ * The request is the URL exactly as written (src/producer/input-url.ts): its path and query go on the wire byte for
+ * byte (no `./`/`../` removal, no re-escaping of `'`), and the Host header keeps an explicit default port, so a host
+ * that signs the exact URL sees what was signed. An absolute or `/path` redirect target is kept as written too; a
+ * relative-path target (`x.jpg`, `../x.jpg`) is resolved by the WHATWG URL parser, the only way to resolve it.
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { isPrivateAddress } from '../producer/address-policy.js';
+import { originOf, wireTarget, type WireTarget } from '../producer/input-url.js';
 import { DEFAULT_USER_AGENT } from '../kie/version.js';
 
 /** Why a guarded fetch did not get a usable answer. `permanent` failures will not improve by trying again. */
@@ -35,6 +41,8 @@ export interface GuardOptions {
   /** The address policy. @defaultValue `isPrivateAddress` from src/producer/address-policy.ts */
   isPrivate?: (ip: string) => boolean;
   signal?: AbortSignal;
+  /** Extra request headers (e.g. `accept-encoding`). */
+  headers?: Record<string, string>;
 }
 
 /** An answered GET whose body is still to be read (or dropped with `response.destroy()`). */
@@ -53,9 +61,9 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 const defaultResolve = (hostname: string) => dnsLookup(hostname, { all: true, verbatim: true });
 
-/** Resolves `url`'s host and checks every address; returns the address to connect to. */
-async function checkedAddress(url: URL, opts: GuardOptions): Promise<{ address: string; family: number }> {
-  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+/** Resolves the target's host and checks every address; returns the address to connect to. */
+async function checkedAddress(target: WireTarget, opts: GuardOptions): Promise<{ address: string; family: number }> {
+  const host = target.hostname;
   const isPrivate = opts.isPrivate ?? isPrivateAddress;
   let addresses: { address: string; family: number }[];
   if (isIP(host) !== 0) addresses = [{ address: host, family: isIP(host) }];
@@ -87,14 +95,20 @@ function pinnedLookup(pinned: { address: string; family: number }): LookupFuncti
   };
 }
 
-function once(url: URL, pinned: { address: string; family: number }, signal: AbortSignal): Promise<IncomingMessage> {
-  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+function once(target: WireTarget, pinned: { address: string; family: number }, signal: AbortSignal, extra: Record<string, string>): Promise<IncomingMessage> {
+  const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = request(url, {
+    const req = request({
+      protocol: target.protocol,
+      hostname: target.hostname,
+      port: target.port,
+      path: target.path,
+      ...(target.auth === undefined ? {} : { auth: target.auth }),
+      ...(target.protocol === 'https:' && isIP(target.hostname) === 0 ? { servername: target.hostname } : {}),
       method: 'GET',
       lookup: pinnedLookup(pinned),
       signal,
-      headers: { 'user-agent': DEFAULT_USER_AGENT, accept: 'image/*,*/*;q=0.5' },
+      headers: { host: target.hostHeader, 'user-agent': DEFAULT_USER_AGENT, accept: 'image/*,*/*;q=0.5', ...extra },
     });
     req.once('response', resolve);
     req.once('error', reject);
@@ -118,19 +132,22 @@ export async function guardedGet(input: string, opts: GuardOptions): Promise<Gua
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(opts.signal ? [opts.signal] : [])]);
   const maxRedirects = opts.maxRedirects ?? 5;
-  let url: URL;
-  try {
-    url = new URL(input);
-  } catch {
-    throw new FetchRefused(`"${input}" is not a URL`, true);
-  }
+  let url = input;
   for (let hop = 0; ; hop++) {
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new FetchRefused(`only http(s) URLs can be fetched (${hop > 0 ? 'a redirect led to' : 'got'} ${url.protocol})`, true);
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1]?.toLowerCase();
+    if (scheme !== undefined && scheme !== 'http' && scheme !== 'https') {
+      throw new FetchRefused(`only http(s) URLs can be fetched (${hop > 0 ? 'a redirect led to' : 'got'} ${scheme}:)`, true);
+    }
+    let target: WireTarget;
+    try {
+      target = wireTarget(url);
+    } catch (e) {
+      const why = (e as Error).message;
+      throw new FetchRefused(hop > 0 ? `a redirect points to an unusable URL (${url}): ${why}` : `"${input}" cannot be fetched: ${why}`, true);
     }
     let res: IncomingMessage;
     try {
-      res = await once(url, await checkedAddress(url, opts), signal);
+      res = await once(target, await checkedAddress(target, opts), signal, opts.headers ?? {});
     } catch (e) {
       throw describeError(e, signal, timeoutMs);
     }
@@ -140,19 +157,27 @@ export async function guardedGet(input: string, opts: GuardOptions): Promise<Gua
       return {
         status: res.statusCode ?? 0,
         headers: res.headers,
-        url: url.href,
-        contentLength: Number.isSafeInteger(declared) && declared >= 0 ? declared : null,
+        url,
+        contentLength: res.headers['content-length'] !== undefined && Number.isSafeInteger(declared) && declared >= 0 ? declared : null,
         response: res,
         signal,
       };
     }
     res.destroy();
     if (hop >= maxRedirects) throw new FetchRefused(`more than ${maxRedirects} redirects`, true);
-    try {
-      url = new URL(location, url);
-    } catch {
-      throw new FetchRefused(`a redirect points to an invalid URL (${location})`, true);
-    }
+    url = redirectTarget(url, location);
+  }
+}
+
+/** Where a redirect leads, kept as written when absolute or `/path`-relative (see the module comment). */
+function redirectTarget(from: string, location: string): string {
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(location)) return location;
+  if (location.startsWith('//')) return `${from.slice(0, from.indexOf('//'))}${location}`;
+  if (location.startsWith('/')) return `${originOf(from) ?? ''}${location}`;
+  try {
+    return new URL(location, from).href;
+  } catch {
+    throw new FetchRefused(`a redirect points to an invalid URL (${location})`, true);
   }
 }
 

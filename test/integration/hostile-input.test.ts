@@ -112,9 +112,9 @@ describe('hostile input through `upscale enqueue --json`', () => {
     const x = 'https://img.example.com';
     const rows: Row[] = [
       { name: 'valid topaz ×4', bytes: `${x}/ok-1.png,${TOPAZ},4`, ok: { input: `${x}/ok-1.png`, model: TOPAZ, factor: '4' } },
-      { name: 'malformed URL (space in host)', bytes: `https://exa mple.com/x.png,${TOPAZ},2`, reason: /not a valid https URL/ },
-      { name: 'malformed URL (no host)', bytes: `http://,${TOPAZ},2`, reason: /not a valid http URL/ },
-      { name: 'malformed URL (broken IPv6)', bytes: `https://[::1/x.png,${TOPAZ},2`, reason: /not a valid https URL/ },
+      { name: 'malformed URL (space in host)', bytes: `https://exa mple.com/x.png,${TOPAZ},2`, reason: /the host "exa mple.com" holds a space, which no host name can/ },
+      { name: 'malformed URL (no host)', bytes: `http://,${TOPAZ},2`, reason: /the URL has no host/ },
+      { name: 'malformed URL (broken IPv6)', bytes: `https://[::1/x.png,${TOPAZ},2`, reason: /the host "\[::1" is not a valid IPv6 literal/ },
       { name: 'protocol-relative URL', bytes: `//cdn.example.com/x.png,${TOPAZ},2`, reason: /relative URL without a scheme; write it as https:\/\/cdn/ },
       { name: 'relative path that does not exist', bytes: `images/nope.png,${TOPAZ},2`, reason: /no such file: .*images\/nope\.png \(a URL needs http:\/\/ or https:\/\/\)/ },
       { name: 'ftp: scheme', bytes: `ftp://files.example.com/x.png,${TOPAZ},2`, reason: /unsupported scheme "ftp:"/ },
@@ -201,7 +201,7 @@ describe('hostile input through `upscale enqueue --json`', () => {
     await writeFile(empty, '');
     const none = await enqueueCli(empty, 'hostile-empty', prefix);
     expect(none.code).toBe(0);
-    expect(none.json).toEqual({ batchId: 'hostile-empty', enqueued: 0, duplicates: 0, rejected: [] });
+    expect(none.json).toEqual({ batchId: 'hostile-empty', enqueued: 0, duplicates: 0, rejected: [], warnings: [] });
     expect(none.stderr).toMatch(/no images in .*empty\.txt/);
     for (const [path, reason] of [
       [join(dir, 'no-such-input.csv'), /\(exit 2\)[\s\S]*no-such-input\.csv: no such file/],

@@ -43,11 +43,11 @@ describe('lifecycle commands', () => {
   it('enqueue warns when the window cannot fit, holds all but the pilot, and approve releases the rest', async () => {
     const r = await runUpscale(['enqueue', ...urls(200), '--model', 'topaz/image-upscale', '--batch', 'lc-1', '--deadline', '60s', '--pilot', '3', '--json'], env);
     expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout) as { enqueued: number; pilot: number; deadlineAt: number; warnings: string[] };
+    const out = JSON.parse(r.stdout) as { enqueued: number; pilot: number; deadlineAt: number; batchWarnings: string[] };
     expect(out).toMatchObject({ enqueued: 200, pilot: 3 });
     // 200 images at 20 per 10 s need 100 s; the window is at most 60 s: 80 or more would expire.
-    expect(out.warnings).toHaveLength(1);
-    expect(out.warnings[0]).toMatch(/the deadline cannot fit: 200 images with 0 already queued need about 1m40s at 20 per 10s, and the deadline is in [\dm.]+s: about (8\d|9\d|1\d\d) images would expire/);
+    expect(out.batchWarnings).toHaveLength(1);
+    expect(out.batchWarnings[0]).toMatch(/the deadline cannot fit: 200 images with 0 already queued need about 1m40s at 20 per 10s, and the deadline is in [\dm.]+s: about (8\d|9\d|1\d\d) images would expire/);
     const status = await runUpscale(['status', '--batch', 'lc-1', '--json'], env);
     const s = JSON.parse(status.stdout) as { counts: Record<string, number>; pilot: { images: number }; deadlineAt: number };
     expect(s.counts).toMatchObject({ waiting: 3, held: 197 });

@@ -47,7 +47,7 @@ afterEach(async () => {
 });
 
 describe('upscale enqueue', () => {
-  it('--json: exit 0 and exactly { batchId, enqueued, duplicates, rejected } when every line is accepted', async () => {
+  it('--json: exit 0 and exactly { batchId, enqueued, duplicates, rejected, warnings } when every line is accepted', async () => {
     prefix = freshPrefix('cli');
     const run = await upscale([
       'test/fixtures/inputs/images.csv',
@@ -65,6 +65,7 @@ describe('upscale enqueue', () => {
       enqueued: 4,
       duplicates: 0,
       rejected: [],
+      warnings: [],
     });
     const again = await upscale([
       'test/fixtures/inputs/images.csv',
@@ -80,6 +81,7 @@ describe('upscale enqueue', () => {
       enqueued: 0,
       duplicates: 4,
       rejected: [],
+      warnings: [],
     });
     expect(await withRuntime((rt) => rt.queues.submit.count())).toBe(4);
   });
@@ -117,6 +119,7 @@ describe('upscale enqueue', () => {
           reason: 'host 192.168.1.1 resolves to a private address; set ALLOW_PRIVATE_URLS=true to allow',
         },
       ],
+      warnings: [],
     });
     const job = await withRuntime((rt) =>
       rt.queues.submit.getJob(imageJobId('cli-2', TOPAZ, '2', 'https://a.example/4.png')),

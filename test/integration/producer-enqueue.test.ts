@@ -80,7 +80,7 @@ describe('enqueueFile formats', () => {
   it('txt: comments and blank lines skipped, inputs trimmed, local paths stored absolute', async () => {
     runtime();
     const result = await enqueueFile(rt, `${FIXTURES}/urls.txt`, { batchId: 'b1', model: TOPAZ, factor: 4 });
-    expect(result).toEqual({ batchId: 'b1', enqueued: 4, duplicates: 0, rejected: [] });
+    expect(result).toEqual({ batchId: 'b1', enqueued: 4, duplicates: 0, rejected: [], warnings: [] });
     await expectImage('b1', 'https://images.example.com/cats/1.png', TOPAZ, '4', 2);
     await expectImage('b1', 'https://images.example.com/cats/3.webp', TOPAZ, '4', 5);
     await expectImage('b1', resolve(FIXTURES, 'images/sample.png'), TOPAZ, '4', 6);
@@ -159,6 +159,7 @@ describe('meta', () => {
       enqueued: 2,
       duplicates: 0,
       rejected: [{ line: 3, input: 'https://img.example.com/2.jpg', reason: 'meta "sku" is 300 characters long, over the 256 limit' }],
+      warnings: [],
     });
     await expectImage('b1', 'https://img.example.com/12345.jpg', TOPAZ, '2', 2, { sku: '12345' });
     await expectImage('b1', 'https://img.example.com/3.jpg', TOPAZ, '2', 4);
@@ -196,7 +197,7 @@ describe('idempotence', () => {
       chunkSize: 3,
     });
     expect(first).toMatchObject({ enqueued: 4, duplicates: 0 });
-    expect(again).toEqual({ batchId: 'b1', enqueued: 0, duplicates: 4, rejected: [] });
+    expect(again).toEqual({ batchId: 'b1', enqueued: 0, duplicates: 4, rejected: [], warnings: [] });
     expect(await counts()).toEqual({ jobs: 4, records: 4 });
     expect((await rt.store.getSummary('b1'))?.total).toBe(4);
   });
@@ -364,7 +365,7 @@ describe('input files that cannot be used', () => {
     const csv = join(dir, 'noheader.csv');
     writeFileSync(csv, 'href\nhttps://a.example/1.png\n');
     await expect(enqueueFile(rt, csv, { model: TOPAZ })).rejects.toThrow(
-      `${csv}: line 1: the CSV header has no "url" column (found: "href")`,
+      `${csv}: line 1: the CSV header has no "url" column (found: "href", split at ",")`,
     );
     await expect(enqueueFile(rt, csv, { model: 'nope' })).rejects.toThrow(/^model: unknown model "nope"/);
     expect(await rt.store.listBatches()).toEqual([]);
@@ -379,6 +380,7 @@ describe('input files that cannot be used', () => {
       enqueued: 0,
       duplicates: 0,
       rejected: [],
+      warnings: [],
     });
   });
 

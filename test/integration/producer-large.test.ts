@@ -54,7 +54,7 @@ it(
     console.info(
       `enqueued ${LINES} lines in ${seconds.toFixed(1)} s: ${Math.round(LINES / seconds)} lines/s`,
     );
-    expect(result).toEqual({ batchId: 'large', enqueued: LINES, duplicates: 0, rejected: [] });
+    expect(result).toEqual({ batchId: 'large', enqueued: LINES, duplicates: 0, rejected: [], warnings: [] });
     expect(reports).toBeGreaterThanOrEqual(LINES / 1000); // one store per chunk of 1000
     expect(await rt.queues.submit.getWaitingCount()).toBe(LINES);
     expect(await rt.redis.hlen(rt.store.keys.records('large'))).toBe(LINES);

@@ -31,20 +31,22 @@ describe('format and dimensions from the first bytes', () => {
 describe('judge', () => {
   const facts = (over: object = {}) => ({ mimeType: 'image/png', bytes: 1000, width: 1000, height: 800, ...over });
   const html = Buffer.from('<!DOCTYPE html><html></html>');
+  const whole = { format: 'png' as const, complete: true, problem: null, frames: 1, orientation: null, bytes: 1000 };
+  const read = (f: ReturnType<typeof facts>, head: Buffer, complete: boolean) => ({ facts: f, head, structure: complete ? whole : null });
   it('passes what kie.ai accepts', () => {
-    expect(judge(facts(), Buffer.alloc(0), true, TOPAZ, '8')).toBeNull();
-    expect(judge(facts({ width: 2500 }), Buffer.alloc(0), true, TOPAZ, '8')).toBeNull(); // 20,000 exactly
+    expect(judge(read(facts(), Buffer.alloc(0), true), TOPAZ, '8')).toBeNull();
+    expect(judge(read(facts({ width: 2500 }), Buffer.alloc(0), true), TOPAZ, '8')).toBeNull(); // 20,000 exactly
   });
   it('refuses with a reason a person can act on', () => {
-    expect(judge(facts({ mimeType: null }), html, true, TOPAZ, '2')).toMatch(/not an image \(the content is an HTML page\)/);
-    expect(judge(facts({ mimeType: 'image/gif' }), Buffer.alloc(0), true, TOPAZ, '2')).toMatch(/format image\/gif is not accepted/);
-    expect(judge(facts({ bytes: 10 * 1024 * 1024 + 1 }), Buffer.alloc(0), true, TOPAZ, '2')).toMatch(/10\.0 MB, over kie.ai's 10 MB/);
-    expect(judge(facts({ width: 2501 }), Buffer.alloc(0), true, TOPAZ, '8')).toMatch(/output would be 20008 px .*2501×800 × 8.*20,000 px cap/);
-    expect(judge(facts({ width: 10_001 }), Buffer.alloc(0), true, RECRAFT, null)).toMatch(/20002 px/);
+    expect(judge(read(facts({ mimeType: null }), html, true), TOPAZ, '2')).toMatch(/not an image \(the content is an HTML page\)/);
+    expect(judge(read(facts({ mimeType: 'image/gif' }), Buffer.alloc(0), true), TOPAZ, '2')).toMatch(/format image\/gif is not accepted/);
+    expect(judge(read(facts({ bytes: 10 * 1024 * 1024 + 1 }), Buffer.alloc(0), true), TOPAZ, '2')).toMatch(/10\.0 MB, over kie.ai's 10 MB/);
+    expect(judge(read(facts({ width: 2501 }), Buffer.alloc(0), true), TOPAZ, '8')).toMatch(/output would be 20008 px .*2501×800 × 8.*20,000 px cap/);
+    expect(judge(read(facts({ width: 10_001 }), Buffer.alloc(0), true), RECRAFT, null)).toMatch(/20002 px/);
   });
   it('lets unknown dimensions through unless the whole file was read', () => {
-    expect(judge(facts({ width: null, height: null }), Buffer.alloc(0), false, TOPAZ, '2')).toBeNull();
-    expect(judge(facts({ width: null, height: null }), Buffer.alloc(0), true, TOPAZ, '2')).toMatch(/damaged/);
+    expect(judge(read(facts({ width: null, height: null }), Buffer.alloc(0), false), TOPAZ, '2')).toBeNull();
+    expect(judge(read(facts({ width: null, height: null }), Buffer.alloc(0), true), TOPAZ, '2')).toMatch(/damaged/);
   });
 });
 

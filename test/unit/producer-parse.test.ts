@@ -176,7 +176,7 @@ describe('csv', () => {
 
   it('fails the whole input when the header has no url column or cannot be read', async () => {
     await expect(parse('name,model\nx,y\n', 'csv')).rejects.toThrow(
-      new InputError('stream: line 1: the CSV header has no "url" column (found: "name", "model")'),
+      new InputError('stream: line 1: the CSV header has no "url" column (found: "name", "model", split at ",")'),
     );
     await expect(parse('\n"url,model\nx,y\n', 'csv')).rejects.toThrow(
       /stream: line 2: cannot read the CSV header: broken CSV quoting/,

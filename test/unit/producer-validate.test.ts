@@ -94,8 +94,8 @@ describe('input checks', () => {
     ['javascript:alert(1)', 'unsupported scheme "javascript:"; use an http(s) URL or a local file path'],
     ['data:image/png;base64,AAAA', 'unsupported scheme "data:"; use an http(s) URL or a local file path'],
     ['//cdn.example/x.png', 'relative URL without a scheme; write it as https://cdn.example/x.png'],
-    ['https://exa mple.com/x.png', 'not a valid https URL'],
-    ['http://', 'not a valid http URL'],
+    ['https://exa mple.com/x.png', 'the host "exa mple.com" holds a space, which no host name can'],
+    ['http://', 'the URL has no host'],
     [
       'file://server/share/x.png',
       'file URL is not a local path (File URL host must be "localhost" or empty on linux)',

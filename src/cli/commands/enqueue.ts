@@ -11,9 +11,13 @@
  *   enqueued), 2 for usage errors (no input, unknown model, missing file...).
  * - A one-line progress display on stderr when stderr is a terminal.
  * - `--check`: every image first goes through the submit lane's pre-flight (format, size, output size, private
- *   addresses; a bounded read of its head), and lines that would fail are rejected with `pre-flight: <reason>`.
+ *   addresses, complete, still, expiry; the whole image is read, up to 10 MB), and lines that would fail are rejected with `pre-flight: <reason>`.
+ * - `--allow-animated`: animated images (more than one frame) pass the pre-flight for the whole batch; without it
+ *   they are refused before any credit is spent.
+ * - Warnings (a presigned link that will likely expire before its estimated submission) go to stderr as
+ *   `line N: <input>: warning: <reason>`, and into `--json`'s `warnings` array; the lines are enqueued.
  * - `--deadline 24h|DATE`: the batch's completion window; images not submitted by then end `expired`. A warning
- *   (stderr, and `warnings` in --json) when the create budget cannot submit them all in time with the queue ahead.
+ *   (stderr, and `batchWarnings` in --json) when the create budget cannot submit them all in time with the queue ahead.
  * - `--pilot N`: N images spread over the input are submitted first; the rest are held until `upscale approve`
  *   (`pilot` in --json: images released).
  * - `--max-credits N`: the batch's credit budget; workers stop submitting its images once their estimated prices
@@ -41,6 +45,7 @@ import { setBatchBudget } from '../../worker/budget.js';
 import { parseDeadline, setBatchDeadline, windowFit } from '../../batch/deadline.js';
 import { declarePilot, startPilot } from '../../batch/pilot.js';
 import { formatDuration } from '../../config/units.js';
+import { allowAnimated } from '../../worker/input-policy.js';
 import { preflightLines } from '../../worker/check-lines.js';
 import { UsageError } from '../usage-error.js';
 
@@ -56,6 +61,7 @@ interface EnqueueCliOptions {
   deadline?: string;
   pilot?: string;
   priority?: string;
+  allowAnimated?: boolean;
 }
 
 /** A one-line progress display redrawn in place with `\r`, at most 10 times a second. */
@@ -155,8 +161,9 @@ export function register(program: Command): void {
         INPUT_FORMATS,
       ),
     )
-    .option('--json', 'print { batchId, enqueued, duplicates, rejected } as JSON')
-    .option('--check', "pre-flight every image now (format, size, output size, address) and reject those that would fail")
+    .option('--json', 'print { batchId, enqueued, duplicates, rejected, warnings } as JSON')
+    .option('--check', "pre-flight every image now (format, size, output size, address, complete, animation) and reject those that would fail")
+    .option('--allow-animated', 'let animated images (more than one frame) through the pre-flight for this batch')
     .option('--max-credits <n>', 'credit budget of the batch: images past it are cancelled, not submitted')
     .option('--deadline <when>', 'completion window: a duration (24h) or a date (2026-12-01T06:00Z); images not submitted by then end `expired`')
     .option('--pilot <n>', 'submit N images spread over the input first; hold the rest until `upscale approve --batch ID`')
@@ -208,7 +215,7 @@ export function register(program: Command): void {
         ? preflightLines(lines(), {
             defaultModel: options.model,
             defaultFactor: options.factor,
-            preflight: { allowPrivate: config.allowPrivateUrls },
+            preflight: { allowPrivate: config.allowPrivateUrls, allowAnimated: opts.allowAnimated === true },
           })
         : lines();
       const rt = createRuntime(config);
@@ -222,11 +229,12 @@ export function register(program: Command): void {
         if (pilot !== null) await declarePilot(rt, options.batchId, pilot);
         const counts = await rt.queues.submit.getJobCounts('waiting', 'prioritized', 'delayed');
         const ahead = (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0);
+        if (opts.allowAnimated) await allowAnimated(rt, options.batchId);
         const result = await enqueueLines(rt, input, options, () => ({ ...bytes })).catch((e: unknown) => {
           throw isInputError(e) ? new UsageError((e as Error).message) : e;
         });
         progress?.clear();
-        const { batchId, enqueued, duplicates, rejected } = result;
+        const { batchId, enqueued, duplicates, rejected, warnings: lineWarnings } = result;
         const pilotReleased = pilot === null ? null : await startPilot(rt, batchId, pilot);
         const warnings: string[] = [];
         if (deadlineAt !== null) {
@@ -247,9 +255,9 @@ export function register(program: Command): void {
           const extra = {
             ...(deadlineAt === null ? {} : { deadlineAt }),
             ...(pilotReleased === null ? {} : { pilot: pilotReleased }),
-            ...(warnings.length === 0 ? {} : { warnings }),
+            ...(warnings.length === 0 ? {} : { batchWarnings: warnings }),
           };
-          process.stdout.write(JSON.stringify({ batchId, enqueued, duplicates, rejected, ...extra }) + '\n');
+          process.stdout.write(JSON.stringify({ batchId, enqueued, duplicates, rejected, warnings: lineWarnings, ...extra }) + '\n');
         } else {
           const lines = [
             `batch ${batchId}: ${enqueued} enqueued, ${duplicates} duplicates, ${rejected.length} rejected` +
@@ -258,13 +266,10 @@ export function register(program: Command): void {
               (pilotReleased === null ? '' : `; pilot of ${pilotReleased} submitted first, the rest held until \`upscale approve --batch ${batchId}\``),
           ];
           for (const w of warnings) lines.push(`warning: ${w}`);
-          for (const r of rejected) {
-            const where =
-              file !== undefined && r.line < firstUrlLine
-                ? `line ${r.line}`
-                : `--url ${r.line - firstUrlLine + 1}`;
-            lines.push(`${where}: ${r.input}: ${r.reason}`);
-          }
+          const where = (line: number) =>
+            file !== undefined && line < firstUrlLine ? `line ${line}` : `--url ${line - firstUrlLine + 1}`;
+          for (const r of rejected) lines.push(`${where(r.line)}: ${r.input}: ${r.reason}`);
+          for (const w of lineWarnings) lines.push(`${where(w.line)}: ${w.input}: warning: ${w.reason}`);
           process.stderr.write(lines.join('\n') + '\n');
           process.stdout.write(batchId + '\n');
         }
