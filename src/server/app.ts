@@ -18,6 +18,7 @@ import { redactSecrets, type Logger } from '../log.js';
 import { Counters } from '../metrics/counters.js';
 import { LANES } from '../queue/names.js';
 import type { Runtime } from '../runtime.js';
+import { trackRoutes } from './access.js';
 import { registerCallbacks, type CallbackOptions } from './callbacks.js';
 import { BOARD_PATH, registerDashboard } from './dashboard.js';
 import type { BatchesOptions } from './batches.js';
@@ -76,6 +77,7 @@ export function buildApp(rt: Runtime, options: ServerOptions = {}): FastifyInsta
     trustProxy: false,
     bodyLimit: 1_048_576,
   }) as unknown as FastifyInstance;
+  trackRoutes(app);
   const counters = new Counters(rt.redis, rt.store.keys.counters, options.counterFlushMs ?? 1000);
 
   app.addHook('onResponse', async (request: FastifyRequest, reply) => {
