@@ -11,7 +11,7 @@
  * failure is logged and counted (`upscale_downloads_total{result="failed"}`). DOWNLOAD_CONCURRENCY bounds the
  * downloads running at once in this process.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
@@ -24,8 +24,15 @@ import type { DownloadJobData } from '../queue/job-data.js';
 import { retryDelay } from '../queue/outcome.js';
 import type { ResultRecord } from '../results/record.js';
 import type { LaneContext } from './context.js';
+import { partPath } from './part-files.js';
 import { getInputFacts } from './prepare-input.js';
+import { isStopError } from './shutdown.js';
 import { FetchRefused, guardedGet } from './ssrf.js';
+
+/** Whole-exchange deadline of one result download: at least a minute, else 4 × KIE_REQUEST_TIMEOUT (ms). */
+export function downloadTimeoutMs(requestTimeoutMs: number): number {
+  return Math.max(60_000, requestTimeoutMs * 4);
+}
 
 /** Largest result file written. */
 export const MAX_RESULT_BYTES = 512 * 1024 * 1024;
@@ -53,14 +60,19 @@ export function outputStem(record: Pick<ResultRecord, 'jobId' | 'input'>): strin
   return stem === '' ? record.jobId : `${record.jobId}-${stem}`;
 }
 
-/** Streams `url` into `dir/<stem><ext>` through a temp file; checks it decodes; returns where it went. */
+/**
+ * Streams `url` into `dir/<stem><ext>` through a temp file; checks it decodes; returns where it went. The worker's
+ * drain deadline (`ctx.stopper.aborted`) aborts it; the temp file is removed whatever ends it.
+ */
 async function fetchTo(ctx: LaneContext, url: string, dir: string, stem: string): Promise<Downloaded> {
   const { config, kie } = ctx.rt;
-  const get = (u: string) => guardedGet(u, { allowPrivate: config.allowPrivateUrls, timeoutMs: Math.max(60_000, config.requestTimeoutMs * 4) });
+  const signal = ctx.stopper.aborted;
+  const get = (u: string) => guardedGet(u, { allowPrivate: config.allowPrivateUrls, timeoutMs: downloadTimeoutMs(config.requestTimeoutMs), signal });
   let res = await get(url);
   if ([403, 404, 410].includes(res.status)) {
     res.response.destroy();
-    const fresh = await kie.getDownloadUrl(url).catch(() => null);
+    const fresh = await kie.getDownloadUrl(url, { signal }).catch(() => null);
+    ctx.stopper.throwIfAborted();
     if (fresh === null) throw new FetchRefused(`the result URL answered HTTP ${res.status} (expired?)`, false);
     res = await get(fresh);
   }
@@ -72,7 +84,7 @@ async function fetchTo(ctx: LaneContext, url: string, dir: string, stem: string)
     res.response.destroy();
     throw new FetchRefused(`the result is ${res.contentLength} bytes, over the ${MAX_RESULT_BYTES}-byte limit`, true);
   }
-  const temp = join(dir, `.${stem}.${randomBytes(4).toString('hex')}.part`);
+  const temp = partPath(dir, stem);
   const hash = createHash('sha256');
   let size = 0;
   try {
@@ -124,9 +136,19 @@ export function downloadProcessor(ctx: LaneContext) {
     const stem = outputStem(record);
     try {
       await mkdir(dir, { recursive: true });
-      const files = await Promise.all(
-        data.resultUrls.map((url, i) => limit(() => fetchTo(ctx, url, dir, i === 0 ? stem : `${stem}-${i + 1}`))),
+      // A download still queued for a slot when the drain begins does not start; every started one settles (its
+      // temp file removed if it did not complete) before the job ends.
+      const settled = await Promise.allSettled(
+        data.resultUrls.map((url, i) =>
+          limit(() => {
+            ctx.stopper.throwIfDraining();
+            return fetchTo(ctx, url, dir, i === 0 ? stem : `${stem}-${i + 1}`);
+          }),
+        ),
       );
+      const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failure) throw failure.reason;
+      const files = settled.map((r) => (r as PromiseFulfilledResult<Downloaded>).value);
       const first = files[0];
       if (!first) throw new FetchRefused('the task reported no result URL', true);
       const facts = await getInputFacts(rt, data.batchId, data.jobId);
@@ -142,6 +164,9 @@ export function downloadProcessor(ctx: LaneContext) {
       else log.info({ jobId: data.jobId, batchId: data.batchId, outputPath: first.path }, 'result downloaded');
       return { outputPath: first.path };
     } catch (e) {
+      // Stopping: not a failed try; the job is given back and downloads again elsewhere.
+      ctx.stopper.throwIfAborted();
+      if (isStopError(e)) throw e;
       const tries = (data.tries ?? 0) + 1;
       const reason = e instanceof Error ? e.message : String(e);
       const permanent = e instanceof FetchRefused && e.permanent;

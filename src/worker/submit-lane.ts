@@ -26,7 +26,7 @@ export interface SubmitResult {
 }
 
 export function submitProcessor(ctx: LaneContext) {
-  const { rt, log, counters, schedule } = ctx;
+  const { rt, log, counters, schedule, stopper } = ctx;
   const { config, store, queues, kie } = rt;
   const signals = new LaneSignals(ctx, 'submit');
 
@@ -101,7 +101,10 @@ export function submitProcessor(ctx: LaneContext) {
       log.warn({ jobId: data.jobId, batchId: data.batchId }, 'previous createTask attempt ended without an answer (crash?); kie.ai may hold a task for it');
       counters.inc('upscale_ambiguous_submits_total', { cause: 'crash' });
     }
-    const prepared = await ctx.prepareInput(data);
+    const prepared = await ctx.prepareInput(data, stopper.aborted);
+    stopper.throwIfAborted();
+    // Draining: no createTask is sent any more (one cut at the deadline would be ambiguous); the job goes back.
+    stopper.throwIfDraining();
     if (!prepared.ok) return fail(data, prepared.failCode, prepared.failMsg, prepared.state);
 
     await recordOrRecreate(ctx, data, { state: 'submitting', $inc: { submitAttempts: 1, ambiguousSubmits: ambiguous ? 1 : 0 } });
@@ -116,9 +119,11 @@ export function submitProcessor(ctx: LaneContext) {
         model: data.model,
         input: spec.buildInput(prepared.url, data.factor),
         ...(config.publicBaseUrl ? { callBackUrl: callbackUrl(config.publicBaseUrl, config.callbackSecret, sid) } : {}),
-      });
+      }, { signal: stopper.aborted });
       taskId = created.taskId;
     } catch (e) {
+      // Aborted at the drain deadline: `sendingAt` stays checkpointed, so the re-run knows this attempt is ambiguous.
+      stopper.throwIfAborted();
       return handleError(job, data, e, token);
     }
     // CHECKPOINT: nothing may come between createTask's answer and this.
