@@ -6,6 +6,7 @@ import { formatDuration } from '../config/units.js';
 import { LANES } from '../queue/names.js';
 import { ACTIVE_STATES, STATES, type BatchSummary, type RecordState } from '../results/record.js';
 import type { LaneViews } from './lanes.js';
+import { publicUrl } from './public-path.js';
 
 export interface BatchesPageInput {
   batches: readonly BatchSummary[];
@@ -18,6 +19,8 @@ export interface BatchesPageInput {
   hidden?: number;
   /** Where Bull Board is mounted. @defaultValue `/dashboard` */
   boardPath?: string;
+  /** The public prefix every link carries (behind a reverse proxy; see public-path.ts). @defaultValue `''` */
+  publicPath?: string;
 }
 
 const ESCAPES: Record<string, string> = {
@@ -89,7 +92,7 @@ function bar(b: BatchSummary): string {
   return `<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="${b.total}" aria-valuenow="${done}">${segments}</div>`;
 }
 
-function batchBlock(b: BatchSummary, now: number): string {
+function batchBlock(b: BatchSummary, now: number, prefix: string): string {
   const done = doneOf(b);
   const pct = b.total > 0 ? ((done / b.total) * 100).toFixed(1) : '0.0';
   const finished = isFinished(b);
@@ -118,7 +121,7 @@ ${bar(b)}
 <p class="progress"><b>${done}</b> of <b>${b.total}</b> done (${pct}%)</p>
 <ul class="counts">${counts}</ul>
 <dl>${dl}</dl>
-<p class="links">Export: <a href="/api/batches/${id}/export?format=jsonl">JSONL</a> · <a href="/api/batches/${id}/export?format=csv">CSV</a> · <a href="/api/batches/${id}">summary JSON</a></p>
+<p class="links">Export: <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}/export?format=jsonl`))}">JSONL</a> · <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}/export?format=csv`))}">CSV</a> · <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}`))}">summary JSON</a></p>
 </article>`;
 }
 
@@ -164,9 +167,10 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:6px 0}
 /** The whole page. */
 export function renderBatchesPage(input: BatchesPageInput): string {
   const refresh = input.refreshSeconds ?? 5;
-  const board = input.boardPath ?? '/dashboard';
+  const prefix = input.publicPath ?? '';
+  const board = publicUrl(prefix, input.boardPath ?? '/dashboard');
   const lanes = LANES.map((l) => laneBlock(l, input.lanes[l], input.now)).join('\n');
-  const batches = input.batches.map((b) => batchBlock(b, input.now)).join('\n');
+  const batches = input.batches.map((b) => batchBlock(b, input.now, prefix)).join('\n');
   const hidden = input.hidden ?? 0;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -176,7 +180,7 @@ ${refresh > 0 ? `<meta http-equiv="refresh" content="${refresh}">` : ''}
 <style>${CSS}</style></head>
 <body>
 <header><h1>kie-upscale-queue · batches</h1>
-<nav><a href="${escapeHtml(board)}">Queues (Bull Board)</a> · <a href="/api/batches">JSON</a></nav>
+<nav><a href="${escapeHtml(board)}">Queues (Bull Board)</a> · <a href="${escapeHtml(publicUrl(prefix, '/api/batches'))}">JSON</a></nav>
 <span class="meta">read ${escapeHtml(utc(input.now))}${refresh > 0 ? ` · refreshes every ${refresh} s` : ''}</span></header>
 <main>
 <section class="lanes">${lanes}</section>

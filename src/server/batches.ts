@@ -49,6 +49,7 @@ export function registerBatches(app: FastifyInstance, rt: Runtime, options: Batc
       now,
       refreshSeconds: refreshOf(query, options.refreshSeconds ?? 5),
       hidden: all.length - batches.length,
+      publicPath: request.publicPath,
     });
     return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
   });

@@ -18,6 +18,7 @@ import { LANES, type Lane } from '../queue/names.js';
 import type { Runtime } from '../runtime.js';
 import { BOARD_PATH, writeGuard } from './access.js';
 import { basicAuthHook, dashboardCredentials } from './auth.js';
+import { publicUrl } from './public-path.js';
 import { registerBatches, type BatchesOptions } from './batches.js';
 
 export interface DashboardOptions {
@@ -46,6 +47,17 @@ export function scrubJobData(value: unknown, depth = 0): unknown {
     out[k] = SECRET_KEY.test(k) ? '[redacted]' : scrubJobData(v, depth + 1);
   }
   return out;
+}
+
+/**
+ * Bull Board's page with the public prefix: its `<base href>` (from which the UI builds every API call, asset and
+ * client-side route) and the Batches link. Bull Board renders both from a base path fixed at setup; the prefix
+ * may differ per request (X-Forwarded-Prefix), so the rendered page is rewritten.
+ */
+export function withPublicPath(html: string, prefix: string): string {
+  return html
+    .replace(`<base href="${BOARD_PATH}/"`, `<base href="${publicUrl(prefix, `${BOARD_PATH}/`)}"`)
+    .replace(`"url":"${BOARD_PATH}/batches"`, `"url":"${publicUrl(prefix, `${BOARD_PATH}/batches`)}"`);
 }
 
 function adapterFor(rt: Runtime, lane: Lane, write: boolean): BullMQAdapter {
@@ -78,6 +90,11 @@ export function registerDashboard(app: FastifyInstance, rt: Runtime, options: Da
           miscLinks: [{ text: 'Batches', url: `${BOARD_PATH}/batches` }],
         },
       },
+    });
+    scope.addHook('onSend', async (request, reply, payload) => {
+      if (request.publicPath === '' || typeof payload !== 'string') return payload;
+      if (!String(reply.getHeader('content-type') ?? '').startsWith('text/html')) return payload;
+      return withPublicPath(payload, request.publicPath);
     });
     await scope.register(serverAdapter.registerPlugin(), { prefix: BOARD_PATH });
     registerBatches(scope, rt, options.batches);
