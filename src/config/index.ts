@@ -6,10 +6,12 @@
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 import { hashTagOf, parseClusterNodes, type ClusterNode } from './cluster.js';
+import { normalisePrefix, parseTrustProxy, type TrustProxy } from './paths.js';
 import { parseDuration, parseRateLimit, type RateLimit } from './units.js';
 
 export { parseDuration, parseRateLimit, formatDuration, type RateLimit } from './units.js';
 export { hashTagOf, parseClusterNodes, type ClusterNode } from './cluster.js';
+export { normalisePrefix, parseTrustProxy, type TrustProxy } from './paths.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -303,6 +305,37 @@ const schema = z.object({
    * together. @defaultValue `1m`
    */
   CREDITS_CHECK_INTERVAL: duration('1m'),
+  /**
+   * The path a reverse proxy serves the HTTP app under, with the prefix stripped before the request reaches it
+   * (e.g. `/ops`): every link, redirect and Bull Board's `<base href>` carry it. @defaultValue none (served at `/`)
+   */
+  PUBLIC_PATH: z
+    .string()
+    .transform((v, ctx) => {
+      const p = normalisePrefix(v);
+      if (p === null) {
+        ctx.addIssue({ code: 'custom', message: 'must be a path like /ops or /tools/upscale (letters, digits, . _ ~ - between slashes)' });
+        return z.NEVER;
+      }
+      return p;
+    })
+    .optional(),
+  /**
+   * Which peers are trusted proxies: `true` (any), `false`, or a comma list of addresses / CIDR ranges. Their
+   * `X-Forwarded-Prefix` overrides PUBLIC_PATH per request, and fastify reads their `X-Forwarded-For`/`-Proto`.
+   * @defaultValue `false`
+   */
+  TRUST_PROXY: z
+    .string()
+    .transform((v, ctx): TrustProxy => {
+      try {
+        return parseTrustProxy(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
   /** Basic-auth user of the dashboard (with DASHBOARD_PASSWORD). */
   DASHBOARD_USER: z.string().optional(),
   /** Basic-auth password of the dashboard (with DASHBOARD_USER). */
@@ -361,6 +394,9 @@ export interface Config {
   readonly notifyRetryForMs: number;
   readonly stallAfterMs: number;
   readonly creditsCheckIntervalMs: number;
+  /** PUBLIC_PATH, normalised: '' or e.g. '/ops'. */
+  readonly publicPath: string;
+  readonly trustProxy: TrustProxy;
   readonly dashboardUser: string | undefined;
   readonly dashboardPassword: string | undefined;
   readonly logLevel: (typeof LOG_LEVELS)[number];
@@ -456,6 +492,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
     notifyRetryForMs: p.NOTIFY_RETRY_FOR,
     stallAfterMs: p.STALL_AFTER,
     creditsCheckIntervalMs: p.CREDITS_CHECK_INTERVAL,
+    publicPath: p.PUBLIC_PATH ?? '',
+    trustProxy: p.TRUST_PROXY ?? false,
     dashboardUser: p.DASHBOARD_USER,
     dashboardPassword: p.DASHBOARD_PASSWORD,
     logLevel: p.LOG_LEVEL,

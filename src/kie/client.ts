@@ -40,6 +40,15 @@ export const PATHS = {
   urlUpload: '/api/file-url-upload',
 } as const;
 
+/** Per-call options. */
+export interface CallOptions {
+  /**
+   * Aborts the call (a worker's drain deadline). The call then fails with a `KieNetworkError` saying it was
+   * aborted, `maybeSent: true` (the request may have reached kie.ai).
+   */
+  signal?: AbortSignal | undefined;
+}
+
 interface Exchange {
   host: 'api' | 'upload';
   method: 'GET' | 'POST';
@@ -47,6 +56,7 @@ interface Exchange {
   params?: Record<string, string>;
   data?: unknown;
   headers?: Record<string, string | number>;
+  signal?: AbortSignal | undefined;
 }
 
 export class KieClient {
@@ -99,7 +109,7 @@ export class KieClient {
   }
 
   /** Submits one task. Not idempotent: a failure that may have reached kie.ai must not be blindly repeated. */
-  async createTask(req: CreateTaskRequest): Promise<{ taskId: string }> {
+  async createTask(req: CreateTaskRequest, opts: CallOptions = {}): Promise<{ taskId: string }> {
     const endpoint = `POST ${PATHS.createTask}`;
     if (!isModelName(req.model))
       throw this.#fail(endpoint, {
@@ -111,18 +121,19 @@ export class KieClient {
     const data: Record<string, unknown> = { model: req.model };
     if (req.callBackUrl !== undefined) data.callBackUrl = req.callBackUrl;
     data.input = req.input;
-    return this.#call({ host: 'api', method: 'POST', path: PATHS.createTask, data }, (env) =>
+    return this.#call({ host: 'api', method: 'POST', path: PATHS.createTask, data, signal: opts.signal }, (env) =>
       parseCreated(env.data),
     );
   }
 
   /** recordInfo of one task. An unknown taskId throws `KieUnknownTaskError` (a `KieValidationError`). */
-  async getTask(taskId: string): Promise<TaskInfo> {
+  async getTask(taskId: string, opts: CallOptions = {}): Promise<TaskInfo> {
     if (typeof taskId !== 'string' || taskId.trim() === '') {
       throw this.#fail(`GET ${PATHS.recordInfo}`, { kind: 'invalid-request', message: 'taskId is empty' });
     }
     const id = taskId.trim();
-    return this.#call({ host: 'api', method: 'GET', path: PATHS.recordInfo, params: { taskId: id } }, (env) =>
+    const ex: Exchange = { host: 'api', method: 'GET', path: PATHS.recordInfo, params: { taskId: id }, signal: opts.signal };
+    return this.#call(ex, (env) =>
       parseTaskInfo(env.data, id),
     );
   }
@@ -133,8 +144,9 @@ export class KieClient {
   }
 
   /** Turns a kie.ai result URL into a download link valid for about 20 minutes. */
-  async getDownloadUrl(url: string): Promise<string> {
-    return this.#call({ host: 'api', method: 'POST', path: PATHS.downloadUrl, data: { url } }, (env) => {
+  async getDownloadUrl(url: string, opts: CallOptions = {}): Promise<string> {
+    const ex: Exchange = { host: 'api', method: 'POST', path: PATHS.downloadUrl, data: { url }, signal: opts.signal };
+    return this.#call(ex, (env) => {
       const d = env.data;
       if (typeof d === 'string' && d.trim() !== '') return d;
       if (d !== null && typeof d === 'object') {
@@ -146,9 +158,9 @@ export class KieClient {
   }
 
   /** Uploads a local file (streamed) or in-memory content as multipart to the upload host. */
-  async uploadFileStream(source: UploadSource, opts: UploadOptions = {}): Promise<UploadedFile> {
+  async uploadFileStream(source: UploadSource, opts: UploadOptions & CallOptions = {}): Promise<UploadedFile> {
     return this.#call(
-      { host: 'upload', method: 'POST', path: PATHS.streamUpload },
+      { host: 'upload', method: 'POST', path: PATHS.streamUpload, signal: opts.signal },
       parseUploaded,
       async () => {
         const mp = await multipartBody(source, uploadFields(opts, this.#uploadPath), this.#maxUploadBytes);
@@ -222,7 +234,8 @@ export class KieClient {
         throw e;
       }
     }
-    const signal = AbortSignal.timeout(timeoutMs);
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const signal = ex.signal ? AbortSignal.any([deadline, ex.signal]) : deadline;
     let res: AxiosResponse<unknown>;
     try {
       res = await this.#http.request({
@@ -236,9 +249,12 @@ export class KieClient {
         maxBodyLength: upload ? this.#maxUploadBytes : MAX_API_REQUEST_BYTES,
       });
     } catch (err) {
+      if (ex.signal?.aborted && !deadline.aborted) {
+        throw this.#fail(endpoint, { kind: 'network', message: 'the call was aborted by the caller before an answer', maybeSent: true, cause: err });
+      }
       throw this.#fail(
         endpoint,
-        transportFailure(err, { deadlineHit: signal.aborted, timeoutMs, scrub: this.#scrub }),
+        transportFailure(err, { deadlineHit: deadline.aborted, timeoutMs, scrub: this.#scrub }),
       );
     } finally {
       // An upload body the server did not read to the end (early answer, failure) is released here.

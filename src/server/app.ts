@@ -10,6 +10,9 @@
  * | `GET /metrics` | metrics |
  * | `GET /healthz` | always |
  *
+ * Behind a reverse proxy that serves the app under a prefix (PUBLIC_PATH, or a trusted proxy's X-Forwarded-Prefix),
+ * the routes stay as above and every link, redirect and `<base href>` carries the prefix (public-path.ts).
+ *
  * Logs are pino JSON through the runtime's logger: one line per request with the `?t=` token redacted from the
  * URL, never a header.
  */
@@ -18,6 +21,8 @@ import { redactSecrets, type Logger } from '../log.js';
 import { Counters } from '../metrics/counters.js';
 import { LANES } from '../queue/names.js';
 import type { Runtime } from '../runtime.js';
+import { trackRoutes } from './access.js';
+import { proxyTrust, publicUrl, registerPublicPath } from './public-path.js';
 import { registerCallbacks, type CallbackOptions } from './callbacks.js';
 import { BOARD_PATH, registerDashboard } from './dashboard.js';
 import type { BatchesOptions } from './batches.js';
@@ -73,9 +78,12 @@ export function buildApp(rt: Runtime, options: ServerOptions = {}): FastifyInsta
     loggerInstance: logger,
     // One line per request from the onResponse hook below instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: false,
+    // TRUST_PROXY: their X-Forwarded-For/-Proto (request.ip, protocol) and X-Forwarded-Prefix (public-path.ts).
+    trustProxy: rt.config.trustProxy === false ? false : proxyTrust(rt.config.trustProxy),
     bodyLimit: 1_048_576,
   }) as unknown as FastifyInstance;
+  trackRoutes(app);
+  registerPublicPath(app, { publicPath: rt.config.publicPath, trustProxy: rt.config.trustProxy });
   const counters = new Counters(rt.redis, rt.store.keys.counters, options.counterFlushMs ?? 1000);
 
   app.addHook('onResponse', async (request: FastifyRequest, reply) => {
@@ -99,7 +107,7 @@ export function buildApp(rt: Runtime, options: ServerOptions = {}): FastifyInsta
       write: options.dashboardWrite ?? false,
       ...(options.batchesOptions ? { batches: options.batchesOptions } : {}),
     });
-    app.get('/', async (_request, reply) => reply.redirect(`${BOARD_PATH}/batches`));
+    app.get('/', async (request, reply) => reply.redirect(publicUrl(request, `${BOARD_PATH}/batches`)));
   }
 
   // Without a listener BullMQ prints every reconnection error of the lanes' queues; log them, at most every 10 s.

@@ -8,6 +8,7 @@ import { LANES } from '../queue/names.js';
 import { ACTIVE_STATES, STATES, type BatchSummary, type RecordState } from '../results/record.js';
 import { renderCredits, renderLifecycle, type CreditsView, type NotificationsView, type PilotView } from '../results/status-view.js';
 import type { LaneViews } from './lanes.js';
+import { publicUrl } from './public-path.js';
 
 export interface BatchesPageInput {
   batches: readonly BatchSummary[];
@@ -28,6 +29,8 @@ export interface BatchesPageInput {
   credits?: CreditsView | null;
   /** Show pause/resume buttons per batch (src/server/batch-controls.ts). @defaultValue `false` */
   write?: boolean;
+  /** The public prefix every link carries (behind a reverse proxy; see public-path.ts). @defaultValue `''` */
+  publicPath?: string;
 }
 
 const ESCAPES: Record<string, string> = {
@@ -119,7 +122,7 @@ function scheduleParts(b: BatchSummary, now: number, write: boolean): { badges: 
   return { badges, line };
 }
 
-function batchBlock(b: BatchSummary, now: number, write: boolean, pilot?: PilotView): string {
+function batchBlock(b: BatchSummary, now: number, write: boolean, prefix: string, pilot?: PilotView): string {
   const sched = scheduleParts(b, now, write);
   const done = doneOf(b);
   const pct = b.total > 0 ? ((done / b.total) * 100).toFixed(1) : '0.0';
@@ -153,7 +156,7 @@ ${bar(b)}${sched.line}
 ${renderLifecycle(b, pilot, now)
   .map((l) => `<p class="lifecycle">${escapeHtml(l.trim())}</p>`)
   .join('\n')}
-<p class="links">Export: <a href="/api/batches/${id}/export?format=jsonl">JSONL</a> · <a href="/api/batches/${id}/export?format=csv">CSV</a> · <a href="/api/batches/${id}">summary JSON</a></p>
+<p class="links">Export: <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}/export?format=jsonl`))}">JSONL</a> · <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}/export?format=csv`))}">CSV</a> · <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}`))}">summary JSON</a></p>
 </article>`;
 }
 
@@ -223,7 +226,7 @@ document.addEventListener('click', async (e) => {
   const b = e.target instanceof Element ? e.target.closest('button[data-act]') : null;
   if (!b) return;
   b.disabled = true;
-  const r = await fetch('/dashboard/batches/' + encodeURIComponent(b.dataset.batch) + '/' + b.dataset.act, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const r = await fetch('batches/' + encodeURIComponent(b.dataset.batch) + '/' + b.dataset.act, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
   if (r.ok) location.reload();
   else { b.disabled = false; alert((await r.json().catch(() => ({}))).error || r.statusText); }
 });
@@ -232,10 +235,11 @@ document.addEventListener('click', async (e) => {
 /** The whole page. */
 export function renderBatchesPage(input: BatchesPageInput): string {
   const refresh = input.refreshSeconds ?? 5;
-  const board = input.boardPath ?? '/dashboard';
+  const prefix = input.publicPath ?? '';
+  const board = publicUrl(prefix, input.boardPath ?? '/dashboard');
   const lanes = LANES.map((l) => laneBlock(l, input.lanes[l], input.now)).join('\n');
   const write = input.write ?? false;
-  const batches = input.batches.map((b) => batchBlock(b, input.now, write, input.pilots?.[b.batchId])).join('\n');
+  const batches = input.batches.map((b) => batchBlock(b, input.now, write, prefix, input.pilots?.[b.batchId])).join('\n');
   const notes = input.notifications ? notificationsBlock(input.notifications, input.now) : '';
   const runway = input.credits ? `<p class="credits">${escapeHtml(renderCredits(input.credits, input.now))}</p>` : '';
   const hidden = input.hidden ?? 0;
@@ -247,7 +251,7 @@ ${refresh > 0 ? `<meta http-equiv="refresh" content="${refresh}">` : ''}
 <style>${CSS}</style></head>
 <body>
 <header><h1>kie-upscale-queue · batches</h1>
-<nav><a href="${escapeHtml(board)}">Queues (Bull Board)</a> · <a href="/api/batches">JSON</a></nav>
+<nav><a href="${escapeHtml(board)}">Queues (Bull Board)</a> · <a href="${escapeHtml(publicUrl(prefix, '/api/batches'))}">JSON</a></nav>
 <span class="meta">read ${escapeHtml(utc(input.now))}${refresh > 0 ? ` · refreshes every ${refresh} s` : ''}</span></header>
 <main>
 <section class="lanes">${lanes}</section>

@@ -69,6 +69,7 @@ export function registerBatches(app: FastifyInstance, rt: Runtime, options: Batc
       refreshSeconds: refreshOf(query, options.refreshSeconds ?? 5),
       hidden: all.length - batches.length,
       write: options.write ?? false,
+      publicPath: request.publicPath,
     });
     return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
   });

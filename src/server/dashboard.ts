@@ -3,20 +3,23 @@
  * API (batches.ts), all behind HTTP basic auth when DASHBOARD_USER/DASHBOARD_PASSWORD are set.
  *
  * Read-only by default (`readOnlyMode` on every adapter). With `write` (`upscale serve --dashboard-write`) Bull
- * Board may retry and clean jobs, nothing else: pausing, emptying, obliterating, adding or editing jobs through it
- * would bypass the pipeline's own bookkeeping (`upscale pause|resume|retry|cancel` do that), so those stay refused.
+ * Board may retry failed jobs and remove completed or failed ones, nothing else (the exact list and how requests are
+ * judged on the matched route: access.ts): pausing, emptying, obliterating, adding or editing jobs through it would
+ * bypass the pipeline's own bookkeeping (`upscale pause|resume|retry|cancel` do that), so those stay refused.
  * Job data is shown with anything secret-looking redacted (job data never holds the key or a callback URL; this
  * is a second line of defence).
  */
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { redactSecrets } from '../log.js';
 import { LANES, type Lane } from '../queue/names.js';
 import type { Runtime } from '../runtime.js';
+import { BOARD_PATH, writeGuard } from './access.js';
 import { basicAuthHook, dashboardCredentials } from './auth.js';
 import { registerBatchDetail } from './batch-detail.js';
+import { publicUrl } from './public-path.js';
 import { registerBatches, type BatchesOptions } from './batches.js';
 
 export interface DashboardOptions {
@@ -25,20 +28,13 @@ export interface DashboardOptions {
   batches?: BatchesOptions;
 }
 
-/** Where Bull Board is mounted. */
-export const BOARD_PATH = '/dashboard';
+export { BOARD_PATH };
 
 const DESCRIPTIONS: Record<Lane, string> = {
   submit: 'createTask under the account budget; a job per image and generation',
   poll: 'recordInfo checks; a job parked (delayed) between checks of one task',
   download: 'downloads of results to OUTPUT_DIR',
 };
-
-/** Mutating Bull Board routes allowed with `write`: retry and clean, of a whole status or of one job. */
-const WRITE_ALLOWED = [
-  /^\/api\/queues\/[^/]+\/(retry|clean)\/[^/]+$/,
-  /^\/api\/queues\/[^/]+\/[^/]+\/(retry|clean)$/,
-];
 
 const SECRET_KEY = /token|secret|password|api[-_]?key|authorization|callback[-_]?url|hmac/i;
 
@@ -54,18 +50,15 @@ export function scrubJobData(value: unknown, depth = 0): unknown {
   return out;
 }
 
-function writeGuard(write: boolean) {
-  return async function guardWrites(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return;
-    const path = request.url.split('?')[0] ?? '';
-    if (!path.startsWith(`${BOARD_PATH}/api/`)) return;
-    const route = path.slice(BOARD_PATH.length);
-    if (write && WRITE_ALLOWED.some((re) => re.test(route))) return;
-    const error = write
-      ? 'only retry and clean are allowed from the dashboard; use upscale pause|resume|retry|cancel for the rest'
-      : 'the dashboard is read-only (start upscale serve with --dashboard-write to allow retry and clean)';
-    await reply.code(write ? 403 : 405).send({ error });
-  };
+/**
+ * Bull Board's page with the public prefix: its `<base href>` (from which the UI builds every API call, asset and
+ * client-side route) and the Batches link. Bull Board renders both from a base path fixed at setup; the prefix
+ * may differ per request (X-Forwarded-Prefix), so the rendered page is rewritten.
+ */
+export function withPublicPath(html: string, prefix: string): string {
+  return html
+    .replace(`<base href="${BOARD_PATH}/"`, `<base href="${publicUrl(prefix, `${BOARD_PATH}/`)}"`)
+    .replace(`"url":"${BOARD_PATH}/batches"`, `"url":"${publicUrl(prefix, `${BOARD_PATH}/batches`)}"`);
 }
 
 function adapterFor(rt: Runtime, lane: Lane, write: boolean): BullMQAdapter {
@@ -86,7 +79,7 @@ export function registerDashboard(app: FastifyInstance, rt: Runtime, options: Da
   const creds = dashboardCredentials(rt.config);
   void app.register(async (scope) => {
     if (creds) scope.addHook('onRequest', basicAuthHook(creds));
-    scope.addHook('onRequest', writeGuard(write));
+    scope.addHook('onRequest', writeGuard(rt, write));
     const serverAdapter = new FastifyAdapter();
     serverAdapter.setBasePath(BOARD_PATH);
     createBullBoard({
@@ -98,6 +91,11 @@ export function registerDashboard(app: FastifyInstance, rt: Runtime, options: Da
           miscLinks: [{ text: 'Batches', url: `${BOARD_PATH}/batches` }],
         },
       },
+    });
+    scope.addHook('onSend', async (request, reply, payload) => {
+      if (request.publicPath === '' || typeof payload !== 'string') return payload;
+      if (!String(reply.getHeader('content-type') ?? '').startsWith('text/html')) return payload;
+      return withPublicPath(payload, request.publicPath);
     });
     await scope.register(serverAdapter.registerPlugin(), { prefix: BOARD_PATH });
     registerBatches(scope, rt, { ...options.batches, write });

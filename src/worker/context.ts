@@ -6,14 +6,15 @@ import type { SubmitJobData } from '../queue/job-data.js';
 import type { Logger } from '../log.js';
 import type { FairShare } from '../queue/fair-share.js';
 import type { Admission } from './admission.js';
+import type { Stopper } from './shutdown.js';
 
 /**
  * Turns an image's input into the URL createTask gets, after pre-flight checks: uploads local files, refuses
  * inputs that cannot succeed, stops at a batch's credit budget. `ok: false` means "send nothing": the image is
  * recorded `failed` (or `cancelled` / `expired` when `state` says so) with the code and message. `update` goes into the job's
- * checkpoint (e.g. the uploaded copy's URL).
+ * checkpoint (e.g. the uploaded copy's URL). `signal` aborts its fetches and uploads (the worker's drain deadline).
  */
-export type PrepareInput = (data: SubmitJobData) => Promise<PreparedInput>;
+export type PrepareInput = (data: SubmitJobData, signal?: AbortSignal) => Promise<PreparedInput>;
 
 export type PreparedInput =
   | { ok: true; url: string; update?: Partial<SubmitJobData> }
@@ -29,4 +30,6 @@ export interface LaneContext {
   readonly fair: FairShare;
   /** This process' admission of held submit jobs (its timer runs only where the submit lane runs). */
   readonly admission: Admission;
+  /** The process' stop: `draining` (start nothing new) and `aborted` (abort what runs). See shutdown.ts. */
+  readonly stopper: Stopper;
 }

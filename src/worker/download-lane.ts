@@ -15,7 +15,7 @@
  * failed; the failure is logged and counted (`upscale_downloads_total{result="failed"}`). DOWNLOAD_CONCURRENCY
  * bounds the downloads running at once in this process.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
@@ -27,11 +27,18 @@ import type { DownloadJobData } from '../queue/job-data.js';
 import { retryDelay } from '../queue/outcome.js';
 import type { ResultRecord } from '../results/record.js';
 import type { LaneContext } from './context.js';
+import { partPath } from './part-files.js';
 import { getInputFacts } from './prepare-input.js';
 import { decodedBody } from './http-body.js';
+import { isStopError } from './shutdown.js';
 import { FetchRefused, guardedGet } from './ssrf.js';
 import { thumbnailsAfterDownload } from './thumbnails.js';
 import { verifyOutput, type OutputExpectation } from './verify-output.js';
+
+/** Whole-exchange deadline of one result download: at least a minute, else 4 × KIE_REQUEST_TIMEOUT (ms). */
+export function downloadTimeoutMs(requestTimeoutMs: number): number {
+  return Math.max(60_000, requestTimeoutMs * 4);
+}
 
 /** Largest result file written. */
 export const MAX_RESULT_BYTES = 512 * 1024 * 1024;
@@ -60,14 +67,19 @@ export function outputStem(record: Pick<ResultRecord, 'jobId' | 'input'>): strin
   return stem === '' ? record.jobId : `${record.jobId}-${stem}`;
 }
 
-/** Streams `url` into `dir/<stem><ext>` through a temp file; verifies it (verify-output.ts); returns where it went. */
+/**
+ * Streams `url` into `dir/<stem><ext>` through a temp file; verifies it (verify-output.ts); returns where it went. The
+ * worker's drain deadline (`ctx.stopper.aborted`) aborts it; the temp file is removed whatever ends it.
+ */
 async function fetchTo(ctx: LaneContext, url: string, dir: string, stem: string, expectation: OutputExpectation): Promise<Downloaded> {
   const { config, kie } = ctx.rt;
-  const get = (u: string) => guardedGet(u, { allowPrivate: config.allowPrivateUrls, timeoutMs: Math.max(60_000, config.requestTimeoutMs * 4) });
+  const signal = ctx.stopper.aborted;
+  const get = (u: string) => guardedGet(u, { allowPrivate: config.allowPrivateUrls, timeoutMs: downloadTimeoutMs(config.requestTimeoutMs), signal });
   let res = await get(url);
   if ([403, 404, 410].includes(res.status)) {
     res.response.destroy();
-    const fresh = await kie.getDownloadUrl(url).catch(() => null);
+    const fresh = await kie.getDownloadUrl(url, { signal }).catch(() => null);
+    ctx.stopper.throwIfAborted();
     if (fresh === null) throw new FetchRefused(`the result URL answered HTTP ${res.status} (expired?)`, false);
     res = await get(fresh);
   }
@@ -79,7 +91,7 @@ async function fetchTo(ctx: LaneContext, url: string, dir: string, stem: string,
     res.response.destroy();
     throw new FetchRefused(`the result is ${res.contentLength} bytes, over the ${MAX_RESULT_BYTES}-byte limit`, true);
   }
-  const temp = join(dir, `.${stem}.${randomBytes(4).toString('hex')}.part`);
+  const temp = partPath(dir, stem);
   const hash = createHash('sha256');
   let size = 0;
   try {
@@ -144,9 +156,19 @@ export function downloadProcessor(ctx: LaneContext) {
       const scale = MODELS[record.model].scaleFor(record.factor);
       const shown = facts ? { width: facts.displayWidth ?? facts.width, height: facts.displayHeight ?? facts.height } : null;
       const expected = data.expected ?? (shown?.width && shown.height ? { width: shown.width * scale, height: shown.height * scale } : null);
-      const files = await Promise.all(
-        data.resultUrls.map((url, i) => limit(() => fetchTo(ctx, url, dir, i === 0 ? stem : `${stem}-${i + 1}`, { expected }))),
+      // A download still queued for a slot when the drain begins does not start; every started one settles (its
+      // temp file removed if it did not complete) before the job ends.
+      const settled = await Promise.allSettled(
+        data.resultUrls.map((url, i) =>
+          limit(() => {
+            ctx.stopper.throwIfDraining();
+            return fetchTo(ctx, url, dir, i === 0 ? stem : `${stem}-${i + 1}`, { expected });
+          }),
+        ),
       );
+      const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failure) throw failure.reason;
+      const files = settled.map((r) => (r as PromiseFulfilledResult<Downloaded>).value);
       const first = files[0];
       if (!first) throw new FetchRefused('the task reported no result URL', true);
       await thumbnailsAfterDownload(ctx, record, first.path);
@@ -166,6 +188,9 @@ export function downloadProcessor(ctx: LaneContext) {
       } else log.info({ jobId: data.jobId, batchId: data.batchId, outputPath: first.path }, 'result downloaded');
       return { outputPath: first.path };
     } catch (e) {
+      // Stopping: not a failed try; the job is given back and downloads again elsewhere.
+      ctx.stopper.throwIfAborted();
+      if (isStopError(e)) throw e;
       const tries = (data.tries ?? 0) + 1;
       const reason = e instanceof Error ? e.message : String(e);
       const permanent = e instanceof FetchRefused && e.permanent;

@@ -1,8 +1,12 @@
 /**
  * Runs the lanes' BullMQ workers in this process. Each lane's limiter is derived from its API budget and held in
- * Redis, so it is global across every worker process. `close()` drains within a deadline: running jobs finish
- * (parked polls hold no slot), and past the deadline the workers are closed by force; their jobs are taken over
- * by another worker (or this one after a restart) from their checkpoints.
+ * Redis, so it is global across every worker process.
+ *
+ * `close(timeoutMs)` keeps this promise: from the call on no new job of any lane starts (and no queued download or
+ * unsent createTask inside a running one); running jobs may finish until `timeoutMs`; then every HTTP call and
+ * download still in flight is aborted, its temp file removed, and its job given back to `waiting` (no attempt spent)
+ * to resume from its checkpoints elsewhere. It resolves at most {@link CLOSE_GRACE_MS} after `timeoutMs` whatever
+ * Redis or the network do (a job whose give-back could not be written is taken over when its lock expires).
  */
 import { Worker, type Job, type Processor } from 'bullmq';
 import { Counters } from '../metrics/counters.js';
@@ -21,9 +25,15 @@ import { pollProcessor } from './poll-lane.js';
 import { downloadProcessor } from './download-lane.js';
 import { LaneProber } from './lane-probe.js';
 import { defaultPrepareInput } from './prepare-input.js';
+import { removeStaleParts } from './part-files.js';
+import { Stopper, stoppable } from './shutdown.js';
 import { submitProcessor } from './submit-lane.js';
 import { fairShareOf, lookaheadFor } from '../queue/fair-share.js';
 import { Admission } from './admission.js';
+import { downloadTimeoutMs } from './download-lane.js';
+
+/** How long `close()` waits after the deadline for aborted jobs to be given back and the connections to close (ms). */
+export const CLOSE_GRACE_MS = 2000;
 
 export interface WorkerOptions {
   /** Lanes to run. @defaultValue submit and poll (and download when OUTPUT_DIR is set) */
@@ -44,7 +54,10 @@ export interface WorkerHandle {
   readonly workers: ReadonlyMap<Lane, Worker>;
   readonly context: LaneContext;
   readonly watch: BatchWatch | null;
-  /** Waits for running jobs up to `timeoutMs`, then closes by force. Resolves true when the drain was clean. */
+  /**
+   * Drains: starts nothing new, lets running jobs finish up to `timeoutMs`, then aborts them (given back, temp files
+   * removed). Resolves within `timeoutMs` + CLOSE_GRACE_MS; true when every job finished before the deadline.
+   */
   close(timeoutMs?: number): Promise<boolean>;
 }
 
@@ -84,6 +97,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
   });
   const fair = fairShareOf(rt);
   const admission = new Admission(fair, lookaheadFor(rt.config.createLimit), rt.log);
+  const stopper = new Stopper();
   const context: LaneContext = {
     rt,
     log: rt.log,
@@ -92,7 +106,11 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
     prepareInput: options.prepareInput ?? defaultPrepareInput(rt),
     fair,
     admission,
+    stopper,
   };
+  if (lanes.includes('download') && rt.config.outputDir) {
+    await removeStaleParts(rt.config.outputDir, downloadTimeoutMs(rt.config.requestTimeoutMs), rt.log);
+  }
   const processors: Partial<Record<Lane, Processor>> = {
     submit: submitProcessor(context) as Processor,
     poll: pollProcessor(context) as Processor,
@@ -110,7 +128,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
     const processor = processors[lane];
     if (!processor) throw new Error(`no processor for the ${lane} lane in this build`);
     const limiter = limiterOf(rt, lane);
-    const worker = new Worker(queueName(lane), processor, {
+    const worker = new Worker(queueName(lane), stoppable(processor, stopper), {
       connection: workerConnection,
       prefix: rt.config.prefix,
       concurrency,
@@ -146,28 +164,41 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
   if (workers.has('submit')) admission.start();
   rt.log.info({ lanes, concurrency, prefix: rt.config.prefix }, 'workers started');
 
+  let closing: Promise<boolean> | undefined;
+  async function drain(timeoutMs: number): Promise<boolean> {
+    stopper.drain();
+    admission.stop();
+    // The timers beside the lanes (batch watch, notification deliverer, lane prober) stop within the same deadline.
+    const sideStopped = within(Promise.all([watch?.stop(), deliverer?.stop(), prober.stop()]).then(() => true), timeoutMs);
+    // BullMQ's close stops fetching at once and resolves when the running jobs have ended. Called once: a second
+    // close(true) would only return this same promise.
+    const closed = Promise.all([...workers.values()].map((w) => w.close())).then(
+      () => true,
+      (err: unknown) => {
+        rt.log.warn({ err }, 'error while closing the workers');
+        return true;
+      },
+    );
+    const clean = await within(closed, timeoutMs);
+    if (!clean) {
+      rt.log.warn({ timeoutMs }, 'drain deadline passed: aborting the running calls and downloads; their jobs go back to waiting');
+      stopper.abort();
+      for (const w of workers.values()) w.cancelAllJobs('the drain deadline passed');
+      if (!(await within(closed, CLOSE_GRACE_MS * 0.75))) rt.log.warn('some jobs could not be given back in time; they are taken over when their locks expire');
+    }
+    await sideStopped;
+    await within(counters.flush().catch(() => undefined), CLOSE_GRACE_MS * 0.25);
+    workerConnection.disconnect();
+    return clean;
+  }
+
   return {
     workers,
     context,
     watch,
-    async close(timeoutMs = rt.config.shutdownTimeoutMs) {
-      await Promise.all([watch?.stop(), deliverer?.stop()]);
-      await prober.stop();
-      admission.stop();
-      let timer: NodeJS.Timeout | undefined;
-      const graceful = Promise.all([...workers.values()].map((w) => w.close())).then(() => true);
-      const deadline = new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs);
-      });
-      const clean = await Promise.race([graceful, deadline]);
-      clearTimeout(timer);
-      if (!clean) {
-        rt.log.warn({ timeoutMs }, 'drain deadline passed; closing workers by force (their jobs resume elsewhere)');
-        await Promise.all([...workers.values()].map((w) => w.close(true)));
-      }
-      await counters.flush().catch(() => undefined);
-      workerConnection.disconnect();
-      return clean;
+    close(timeoutMs = rt.config.shutdownTimeoutMs) {
+      closing ??= drain(timeoutMs);
+      return closing;
     },
   };
 }
@@ -202,5 +233,18 @@ async function recordUnexpectedFailure(ctx: LaneContext, lane: Lane, job: Job | 
     ctx.log.error({ lane, jobId: data.jobId, batchId: data.batchId, err }, 'job failed unexpectedly; image recorded failed');
   } catch (e) {
     ctx.log.error({ lane, jobId: data.jobId, err: e }, 'could not record an unexpected failure');
+  }
+}
+
+/** Resolves true when `promise` settles within `ms`, false otherwise (it is left running). */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

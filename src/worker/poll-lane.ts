@@ -19,7 +19,7 @@ export const MAX_POLL_ERRORS = 10;
 export type PollResult = { state: string };
 
 export function pollProcessor(ctx: LaneContext) {
-  const { rt, log, counters, schedule } = ctx;
+  const { rt, log, counters, schedule, stopper } = ctx;
   const { config, store, queues, kie } = rt;
   const signals = new LaneSignals(ctx, 'poll');
 
@@ -142,8 +142,9 @@ export function pollProcessor(ctx: LaneContext) {
     const data: PollJobData = { ...job.data, polls: job.data.polls + 1 };
     let info: TaskInfo;
     try {
-      info = await schedule.check(() => kie.getTask(data.taskId));
+      info = await schedule.check(() => kie.getTask(data.taskId, { signal: stopper.aborted }));
     } catch (e) {
+      stopper.throwIfAborted(); // aborted at the drain deadline: the job is given back, the call not judged
       return onError(job, data, e, token);
     }
     await signals.answered();

@@ -75,14 +75,16 @@ export function createPrepareInput(rt: Runtime, options: PrepareOptions = {}): P
    * Pre-flight facts of the image: kept ones for a URL or a still-fresh upload, else checked now (a local file is
    * read again, so one that vanished since the last run is caught before an upload is attempted).
    */
-  async function check(data: SubmitJobData, remote: boolean, fresh: boolean): Promise<{ facts: ImageFacts } | PreparedInput> {
+  async function check(data: SubmitJobData, remote: boolean, fresh: boolean, signal?: AbortSignal): Promise<{ facts: ImageFacts } | PreparedInput> {
     if (remote || fresh) {
       const kept = await getInputFacts(rt, data.batchId, data.jobId);
       if (kept) return { facts: kept };
     }
     const target = remote ? { url: data.input } : { path: localPath(data.input) };
     const allowAnimated = await allowsAnimated(rt, data.batchId);
-    const result = await preflight(target, data.model, data.factor, { ...preflightOptions, allowAnimated });
+    const result = await preflight(target, data.model, data.factor, { ...preflightOptions, allowAnimated, ...(signal ? { signal } : {}) });
+    // An aborted fetch says nothing about the image: the caller (the submit lane) gives the job back.
+    if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
     if (!result.ok) {
       log.info({ jobId: data.jobId, batchId: data.batchId, reason: result.reason }, 'pre-flight refused the image');
       const unreadable = !remote && result.unreadable === true;
@@ -100,13 +102,14 @@ export function createPrepareInput(rt: Runtime, options: PrepareOptions = {}): P
     return { facts: result.facts };
   }
 
-  async function upload(data: SubmitJobData): Promise<PreparedInput> {
+  async function upload(data: SubmitJobData, signal?: AbortSignal): Promise<PreparedInput> {
     const path = localPath(data.input);
     try {
-      const uploaded = await rt.kie.uploadFileStream(path, { uploadPath: `kie-upscale-queue/${data.batchId}` });
+      const uploaded = await rt.kie.uploadFileStream(path, { uploadPath: `kie-upscale-queue/${data.batchId}`, signal });
       log.info({ jobId: data.jobId, batchId: data.batchId }, 'local file uploaded');
       return { ok: true, url: uploaded.downloadUrl, update: { uploadedUrl: uploaded.downloadUrl, uploadedAt: now() } };
     } catch (e) {
+      if (signal?.aborted) throw e;
       // A file that vanished or cannot be read since the pre-flight, or an upload kie.ai refuses for good.
       const outcome = outcomeFor(e);
       if (isKieError(e) && outcome.kind === 'fail') return { ok: false, state: 'failed', failCode: `upload-${outcome.failCode}`, failMsg: `upload of ${path} failed: ${outcome.failMsg}` };
@@ -114,7 +117,7 @@ export function createPrepareInput(rt: Runtime, options: PrepareOptions = {}): P
     }
   }
 
-  return async (data) => {
+  return async (data, signal) => {
     // The batch's completion window closed: nothing more is sent for it.
     const closed = await deadlineRefusal(rt, data.batchId, now());
     if (closed) return { ok: false, state: 'expired', ...closed };
@@ -122,7 +125,7 @@ export function createPrepareInput(rt: Runtime, options: PrepareOptions = {}): P
     const expired = remote ? expiryProblem(data.input, now()) : null;
     if (expired !== null) return { ok: false, state: 'failed', failCode: 'expired', failMsg: expired };
     const fresh = !remote && data.uploadedUrl !== undefined && data.uploadedAt !== undefined && now() - data.uploadedAt < config.uploadLifetimeMs;
-    const checked = await check(data, remote, fresh);
+    const checked = await check(data, remote, fresh, signal);
     if ('ok' in checked) return checked;
     const price = priceOf(config.priceTable, data.model, data.factor, checked.facts);
     const reservation = await reserveCredits(rt, data.batchId, data.jobId, price.credits);
@@ -137,7 +140,7 @@ export function createPrepareInput(rt: Runtime, options: PrepareOptions = {}): P
       ? { ok: true, url: data.input }
       : fresh
         ? { ok: true, url: data.uploadedUrl as string }
-        : await upload(data);
+        : await upload(data, signal);
     return prepared;
   };
 }

@@ -44,7 +44,7 @@ export interface SubmitResult {
 }
 
 export function submitProcessor(ctx: LaneContext) {
-  const { rt, log, counters, schedule } = ctx;
+  const { rt, log, counters, schedule, stopper } = ctx;
   const { config, store, queues, kie } = rt;
   const signals = new LaneSignals(ctx, 'submit');
   const createGate = createTaskGate(rt);
@@ -143,7 +143,10 @@ export function submitProcessor(ctx: LaneContext) {
     }
     // A paused lane probing on its own lets exactly one image through (lane-probe.ts); the others wait.
     const gate = await enterProbeGate(ctx, job, token);
-    const prepared = await ctx.prepareInput(data);
+    const prepared = await ctx.prepareInput(data, stopper.aborted);
+    stopper.throwIfAborted();
+    // Draining: no createTask is sent any more (one cut at the deadline would be ambiguous); the job goes back.
+    stopper.throwIfDraining();
     if (!prepared.ok) return fail(data, prepared.failCode, prepared.failMsg, prepared.state);
 
     // The preparation took a variable time: the exact sliding window of the create budget decides the send.
@@ -164,11 +167,13 @@ export function submitProcessor(ctx: LaneContext) {
         model: data.model,
         input: spec.buildInput(prepared.url, data.factor),
         ...(config.publicBaseUrl ? { callBackUrl: callbackUrl(config.publicBaseUrl, config.callbackSecret, sid) } : {}),
-      });
+      }, { signal: stopper.aborted });
       taskId = created.taskId;
     } catch (e) {
       await answeredForRunway(rt, data.jobId);
       if (gotAnswer(e)) await pass.answered();
+      // Aborted at the drain deadline: `sendingAt` stays checkpointed, so the re-run knows this attempt is ambiguous.
+      stopper.throwIfAborted();
       return handleError(job, data, e, gate, token);
     }
     // CHECKPOINT: nothing may come between createTask's answer and this.

@@ -4,9 +4,12 @@ import { loadConfig } from '../../config/index.js';
 import { LANES, type Lane } from '../../queue/names.js';
 import { createRuntime } from '../../runtime.js';
 import { startHeapTrim } from '../../worker/heap-trim.js';
-import { defaultLanes, startWorkers } from '../../worker/index.js';
+import { CLOSE_GRACE_MS, defaultLanes, startWorkers } from '../../worker/index.js';
 import { checkEvictionPolicy } from '../../worker/preflight-redis.js';
 import { UsageError } from '../usage-error.js';
+
+/** The most `upscale worker` takes past SHUTDOWN_TIMEOUT to exit after SIGTERM/SIGINT (ms). */
+export const EXIT_MARGIN_MS = CLOSE_GRACE_MS + 1000;
 
 export function parseLanes(text: string): Lane[] {
   const lanes = text.split(',').map((s) => s.trim()).filter(Boolean);
@@ -50,14 +53,25 @@ export function register(program: Command): void {
           }
           stopping = true;
           stopTrim();
-          rt.log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'draining');
+          const timeoutMs = config.shutdownTimeoutMs;
+          rt.log.info({ signal, timeoutMs }, 'draining: no new job starts; running ones may finish until the deadline');
+          // The promise kept whatever Redis or the network do: exit 0 by SHUTDOWN_TIMEOUT + EXIT_MARGIN_MS.
+          setTimeout(() => {
+            rt.log.warn({ timeoutMs }, 'shutdown took too long; exiting (unfinished jobs are taken over when their locks expire)');
+            process.exit(0);
+          }, timeoutMs + EXIT_MARGIN_MS).unref();
           void handle
-            .close(config.shutdownTimeoutMs)
-            .then((clean) => rt.log.info({ clean }, 'workers stopped'))
-            .finally(() => void rt.close().then(resolve));
+            .close(timeoutMs)
+            .then((clean) => rt.log.info({ clean }, clean ? 'workers stopped' : 'workers stopped at the deadline; aborted jobs were given back'))
+            .finally(() => {
+              const closed = rt.close().catch(() => undefined);
+              void Promise.race([closed, new Promise((r) => setTimeout(r, 500).unref())]).then(() => resolve());
+            });
         };
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));
       });
+      // Sockets of aborted downloads may linger a moment after everything of ours has closed: do not wait for them.
+      setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref();
     });
 }
