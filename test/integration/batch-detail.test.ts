@@ -39,7 +39,7 @@ describe('batch page routes', () => {
     const get = (url: string) => b!.app.inject({ method: 'GET', url });
     let res = await get(`/api/batches/${BATCH}/records?state=done`);
     expect(res.statusCode).toBe(400);
-    expect(res.json()).toEqual({ error: 'state: "done" must be one of waiting, submitting, polling, succeeded, failed, timed_out, cancelled' });
+    expect(res.json()).toEqual({ error: 'state: "done" must be one of waiting, held, submitting, polling, succeeded, failed, timed_out, cancelled, expired' });
     res = await get(`/api/batches/${BATCH}/records?size=5000`);
     expect(res.json()).toEqual({ error: 'size: "5000" must be a whole number from 10 to 500' });
     res = await get(`/api/batches/${BATCH}/records?sort=finished&state=waiting`);

@@ -150,7 +150,7 @@ describe('secrets never leave config', () => {
 
   it('the 401 pause reason and status output explain the fix without showing either key', () => {
     const status = outputs.find((o) => o.startsWith('$ upscale status --json'))!;
-    expect(status).toMatch(/Fix KIE_API_KEY, then run `upscale resume`/);
+    expect(status).toMatch(/Fix KIE_API_KEY; the lane probes again on its own, or run `upscale resume`/);
     expect(leaks(status, secrets)).toEqual([]);
   });
 
