@@ -217,15 +217,12 @@ export function renderStatus(snapshot: StatusInput, options: RenderOptions & { l
   if (snapshot.batches.length === 0) blocks.push('no batches (enqueue one with `upscale enqueue`)');
   if (hidden > 0) blocks.push(`${hidden} older finished batch(es) not shown (\`upscale status --batch ID\` or \`--json\` lists them)`);
   const tail = [renderLanes(snapshot.lanes, options.now)];
+  // Batch pauses beside lane pauses: a lane pause holds every batch, a batch pause only its own images.
+  const gated = snapshot.batches.filter((b) => b.gate !== null && !isBatchFinished(b));
+  if (gated.length > 0) tail.push(`batches held: ${gated.map((b) => `${b.batchId} (${b.gate?.state ?? ''})`).join(', ')}`);
   if (snapshot.credits) tail.push(renderCredits(snapshot.credits, options.now));
   if (snapshot.notifications) tail.push(renderNotifications(snapshot.notifications, options.now));
   blocks.push(tail.join('\n'));
-  // Batch pauses beside lane pauses: a lane pause holds every batch, a batch pause only its own images.
-  const gated = snapshot.batches.filter((b) => b.gate !== null && !isBatchFinished(b));
-  if (gated.length > 0) {
-    const names = gated.map((b) => `${b.batchId} (${b.gate?.state ?? ''})`).join(', ');
-    blocks[blocks.length - 1] += `\nbatches held: ${names}`;
-  }
   return blocks.join('\n\n') + '\n';
 }
 

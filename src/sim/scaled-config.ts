@@ -39,6 +39,10 @@ export function scaledPipelineEnv(o: ScaledEnvOptions): Record<string, string> {
     MAINTENANCE_BACKOFF: ms(60_000 / s),
     MAX_BACKOFF: ms(600_000 / s),
     RETRY_BACKOFF: ms(2000 / s),
+    // kie.ai time too: a paused lane's probe, the credit balance read and a stalled batch's notice.
+    PROBE_COOLDOWN: ms(300_000 / s),
+    CREDITS_CHECK_INTERVAL: ms(60_000 / s),
+    STALL_AFTER: ms(1_800_000 / s),
     // Not scaled: how long the simulator takes to answer is real time on a machine that may be loaded, not kie.ai
     // time. A scaled 5 s timeout cut off createTask answers the simulator was still writing under load; without
     // callbacks such an attempt is ambiguous and was sent again (a task paid twice in the flaky pipeline-e2e run).

@@ -26,7 +26,7 @@ describe('upscale demo', () => {
     expect(res.stdout).toMatch(/All 16 images ended as expected/);
     const prefix = /Redis prefix (demo-[0-9a-f]+)/.exec(res.stdout)?.[1];
     const [batch] = await readdir(out);
-    const files = (await readdir(join(out, batch!))).filter((f) => f !== 'demo.log');
+    const files = (await readdir(join(out, batch!))).filter((f) => !['demo.log', '.thumbs', 'results.jsonl', 'summary.json'].includes(f));
     expect(files).toHaveLength(11);
     const icon = files.find((f) => f.endsWith('-icon-96x96.webp'))!;
     expect(await sharp(join(out, batch!, icon)).metadata()).toMatchObject({ format: 'webp', width: 768, height: 768 });

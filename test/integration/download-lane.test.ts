@@ -26,7 +26,8 @@ describe('download lane', () => {
     const records = await waitForRecords(rig.rt, batch, { downloads: true });
     const files = await readdir(join(rig.outputDir, batch));
     expect(files.filter((f) => f.endsWith('.part'))).toEqual([]);
-    expect(files.filter((f) => f !== '.thumbs')).toHaveLength(3);
+    // Beside the outputs: the thumbnails' folder and the finalizer's results.jsonl / summary.json.
+    expect(files.filter((f) => !['.thumbs', 'results.jsonl', 'summary.json'].includes(f))).toHaveLength(3);
     // Thumbnails: input and output in the same frame, small and preview, WebP, made once beside the outputs.
     for (const id of ids) {
       const size = async (f: string) => {

@@ -216,15 +216,14 @@ export function register(program: Command): void {
       options.logger = createLogger({ level: config.logLevel, name: 'sim' });
       const { startSimulator } = await import('../../sim/index.js');
       const sim = await startSimulator(options);
-      console.log(`simulator listening on ${sim.url}`);
-      console.log(
-        `point workers at it: KIE_BASE_URL=${sim.url} KIE_UPLOAD_BASE_URL=${sim.url} (with the same KIE_API_KEY)`,
-      );
-      console.log(
-        `sample inputs: ${sim.url}/sim/images/<name>-<w>x<h>.<jpg|png|webp> (workers need ALLOW_PRIVATE_URLS=true for them)`,
-      );
-      console.log(
-        `stats: ${sim.url}/sim/stats   tasks: ${sim.url}/sim/tasks   faults: POST ${sim.url}/sim/control`,
+      // One write: a reader that sees the first line sees the rest.
+      process.stdout.write(
+        [
+          `simulator listening on ${sim.url}`,
+          `point workers at it: KIE_BASE_URL=${sim.url} KIE_UPLOAD_BASE_URL=${sim.url} (with the same KIE_API_KEY)`,
+          `sample inputs: ${sim.url}/sim/images/<name>-<w>x<h>.<jpg|png|webp> (workers need ALLOW_PRIVATE_URLS=true for them)`,
+          `stats: ${sim.url}/sim/stats   tasks: ${sim.url}/sim/tasks   faults: POST ${sim.url}/sim/control`,
+        ].join('\n') + '\n',
       );
       const signal = await new Promise<string>((resolve) => {
         const on = (s: string) => {
