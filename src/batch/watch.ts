@@ -9,6 +9,7 @@
  * - the credit runway (src/worker/runway.ts): the balance read, once a minute for all processes.
  * Any number of processes run the same loop: each step is claimed or deduplicated in Redis.
  */
+import { TickLoop } from '../tick-loop.js';
 import type { Logger } from '../log.js';
 import { batchPaused, batchStalled, clearOccurrence, emit, emitOnce } from '../notify/index.js';
 import { laneStatus } from '../queue/lane-status.js';
@@ -33,9 +34,7 @@ const API_LANES: readonly Lane[] = ['submit', 'poll'];
 
 export class BatchWatch {
   readonly finalizer: Finalizer;
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private stopped = false;
+  private loop: TickLoop | null = null;
   private lastWatch = 0;
   private readonly tickMs: number;
   private readonly watchEveryMs: number;
@@ -51,23 +50,12 @@ export class BatchWatch {
   }
 
   start(): void {
-    if (this.timer || this.stopped) return;
-    const loop = () => {
-      this.running = this.tick()
-        .catch((err: unknown) => this.log.warn({ err }, 'batch watch tick failed'))
-        .finally(() => {
-          this.running = null;
-          if (!this.stopped) this.timer = setTimeout(loop, this.tickMs);
-        });
-    };
-    this.timer = setTimeout(loop, 0);
+    this.loop ??= new TickLoop(() => this.tick(), this.tickMs, this.log, 'batch watch');
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running;
+    await this.loop?.stop();
   }
 
   async tick(now = Date.now()): Promise<void> {

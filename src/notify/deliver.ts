@@ -6,6 +6,7 @@
  * tried again after an exponential backoff with jitter (RETRY_BACKOFF doubling, at most MAX_BACKOFF) until
  * NOTIFY_RETRY_FOR after the event, then marked `failed` and logged.
  */
+import { TickLoop } from '../tick-loop.js';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../log.js';
@@ -53,9 +54,7 @@ return 1
 `;
 
 export class Deliverer {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private stopped = false;
+  private loop: TickLoop | null = null;
   private readonly sign: ReturnType<typeof makeSigner>;
   private readonly tickMs: number;
   private readonly timeoutMs: number;
@@ -72,24 +71,12 @@ export class Deliverer {
   }
 
   start(): void {
-    if (this.timer || this.stopped) return;
-    const loop = () => {
-      this.running = this.tick()
-        .then(() => undefined)
-        .catch((err: unknown) => this.src.log.warn({ err }, 'notification delivery tick failed'))
-        .finally(() => {
-          this.running = null;
-          if (!this.stopped) this.timer = setTimeout(loop, this.tickMs);
-        });
-    };
-    this.timer = setTimeout(loop, 0);
+    this.loop ??= new TickLoop(() => this.tick(), this.tickMs, this.src.log, 'notification delivery');
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running;
+    await this.loop?.stop();
   }
 
   /** One look at the outbox: sends every due delivery taken (in parallel) and settles each. */
