@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import type { CallbackSender } from './callbacks.js';
 import type { FaultState } from './faults.js';
 import type { FileStore } from './files.js';
+import type { LightOutputs } from './light.js';
 import type { KeyedLimiter } from './limits.js';
 import type { ResolvedOptions } from './options.js';
 import type { StatsCollector, SimStats } from './stats.js';
@@ -19,6 +20,8 @@ export interface SimContext {
   credits: { balance: number };
   files: FileStore;
   tasks: TaskStore;
+  /** Light mode's shared outputs and inspections (`SimOptions.light`); null otherwise. */
+  light: LightOutputs | null;
   callbacks: CallbackSender;
   /** `http://host:port` of the running server (or the configured public URL). */
   baseUrl(): string;

@@ -41,6 +41,16 @@ export class FileStore {
     return entry;
   }
 
+  /**
+   * Writes `data` to a file that is served at no path and never expires: the light mode's shared outputs, which
+   * `alias` serves under each task's result path.
+   */
+  async keep(data: Buffer, mimeType: string): Promise<StoredFile> {
+    const file = join(this.dir, 'store', String(++this.counter));
+    await writeFile(file, data);
+    return { file, mimeType, size: data.length, expiresAt: Infinity };
+  }
+
   /** Serves an existing entry at another path too (download links), with its own expiry. */
   alias(urlPath: string, entry: StoredFile, ttlMs: number): void {
     this.entries.set(urlPath, { ...entry, expiresAt: Math.min(entry.expiresAt, Date.now() + ttlMs) });

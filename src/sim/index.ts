@@ -16,6 +16,7 @@ import { CallbackSender } from './callbacks.js';
 import { statsOf, type SimContext } from './context.js';
 import { FaultState } from './faults.js';
 import { FileStore } from './files.js';
+import { LightOutputs } from './light.js';
 import { KeyedLimiter } from './limits.js';
 import { resolveOptions, type SimFaults, type SimOptions } from './options.js';
 import { streamRng } from './random.js';
@@ -86,6 +87,7 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
     logger,
   });
   const upscaler = new Upscaler(opts.upscaleConcurrency);
+  const light = opts.light ? new LightOutputs(upscaler, files) : null;
   const tasks = new TaskStore({
     opts,
     latencyRng: rng('latency'),
@@ -94,6 +96,7 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
     idRng: rng('ids'),
     files,
     upscaler,
+    light,
     stats,
     credits,
     callbacks,
@@ -110,6 +113,7 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
     credits,
     files,
     tasks,
+    light,
     callbacks,
     baseUrl: () => base,
     stopSignal: stopController.signal,

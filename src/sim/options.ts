@@ -154,6 +154,14 @@ export interface SimOptions {
   fetchTimeoutMs?: number;
   /** How many sharp upscales run at once. @defaultValue 2 */
   upscaleConcurrency?: number;
+  /**
+   * Light mode, for runs of many thousands of images on a small machine: a successful task's output is upscaled by
+   * sharp once per distinct input (its bytes), model and factor, and that one file is served for every later task
+   * of the same kind: real bytes of the right dimensions, reported and actual, without a resize per task. Inputs
+   * are still fetched and inspected at createTask (kie.ai's checks), but not written to disk per task.
+   * @defaultValue false (every task upscales its own input)
+   */
+  light?: boolean;
   /** Seed of every random draw (latency, failures, faults, task ids). @defaultValue 1 */
   seed?: number;
   /**
@@ -195,6 +203,7 @@ export interface ResolvedOptions {
   uploadTtlMs: number;
   fetchTimeoutMs: number;
   upscaleConcurrency: number;
+  light: boolean;
   seed: number;
   windowClock: () => number;
 }
@@ -299,6 +308,7 @@ export function resolveOptions(o: SimOptions): ResolvedOptions {
     uploadTtlMs: positive('uploadTtlMs', o.uploadTtlMs ?? 3 * DAY) / timeScale,
     fetchTimeoutMs: positive('fetchTimeoutMs', o.fetchTimeoutMs ?? 30_000),
     upscaleConcurrency: Math.max(1, Math.floor(o.upscaleConcurrency ?? 2)),
+    light: o.light ?? false,
     seed: o.seed ?? 1,
     windowClock: o.windowClock ?? monotonicMs,
   };

@@ -75,7 +75,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: SimContext): void {
       });
       if (!fetched.ok)
         return answer(reply, 422, `cannot use the input image ${req.imageUrl}: ${fetched.reason}`);
-      const facts = await inspectImage(fetched.data);
+      const facts = ctx.light ? await ctx.light.inspect(fetched.data) : await inspectImage(fetched.data);
       const problem = checkImage(facts, req);
       if (problem || !facts) return answer(reply, 422, problem ?? 'the input is not an image');
       const price = priceOf(req, facts, ctx.opts.prices);

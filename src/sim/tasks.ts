@@ -1,13 +1,15 @@
 /**
  * Task life: waiting → queuing → generating → success | fail, with a latency drawn per model (lognormal,
  * already scaled). A task that succeeds is really upscaled by sharp and its output served at
- * `/results/<taskId>/0.<ext>`. Credits are reserved at creation and refunded when the task fails.
+ * `/results/<taskId>/0.<ext>` (in light mode, the one shared output of its kind: `light.ts`). Credits are reserved
+ * at creation and refunded when the task fails.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Logger } from '../log.js';
 import type { CallbackSender } from './callbacks.js';
 import type { ImageFacts } from './fetch-input.js';
 import type { FileStore } from './files.js';
+import type { LightOutputs } from './light.js';
 import type { ResolvedOptions } from './options.js';
 import { lognormal, type Rng } from './random.js';
 import type { StatsCollector } from './stats.js';
@@ -37,6 +39,8 @@ export interface TaskDeps {
   idRng: Rng;
   files: FileStore;
   upscaler: Upscaler;
+  /** Light mode's shared outputs; null when every task upscales its own input. */
+  light: LightOutputs | null;
   stats: StatsCollector;
   credits: { balance: number };
   callbacks: CallbackSender;
@@ -48,6 +52,8 @@ export class TaskStore {
   private tasks = new Map<string, SimTask>();
   private timers = new Set<NodeJS.Timeout>();
   private finishing = new Set<Promise<void>>();
+  /** Light mode: the input bytes of tasks not ended yet (kept in memory instead of a file per task). */
+  private lightInputs = new Map<string, Buffer>();
   private stopped = false;
 
   constructor(private readonly deps: TaskDeps) {}
@@ -93,8 +99,9 @@ export class TaskStore {
       generatingAt: now + latency * GENERATING_AT,
       dueAt: now + latency,
     };
-    await writeFile(files.inputPath(taskId), input);
+    if (!this.deps.light) await writeFile(files.inputPath(taskId), input);
     if (this.stopped) throw new Error('the simulator stopped');
+    if (this.deps.light) this.lightInputs.set(taskId, input);
     this.tasks.set(taskId, task);
     const timer = setTimeout(
       () => {
@@ -128,8 +135,27 @@ export class TaskStore {
     return { succeeded, failed, inFlight: this.tasks.size - succeeded - failed };
   }
 
+  /** Makes the task's output and serves it; resolves with its path and size (null once the simulator stopped). */
+  private async produce(task: SimTask, inputFile: string): Promise<{ path: string; width: number; height: number } | null> {
+    const { opts, files, upscaler, light } = this.deps;
+    if (light) {
+      const input = this.lightInputs.get(task.taskId);
+      if (!input) throw new Error(`light mode: the input of task ${task.taskId} is gone`);
+      const shared = await light.get(input, task.model, task.factor);
+      if (this.stopped) return null;
+      const path = `/results/${task.taskId}/0.${shared.ext}`;
+      files.alias(path, shared.file, opts.resultTtlMs);
+      return { path, width: shared.width, height: shared.height };
+    }
+    const out = await upscaler.run(await readFile(inputFile), task.model, task.factor);
+    if (this.stopped) return null;
+    const path = `/results/${task.taskId}/0.${out.ext}`;
+    await files.put(path, out.data, out.mimeType, opts.resultTtlMs);
+    return { path, width: out.width, height: out.height };
+  }
+
   private async finish(task: SimTask, failCode: string | null): Promise<void> {
-    const { opts, files, upscaler, logger } = this.deps;
+    const { files, logger } = this.deps;
     const inputFile = files.inputPath(task.taskId);
     try {
       if (this.stopped) return;
@@ -138,11 +164,9 @@ export class TaskStore {
         return;
       }
       try {
-        const out = await upscaler.run(await readFile(inputFile), task.model, task.factor);
-        if (this.stopped) return;
-        const path = `/results/${task.taskId}/0.${out.ext}`;
-        await files.put(path, out.data, out.mimeType, opts.resultTtlMs);
-        if (this.stopped) return;
+        const out = await this.produce(task, inputFile);
+        if (this.stopped || !out) return;
+        const { path } = out;
         task.resultUrls = [`${this.deps.baseUrl()}${path}`];
         task.outputWidth = out.width;
         task.outputHeight = out.height;
@@ -161,7 +185,8 @@ export class TaskStore {
       }
       this.deps.callbacks.completed(task);
     } finally {
-      await files.removeQuietly(inputFile);
+      if (this.deps.light) this.lightInputs.delete(task.taskId);
+      else await files.removeQuietly(inputFile);
     }
   }
 

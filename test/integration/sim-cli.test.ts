@@ -93,6 +93,7 @@ describe.concurrent('upscale sim', () => {
         latency: ['topaz=10s/30s', 'recraft/crisp-upscale=2s/5s'],
         fault: ['serverErrorRate=0.1', 'maintenance=true', 'slowMs=2s'],
         resultTtl: '1h',
+        light: true,
       }),
       { webhookHmacKey: 'hmac' },
     );
@@ -106,6 +107,7 @@ describe.concurrent('upscale sim', () => {
       seed: 3,
       webhookHmacKey: 'hmac',
       resultTtlMs: 3_600_000,
+      light: true,
       latency: {
         'topaz/image-upscale': { medianMs: 10_000, p95Ms: 30_000 },
         'recraft/crisp-upscale': { medianMs: 2000, p95Ms: 5000 },
@@ -113,6 +115,7 @@ describe.concurrent('upscale sim', () => {
       faults: { serverErrorRate: 0.1, maintenance: true, slowMs: 2000 },
     });
     expect(simOptionsFromFlags(flags({ key: [] }), { apiKey: 'from-env' }).apiKeys).toEqual(['from-env']);
+    expect(simOptionsFromFlags(flags(), {}).light).toBeUndefined();
     const cases: [Partial<SimFlags>, RegExp][] = [
       [{ key: [] }, /pass --key KEY or set KIE_API_KEY/],
       [{ timeScale: 'fast' }, /--time-scale "fast" is not a number/],

@@ -128,6 +128,34 @@ describe('task life', () => {
     expect(s.stats()).toMatchObject({ tasksSucceeded: 4, tasksInFlight: 0, credits: 100_000 - 40 });
   });
 
+  it('light mode: one real upscale per input, model and factor, served under each task\'s own result URL with the right size', async () => {
+    const s = await start({ light: true });
+    const same = sampleImageUrl(s.url, 'light', 36, 20, 'png');
+    const other = sampleImageUrl(s.url, 'light', 30, 20, 'webp');
+    const cases = [
+      { url: `${same}?i=1`, factor: '2', size: { format: 'png', width: 72, height: 40 } },
+      { url: `${same}?i=2`, factor: '2', size: { format: 'png', width: 72, height: 40 } },
+      { url: `${same}?i=3`, factor: '4', size: { format: 'png', width: 144, height: 80 } },
+      { url: other, factor: '2', size: { format: 'webp', width: 60, height: 40 } },
+    ];
+    const ids = await Promise.all(cases.map((c) => create(s, topazBody(c.url, c.factor))));
+    const bodies: Buffer[] = [];
+    for (const [i, c] of cases.entries()) {
+      const { data } = await follow(s, ids[i]!);
+      expect(data).toMatchObject({ state: 'success', creditsConsumed: 10 });
+      const [url] = (JSON.parse(data.resultJson) as { resultUrls: string[] }).resultUrls;
+      expect(url).toMatch(new RegExp(`^${s.url}/results/${ids[i]}/0\\.${c.size.format === 'png' ? 'png' : 'webp'}$`));
+      const body = Buffer.from(await (await fetch(url!)).arrayBuffer());
+      expect(await imageSize(body)).toEqual(c.size);
+      bodies.push(body);
+    }
+    // The same bytes, model and factor share one output; another factor or input gets its own.
+    expect(bodies[1]!.equals(bodies[0]!)).toBe(true);
+    expect(bodies[2]!.equals(bodies[0]!)).toBe(false);
+    expect(s.tasks().map((t) => [t.outputWidth, t.outputHeight])).toEqual(cases.map((c) => [c.size.width, c.size.height]));
+    expect(s.stats()).toMatchObject({ tasksSucceeded: 4, createAccepted: 4 });
+  });
+
   it('recraft: ×2 with a sharpen', async () => {
     const s = await start();
     const url = sampleImageUrl(s.url, 'crisp', 50, 20, 'jpg');

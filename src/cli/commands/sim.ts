@@ -32,6 +32,7 @@ export interface SimFlags {
   dailyLimit?: string;
   retryAfter?: string;
   oddStates?: string;
+  light?: boolean;
 }
 
 const DEFAULT_PORT = '8790';
@@ -150,6 +151,7 @@ export function simOptionsFromFlags(
       throw new UsageError(`--public-url "${flags.publicUrl}" must be an http(s) URL`);
     opts.publicUrl = flags.publicUrl;
   }
+  if (flags.light) opts.light = true;
   if (flags.fault.length > 0)
     opts.faults = Object.assign({}, ...flags.fault.map(faultEntry)) as Partial<SimFaults>;
   return opts;
@@ -197,6 +199,10 @@ export function register(program: Command): void {
       'task latency of a model, e.g. topaz=20s/60s (repeatable)',
       collect,
       [],
+    )
+    .option(
+      '--light',
+      'upscale once per distinct input, model and factor and serve that output for every such task (runs of many thousands of images on a small machine)',
     )
     .option('--result-ttl <duration>', 'result URLs expire after this (default 24h, scaled)')
     .option('--public-url <url>', 'base of the URLs the simulator hands out (default its own address)')
