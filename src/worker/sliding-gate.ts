@@ -17,8 +17,11 @@
  * `send + guard + window`) would cost a fixed guard instead, but breaks the window whenever a call takes longer
  * than the guard to arrive, which a loaded machine does (tried: createTask 429s under load).
  *
+ * Waiters queue in the order they first asked (two small sorted sets beside the gate's), and each sleeps until its
+ * turn can first come instead of asking again on a fixed step (see TAKE).
+ *
  * Times come from Redis' clock (`TIME`), so machines' clocks do not matter. Memory: at most `max` members (a few
- * dozen bytes each) plus those of calls that died unanswered, until their expiry.
+ * dozen bytes each) plus those of calls that died unanswered, until their expiry, and one member per waiter.
  */
 import { randomBytes } from 'node:crypto';
 import type { RateLimit } from '../config/units.js';
@@ -26,27 +29,69 @@ import type { Redis } from 'ioredis';
 import { runScript } from '../results/scripts.js';
 
 /**
- * KEYS: the gate's sorted set, optionally the lane's slow-down key (while it lives, nothing passes). ARGV: max,
- * window ms, hold ms (request timeout), member, retry step ms.
+ * KEYS: the gate's sorted set, its queue of waiters (member → when it first asked), the waiters' liveness (member →
+ * by when it asks again), optionally the lane's slow-down key (while it lives, nothing passes). ARGV: max, window ms,
+ * hold ms (request timeout), member, grace ms.
  * Returns 0 when the call may go now (its entry added), else how many ms to wait before asking again.
+ *
+ * Waiters go in the order they first asked. One at rank r (r waiters ahead) goes once fewer than max − r calls
+ * count; until then it sleeps until the earliest moment its turn can come, the (i + 1)-th free place with
+ * i = count + r − max: entry i stops counting at its score, and never before one window from now if unanswered (it
+ * counts until its answer + window); a place beyond the `count` entries needs calls not sent yet, and at most `max`
+ * are sent in any window from now, each counting a window: so not before ⌈(i + 1 − count) / max⌉ windows.
+ * So each waiter asks about once per call it lets through, however many wait: polling
+ * on a fixed step made every waiter ask many times per call (about 100 asks per image with 64 submit jobs waiting,
+ * the catalogue benchmark's worker CPU). A waiter that stops asking (a dead process) leaves the queue `grace` ms
+ * after it was due back.
  */
 const TAKE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local max = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local hold = tonumber(ARGV[3])
-if KEYS[2] then
-  local slow = redis.call('PTTL', KEYS[2])
-  if slow > 0 then return slow end
+local member = ARGV[4]
+local grace = tonumber(ARGV[5])
+local ttl = hold + window + grace
+local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 100)
+if #dead > 0 then
+  redis.call('ZREM', KEYS[3], unpack(dead))
+  redis.call('ZREM', KEYS[2], unpack(dead))
+end
+if KEYS[4] then
+  local slow = redis.call('PTTL', KEYS[4])
+  if slow > 0 then
+    if redis.call('ZSCORE', KEYS[2], member) then redis.call('ZADD', KEYS[3], now + slow + grace, member) end
+    return slow
+  end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now + hold + window, ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], hold + window + 1000)
+local count = redis.call('ZCARD', KEYS[1])
+local rank = redis.call('ZRANK', KEYS[2], member)
+if not rank then
+  redis.call('ZADD', KEYS[2], now, member)
+  rank = redis.call('ZRANK', KEYS[2], member)
+end
+if count + rank < max then
+  redis.call('ZADD', KEYS[1], now + hold + window, member)
+  redis.call('ZREM', KEYS[2], member)
+  redis.call('ZREM', KEYS[3], member)
+  redis.call('PEXPIRE', KEYS[1], ttl)
   return 0
 end
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, math.min(tonumber(first[2]) - now, tonumber(ARGV[5])))
+local idx = count + rank - max
+local wait
+if idx < count then
+  local e = redis.call('ZRANGE', KEYS[1], idx, idx, 'WITHSCORES')
+  wait = math.min(tonumber(e[2]) - now, window)
+else
+  wait = window * math.ceil((idx + 1 - count) / max)
+end
+wait = math.max(1, wait)
+redis.call('ZADD', KEYS[3], now + wait + grace, member)
+redis.call('PEXPIRE', KEYS[2], ttl)
+redis.call('PEXPIRE', KEYS[3], ttl)
+return wait
 `;
 
 /** KEYS: the gate's sorted set. ARGV: member, window ms. The call was answered: it counts one window from now, if sooner. */
@@ -105,10 +150,12 @@ export class SlidingGate {
   /** Waits until a call may be sent without any window of kie.ai's holding more than `limit.max`. */
   async pass(): Promise<GatePass> {
     const member = randomBytes(9).toString('base64url');
-    const step = Math.max(1, Math.round(this.limit.durationMs / this.limit.max / 2));
+    const keys = [this.key, `${this.key}:queue`, `${this.key}:live`, ...(this.slowdownKey ? [this.slowdownKey] : [])];
+    // A live waiter asks again within this much of when it said it would (a starved event loop, a GC pause).
+    const graceMs = Math.round(this.limit.durationMs + 1000);
     let waitedMs = 0;
     for (;;) {
-      const wait = Number(await runScript(this.redis, TAKE, this.slowdownKey ? [this.key, this.slowdownKey] : [this.key], [Math.floor(this.limit.max), this.limit.durationMs, Math.round(this.holdMs), member, step]));
+      const wait = Number(await runScript(this.redis, TAKE, keys, [Math.floor(this.limit.max), this.limit.durationMs, Math.round(this.holdMs), member, graceMs]));
       if (wait <= 0) break;
       waitedMs += wait;
       await new Promise((resolve) => setTimeout(resolve, wait));

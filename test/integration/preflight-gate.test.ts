@@ -46,6 +46,34 @@ describe('createTask send gate (exact sliding window)', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(600 - 5);
   });
 
+  it('waiters sleep until their turn can come: a few asks per call let through, not one per fixed step (catalogue benchmark: ~100 asks per image before)', async () => {
+    const redis = rig.rt.redis.duplicate();
+    const evalsha = redis.evalsha.bind(redis);
+    let asks = 0;
+    redis.evalsha = ((...args: Parameters<typeof evalsha>) => {
+      asks++;
+      return evalsha(...args);
+    }) as typeof redis.evalsha;
+    const limit = { max: 4, durationMs: 200 };
+    const gate = new SlidingGate(redis, `${rig.rt.config.prefix}:gate:test-queue`, limit, 5000);
+    const order: number[] = [];
+    const started = Date.now();
+    await Promise.all(
+      Array.from({ length: 24 }, async (_, i) => {
+        await sleep(i * 2); // they ask in this order
+        const pass = await gate.pass();
+        order.push(i);
+        await pass.answered();
+      }),
+    );
+    redis.disconnect();
+    // 24 calls at 4 per 200 ms (each counting one window after its answer): at least five windows after the first burst.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(5 * limit.durationMs);
+    // 24 answers, and the asks to pass: 65-80 here; the old fixed step (25 ms here) asked 445 times.
+    expect(asks - 24).toBeLessThanOrEqual(24 * 4);
+    expect(order).toHaveLength(24);
+  });
+
   it('no window of arrivals holds more than the budget, however the network delays each call', async () => {
     const limit = { max: 8, durationMs: 250 };
     const gate = new SlidingGate(rig.rt.redis, `${rig.rt.config.prefix}:gate:test-jitter`, limit, 5000);
