@@ -24,7 +24,8 @@ import { scaledPipelineEnv } from '../../src/sim/scaled-config.js';
 import { startSimulator, type Simulator } from '../../src/sim/index.js';
 import { waitFor } from '../helpers/redis.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
-import { startFleet, type Fleet } from './fleet.js';
+import { startFleet, type Fleet } from '../helpers/fleet.js';
+import { checkPayments, compareWithTask, inputsCreatedTwice, tallyRecords } from '../helpers/run-checks.js';
 import { writeArtifact } from '../helpers/artifacts.js';
 
 const IMAGES = 1000;
@@ -128,47 +129,20 @@ describe('chaos: 1,000 images, kills, a Redis restart and a fault storm', () => 
     await waitFor(async () => (await finished()) >= IMAGES, { timeoutMs: 200_000, intervalMs: 250, what: 'every image to finish' });
     const wallS = Math.round((Date.now() - t0) / 1000);
 
-    // Every image terminal; nothing lost.
-    const records: ResultRecord[] = [];
-    for await (const r of rt.store.records(BATCH)) records.push(r);
-    const summary = (await rt.store.getSummary(BATCH))!;
-    const terminal = records.filter((r) => ['succeeded', 'failed', 'timed_out', 'cancelled'].includes(r.state));
-    const lost = IMAGES - terminal.length;
-
-    // Double payment: every extra createTask of an input must be covered by an ambiguous submit on its record.
+    // Every image terminal; nothing lost. Double payment: every extra createTask of an input must be covered by an
+    // ambiguous submit on its record.
     const stats = sim.stats();
-    const byInput = new Map(records.map((r) => [r.input, r]));
-    let duplicates = 0;
-    let duplicatesWithoutAmbiguity = 0;
-    const unexplained: string[] = [];
-    for (const [input, n] of Object.entries(stats.perInput)) {
-      const extra = n - 1;
-      duplicates += extra;
-      const covered = byInput.get(input)?.ambiguousSubmits ?? 0;
-      if (extra > covered) {
-        duplicatesWithoutAmbiguity += extra - covered;
-        unexplained.push(`${input}: ${n} tasks, ${covered} ambiguous submits recorded`);
-      }
-    }
+    const tally = await tallyRecords(rt.store.records(BATCH), inputsCreatedTwice(stats.perInput));
+    const summary = (await rt.store.getSummary(BATCH))!;
+    const lost = IMAGES - tally.terminal;
+    const { duplicates, duplicatesWithoutAmbiguity, unexplained } = checkPayments(stats.perInput, tally.ambiguousByInput);
 
     // The export agrees with the simulator's record of each task.
     const out = new Collect();
     expect(await exportBatch(rt.store, BATCH, { format: 'jsonl', out })).toBe(IMAGES);
     const exported = out.text.trim().split('\n').map((l) => JSON.parse(l) as ResultRecord);
     const tasks = new Map(sim.tasks().map((t) => [t.taskId, t]));
-    const mismatches: string[] = [];
-    for (const r of exported) {
-      const task = tasks.get(r.taskId ?? '');
-      if (!task) {
-        mismatches.push(`${r.jobId}: ${r.state} ${r.failCode ?? ''} without a simulator task (taskId ${r.taskId})`);
-        continue;
-      }
-      const want = task.state === 'success' ? 'succeeded' : task.state === 'fail' ? 'failed' : `(sim still ${task.state})`;
-      if (r.state !== want) mismatches.push(`${r.jobId}: state ${r.state}, simulator ${task.state}`);
-      else if (r.state === 'succeeded' && JSON.stringify(r.resultUrls) !== JSON.stringify(task.resultUrls)) mismatches.push(`${r.jobId}: resultUrls differ`);
-      else if (r.state === 'failed' && r.failCode !== task.failCode) mismatches.push(`${r.jobId}: failCode ${r.failCode}, simulator ${task.failCode}`);
-      if (task.input !== r.input) mismatches.push(`${r.jobId}: task ${task.taskId} is of another input`);
-    }
+    const mismatches = exported.flatMap((r) => compareWithTask(r, tasks.get(r.taskId ?? '')));
 
     // No process died except by the test's hand; the survivors drain cleanly.
     const unexpected = fleet.unexpectedExits().map((fp) => `${fp.role}${fp.slot} ${JSON.stringify(fp.exit)}`);

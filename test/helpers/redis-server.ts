@@ -1,6 +1,6 @@
 /**
  * A private `redis-server` per test: on a free loopback port, in its own temp dir, optionally with AOF
- * (`appendfsync always`), a password, TLS, or cluster mode; stopped, started again on the same port and dir, and
+ * (`appendfsync always`, or `everysec`), a password, TLS, or cluster mode; stopped, started again on the same port and dir, and
  * killed for sure when the test process exits. `startRedisCluster` builds a cluster of such servers with
  * `redis-cli --cluster create`.
  *
@@ -16,13 +16,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pingRedis } from './redis-url.js';
-import { waitFor } from './redis.js';
+import { waitFor } from './wait.js';
 
 const exec = promisify(execFile);
 
 export interface RedisServerOptions {
-  /** AOF on, fsynced at every write (`--appendonly yes --appendfsync always`). @defaultValue false (no persistence) */
+  /** AOF on (`--appendonly yes`), fsynced as `appendfsync` says. @defaultValue false (no persistence) */
   aof?: boolean;
+  /**
+   * With `aof`: `always` fsyncs at every write; `everysec` once a second, as docker-compose.yml runs Redis (a
+   * crash may lose the last second; `SHUTDOWN` and SIGTERM still fsync everything). @defaultValue `always`
+   */
+  appendfsync?: 'always' | 'everysec';
   /** `--requirepass`. */
   password?: string;
   /** `--cluster-enabled yes` with a node file in the dir. @defaultValue false */
@@ -94,7 +99,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     '--logfile', join(dir, 'redis.log'),
     '--daemonize', 'no',
     '--appendonly', options.aof ? 'yes' : 'no',
-    ...(options.aof ? ['--appendfsync', 'always'] : []),
+    ...(options.aof ? ['--appendfsync', options.appendfsync ?? 'always'] : []),
     ...(options.password ? ['--requirepass', options.password] : []),
     ...(options.cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'] : []),
     ...(options.tls && tlsPort
@@ -121,7 +126,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
         if (child.exitCode !== null) throw new Error(`redis-server exited ${child.exitCode} (see ${dir}/redis.log)`);
         return pingRedis(url, 500);
       },
-      { timeoutMs: 20_000, intervalMs: 50, what: `redis-server on ${port}` },
+      { timeoutMs: 60_000, intervalMs: 50, what: `redis-server on ${port}` },
     );
   }
 
