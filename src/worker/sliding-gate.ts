@@ -110,6 +110,14 @@ export interface GatePass {
   readonly waitedMs: number;
   /** The call got an answer (any HTTP status): its entry counts one window from now at most, then frees. */
   answered(): Promise<void>;
+  /**
+   * The call was not sent after all (the job lost its lock, a write before the send failed): its entry stops
+   * counting now. Without this an unsent call held its place for the request timeout plus a window (40 s at kie.ai's
+   * budget), so a burst of lost locks on a starved machine took the whole create budget (the catalogue test at load
+   * 18: 50 images in the first 76 s). Never after the call may have left: only a call that was never sent cannot
+   * arrive.
+   */
+  cancel(): Promise<void>;
 }
 
 export class SlidingGate {
@@ -164,6 +172,9 @@ export class SlidingGate {
       waitedMs,
       answered: async () => {
         await runScript(this.redis, ANSWERED, [this.key], [member, this.limit.durationMs]);
+      },
+      cancel: async () => {
+        await this.redis.zrem(this.key, member);
       },
     };
   }

@@ -152,12 +152,21 @@ export function submitProcessor(ctx: LaneContext) {
     // The preparation took a variable time: the exact sliding window of the create budget decides the send.
     const pass = await createGate.pass();
     data = { ...data, ...prepared.update, sendingAt: Date.now(), attempts: (data.attempts ?? 0) + 1 };
-    if (!(await claimSend(rt, job, token, data))) {
+    // Until createTask is sent, a way out gives the gate its place back (an unsent call cannot arrive).
+    let claimed: boolean;
+    try {
+      claimed = await claimSend(rt, job, token, data);
+      if (claimed) await recordOrRecreate(ctx, data, { state: 'submitting', $inc: { submitAttempts: 1, ambiguousSubmits: ambiguous ? 1 : 0 } });
+    } catch (e) {
+      await pass.cancel().catch(() => undefined);
+      throw e;
+    }
+    if (!claimed) {
+      await pass.cancel();
       // This run lost the job's lock while preparing; another run owns the job now and sends in its place.
       log.warn({ jobId: data.jobId, batchId: data.batchId }, 'submit job lost its lock before sending; leaving it to the run that took over');
       throw new DelayedError();
     }
-    await recordOrRecreate(ctx, data, { state: 'submitting', $inc: { submitAttempts: 1, ambiguousSubmits: ambiguous ? 1 : 0 } });
 
     const spec = MODELS[data.model];
     const sid = submitJobId(data.jobId, data.generation);

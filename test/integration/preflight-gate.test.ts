@@ -46,6 +46,22 @@ describe('createTask send gate (exact sliding window)', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(600 - 5);
   });
 
+  it('a pass given back (the call was never sent) stops counting at once; an unanswered one counts until timeout + window', async () => {
+    const gate = new SlidingGate(rig.rt.redis, `${rig.rt.config.prefix}:gate:test-cancel`, { max: 1, durationMs: 200 }, 5000);
+    const first = await gate.pass();
+    await first.cancel();
+    const started = Date.now();
+    const second = await gate.pass();
+    expect(second.waitedMs).toBe(0);
+    expect(Date.now() - started).toBeLessThan(1000);
+    // Not given back: the next one waits for the request timeout plus a window.
+    const third = gate.pass();
+    const waited = await Promise.race([third.then(() => 'passed'), sleep(1500).then(() => 'waiting')]);
+    expect(waited).toBe('waiting');
+    await second.cancel();
+    await third;
+  });
+
   it('waiters sleep until their turn can come: a few asks per call let through, not one per fixed step (catalogue benchmark: ~100 asks per image before)', async () => {
     const redis = rig.rt.redis.duplicate();
     const evalsha = redis.evalsha.bind(redis);
