@@ -326,6 +326,10 @@ export async function runCatalogue(o: CatalogueOptions): Promise<CatalogueRun> {
       LOG_LEVEL: 'info',
       // The deadline is not under test: a Redis restart or a starved process must not turn a task timed_out.
       POLL_DEADLINE: '30m',
+      // A job lock is a process' liveness, real time like the request timeout, not kie.ai time: the scaled 2 s lapses
+      // whenever two shared cores starve an event loop for 2 s (load 20), and each lapse re-runs a job. Production's
+      // default is 30 s; a SIGKILLed worker's jobs are taken over after about twice this.
+      JOB_LOCK_DURATION: '10s',
       ...o.env,
     };
     rt = createRuntime(loadConfig({}, env), { log: pino({ level: 'silent' }) });
