@@ -121,6 +121,8 @@ export interface GatePass {
   refused(): Promise<number>;
   /** Reports how the call ended: `refused()` for a 429, `answered()` for any other answer, nothing without one. */
   settled(error?: unknown): Promise<void>;
+  /** The call is not sent after all: its place is given back at once. */
+  release(): Promise<void>;
 }
 
 export class SlidingGate {
@@ -191,6 +193,9 @@ export class SlidingGate {
       waitedMs,
       answered,
       refused,
+      release: async () => {
+        await this.redis.zrem(this.key, member);
+      },
       settled: async (error?: unknown) => {
         if (error === undefined) return answered();
         if (isRateLimited(error)) await refused();

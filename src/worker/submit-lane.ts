@@ -28,7 +28,7 @@ import { isTerminal } from '../results/record.js';
 import { breakerSignature, SubmitBreaker } from '../queue/submit-breaker.js';
 import { pauseForBreaker, sendBackImages } from './breaker-trip.js';
 import type { LaneContext } from './context.js';
-import { applyEarlyCallback } from './early-callback.js';
+import { applyEarlyCallback, rememberedTaskId } from './early-callback.js';
 import { LaneSignals } from './lane-signals.js';
 import { liftPause } from './lane-probe.js';
 import { enterProbeGate, releaseProbe, type GateVerdict } from './probe-gate.js';
@@ -110,6 +110,18 @@ export function submitProcessor(ctx: LaneContext) {
 
     // Resume from the checkpoint: the task exists, follow it.
     if (data.taskId && data.submittedAt) return followAndReturn(job, { ...data, taskId: data.taskId, submittedAt: data.submittedAt });
+    // An attempt was sent and never checkpointed (its process died), and kie.ai's callback for it came while the
+    // dead run still held the job (it could not be re-attached then): the task exists, follow it, pay nothing again.
+    if (data.sendingAt !== undefined) {
+      const taskId = await rememberedTaskId(ctx, data);
+      if (taskId !== null) {
+        const { sendingAt, callbackWaitFor: _w, ...rest } = data;
+        const checkpoint = { ...rest, taskId, submittedAt: sendingAt };
+        await job.updateData(checkpoint);
+        log.info({ jobId: data.jobId, batchId: data.batchId, taskId }, 'a callback named the task of an attempt that ended without an answer; following it');
+        return followAndReturn(job, checkpoint);
+      }
+    }
 
     // An earlier run marked a send and has not checkpointed: it may still be waiting for the answer (it lost its
     // lock, e.g. starved of CPU, and this run took over). Wait, writing nothing, until that answer must be in.
@@ -151,9 +163,17 @@ export function submitProcessor(ctx: LaneContext) {
     // The preparation took a variable time: the exact sliding window of the create budget decides the send.
     const pass = await createGate.pass();
     data = { ...data, ...prepared.update, sendingAt: Date.now(), attempts: (data.attempts ?? 0) + 1 };
-    if (!(await claimSend(rt, job, token, data))) {
+    const claim = await claimSend(rt, job, token, data);
+    if (claim !== 'sent') await pass.release();
+    if (claim === 'lost') {
       // This run lost the job's lock while preparing; another run owns the job now and sends in its place.
       log.warn({ jobId: data.jobId, batchId: data.batchId }, 'submit job lost its lock before sending; leaving it to the run that took over');
+      throw new DelayedError();
+    }
+    if (claim === 'gated') {
+      // The batch was paused while this run prepared or waited at the gate: nothing sent, held again.
+      await ctx.fair.rehold(job, data.batchId, token);
+      log.info({ jobId: data.jobId, batchId: data.batchId }, 'batch gate closed before sending; image held again');
       throw new DelayedError();
     }
     await recordOrRecreate(ctx, data, { state: 'submitting', $inc: { submitAttempts: 1, ambiguousSubmits: ambiguous ? 1 : 0 } });

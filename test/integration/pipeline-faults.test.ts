@@ -5,6 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { pauseBatch, resumeBatch } from '../../src/control/index.js';
 import { enqueue } from '../../src/producer/index.js';
 import { getPauseReason } from '../../src/queue/pause-reason.js';
 import type { ResultRecord } from '../../src/results/record.js';
@@ -84,7 +85,14 @@ describe('pipeline under faults', () => {
   });
 
   it('with callbacks on, a crash between createTask and its checkpoint waits for the callback instead of paying again', async () => {
-    rig = await startRig({ timeScale: 10, sim: { webhookHmacKey: 'whk-crash' }, env: { KIE_WEBHOOK_HMAC_KEY: 'whk-crash' } });
+    // The task ends within seconds (kie time): its callback must come well inside the wait for it (4 × the longest
+    // poll interval without duration samples), also on a loaded machine where the callback's delivery is slow.
+    const quick = { medianMs: 3000, p95Ms: 6000 };
+    rig = await startRig({
+      timeScale: 10,
+      sim: { webhookHmacKey: 'whk-crash', latency: { [TOPAZ]: quick } },
+      env: { KIE_WEBHOOK_HMAC_KEY: 'whk-crash' },
+    });
     const app = buildApp(rig.rt, { logger: pino({ level: 'silent' }) });
     await app.listen({ port: 0, host: '127.0.0.1' });
     try {
@@ -124,6 +132,27 @@ describe('pipeline under faults', () => {
     expect(recs.every((r) => r.state === 'succeeded')).toBe(true);
     const counters = await rig.rt.redis.hgetall(rig.rt.store.keys.counters);
     expect(Object.keys(counters).some((k) => k.startsWith('upscale_slowdowns_total') && k.includes('rate-limited'))).toBe(true);
+  });
+
+  it('a batch paused while an image waits at the create gate sends nothing more; resumed, it goes on', async () => {
+    // One createTask per 3 s: the second image waits at the gate for most of a window, long enough to pause there.
+    rig = await startRig({ timeScale: 10, sim: { createLimit: { max: 1, durationMs: 30_000 } }, env: { KIE_CREATE_LIMIT: '1/3s' } });
+    await rig.startWorker();
+    await enqueue(rig.rt, images(rig, 2, 'gatepause'), { batchId: 'gatepause' });
+    await waitFor(() => rig!.sim.stats().createAccepted === 1, { what: 'the first createTask' });
+    const [first] = await rig.rt.queues.submit.getJobs(['completed', 'active']);
+    await waitFor(async () => (await rig!.rt.queues.submit.getJobs(['active'])).some((j) => j.id !== first?.id && !j.data.taskId), { what: 'the second image at the gate' });
+    await pauseBatch(rig.rt, 'gatepause', { reason: 'checking the catalogue' });
+    // Past the window the gate would have let it through: nothing was sent, the image is held again.
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(rig.sim.stats().createAccepted).toBe(1);
+    const held = (await records(rig, 'gatepause')).filter((r) => r.taskId === null);
+    expect(held).toHaveLength(1);
+    expect(held[0]).toMatchObject({ submitAttempts: 0 });
+    await resumeBatch(rig.rt, 'gatepause');
+    const summary = await waitForBatch(rig.rt, 'gatepause');
+    expect(summary.counts.succeeded).toBe(2);
+    expect(rig.sim.stats().createAccepted).toBe(2);
   });
 
   it('waits out a 455 maintenance window without failing anything', async () => {
