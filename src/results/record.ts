@@ -1,4 +1,5 @@
 /** The result record of one image (the JSONL export line) and the summary of a batch. */
+import { pathToFileURL } from 'node:url';
 import type { Factor, ModelName } from '../kie/models.js';
 
 export const STATES = ['waiting', 'submitting', 'polling', 'succeeded', 'failed', 'timed_out', 'cancelled'] as const;
@@ -20,9 +21,11 @@ export interface ResultRecord {
   state: RecordState;
   taskId: string | null;
   resultUrls: string[];
-  /** Where the download lane wrote the first result, when OUTPUT_DIR is set. */
+  /** Local path of the first stored result, when results are stored on disk (OUTPUT_DIR / file:// OUTPUT_URL); null on S3. */
   outputPath: string | null;
-  /** sha256 of the downloaded file. */
+  /** Where the first result is stored (`file:///...` or `s3://bucket/key`), without credentials. */
+  outputUrl: string | null;
+  /** sha256 of the stored result (also in the S3 object's metadata). */
   sha256: string | null;
   failCode: string | null;
   failMsg: string | null;
@@ -72,6 +75,7 @@ export const RECORD_FIELDS: readonly (keyof ResultRecord)[] = [
   'updatedAt',
   'line',
   'meta',
+  'outputUrl',
 ];
 
 export function newRecord(
@@ -91,6 +95,7 @@ export function newRecord(
     taskId: null,
     resultUrls: [],
     outputPath: null,
+    outputUrl: null,
     sha256: null,
     failCode: null,
     failMsg: null,
@@ -115,6 +120,7 @@ export function parseRecord(json: string): ResultRecord {
   if (!Array.isArray(r.resultUrls)) r.resultUrls = [];
   // Older records have no meta; Lua's cjson writes an empty table as `{}`, but guard against `[]` too.
   if (typeof r.meta !== 'object' || r.meta === null || Array.isArray(r.meta)) r.meta = {};
+  r.outputUrl ??= r.outputPath === null || r.outputPath === undefined ? null : pathToFileURL(r.outputPath).href;
   return r;
 }
 

@@ -93,6 +93,26 @@ export class ResultStore {
     return { status: status as 'ok' | 'refused', previous: previous as RecordState, record: parseRecord(json) };
   }
 
+  /**
+   * Pins the OUTPUT_NAME template of a batch: the first enqueue sets it, later ones get it back (to compare), and
+   * the download lane names the batch's results by it whatever its own OUTPUT_NAME. Returns the pinned template.
+   */
+  async pinOutputName(batchId: string, template: string): Promise<string> {
+    const key = this.keys.batch(batchId);
+    const [, [, pinned]] = (await this.redis
+      .multi()
+      .hsetnx(key, 'outputName', template)
+      .hget(key, 'outputName')
+      .pexpire(key, this.retentionMs)
+      .exec()) as [unknown, [unknown, string]];
+    return pinned;
+  }
+
+  /** The OUTPUT_NAME template pinned on a batch at enqueue, or null (a batch enqueued some other way). */
+  getOutputName(batchId: string): Promise<string | null> {
+    return this.redis.hget(this.keys.batch(batchId), 'outputName');
+  }
+
   async getRecord(batchId: string, jobId: string): Promise<ResultRecord | null> {
     const json = await this.redis.hget(this.keys.records(batchId), jobId);
     return json === null ? null : parseRecord(json);

@@ -30,7 +30,7 @@ export const BOARD_PATH = '/dashboard';
 const DESCRIPTIONS: Record<Lane, string> = {
   submit: 'createTask under the account budget; a job per image and generation',
   poll: 'recordInfo checks; a job parked (delayed) between checks of one task',
-  download: 'downloads of results to OUTPUT_DIR',
+  download: 'downloads of results to OUTPUT_URL / OUTPUT_DIR',
 };
 
 /** Mutating Bull Board routes allowed with `write`: retry and clean, of a whole status or of one job. */

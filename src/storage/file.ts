@@ -6,10 +6,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, link, mkdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { StorageAuthError, StorageError } from './errors.js';
 import type { PutOptions, PutSource, Storage, StoredObject } from './types.js';
 
@@ -61,6 +61,16 @@ export class FileStorage implements Storage {
 
   urlOf(key: string): string {
     return pathToFileURL(this.pathOf(key)).href;
+  }
+
+  keyOf(url: string): string | null {
+    if (!url.startsWith(this.url.replace(/\/?$/, '/'))) return null;
+    try {
+      const key = relative(this.dir, fileURLToPath(url)).split(sep).join('/');
+      return this.urlOf(key) === url ? key : null;
+    } catch {
+      return null;
+    }
   }
 
   async head(key: string): Promise<StoredObject | null> {

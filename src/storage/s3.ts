@@ -121,6 +121,18 @@ export class S3Storage implements Storage {
     return `s3://${this.bucket}/${this.objectKey(key)}`;
   }
 
+  keyOf(url: string): string | null {
+    const base = `s3://${this.bucket}/${this.prefix === '' ? '' : `${this.prefix}/`}`;
+    if (!url.startsWith(base)) return null;
+    try {
+      const key = url.slice(base.length);
+      checkKey(key);
+      return key;
+    } catch {
+      return null;
+    }
+  }
+
   /** Registers the resolved secret key and session token with the log redaction, once. */
   private async guardSecrets(): Promise<void> {
     if (this.secretsRegistered) return;

@@ -34,6 +34,8 @@ export interface Storage {
   readonly url: string;
   /** The URL `key` would have. */
   urlOf(key: string): string;
+  /** The key of a URL this storage gave (`urlOf`, `StoredObject.url`), or null for a URL elsewhere. */
+  keyOf(url: string): string | null;
   /**
    * The stored object under `key`, or null when there is none. Throws `StorageError` (auth problems as
    * `StorageAuthError`) when the store cannot answer.

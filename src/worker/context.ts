@@ -4,6 +4,7 @@ import type { Counters } from '../metrics/counters.js';
 import type { PollSchedule } from './poll-schedule.js';
 import type { SubmitJobData } from '../queue/job-data.js';
 import type { Logger } from '../log.js';
+import type { Storage } from '../storage/index.js';
 
 /**
  * Turns an image's input into the URL createTask gets, after pre-flight checks: uploads local files, refuses
@@ -23,4 +24,6 @@ export interface LaneContext {
   readonly counters: Counters;
   readonly schedule: PollSchedule;
   readonly prepareInput: PrepareInput;
+  /** Where results are stored (OUTPUT_URL / OUTPUT_DIR); null when neither is set or this process runs no download lane. */
+  readonly storage: Storage | null;
 }

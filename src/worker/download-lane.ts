@@ -1,11 +1,14 @@
 /**
- * The download lane (with OUTPUT_DIR): fetches every result URL of a succeeded image before it expires and writes
- * it atomically (a temp file in the same folder, renamed when complete and checked) to
- * `OUTPUT_DIR/<batchId>/<jobId>-<input basename>[-<n>].<ext>`. The file must decode as an image (sharp), and when
+ * The download lane (with OUTPUT_URL or OUTPUT_DIR): fetches every result URL of a succeeded image before it
+ * expires into a staging file, checks it, and only then stores it under its final name through `src/storage`
+ * (store-output.ts: the batch's OUTPUT_NAME, default `<batchId>/<jobId>-<input basename>[-<n>].<ext>`; an object
+ * already there with the same sha256 is not uploaded again). The file must decode as an image (sharp), and when
  * the input's size is known from the pre-flight, the output must be that size × the model's scale.
  *
- * The record gets `outputPath` (the first result) and `sha256`. A failed try is repeated with exponential backoff
- * (RETRY_BACKOFF, doubled) up to DOWNLOAD_RETRIES tries; a result URL that answers 403/404/410 is exchanged once for
+ * The record gets `outputUrl`, `outputPath` (on disk only) and `sha256` of the first result. When the store refuses
+ * the credentials or permissions (or the bucket is missing), the lane pauses with that reason (`upscale status`,
+ * dashboard) and the job goes back to waiting: no try is spent and nothing is lost; `upscale resume` continues.
+ * Any other failed try is repeated with exponential backoff (RETRY_BACKOFF, doubled) up to DOWNLOAD_RETRIES tries; a result URL that answers 403/404/410 is exchanged once for
  * a fresh link (kie.ai's download-url). After the last try the record stays `succeeded` (the task did succeed and
  * its result URLs are in the record) with `outputPath` null and a `failMsg` saying the download failed; the
  * failure is logged and counted (`upscale_downloads_total{result="failed"}`). DOWNLOAD_CONCURRENCY bounds the
@@ -13,48 +16,31 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { extname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { DelayedError, type Job } from 'bullmq';
+import { DelayedError, Worker, type Job } from 'bullmq';
 import pLimit from 'p-limit';
 import sharp from 'sharp';
 import { MODELS } from '../kie/models.js';
 import type { DownloadJobData } from '../queue/job-data.js';
 import { retryDelay } from '../queue/outcome.js';
-import type { ResultRecord } from '../results/record.js';
+import { pauseLane } from '../queue/pause-reason.js';
+import { isStorageAuthError, isStorageError } from '../storage/index.js';
 import type { LaneContext } from './context.js';
 import { getInputFacts } from './prepare-input.js';
 import { FetchRefused, guardedGet } from './ssrf.js';
+import { alreadyStored, contentTypeOf, nameOf, storeResult, templateOf, type StagedResult } from './store-output.js';
 
 /** Largest result file written. */
 export const MAX_RESULT_BYTES = 512 * 1024 * 1024;
 
 type DownloadJob = DownloadJobData & { tries?: number };
 
-export interface Downloaded {
-  path: string;
-  sha256: string;
-  width: number;
-  height: number;
-}
+const EXT: Record<string, string> = { jpeg: 'jpg', png: 'png', webp: 'webp', gif: 'gif', tiff: 'tif', avif: 'avif' };
 
-const EXT: Record<string, string> = { jpeg: '.jpg', png: '.png', webp: '.webp', gif: '.gif', tiff: '.tif', avif: '.avif' };
-
-/** `<jobId>-<input basename without extension>`, safe as a file name. */
-export function outputStem(record: Pick<ResultRecord, 'jobId' | 'input'>): string {
-  let name: string;
-  try {
-    name = /^https?:/i.test(record.input) ? decodeURIComponent(basename(new URL(record.input).pathname)) : basename(record.input);
-  } catch {
-    name = basename(record.input);
-  }
-  const stem = name.slice(0, name.length - extname(name).length).replace(/[^\w.-]+/g, '_').replace(/^[.]+/, '').slice(0, 80);
-  return stem === '' ? record.jobId : `${record.jobId}-${stem}`;
-}
-
-/** Streams `url` into `dir/<stem><ext>` through a temp file; checks it decodes; returns where it went. */
-async function fetchTo(ctx: LaneContext, url: string, dir: string, stem: string): Promise<Downloaded> {
+/** Streams `url` into a new file in the staging folder `dir`; checks it decodes; removes it on any failure. */
+async function fetchTo(ctx: LaneContext, url: string, dir: string): Promise<StagedResult> {
   const { config, kie } = ctx.rt;
   const get = (u: string) => guardedGet(u, { allowPrivate: config.allowPrivateUrls, timeoutMs: Math.max(60_000, config.requestTimeoutMs * 4) });
   let res = await get(url);
@@ -72,7 +58,7 @@ async function fetchTo(ctx: LaneContext, url: string, dir: string, stem: string)
     res.response.destroy();
     throw new FetchRefused(`the result is ${res.contentLength} bytes, over the ${MAX_RESULT_BYTES}-byte limit`, true);
   }
-  const temp = join(dir, `.${stem}.${randomBytes(4).toString('hex')}.part`);
+  const temp = join(dir, `${randomBytes(8).toString('hex')}.part`);
   const hash = createHash('sha256');
   let size = 0;
   try {
@@ -95,10 +81,8 @@ async function fetchTo(ctx: LaneContext, url: string, dir: string, stem: string)
       throw new FetchRefused(`the result does not decode as an image (${(e as Error).message.split('\n')[0]})`, false);
     });
     if (!meta.width || !meta.height) throw new FetchRefused('the result does not decode as an image', false);
-    const ext = EXT[meta.format ?? ''] ?? (extname(new URL(res.url).pathname) || '.bin');
-    const path = join(dir, stem + ext);
-    await rename(temp, path);
-    return { path, sha256: hash.digest('hex'), width: meta.width, height: meta.height };
+    const ext = EXT[meta.format ?? ''] ?? (extname(new URL(res.url).pathname).slice(1) || 'bin');
+    return { file: temp, sha256: hash.digest('hex'), width: meta.width, height: meta.height, ext, contentType: contentTypeOf(ext) };
   } catch (e) {
     await rm(temp, { force: true });
     throw e;
@@ -112,21 +96,21 @@ export function downloadProcessor(ctx: LaneContext) {
 
   return async function processDownload(job: Job<DownloadJob>, token?: string): Promise<{ outputPath: string | null; skipped?: string }> {
     const data = job.data;
-    if (!config.outputDir) return { outputPath: null, skipped: 'OUTPUT_DIR is not set' };
+    const storage = ctx.storage;
+    if (!storage) return { outputPath: null, skipped: 'neither OUTPUT_URL nor OUTPUT_DIR is set' };
     const record = await store.getRecord(data.batchId, data.jobId);
     if (!record || record.state !== 'succeeded' || record.generation !== data.generation) {
       return { outputPath: null, skipped: `record is ${record ? `${record.state} (generation ${record.generation})` : 'gone'}` };
     }
-    if (record.outputPath && record.sha256 && (await stat(record.outputPath).catch(() => null))) {
-      return { outputPath: record.outputPath, skipped: 'already downloaded' };
-    }
-    const dir = join(config.outputDir, data.batchId);
-    const stem = outputStem(record);
+    if (await alreadyStored(storage, record)) return { outputPath: record.outputPath, skipped: 'already stored' };
+    const staged: StagedResult[] = [];
     try {
-      await mkdir(dir, { recursive: true });
-      const files = await Promise.all(
-        data.resultUrls.map((url, i) => limit(() => fetchTo(ctx, url, dir, i === 0 ? stem : `${stem}-${i + 1}`))),
-      );
+      const dir = await storage.stagingDir();
+      const fetched = await Promise.allSettled(data.resultUrls.map((url) => limit(() => fetchTo(ctx, url, dir))));
+      for (const f of fetched) if (f.status === 'fulfilled') staged.push(f.value);
+      const failed = fetched.find((f) => f.status === 'rejected');
+      if (failed) throw failed.reason;
+      const files = staged;
       const first = files[0];
       if (!first) throw new FetchRefused('the task reported no result URL', true);
       const facts = await getInputFacts(rt, data.batchId, data.jobId);
@@ -136,15 +120,33 @@ export function downloadProcessor(ctx: LaneContext) {
         expected && (Math.abs(first.width - expected.width) > 2 || Math.abs(first.height - expected.height) > 2)
           ? `downloaded output is ${first.width}×${first.height}, expected ${expected.width}×${expected.height}`
           : null;
-      await store.transition(data.batchId, data.jobId, { outputPath: first.path, sha256: first.sha256, ...(mismatch ? { failMsg: mismatch } : {}) }, { from: ['succeeded'] });
+      const template = await templateOf(store, data.batchId, config.outputName);
+      const stored = [];
+      for (const [i, f] of files.entries()) stored.push(await storeResult(storage, nameOf(template, record, f, i), f, log));
+      const out = (stored[0] as (typeof stored)[number]).stored;
+      await store.transition(
+        data.batchId,
+        data.jobId,
+        { outputPath: out.path, outputUrl: out.url, sha256: out.sha256, ...(mismatch ? { failMsg: mismatch } : {}) },
+        { from: ['succeeded'] },
+      );
       counters.inc('upscale_downloads_total', { result: mismatch ? 'unexpected_size' : 'ok' });
-      if (mismatch) log.warn({ jobId: data.jobId, batchId: data.batchId, outputPath: first.path }, mismatch);
-      else log.info({ jobId: data.jobId, batchId: data.batchId, outputPath: first.path }, 'result downloaded');
-      return { outputPath: first.path };
+      const uploaded = stored.filter((s) => s.uploaded).length;
+      if (mismatch) log.warn({ jobId: data.jobId, batchId: data.batchId, outputUrl: out.url }, mismatch);
+      else log.info({ jobId: data.jobId, batchId: data.batchId, outputUrl: out.url, stored: uploaded, alreadyThere: stored.length - uploaded }, 'result stored');
+      return { outputPath: out.path ?? out.url };
     } catch (e) {
+      if (isStorageAuthError(e)) {
+        // Every try would fail alike until someone fixes the credentials or permissions: pause, spend nothing.
+        const message = `${e.message}. Fix it, then run \`upscale resume --lanes download\`.`;
+        await pauseLane(rt.redis, store.keys, rt.queues.download, 'download', { code: 'storage', message });
+        counters.inc('upscale_downloads_total', { result: 'paused' });
+        log.error({ jobId: data.jobId, batchId: data.batchId }, `downloads paused: ${message}`);
+        throw Worker.RateLimitError();
+      }
       const tries = (data.tries ?? 0) + 1;
       const reason = e instanceof Error ? e.message : String(e);
-      const permanent = e instanceof FetchRefused && e.permanent;
+      const permanent = (e instanceof FetchRefused && e.permanent) || (isStorageError(e) && !e.retryable);
       if (!permanent && tries < config.downloadRetries) {
         const delay = retryDelay(tries, config.retryBackoffMs, config.maxBackoffMs);
         counters.inc('upscale_downloads_total', { result: 'retry' });
@@ -154,10 +156,12 @@ export function downloadProcessor(ctx: LaneContext) {
         throw new DelayedError();
       }
       const failMsg = `task succeeded but the download failed after ${tries} ${tries === 1 ? 'try' : 'tries'}: ${reason}`;
-      await store.transition(data.batchId, data.jobId, { outputPath: null, sha256: null, failMsg }, { from: ['succeeded'] });
+      await store.transition(data.batchId, data.jobId, { outputPath: null, outputUrl: null, sha256: null, failMsg }, { from: ['succeeded'] });
       counters.inc('upscale_downloads_total', { result: 'failed' });
       log.error({ jobId: data.jobId, batchId: data.batchId, tries, reason }, 'download failed for good; the result URLs stay in the record');
       return { outputPath: null };
+    } finally {
+      await Promise.all(staged.map((f) => rm(f.file, { force: true })));
     }
   };
 }

@@ -16,10 +16,11 @@ import { PollSchedule } from './poll-schedule.js';
 import { pollProcessor } from './poll-lane.js';
 import { downloadProcessor } from './download-lane.js';
 import { defaultPrepareInput } from './prepare-input.js';
+import { openStorage } from '../storage/index.js';
 import { submitProcessor } from './submit-lane.js';
 
 export interface WorkerOptions {
-  /** Lanes to run. @defaultValue submit and poll (and download when OUTPUT_DIR is set) */
+  /** Lanes to run. @defaultValue submit and poll (and download when OUTPUT_URL or OUTPUT_DIR is set) */
   lanes?: readonly Lane[];
   /** Jobs run at once per lane in this process (HTTP calls in flight). @defaultValue 16 */
   concurrency?: number;
@@ -37,7 +38,7 @@ export interface WorkerHandle {
 }
 
 export function defaultLanes(rt: Runtime): Lane[] {
-  return rt.config.outputDir ? ['submit', 'poll', 'download'] : ['submit', 'poll'];
+  return rt.config.output ? ['submit', 'poll', 'download'] : ['submit', 'poll'];
 }
 
 export function limiterOf(rt: Runtime, lane: Lane): LimiterOptions | undefined {
@@ -56,12 +57,14 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
     queryLimit: rt.config.queryLimit,
     callbacks: rt.config.publicBaseUrl !== undefined,
   });
+  const storage = lanes.includes('download') ? await openStorage(rt.config) : null;
   const context: LaneContext = {
     rt,
     log: rt.log,
     counters,
     schedule,
     prepareInput: options.prepareInput ?? defaultPrepareInput(rt),
+    storage,
   };
   const processors: Partial<Record<Lane, Processor>> = {
     submit: submitProcessor(context) as Processor,
@@ -99,7 +102,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
     void worker.run().catch((err: unknown) => rt.log.error({ lane, err }, 'worker stopped'));
   }
   await Promise.all([...workers.values()].map((w) => w.waitUntilReady()));
-  rt.log.info({ lanes, concurrency, prefix: rt.config.prefix }, 'workers started');
+  rt.log.info({ lanes, concurrency, prefix: rt.config.prefix, ...(storage ? { output: storage.url } : {}) }, 'workers started');
 
   return {
     workers,
@@ -117,6 +120,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
         await Promise.all([...workers.values()].map((w) => w.close(true)));
       }
       await counters.flush().catch(() => undefined);
+      storage?.close();
       workerConnection.disconnect();
       return clean;
     },
