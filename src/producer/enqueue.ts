@@ -13,8 +13,10 @@ import { checkBatchId, imageJobId, newBatchId, submitJobId } from '../queue/iden
 import type { SubmitJobData } from '../queue/job-data.js';
 import type { NewImage } from '../results/store.js';
 import type { Runtime } from '../runtime.js';
+import { DEFAULT_OUTPUT_NAME, parseNameTemplate, TemplateError, type NameTemplate } from '../storage/name-template.js';
 import { EnqueueError, InputError } from './errors.js';
-import type { EnqueueOptions, EnqueueProgress, EnqueueResult, ParsedLine, Rejection } from './types.js';
+import { checkOutputName, claimOutputNames } from './output-names.js';
+import { displayInput, type EnqueueOptions, type EnqueueProgress, type EnqueueResult, type ParsedLine, type Rejection } from './types.js';
 import { validateLine, type ValidImage, type Validation } from './validate.js';
 
 /** @defaultValue of `EnqueueOptions.chunkSize` */
@@ -27,13 +29,15 @@ const IN_FLIGHT_CHUNKS = 3;
 export interface CheckedOptions {
   batchId: string;
   chunkSize: number;
+  /** How results will be named (`opts.outputName`, else OUTPUT_NAME). */
+  template: NameTemplate;
 }
 
 /**
  * Checks the options before anything is read or stored: the batch id, the chunk size, and the default model and
  * factor (through the model registry). Throws `InputError` with a reason naming the option.
  */
-export function checkEnqueueOptions(opts: EnqueueOptions = {}): CheckedOptions {
+export function checkEnqueueOptions(opts: EnqueueOptions = {}, defaultOutputName = DEFAULT_OUTPUT_NAME): CheckedOptions {
   const batchId = opts.batchId ?? newBatchId();
   const badBatch = checkBatchId(batchId);
   if (badBatch !== null) throw new InputError(badBatch);
@@ -50,7 +54,13 @@ export function checkEnqueueOptions(opts: EnqueueOptions = {}): CheckedOptions {
     const failed = choices.find((c) => !c.ok);
     if (!choices.some((c) => c.ok) && failed && !failed.ok) throw new InputError(`factor: ${failed.reason}`);
   }
-  return { batchId, chunkSize };
+  let template: NameTemplate;
+  try {
+    template = parseNameTemplate(opts.outputName ?? defaultOutputName);
+  } catch (e) {
+    throw new InputError(e instanceof TemplateError ? e.message : String(e));
+  }
+  return { batchId, chunkSize, template };
 }
 
 function submitJob(batchId: string, image: ValidImage & { jobId: string }) {
@@ -76,7 +86,14 @@ export async function enqueueLines(
   opts: EnqueueOptions = {},
   extra: () => Partial<EnqueueProgress> = () => ({}),
 ): Promise<EnqueueResult> {
-  const { batchId, chunkSize } = checkEnqueueOptions(opts);
+  const { batchId, chunkSize, template } = checkEnqueueOptions(opts, rt.config.outputName);
+  const pinned = await rt.store.pinOutputName(batchId, template.source);
+  if (pinned !== template.source) {
+    throw new InputError(
+      `batch ${batchId} names its results by OUTPUT_NAME "${pinned}" (set when it was first enqueued), not "${template.source}": ` +
+        'enqueue with the same OUTPUT_NAME, or into a new batch',
+    );
+  }
   const ctx = {
     cwd: process.cwd(),
     allowPrivateUrls: rt.config.allowPrivateUrls,
@@ -93,7 +110,20 @@ export async function enqueueLines(
   const report = () =>
     opts.onProgress?.({ read, enqueued, duplicates, rejected: rejected.length, ...extra() });
 
-  const store = async (images: (ValidImage & { jobId: string })[]): Promise<void> => {
+  const store = async (all: (ValidImage & { jobId: string; claim: string | null })[]): Promise<void> => {
+    // Name claims are the first command of each chunk, so chunks claim in input order.
+    const claims = all.filter((i) => i.claim !== null).map((i) => ({ jobId: i.jobId, line: i.line, name: i.claim as string }));
+    const refused = await claimOutputNames(rt.redis, rt.store.keys, batchId, rt.store.retentionMs, claims);
+    const taken = new Map<string, string>();
+    refused.forEach((reason, i) => {
+      if (reason !== null) taken.set(`${claims[i]?.jobId} ${claims[i]?.line}`, reason);
+    });
+    const images = all.filter((image) => {
+      const reason = taken.get(`${image.jobId} ${image.line}`);
+      if (reason !== undefined) rejected.push({ line: image.line, input: displayInput(image.input), reason });
+      return reason === undefined;
+    });
+    if (images.length === 0) return;
     const records: NewImage[] = images.map(({ jobId, input, model, factor, line, meta }) => ({
       jobId,
       input,
@@ -115,19 +145,24 @@ export async function enqueueLines(
       ? await Promise.all(chunk.map((v) => Promise.resolve(v)))
       : (chunk as Validation[]);
     const seen = new Set<string>();
-    const images: (ValidImage & { jobId: string })[] = [];
+    const images: (ValidImage & { jobId: string; claim: string | null })[] = [];
     for (const r of results) {
       if (!r.ok) {
         rejected.push(r.rejection);
         continue;
       }
       const jobId = imageJobId(batchId, r.image.model, r.image.factor, r.image.input);
-      if (seen.has(jobId))
+      if (seen.has(jobId)) {
         duplicates += 1; // the same image twice in one chunk
-      else {
-        seen.add(jobId);
-        images.push({ ...r.image, jobId });
+        continue;
       }
+      const named = checkOutputName(template, batchId, { ...r.image, jobId });
+      if (!named.ok) {
+        rejected.push({ line: r.image.line, input: displayInput(r.image.input), reason: named.reason });
+        continue;
+      }
+      seen.add(jobId);
+      images.push({ ...r.image, jobId, claim: named.claim });
     }
     if (images.length === 0) return report();
     while (inFlight.size >= IN_FLIGHT_CHUNKS) await Promise.race(inFlight);

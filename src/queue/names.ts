@@ -16,6 +16,8 @@ export function keys(prefix: string) {
     records: (batchId: string) => `${prefix}:batch:${batchId}:records`,
     /** The meta keys (extra input columns) any image of the batch carries: a set, for the CSV export's header. */
     metaKeys: (batchId: string) => `${prefix}:batch:${batchId}:metakeys`,
+    /** Output names claimed in a batch (collision key → `jobId line`), when OUTPUT_NAME can give two images one name. */
+    outputNames: (batchId: string) => `${prefix}:batch:${batchId}:names`,
     /** Latest completion durations of a model, for the adaptive poll schedule. */
     durations: (model: string) => `${prefix}:stats:durations:${model}`,
     /** Present while a lane is slowed down after a 429/455; its value is the strike count. */

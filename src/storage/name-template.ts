@@ -11,7 +11,8 @@
  *
  * Every value is made safe as one path segment: characters other than ASCII letters, digits, `_`, `.`, `-` become
  * `_`, leading dots are removed, at most 80 characters are kept. So no value can add a folder or climb out of
- * OUTPUT_URL; only the template's own `/` make folders. A built-in field that is empty (`{name}` of a URL ending
+ * OUTPUT_URL; only the template's own `/` make folders. An extra column holding a `..` path part is refused (path
+ * traversal) rather than quietly renamed. A built-in field that is empty (`{name}` of a URL ending
  * in `/`, `{line}` of an item without one) drops one `-`, `_` or `.` written just before it, so the default
  * `{batchId}/{jobId}-{name}.{ext}` is exactly the layout of OUTPUT_DIR before templates. An empty or missing extra
  * column refuses the line.
@@ -215,6 +216,9 @@ export function renderName(t: NameTemplate, v: NameValues, options: { placeholde
       if (raw === undefined) {
         const known = [...BUILTIN_FIELDS, ...Object.keys(ALIASES)].map((f) => `{${f}}`).join(' ');
         return { ok: false, reason: `OUTPUT_NAME uses {${p.field}}: not a built-in field (${known}) and this line has no "${p.field}" column` };
+      }
+      if (raw.split(/[\\/]/).some((s) => s.trim() === '..')) {
+        return { ok: false, reason: `{${p.field}} is "${raw.slice(0, 80)}" on this line: ".." would climb out of OUTPUT_URL (path traversal)` };
       }
       const value = safeValue(raw.trim());
       if (value === '') return { ok: false, reason: `OUTPUT_NAME uses {${p.field}}, which is empty on this line` };
