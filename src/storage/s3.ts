@@ -77,7 +77,9 @@ export function storageErrorOf(e: unknown, what: string): StorageError {
   }
   if (/region is missing/i.test(err.message ?? '')) return new StorageAuthError(`${what}: no S3 region (set S3_REGION)`);
   if (AUTH_CODES.has(code) || status === 401 || status === 403) {
-    return new StorageAuthError(`${what}: the store refused the credentials or permissions (${code}${detail})${http}`);
+    // A HEAD answer has no body, so no S3 error code: the status is all there is.
+    const why = ['Unknown', 'Forbidden', String(status)].includes(code) ? '' : ` (${code}${detail})`;
+    return new StorageAuthError(`${what}: the store refused the credentials or permissions${why}${http}`);
   }
   if (code === 'NoSuchBucket') return new StorageAuthError(`${what}: the bucket does not exist (NoSuchBucket)${http}`);
   return new StorageError(`${what}: ${code}${detail}${http}`, true);

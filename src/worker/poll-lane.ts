@@ -53,7 +53,7 @@ export function pollProcessor(ctx: LaneContext) {
     counters.observe('upscale_task_duration_seconds', took / 1000, DURATION_BUCKETS_S, { model: data.model });
     if (info.creditsConsumed) counters.inc('upscale_credits_consumed_total', { model: data.model }, info.creditsConsumed);
     const result = await finish(data, 'succeeded', { resultUrls: info.resultUrls, creditsConsumed: info.creditsConsumed, costTimeMs: info.costTimeMs });
-    if (config.outputDir) {
+    if (config.output) {
       const download: DownloadJobData = { jobId: data.jobId, batchId: data.batchId, generation: data.generation, resultUrls: info.resultUrls };
       await queues.download.add('download', download, { jobId: downloadJobId(data.jobId, data.generation) });
     }

@@ -95,7 +95,7 @@ export async function waitForRecords(rt: Runtime, batchId: string, opts: { downl
       const records = [];
       for await (const r of rt.store.records(batchId)) records.push(r);
       const done = records.every((r) => ['succeeded', 'failed', 'timed_out', 'cancelled'].includes(r.state));
-      const downloaded = !opts.downloads || records.every((r) => r.state !== 'succeeded' || r.outputPath !== null || r.failMsg !== null);
+      const downloaded = !opts.downloads || records.every((r) => r.state !== 'succeeded' || r.outputUrl !== null || r.failMsg !== null);
       return records.length > 0 && done && downloaded ? records : null;
     },
     { timeoutMs: opts.timeoutMs ?? 60_000, intervalMs: 100, what: `batch ${batchId} to finish` },
