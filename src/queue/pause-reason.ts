@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Keys, Lane } from './names.js';
 
 export interface PauseReason {
-  /** `401`, `402`, or `manual`. */
+  /** `401`, `402`, `storage` (the download lane: the output store refused credentials or permissions), or `manual`. */
   code: string;
   message: string;
   at: number;
