@@ -215,7 +215,7 @@ export function renderName(t: NameTemplate, v: NameValues, options: { placeholde
       const raw = metaValue(v.meta, p.field);
       if (raw === undefined) {
         const known = [...BUILTIN_FIELDS, ...Object.keys(ALIASES)].map((f) => `{${f}}`).join(' ');
-        return { ok: false, reason: `OUTPUT_NAME uses {${p.field}}: not a built-in field (${known}) and this line has no "${p.field}" column` };
+        return { ok: false, reason: `OUTPUT_NAME uses {${p.field}}: not a built-in field (${known}) and this line has no "${p.field}" value (no such column, or it is empty)` };
       }
       if (raw.split(/[\\/]/).some((s) => s.trim() === '..')) {
         return { ok: false, reason: `{${p.field}} is "${raw.slice(0, 80)}" on this line: ".." would climb out of OUTPUT_URL (path traversal)` };

@@ -74,7 +74,7 @@ describe('download lane into S3', () => {
     const records = await waitForRecords(rt(), 's3-ok', { downloads: true });
     const expected = { 'SKU-1': 'catalogue/SKU-1-128x96.png', 'SKU-2': 'catalogue/SKU-2-200x160.jpg' } as Record<string, string>;
     for (const r of records) {
-      const key = expected[r.meta!.sku!]!;
+      const key = expected[r.meta.sku!]!;
       expect(r).toMatchObject({ state: 'succeeded', failMsg: null, outputPath: null, outputUrl: `s3://outputs/runs/${key}` });
       const obj = await getObject(`runs/${key}`);
       expect(r.sha256).toBe(createHash('sha256').update(obj.body).digest('hex'));

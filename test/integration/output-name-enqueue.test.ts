@@ -59,7 +59,7 @@ describe('OUTPUT_NAME checked at enqueue', () => {
     expect(result.enqueued).toBe(3);
     expect(result.rejected.map((r) => [r.line, r.reason])).toEqual([
       [4, expect.stringMatching(/^output name "SKU-1-\{width\}x\{height\}\.jpg" is also line 2's/)],
-      [5, 'OUTPUT_NAME uses {sku}, which is empty on this line'],
+      [5, expect.stringMatching(/^OUTPUT_NAME uses \{sku\}: .* this line has no "sku" value \(no such column, or it is empty\)$/)],
       [6, expect.stringMatching(/^\{sku\} is "\.\.\/\.\.\/etc\/passwd" on this line: "\.\." would climb out of OUTPUT_URL \(path traversal\)/)],
       [7, expect.stringMatching(/^output name "sku-2-\{width\}x\{height\}\.jpg" is also line 3's/)],
     ]);
@@ -73,7 +73,7 @@ describe('OUTPUT_NAME checked at enqueue', () => {
     expect(second).toMatchObject({ enqueued: 0, duplicates: 1 });
     expect(second.rejected.map((r) => [r.line, r.reason])).toEqual([
       [1, expect.stringMatching(/is also line 3's/)],
-      [3, expect.stringMatching(/^OUTPUT_NAME uses \{sku\}: not a built-in field \(.*\) and this line has no "sku" column$/)],
+      [3, expect.stringMatching(/^OUTPUT_NAME uses \{sku\}: not a built-in field \(.*\) and this line has no "sku" value \(no such column, or it is empty\)$/)],
     ]);
   });
 
@@ -83,7 +83,7 @@ describe('OUTPUT_NAME checked at enqueue', () => {
     const result = await enqueueFile(rt, txt, { model: TOPAZ, batchId: 'txt' });
     expect(result.enqueued).toBe(0);
     expect(result.rejected.map((r) => r.line)).toEqual([1, 3]);
-    expect(result.rejected[0]!.reason).toMatch(/\{sku\}: not a built-in field .* no "sku" column/);
+    expect(result.rejected[0]!.reason).toMatch(/\{sku\}: not a built-in field .* no "sku" value/);
   });
 
   it('templates with {jobId} never collide; {line} refuses the same line number from a second file', async () => {

@@ -36,7 +36,7 @@ describe('OUTPUT_NAME templates', () => {
   });
 
   it('refuses lines whose names cannot be made, saying why', () => {
-    expect(name('{sku}.{ext}', { meta: {} })).toMatchObject({ ok: false, reason: expect.stringMatching(/\{sku\}: not a built-in field .* no "sku" column/) });
+    expect(name('{sku}.{ext}', { meta: {} })).toMatchObject({ ok: false, reason: expect.stringMatching(/\{sku\}: not a built-in field .* no "sku" value/) });
     expect(name('{sku}.{ext}', { meta: { sku: '  ' } })).toMatchObject({ ok: false, reason: 'OUTPUT_NAME uses {sku}, which is empty on this line' });
     expect(name('{sku}.{ext}', { meta: { sku: 'x/../../y' } })).toMatchObject({ ok: false, reason: expect.stringMatching(/path traversal/) });
     expect(name('{sku}/{ext}', { meta: { sku: '...' } })).toMatchObject({ ok: false, reason: expect.stringMatching(/empty/) });
