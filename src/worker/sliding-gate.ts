@@ -17,30 +17,55 @@
  * `send + guard + window`) would cost a fixed guard instead, but breaks the window whenever a call takes longer
  * than the guard to arrive, which a loaded machine does (tried: createTask 429s under load).
  *
+ * A budget set above the account's real one (or a key shared with another client) is learned from kie.ai's
+ * refusals: a call answered 429 (`GatePass.refused()`) keeps counting like an answered call (whether kie.ai counts
+ * refused calls is not documented: KIE_API.md), and lowers the gate's effective `max` to the calls that were not
+ * refused and still count, and at least one below the effective `max` before it. A burst into a lower real budget
+ * thus ends with the gate's `max` at what kie.ai accepted, and the next bursts fit. The learned `max` climbs back by
+ * one call per `RECOVER_WINDOWS` windows without a refusal, up to the configured one: against a budget that stays
+ * lower that costs at most one 429 per `RECOVER_WINDOWS` windows, and a budget restored is used in full again.
+ *
  * Times come from Redis' clock (`TIME`), so machines' clocks do not matter. Memory: at most `max` members (a few
- * dozen bytes each) plus those of calls that died unanswered, until their expiry.
+ * dozen bytes each) plus those of calls that died unanswered, until their expiry; after a refusal, a second sorted
+ * set of the refused calls (expiring with them) and a two-field hash (expiring when the learned `max` is back at
+ * the configured one).
  */
 import { randomBytes } from 'node:crypto';
 import type { RateLimit } from '../config/units.js';
 import type { Redis } from 'ioredis';
 import { runScript } from '../results/scripts.js';
 
+/** Windows without a refusal for the learned `max` to climb back by one call. */
+export const RECOVER_WINDOWS = 4;
+
 /**
- * KEYS: the gate's sorted set, optionally the lane's slow-down key (while it lives, nothing passes). ARGV: max,
- * window ms, hold ms (request timeout), member, retry step ms.
+ * The effective `max` now, in Lua: the configured one (ARGV[1]) unless a refusal lowered it; KEYS[3] is the learned
+ * hash { max, at }, and `window` must be set. Climbs back by one per RECOVER_WINDOWS windows since the refusal.
+ */
+const EFFECTIVE_MAX = `
+local function effective_max(now, window)
+  local configured = tonumber(ARGV[1])
+  local learned = redis.call('HMGET', KEYS[3], 'max', 'at')
+  if not learned[1] then return configured end
+  local climbed = tonumber(learned[1]) + math.floor((now - tonumber(learned[2])) / (window * ${RECOVER_WINDOWS}))
+  return math.min(configured, climbed)
+end
+`;
+
+/**
+ * KEYS: the gate's sorted set, the lane's slow-down key (or a key never set: while it lives, nothing passes), the
+ * learned hash. ARGV: max, window ms, hold ms (request timeout), member, retry step ms.
  * Returns 0 when the call may go now (its entry added), else how many ms to wait before asking again.
  */
-const TAKE = `
+const TAKE = `${EFFECTIVE_MAX}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[2])
 local hold = tonumber(ARGV[3])
-if KEYS[2] then
-  local slow = redis.call('PTTL', KEYS[2])
-  if slow > 0 then return slow end
-end
+local slow = redis.call('PTTL', KEYS[2])
+if slow > 0 then return slow end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+if redis.call('ZCARD', KEYS[1]) < effective_max(now, window) then
   redis.call('ZADD', KEYS[1], now + hold + window, ARGV[4])
   redis.call('PEXPIRE', KEYS[1], hold + window + 1000)
   return 0
@@ -59,15 +84,49 @@ if cur and till < tonumber(cur) then redis.call('ZADD', KEYS[1], 'XX', till, ARG
 return 0
 `;
 
+/**
+ * KEYS: the gate's sorted set, the refused calls' sorted set, the learned hash. ARGV: configured max, window ms,
+ * member. The call was refused (429): it counts one window from now like an answered call, and the effective max
+ * drops to the calls still counting that were not refused, and at least one below what it was. Returns the new max.
+ */
+const REFUSED = `${EFFECTIVE_MAX}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[2])
+local till = now + window
+local cur = redis.call('ZSCORE', KEYS[1], ARGV[3])
+if cur and till < tonumber(cur) then redis.call('ZADD', KEYS[1], 'XX', till, ARGV[3]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+redis.call('ZADD', KEYS[2], till, ARGV[3])
+redis.call('PEXPIRE', KEYS[2], window + 1000)
+local accepted = redis.call('ZCARD', KEYS[1]) - redis.call('ZCARD', KEYS[2])
+local configured = tonumber(ARGV[1])
+local learned = math.max(1, math.min(effective_max(now, window) - 1, accepted))
+redis.call('HSET', KEYS[3], 'max', learned, 'at', now)
+redis.call('PEXPIRE', KEYS[3], (configured - learned) * window * ${RECOVER_WINDOWS} + window)
+return learned
+`;
+
 /** A call let through the gate: report its answer with `answered()` (not after a transport failure). */
 export interface GatePass {
   /** ms waited at the gate. */
   readonly waitedMs: number;
   /** The call got an answer (any HTTP status): its entry counts one window from now at most, then frees. */
   answered(): Promise<void>;
+  /**
+   * The call was refused for the rate (429): it counts like an answered call, and the gate learns a lower `max`
+   * (see the module's comment). Resolves to the effective `max` now, calls per window.
+   */
+  refused(): Promise<number>;
+  /** Reports how the call ended: `refused()` for a 429, `answered()` for any other answer, nothing without one. */
+  settled(error?: unknown): Promise<void>;
 }
 
 export class SlidingGate {
+  /** The hash of the `max` learned from refusals (absent while the configured one holds). */
+  private readonly learnedKey: string;
+
   /**
    * @param key Redis key of the gate (under the prefix).
    * @param limit calls per window (`max` per `durationMs`), already reduced by any share kept for others.
@@ -83,6 +142,16 @@ export class SlidingGate {
     private readonly slowdownKey?: string,
   ) {
     if (!(limit.max >= 1) || !(limit.durationMs > 0)) throw new RangeError(`gate ${key}: limit must be at least 1 per a positive window`);
+    this.learnedKey = `${key}:learned`;
+  }
+
+  /** The effective `max` now (calls per window): the configured one, or lower after refusals. */
+  async effectiveMax(): Promise<number> {
+    const [max, at] = await this.redis.hmget(this.learnedKey, 'max', 'at');
+    if (max === null || at === null) return Math.floor(this.limit.max);
+    const [sec, micro] = await this.redis.time();
+    const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+    return Math.min(Math.floor(this.limit.max), Number(max) + Math.floor((now - Number(at)) / (this.limit.durationMs * RECOVER_WINDOWS)));
   }
 
   /**
@@ -95,10 +164,10 @@ export class SlidingGate {
     try {
       result = await call();
     } catch (e) {
-      if (gotAnswer(e)) await pass.answered();
+      await pass.settled(e);
       throw e;
     }
-    await pass.answered();
+    await pass.settled();
     return result;
   }
 
@@ -108,18 +177,33 @@ export class SlidingGate {
     const step = Math.max(1, Math.round(this.limit.durationMs / this.limit.max / 2));
     let waitedMs = 0;
     for (;;) {
-      const wait = Number(await runScript(this.redis, TAKE, this.slowdownKey ? [this.key, this.slowdownKey] : [this.key], [Math.floor(this.limit.max), this.limit.durationMs, Math.round(this.holdMs), member, step]));
+      const wait = Number(await runScript(this.redis, TAKE, [this.key, this.slowdownKey ?? `${this.key}:noslowdown`, this.learnedKey], [Math.floor(this.limit.max), this.limit.durationMs, Math.round(this.holdMs), member, step]));
       if (wait <= 0) break;
       waitedMs += wait;
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
+    const answered = async () => {
+      await runScript(this.redis, ANSWERED, [this.key], [member, this.limit.durationMs]);
+    };
+    const refused = async () =>
+      Number(await runScript(this.redis, REFUSED, [this.key, `${this.key}:refused`, this.learnedKey], [Math.floor(this.limit.max), this.limit.durationMs, member]));
     return {
       waitedMs,
-      answered: async () => {
-        await runScript(this.redis, ANSWERED, [this.key], [member, this.limit.durationMs]);
+      answered,
+      refused,
+      settled: async (error?: unknown) => {
+        if (error === undefined) return answered();
+        if (isRateLimited(error)) await refused();
+        else if (gotAnswer(error)) await answered();
       },
     };
   }
+}
+
+/** Whether an error from the kie client is kie.ai's rate-limit refusal (429, as HTTP status or envelope code). */
+export function isRateLimited(error: unknown): boolean {
+  const e = error as { code?: unknown; httpStatus?: unknown } | null;
+  return e?.code === 429 || e?.httpStatus === 429;
 }
 
 /** Whether an error from the kie client means kie.ai answered (an HTTP status or an envelope code came back). */

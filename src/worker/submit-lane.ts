@@ -36,7 +36,6 @@ import { recordOrRecreate } from './records.js';
 import { answeredForRunway } from './runway.js';
 import { claimSend, inFlightUntil } from './send-claim.js';
 import { createTaskGate } from './create-gate.js';
-import { gotAnswer } from './sliding-gate.js';
 
 export interface SubmitResult {
   taskId: string | null;
@@ -171,7 +170,7 @@ export function submitProcessor(ctx: LaneContext) {
       taskId = created.taskId;
     } catch (e) {
       await answeredForRunway(rt, data.jobId);
-      if (gotAnswer(e)) await pass.answered();
+      await pass.settled(e);
       // Aborted at the drain deadline: `sendingAt` stays checkpointed, so the re-run knows this attempt is ambiguous.
       stopper.throwIfAborted();
       return handleError(job, data, e, gate, token);

@@ -104,9 +104,9 @@ describe('pipeline under faults', () => {
     }
   });
 
-  // Skipped: since the exact sliding-window send gate (issue 13), a simulator whose budget is 3.3× below the configured
-  // one draws more 429s than images (46-68 for 40) after each slow-down; the adaptive spacing that fixes it is open work.
-  it.skip('backs every worker off together in a 429 storm, and nothing fails', async () => {
+  // The exact send gate alone drew 46-68 429s for 40 images here (it sent the configured budget again after every
+  // slow-down); the max it learns from refusals (sliding-gate.ts) keeps the next bursts within the real budget.
+  it('backs every worker off together in a 429 storm, and nothing fails', async () => {
     // The simulator's create budget is below the configured one: 429s are certain.
     rig = await startRig({ timeScale: 10, sim: { createLimit: { max: 6, durationMs: 10_000 } } });
     await Promise.all([rig.startWorker(), rig.startWorker()]);
@@ -115,8 +115,10 @@ describe('pipeline under faults', () => {
     expect(summary.counts.succeeded).toBe(40);
     const stats = rig.sim.stats();
     expect(stats.createRejected429).toBeGreaterThan(0);
-    // Slowing everyone down keeps the 429s to a fraction of the images; hammering would multiply them.
-    expect(stats.createRejected429).toBeLessThan(40);
+    // Slowing everyone down keeps the 429s to a fraction of the images; hammering would multiply them. The first
+    // burst can draw 20 - 6 = 14; after it the gate's learned max fits the real budget, and climbing back costs at
+    // most one 429 per RECOVER_WINDOWS windows (about 2 in this run): 20 leaves room for a loaded machine.
+    expect(stats.createRejected429).toBeLessThanOrEqual(20);
     expect(stats.duplicatedInputs).toEqual([]);
     const recs = await records(rig, 'storm');
     expect(recs.every((r) => r.state === 'succeeded')).toBe(true);

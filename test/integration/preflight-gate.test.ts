@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTaskGate } from '../../src/worker/create-gate.js';
-import { SlidingGate } from '../../src/worker/sliding-gate.js';
+import { RECOVER_WINDOWS, SlidingGate } from '../../src/worker/sliding-gate.js';
 import { startLocalRig, type LocalRig } from './preflight-fixtures.js';
 
 let rig: LocalRig;
@@ -68,5 +68,32 @@ describe('createTask send gate (exact sliding window)', () => {
     expect(peakInWindow(arrivals, limit.durationMs)).toBeLessThanOrEqual(limit.max);
     // 72 calls at 8 per 250 ms cannot have taken less than 8 full windows.
     expect(Date.now() - started).toBeGreaterThanOrEqual(8 * limit.durationMs);
+  });
+
+  it('learns a lower budget from 429s: the next burst holds what kie.ai accepted, then climbs back one call at a time', async () => {
+    const limit = { max: 10, durationMs: 300 };
+    const gate = new SlidingGate(rig.rt.redis, `${rig.rt.config.prefix}:gate:test-learn`, limit, 5000);
+    const burst = await Promise.all(Array.from({ length: 10 }, () => gate.pass()));
+    // kie.ai's real budget is 4: it accepts 4 and refuses 6, answers arriving in any order.
+    const refusal = { code: 429, httpStatus: 200 };
+    await Promise.all(burst.map((p, i) => (i % 5 < 2 ? p.settled() : p.settled(refusal))));
+    expect(await gate.effectiveMax()).toBe(4);
+    // One window later the gate sends 4 at once, not 10.
+    const started = Date.now();
+    const next = await Promise.all(Array.from({ length: 4 }, () => gate.pass()));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(limit.durationMs - 5);
+    const extra = gate.pass();
+    const raced = await Promise.race([extra.then(() => 'passed'), sleep(limit.durationMs / 2).then(() => 'waiting')]);
+    expect(raced).toBe('waiting');
+    await Promise.all(next.map((p) => p.settled()));
+    await (await extra).settled();
+    // Without refusals, one call more per RECOVER_WINDOWS windows, up to the configured max.
+    await sleep(limit.durationMs * RECOVER_WINDOWS + 20);
+    expect(await gate.effectiveMax()).toBe(5);
+    // A transport failure (no answer) teaches nothing; a 455 or a 500 is an answer, not a refusal for the rate.
+    const others = await Promise.all([gate.pass(), gate.pass()]);
+    await others[0].settled(new Error('socket hang up'));
+    await others[1].settled({ code: 455 });
+    expect(await gate.effectiveMax()).toBe(5);
   });
 });
