@@ -103,6 +103,7 @@ export async function retry(
             completedAt: null,
             submittedAt: null,
             outputPath: null,
+            outputUrl: null,
             sha256: null,
             costTimeMs: null,
             kieCostTime: null,

@@ -38,9 +38,9 @@ export interface CompletedFacts {
   creditsConsumed: number;
   startedAt: number | null;
   finishedAt: number | null;
-  /** Folder of results.jsonl and summary.json, or null without OUTPUT_DIR. */
+  /** Folder of results.jsonl and summary.json (a local path, or `s3://bucket/prefix/<batchId>`), or null without OUTPUT_URL / OUTPUT_DIR. */
   resultsAt: string | null;
-  /** How to get the results without OUTPUT_DIR. */
+  /** How to get the results without OUTPUT_URL / OUTPUT_DIR. */
   export: string;
 }
 

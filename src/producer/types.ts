@@ -46,6 +46,11 @@ export interface EnqueueOptions {
   priority?: string;
   /** Images written to Redis per round trip (records first, then BullMQ jobs). @defaultValue 1000 */
   chunkSize?: number;
+  /**
+   * How results will be named (the OUTPUT_NAME template, checked against every line; pinned on the batch).
+   * @defaultValue the config's OUTPUT_NAME
+   */
+  outputName?: string;
   /** Called after each chunk is stored and once at the end. */
   onProgress?: (p: EnqueueProgress) => void;
   /**

@@ -18,6 +18,10 @@ export function keys(prefix: string) {
     metaKeys: (batchId: string) => `${prefix}:batch:${batchId}:metakeys`,
     /** Base of the batch index's keys (src/results/index-lua.ts): `<base>line:all`, `<base>q`... */
     index: (batchId: string) => `${prefix}:batch:${batchId}:ix:`,
+    /** The OUTPUT_NAME template pinned on a batch at its first enqueue (a string). */
+    outputName: (batchId: string) => `${prefix}:batch:${batchId}:outputname`,
+    /** Output names claimed in a batch (collision key → `jobId line`), when OUTPUT_NAME can give two images one name. */
+    outputNames: (batchId: string) => `${prefix}:batch:${batchId}:names`,
     /** Latest completion durations of a model, for the adaptive poll schedule. */
     durations: (model: string) => `${prefix}:stats:durations:${model}`,
     /** Present while a lane is slowed down after a 429/455; its value is the strike count. */

@@ -32,7 +32,10 @@ export interface ProbeInfo {
 }
 
 export interface PauseReason {
-  /** `401`, `402`, `433`, `breaker`, `manual`, or another module's code. */
+  /**
+   * `401`, `402`, `433`, `breaker`, `manual`, `storage` (the download lane: the output store refused the credentials
+   * or permissions, or the bucket is missing), or another module's code.
+   */
   code: string;
   message: string;
   /** When the lane was paused (Unix ms). */

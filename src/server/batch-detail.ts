@@ -11,6 +11,9 @@
  * | `POST /api/batches/:id/retry` (same filters: retries the failed/timed_out images among them) | batch-retry | yes |
  *
  * The export of a filtered set is `GET /api/batches/:id/export?format=&<filters>` (batches.ts).
+ *
+ * Thumbnails are read where the workers stored them: from OUTPUT_DIR (or a file:// OUTPUT_URL) on this machine, or
+ * through the S3 storage of an s3:// OUTPUT_URL (opened on first use, closed with the server).
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -28,7 +31,8 @@ import {
 } from '../results/batch-query.js';
 import { STATES, type RecordState } from '../results/record.js';
 import type { Runtime } from '../runtime.js';
-import { THUMB_FILES, thumbPath, type ThumbFile } from '../results/thumbs.js';
+import { THUMB_FILES, thumbKey, thumbPath, type ThumbFile } from '../results/thumbs.js';
+import { openStorage, type Storage } from '../storage/index.js';
 import { queryString, renderBatchPage, renderComparePage } from './batch-page.js';
 
 export interface BatchDetailOptions {
@@ -114,6 +118,15 @@ function sameOrigin(request: FastifyRequest): boolean {
 }
 
 export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: BatchDetailOptions = {}): void {
+  let s3: Promise<Storage | null> | undefined;
+  /** The S3 storage thumbnails are read from (null unless OUTPUT_URL is s3://). */
+  const s3Storage = (): Promise<Storage | null> => {
+    s3 ??= rt.config.output?.kind === 's3' ? openStorage(rt.config) : Promise.resolve(null);
+    return s3;
+  };
+  app.addHook('onClose', async () => {
+    (await s3?.catch(() => null))?.close();
+  });
   const write = options.write ?? false;
 
   // A form posts "retry these" as urlencoded; its fields are not used (the filters are in the URL).
@@ -153,12 +166,22 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
       if (!summary) return reply.code(404).type('text/plain; charset=utf-8').send(`no batch named ${id}`);
       const thumbs = new Set<string>();
       const outputDir = rt.config.outputDir;
+      const storage = outputDir ? null : await s3Storage();
       if (outputDir) {
         await Promise.all(
           page.records
             .filter((r) => r.state === 'succeeded' && r.outputPath)
             .map(async (r) => {
               if (await stat(thumbPath(outputDir, id, r.jobId, 'out-small.webp')).catch(() => null)) thumbs.add(r.jobId);
+            }),
+        );
+      } else if (storage) {
+        // One HEAD per stored output on this page (at most the page size); a store that cannot answer shows none.
+        await Promise.all(
+          page.records
+            .filter((r) => r.state === 'succeeded' && r.outputUrl)
+            .map(async (r) => {
+              if (await storage.exists(thumbKey(id, r.jobId, 'out-small.webp')).catch(() => false)) thumbs.add(r.jobId);
             }),
         );
       }
@@ -256,7 +279,22 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
       if (checkBatchId(id) !== null || !JOB_ID.test(jobId) || !THUMB_FILES.includes(file as ThumbFile)) {
         return reply.code(404).send({ error: 'no such thumbnail' });
       }
-      if (!outputDir) return reply.code(404).send({ error: 'no thumbnails: OUTPUT_DIR is not set for upscale serve' });
+      const storage = outputDir ? null : await s3Storage();
+      if (storage) {
+        let found: Awaited<ReturnType<Storage['get']>>;
+        try {
+          found = await storage.get(thumbKey(id, jobId, file as ThumbFile));
+        } catch (e) {
+          return reply.code(502).send({ error: `thumbnail unavailable: ${(e as Error).message}` });
+        }
+        if (!found) return reply.code(404).send({ error: 'no such thumbnail (not made yet, or the output was not downloaded)' });
+        return reply
+          .type('image/webp')
+          .header('content-length', found.size)
+          .header('cache-control', 'private, max-age=3600')
+          .send(found.body);
+      }
+      if (!outputDir) return reply.code(404).send({ error: 'no thumbnails: neither OUTPUT_URL nor OUTPUT_DIR is set for upscale serve' });
       const path = thumbPath(outputDir, id, jobId, file as ThumbFile);
       const st = await stat(path).catch(() => null);
       if (!st?.isFile()) return reply.code(404).send({ error: 'no such thumbnail (not made yet, or the output was not downloaded)' });

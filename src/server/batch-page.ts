@@ -74,9 +74,11 @@ function row(r: ResultRecord, id: string, hasThumbs: boolean, back: string): str
   const fail = r.failCode !== null || (r.failMsg !== null && r.failMsg !== '')
     ? `<b>${escapeHtml(r.failCode ?? '')}</b> ${escapeHtml(r.failMsg ?? '')}`
     : '';
-  const file = r.outputPath ? baseName(r.outputPath) : '';
-  const output = r.outputPath
-    ? `<span title="${escapeHtml(r.outputPath)}">${escapeHtml(file.length > 40 ? `…${file.slice(-39)}` : file)}</span>`
+  // The stored output: its path on disk, or its URL in the bucket (never a credential in either).
+  const stored = r.outputPath ?? r.outputUrl;
+  const file = stored ? baseName(stored) : '';
+  const output = stored
+    ? `<span title="${escapeHtml(stored)}">${escapeHtml(file.length > 40 ? `…${file.slice(-39)}` : file)}</span>`
     : r.resultUrls[0]
       ? `<a href="${escapeHtml(r.resultUrls[0])}" rel="noreferrer noopener" target="_blank">result URL</a>`
       : '';

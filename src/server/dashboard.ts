@@ -33,7 +33,7 @@ export { BOARD_PATH };
 const DESCRIPTIONS: Record<Lane, string> = {
   submit: 'createTask under the account budget; a job per image and generation',
   poll: 'recordInfo checks; a job parked (delayed) between checks of one task',
-  download: 'downloads of results to OUTPUT_DIR',
+  download: 'downloads of results to OUTPUT_URL / OUTPUT_DIR',
 };
 
 const SECRET_KEY = /token|secret|password|api[-_]?key|authorization|callback[-_]?url|hmac/i;

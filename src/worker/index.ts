@@ -27,6 +27,7 @@ import { LaneProber } from './lane-probe.js';
 import { defaultPrepareInput } from './prepare-input.js';
 import { removeStaleParts } from './part-files.js';
 import { Stopper, stoppable } from './shutdown.js';
+import { openStorage } from '../storage/index.js';
 import { submitProcessor } from './submit-lane.js';
 import { fairShareOf, lookaheadFor } from '../queue/fair-share.js';
 import { Admission } from './admission.js';
@@ -36,7 +37,7 @@ import { downloadTimeoutMs } from './download-lane.js';
 export const CLOSE_GRACE_MS = 2000;
 
 export interface WorkerOptions {
-  /** Lanes to run. @defaultValue submit and poll (and download when OUTPUT_DIR is set) */
+  /** Lanes to run. @defaultValue submit and poll (and download when OUTPUT_URL or OUTPUT_DIR is set) */
   lanes?: readonly Lane[];
   /** Jobs run at once per lane in this process (HTTP calls in flight). @defaultValue 16 */
   concurrency?: number;
@@ -62,7 +63,7 @@ export interface WorkerHandle {
 }
 
 export function defaultLanes(rt: Runtime): Lane[] {
-  return rt.config.outputDir ? ['submit', 'poll', 'download'] : ['submit', 'poll'];
+  return rt.config.output ? ['submit', 'poll', 'download'] : ['submit', 'poll'];
 }
 
 /**
@@ -98,6 +99,8 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
   const fair = fairShareOf(rt);
   const admission = new Admission(fair, lookaheadFor(rt.config.createLimit), rt.log);
   const stopper = new Stopper();
+  // The output storage (OUTPUT_URL / OUTPUT_DIR) of the download lane and the finalizer's files; opening makes no request.
+  const storage = lanes.includes('download') || options.watch !== false ? await openStorage(rt.config) : null;
   const context: LaneContext = {
     rt,
     log: rt.log,
@@ -107,9 +110,12 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
     fair,
     admission,
     stopper,
+    storage,
   };
-  if (lanes.includes('download') && rt.config.outputDir) {
-    await removeStaleParts(rt.config.outputDir, downloadTimeoutMs(rt.config.requestTimeoutMs), rt.log);
+  if (lanes.includes('download') && storage) {
+    // On disk the whole output folder (staging, batch and OUTPUT_NAME folders); for S3 the local staging folder.
+    const root = rt.config.outputDir ?? (await storage.stagingDir());
+    await removeStaleParts(root, downloadTimeoutMs(rt.config.requestTimeoutMs), rt.log);
   }
   const processors: Partial<Record<Lane, Processor>> = {
     submit: submitProcessor(context) as Processor,
@@ -150,7 +156,14 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
   }
   await Promise.all([...workers.values()].map((w) => w.waitUntilReady()));
   // Beside the lanes, never in them: finishing batches and sending notifications hold up no image.
-  const watchOptions = options.watch === false ? null : { ...options.watch, extra: [...(options.watch?.extra ?? []), (open: BatchSummary[], now: number) => watchRunway(rt, open, now)] };
+  const watchOptions =
+    options.watch === false
+      ? null
+      : {
+          ...options.watch,
+          finalizer: { storage, ...options.watch?.finalizer },
+          extra: [...(options.watch?.extra ?? []), (open: BatchSummary[], now: number) => watchRunway(rt, open, now)],
+        };
   const watch = watchOptions === null ? null : new BatchWatch(rt, rt.log, watchOptions);
   const deliverer = options.deliver === false ? null : new Deliverer(rt, options.deliver ?? {});
   watch?.start();
@@ -162,7 +175,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
   const prober = new LaneProber(context, lanes.filter((l): l is 'submit' | 'poll' => l === 'submit' || l === 'poll'));
   prober.start();
   if (workers.has('submit')) admission.start();
-  rt.log.info({ lanes, concurrency, prefix: rt.config.prefix }, 'workers started');
+  rt.log.info({ lanes, concurrency, prefix: rt.config.prefix, ...(storage ? { output: storage.url } : {}) }, 'workers started');
 
   let closing: Promise<boolean> | undefined;
   async function drain(timeoutMs: number): Promise<boolean> {
@@ -188,6 +201,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
     }
     await sideStopped;
     await within(counters.flush().catch(() => undefined), CLOSE_GRACE_MS * 0.25);
+    storage?.close();
     workerConnection.disconnect();
     return clean;
   }

@@ -52,16 +52,16 @@ export function pollProcessor(ctx: LaneContext) {
     await schedule.recordDuration(data.model, took);
     counters.observe('upscale_task_duration_seconds', took / 1000, DURATION_BUCKETS_S, { model: data.model });
     if (info.creditsConsumed) counters.inc('upscale_credits_consumed_total', { model: data.model }, info.creditsConsumed);
-    // With OUTPUT_DIR the download is pending in the same write, so the batch cannot look finished in between.
+    // With OUTPUT_URL / OUTPUT_DIR the download is pending in the same write, so the batch cannot look finished in between.
     const result = await finish(data, 'succeeded', {
       resultUrls: info.resultUrls,
       creditsConsumed: info.creditsConsumed,
       costTimeMs: info.costTimeMs,
-      ...(config.outputDir ? { download: 'pending' as const } : {}),
+      ...(config.output ? { download: 'pending' as const } : {}),
       kieCostTime: info.kieCostTime,
       kieState: info.rawState,
     });
-    if (config.outputDir) {
+    if (config.output) {
       const download: DownloadJobData = { jobId: data.jobId, batchId: data.batchId, generation: data.generation, resultUrls: info.resultUrls };
       await queues.download.add('download', download, { jobId: downloadJobId(data.jobId, data.generation) });
     }

@@ -102,7 +102,7 @@ describe('batch page routes', () => {
     b = await startBench();
     await seed(b);
     const get = (url: string) => b!.app.inject({ method: 'GET', url });
-    expect((await get(`/dashboard/batches/${BATCH}/thumbs/${imageId(2)}/in.webp`)).json()).toEqual({ error: 'no thumbnails: OUTPUT_DIR is not set for upscale serve' });
+    expect((await get(`/dashboard/batches/${BATCH}/thumbs/${imageId(2)}/in.webp`)).json()).toEqual({ error: 'no thumbnails: neither OUTPUT_URL nor OUTPUT_DIR is set for upscale serve' });
     expect((await get(`/dashboard/batches/${BATCH}/thumbs/${imageId(2)}/..%2F..%2Fetc%2Fpasswd`)).statusCode).toBe(404);
     expect((await get(`/dashboard/batches/${BATCH}/thumbs/not-a-job/in.webp`)).statusCode).toBe(404);
   });

@@ -88,7 +88,7 @@ describe('enqueueFile formats', () => {
     expect((await rt.store.getSummary('b1'))?.counts.waiting).toBe(4);
   });
 
-  it('csv: columns in any order, per-line model and factor override the defaults', async () => {
+  it('csv: columns in any order, per-line model and factor override the defaults, other columns kept as meta', async () => {
     runtime();
     const result = await enqueueFile(rt, `${FIXTURES}/images.csv`, {
       batchId: 'b1',
