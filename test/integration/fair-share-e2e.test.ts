@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { cancel, pauseBatch, resumeBatch } from '../../src/control/index.js';
 import { enqueue } from '../../src/producer/index.js';
 import { isTerminal, type ResultRecord } from '../../src/results/record.js';
-import { startRig, type Rig } from '../helpers/pipeline.js';
+import { batchRecords, startRig, type Rig } from '../helpers/pipeline.js';
 import { waitFor } from '../helpers/redis.js';
 
 const SCALE = 5;
@@ -37,10 +37,8 @@ describe('fair share across batches (worker process, simulator at ×5)', () => {
     rig = undefined;
   });
 
-  async function records(batchId: string): Promise<ResultRecord[]> {
-    const out: ResultRecord[] = [];
-    for await (const r of rig!.rt.store.records(batchId)) out.push(r);
-    return out;
+  function records(batchId: string): Promise<ResultRecord[]> {
+    return batchRecords(rig!, batchId);
   }
 
   /** Submit times (record `submittedAt`, ms) of a batch's images that have a task. */
