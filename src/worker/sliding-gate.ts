@@ -65,6 +65,8 @@ export interface GatePass {
   readonly waitedMs: number;
   /** The call got an answer (any HTTP status): its entry counts one window from now at most, then frees. */
   answered(): Promise<void>;
+  /** The call was not sent after all (the lane paused meanwhile): its place is given back at once. */
+  release(): Promise<void>;
 }
 
 export class SlidingGate {
@@ -117,6 +119,9 @@ export class SlidingGate {
       waitedMs,
       answered: async () => {
         await runScript(this.redis, ANSWERED, [this.key], [member, this.limit.durationMs]);
+      },
+      release: async () => {
+        await this.redis.zrem(this.key, member);
       },
     };
   }

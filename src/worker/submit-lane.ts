@@ -31,7 +31,7 @@ import type { LaneContext } from './context.js';
 import { applyEarlyCallback } from './early-callback.js';
 import { LaneSignals } from './lane-signals.js';
 import { liftPause } from './lane-probe.js';
-import { enterProbeGate, releaseProbe, type GateVerdict } from './probe-gate.js';
+import { enterProbeGate, maySendNow, releaseProbe, type GateVerdict } from './probe-gate.js';
 import { recordOrRecreate } from './records.js';
 import { answeredForRunway } from './runway.js';
 import { claimSend, inFlightUntil } from './send-claim.js';
@@ -151,6 +151,14 @@ export function submitProcessor(ctx: LaneContext) {
 
     // The preparation took a variable time: the exact sliding window of the create budget decides the send.
     const pass = await createGate.pass();
+    // Submission may have paused while this job prepared or waited at the gate (a 401 met while polling, a 402, the
+    // breaker, `upscale pause`): an image not sent yet goes back to waiting with the lane, its place at the gate and
+    // its runway share given back, instead of spending (or meeting the same refusal).
+    if (!(await maySendNow(ctx, gate))) {
+      await Promise.all([pass.release(), answeredForRunway(rt, data.jobId)]);
+      log.info({ jobId: data.jobId, batchId: data.batchId }, 'submission paused while this image waited to send; back to waiting, nothing sent');
+      throw Worker.RateLimitError();
+    }
     data = { ...data, ...prepared.update, sendingAt: Date.now(), attempts: (data.attempts ?? 0) + 1 };
     if (!(await claimSend(rt, job, token, data))) {
       // This run lost the job's lock while preparing; another run owns the job now and sends in its place.
