@@ -15,6 +15,10 @@
  * run's mark waits until that attempt's answer must be in before treating it as ambiguous.
  * Jobs arrive here admitted by the batch scheduler (src/queue/fair-share.ts); a job whose batch's gate closed after
  * its admission is held again, unless it already has a task.
+ *
+ * A pause reaches jobs already running: right before sending (after the pre-flight and the send gate, which can take
+ * seconds) the job looks again at the submit lane's pause (probe-gate.ts `maySendNow`) and its batch's gate, and goes
+ * back unsent when either closed meanwhile.
  */
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { isKieError } from '../kie/errors.js';
@@ -151,13 +155,21 @@ export function submitProcessor(ctx: LaneContext) {
 
     // The preparation took a variable time: the exact sliding window of the create budget decides the send.
     const pass = await createGate.pass();
-    // Submission may have paused while this job prepared or waited at the gate (a 401 met while polling, a 402, the
-    // breaker, `upscale pause`): an image not sent yet goes back to waiting with the lane, its place at the gate and
-    // its runway share given back, instead of spending (or meeting the same refusal).
-    if (!(await maySendNow(ctx, gate))) {
-      await Promise.all([pass.release(), answeredForRunway(rt, data.jobId)]);
-      log.info({ jobId: data.jobId, batchId: data.batchId }, 'submission paused while this image waited to send; back to waiting, nothing sent');
-      throw Worker.RateLimitError();
+    // The last look: submission (a 401 met while polling, a 402, the breaker, `upscale pause`) or this image's batch
+    // may have paused while this job prepared or waited at the gate. An image not sent yet then goes back, its place
+    // at the gate and its runway share given back, instead of spending (or meeting the same refusal). Both reads go
+    // out together: one round trip.
+    const [laneOpen, gateNow] = await Promise.all([maySendNow(ctx, gate), ctx.fair.gateOf(data.batchId)]);
+    if (!laneOpen || gateNow) {
+      await Promise.all([pass.release(), answeredForRunway(rt, data.jobId), gate.probe ? releaseProbe(ctx, job) : undefined]);
+      if (!laneOpen) {
+        // Back to waiting with the lane (its batch's gate, if closed too, holds it again when it starts).
+        log.info({ jobId: data.jobId, batchId: data.batchId }, 'submission paused while this image waited to send; back to waiting, nothing sent');
+        throw Worker.RateLimitError();
+      }
+      await ctx.fair.rehold(job, data.batchId, token);
+      log.info({ jobId: data.jobId, batchId: data.batchId, gate: gateNow?.state }, 'batch gate closed while this image waited to send; held again, nothing sent');
+      throw new DelayedError();
     }
     data = { ...data, ...prepared.update, sendingAt: Date.now(), attempts: (data.attempts ?? 0) + 1 };
     if (!(await claimSend(rt, job, token, data))) {

@@ -107,3 +107,12 @@ export function expectNoDoublePayment(rig: Pick<Rig, 'sim'>, recs: readonly Resu
     if (creates > 1) expect(r?.ambiguousSubmits ?? 0, `${input} was created ${creates} times`).toBeGreaterThanOrEqual(creates - 1);
   }
 }
+
+/**
+ * A call of "another process" holds one place of the createTask send window (src/worker/sliding-gate.ts) for `ms`
+ * from now, as a call whose answer is slow would: with the window otherwise full, the next image to send waits at
+ * the gate, its submit job running, until then.
+ */
+export async function holdSendPlace(rig: Pick<Rig, 'rt'>, ms: number): Promise<void> {
+  await rig.rt.redis.zadd(rig.rt.store.keys.createGate, Date.now() + ms, `a-call-of-another-process-${randomBytes(4).toString('hex')}`);
+}

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { enqueue } from '../../src/producer/index.js';
 import { getPauseReason } from '../../src/queue/pause-reason.js';
-import { batchRecords, expectNoDoublePayment, startRig, topazImages, waitForBatch, type Rig } from '../helpers/pipeline.js';
+import { batchRecords, expectNoDoublePayment, holdSendPlace, startRig, topazImages, waitForBatch, type Rig } from '../helpers/pipeline.js';
 import { runUpscale } from '../helpers/processes.js';
 import { waitFor } from '../helpers/redis.js';
 
@@ -41,8 +41,7 @@ async function counter(rig: Rig, name: string, labels: Record<string, string>): 
  */
 async function revokeWhilePolling(rig: Rig, batchId: string) {
   await rig.startWorker();
-  const gate = rig.rt.store.keys.createGate;
-  await rig.rt.redis.zadd(gate, Date.now() + 5000, 'a-call-of-another-process');
+  await holdSendPlace(rig, 5000);
   await enqueue(rig.rt, topazImages(rig, 6, batchId), { batchId });
   await waitFor(() => rig.sim.stats().createAccepted >= 2, { timeoutMs: 20_000, what: 'the first 2 tasks created' });
   rig.sim.setApiKeys(['sk-the-new-key-nobody-has']);
