@@ -140,6 +140,8 @@ describe('live dialect end to end', () => {
     await waitForBatch(rig.rt, 'ra', 60_000);
     expect(rig.sim.stats().createRejected429).toBeGreaterThan(0);
     for (const gap of createGaps(rig)) expect(gap).toBeGreaterThanOrEqual(2900);
+    // The slow-down is logged with the wait as parsed from the header.
+    expect(rig.workers[0]!.stderr()).toMatch(/"retryAfterMs":3000,"retryAfter":"3\.0s".*kie\.ai asked to slow down with Retry-After 3\.0s; every submit worker waits 3\.0s/);
   });
 
   it('an invalid Retry-After falls back to the escalating slow-down', async () => {
