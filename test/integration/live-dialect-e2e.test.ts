@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { enqueue } from '../../src/producer/index.js';
 import { getPauseReason } from '../../src/queue/pause-reason.js';
-import { batchRecords, expectNoDoublePayment, holdSendPlace, startRig, topazImages, waitForBatch, type Rig } from '../helpers/pipeline.js';
+import { batchRecords, expectNoDoublePayment, holdSendPlace, startRig, TOPAZ, topazImages, waitForBatch, type Rig } from '../helpers/pipeline.js';
 import { runUpscale } from '../helpers/processes.js';
 import { waitFor } from '../helpers/redis.js';
 
@@ -124,6 +124,10 @@ describe('live dialect end to end', () => {
       if (r.kieState === 'SUCCEEDED' || r.kieState === 'FAILED') odd++;
     }
     expect(odd).toBeGreaterThan(0);
+    // The adaptive poll schedule learns from the same figure: its samples are the succeeded records' costTimeMs.
+    const samples = (await rig.rt.redis.lrange(rig.rt.store.keys.durations(TOPAZ), 0, -1)).map(Number).sort((a, b) => a - b);
+    const succeededMs = recs.filter((r) => r.state === 'succeeded').map((r) => r.costTimeMs as number).sort((a, b) => a - b);
+    expect(samples).toEqual(succeededMs);
   });
 
   /** Gaps (ms) between consecutive accepted createTask calls. */
