@@ -168,11 +168,11 @@ describe('fair share across batches (worker process, simulator at ×5)', () => {
   }, 240_000);
 
   it('a batch paused while one of its images waits at the send gate: that image is held again, nothing sent until the batch resumes', async () => {
-    // 3 sends per 6 s (×10), one place held 4 s by another process's slow call: 2 images go, the third waits at the gate.
+    // 3 sends per 6 s (×10), one place held 10 s by another process's slow call: 2 images go, the third waits at the
+    // gate until their places free 6 s later.
     rig = await startRig({ timeScale: 10, env: { KIE_CREATE_LIMIT: '3/6000ms' } });
     await rig.startWorker();
-    const heldUntil = Date.now() + 4000;
-    await holdSendPlace(rig, 4000);
+    await holdSendPlace(rig, 10_000);
     await enqueue(rig.rt, topazImages(rig, 3, 'gw'), { batchId: 'gw' });
     await waitFor(() => rig!.sim.stats().createAccepted >= 2, { timeoutMs: 20_000, what: '2 tasks created' });
     await waitFor(async () => (await rig!.rt.queues.submit.getJobCounts('active')).active === 1, { what: 'the third image running, at the gate' });
@@ -180,8 +180,9 @@ describe('fair share across batches (worker process, simulator at ×5)', () => {
     const creates = () => rig!.sim.stats().callsByPath['/api/v1/jobs/createTask'] ?? 0;
     const atPause = creates();
     expect(atPause).toBe(2);
-    // Past the held place's end (the third image's send) and then some: it went back to its batch's held images.
-    await sleep(Math.max(0, heldUntil + 1500 - Date.now()));
+    // Past the moment the third image passes the gate, and then some: it went back to its batch's held images.
+    const firstCreateAt = Math.min(...rig.sim.tasks().map((t) => t.createdAt));
+    await sleep(Math.max(0, firstCreateAt + 8000 - Date.now()));
     expect(creates()).toBe(atPause);
     expect((await rig.rt.queues.submit.getJobCounts('active')).active).toBe(0);
     expect(await fairShareOf(rig.rt).heldCount('gw')).toBe(1);

@@ -33,15 +33,16 @@ async function counter(rig: Rig, name: string, labels: Record<string, string>): 
 
 /**
  * The key-revoked-while-polling scene shared by the two 401 tests: 6 images, the worker sending at most 3 createTask
- * per 6 s, tasks lasting 4–6 s. One place of the send window is held for 5 s by a call of "another process" whose
- * answer is slow, so 2 images are sent at once and a third waits at the send gate, its job running. Once the first
- * two tasks exist the key is revoked at kie.ai: the first refusal any lane meets is a recordInfo 401 (the next send
- * is seconds away, their polls a few hundred ms), and the third image is still waiting to send when the lane pauses.
+ * per 6 s, tasks lasting 4–6 s. One place of the send window is held for 10 s by a call of "another process" whose
+ * answer is slow, so 2 images are sent at once and a third waits at the send gate, its job running, until the first
+ * two calls' places free 6 s later. Once the first two tasks exist the key is revoked at kie.ai: the first refusal
+ * any lane meets is a recordInfo 401 (the next send is seconds away, their polls a few hundred ms), and the third
+ * image is still waiting to send when the lane pauses.
  * Resolves when both lanes are paused for it.
  */
 async function revokeWhilePolling(rig: Rig, batchId: string) {
   await rig.startWorker();
-  await holdSendPlace(rig, 5000);
+  await holdSendPlace(rig, 10_000);
   await enqueue(rig.rt, topazImages(rig, 6, batchId), { batchId });
   await waitFor(() => rig.sim.stats().createAccepted >= 2, { timeoutMs: 20_000, what: 'the first 2 tasks created' });
   rig.sim.setApiKeys(['sk-the-new-key-nobody-has']);
