@@ -17,7 +17,7 @@ import { statsOf, type SimContext } from './context.js';
 import { FaultState } from './faults.js';
 import { FileStore } from './files.js';
 import { KeyedLimiter } from './limits.js';
-import { resolveOptions, type SimFaults, type SimOptions } from './options.js';
+import { checkApiKeys, resolveOptions, type SimFaults, type SimOptions } from './options.js';
 import { streamRng } from './random.js';
 import { buildSimApp } from './server.js';
 import { StatsCollector, type SimStats } from './stats.js';
@@ -41,6 +41,13 @@ export interface Simulator {
   setCredits(n: number): void;
   /** Changes the daily cap of createTask (433 past it; null lifts it). */
   setDailyLimit(n: number | null): void;
+  /**
+   * Replaces the accepted Bearer keys, as revoking a key on kie.ai's dashboard (or creating a new one) would: from
+   * the next call on, every API call with a key not in `keys` answers 401 (createTask, recordInfo, the credit
+   * endpoint and the uploads alike); tasks already created run on. Throws a RangeError unless `keys` holds at least
+   * one non-empty key (the same rule as the `apiKeys` option).
+   */
+  setApiKeys(keys: string[]): void;
   /** Every API call answers 455 for `durationMs` (real ms, scaled) from now. */
   maintenanceWindow(durationMs: number): void;
   stats(): SimStats;
@@ -142,6 +149,9 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
     setDailyLimit: (n) => {
       if (n !== null && !(Number.isSafeInteger(n) && n >= 0)) throw new RangeError(`dailyLimit must be a whole number of at least 0, or null (got ${n})`);
       opts.dailyLimit = n;
+    },
+    setApiKeys: (keys) => {
+      opts.apiKeys = checkApiKeys(keys);
     },
     maintenanceWindow: (durationMs) => faults.maintenanceFor(durationMs / opts.timeScale),
     stats: () => statsOf(ctx),

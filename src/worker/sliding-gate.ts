@@ -127,7 +127,7 @@ export interface GatePass {
   refused(): Promise<number>;
   /** Reports how the call ended: `refused()` for a 429, `answered()` for any other answer, nothing without one. */
   settled(error?: unknown): Promise<void>;
-  /** The call is not sent after all: its place is given back at once. */
+  /** The call was not sent after all (the lane or its batch paused meanwhile): its place is given back at once. */
   release(): Promise<void>;
 }
 

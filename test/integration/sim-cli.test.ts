@@ -134,4 +134,22 @@ describe.concurrent('upscale sim', () => {
       expect(() => simOptionsFromFlags(flags(extra), {}), JSON.stringify(extra)).toThrow(message);
     }
   });
+
+  it('parses the live-dialect flags: --dialect, --daily-limit, --retry-after, --odd-states', () => {
+    const base: SimFlags = { port: '0', host: '127.0.0.1', key: ['k'], timeScale: '1', createLimit: '20/10s', queryLimit: '10/1s', rateLimitStyle: 'envelope', errorStyle: 'envelope', latency: [], fault: [] };
+    expect(simOptionsFromFlags(base, {}).dialect).toBe('live');
+    expect(simOptionsFromFlags({ ...base, dialect: 'docs', dailyLimit: '10', retryAfter: '120', oddStates: '0.3' }, {})).toMatchObject({ dialect: 'docs', dailyLimit: 10, retryAfter: 120, oddStates: 0.3 });
+    expect(simOptionsFromFlags({ ...base, retryAfter: '2m' }, {}).retryAfter).toBe(120);
+    expect(simOptionsFromFlags({ ...base, retryAfter: '=soon' }, {}).retryAfter).toBe('soon');
+    const cases: [Partial<SimFlags>, RegExp][] = [
+      [{ dialect: 'ancient' }, /--dialect "ancient" must be live or docs/],
+      [{ dailyLimit: '-1' }, /--daily-limit "-1" must be from 0/],
+      [{ dailyLimit: '2.5' }, /--daily-limit "2.5" must be a whole number/],
+      [{ retryAfter: 'soon' }, /--retry-after "soon"/],
+      [{ oddStates: '2' }, /--odd-states "2" must be from 0 to 1/],
+    ];
+    for (const [extra, message] of cases) {
+      expect(() => simOptionsFromFlags({ ...base, ...extra }, {}), JSON.stringify(extra)).toThrow(message);
+    }
+  });
 });
