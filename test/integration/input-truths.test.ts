@@ -109,6 +109,24 @@ describe('image truths before paying', () => {
     ]);
   });
 
+  it('a complete JPEG with 2 KB zeroed in the middle is refused before createTask with the decoder\'s reason, in the lane and with --check', async () => {
+    rig = await startLocalRig({ env: { OUTPUT_DIR: '' } });
+    const damaged = rig.image('zero2-photo', 800, 600, 'jpg');
+    const good = rig.image('photo', 800, 600, 'jpg');
+    const reason =
+      'the image is incomplete or damaged: the file is complete but its data is damaged ' +
+      '(the decoder reports "VipsJpeg: Corrupt JPEG data: premature end of data segment")';
+    await enqueue(rig.rt, [{ input: damaged }, { input: good }], { batchId: 'zeroed', model: TOPAZ });
+    await rig.start();
+    const records = await waitForRecords(rig.rt, 'zeroed');
+    expect(records.find((r) => r.input === damaged)).toMatchObject({ state: 'failed', failCode: 'preflight', failMsg: reason, submitAttempts: 0 });
+    expect(records.find((r) => r.input === good)).toMatchObject({ state: 'succeeded', submitAttempts: 1 });
+    expect(rig.sim.stats().createAccepted).toBe(1);
+    const checked = [];
+    for await (const l of preflightLines([{ line: 7, input: damaged }], { defaultModel: TOPAZ, preflight: { allowPrivate: true } })) checked.push(l);
+    expect(checked).toEqual([expect.objectContaining({ line: 7, reason: `pre-flight: ${reason}` })]);
+  });
+
   it('EXIF orientation 6: the displayed size is recorded, and a result that comes back sideways is flagged (file kept)', async () => {
     rig = await startLocalRig();
     const input = rig.image('rot6-portrait', 64, 48, 'jpg'); // stored 64×48, displayed 48×64
