@@ -3,7 +3,7 @@
  * KIE_API_KEY, stops cleanly (exit 0) on SIGTERM, and refuses bad flags (exit 2) naming the flag.
  */
 import { describe, expect, it } from 'vitest';
-import { simOptionsFromFlags, type SimFlags } from '../../src/cli/commands/sim.js';
+import { simOptionsFromFlags, startLines, type SimFlags } from '../../src/cli/commands/sim.js';
 import { simCall } from '../helpers/images.js';
 import { runUpscale, spawnUpscale, type Proc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/redis.js';
@@ -51,6 +51,25 @@ describe.concurrent('upscale sim', () => {
       const { code, signal } = await proc.stop('SIGTERM');
       expect({ code, signal }).toEqual({ code: 0, signal: null });
       expect(proc.stderr()).toContain('stopped');
+    });
+  });
+
+  it('with --public-url, prints the address it really listens on, and the public URL apart', async () => {
+    // The issue's command, `upscale sim --port 8892 --public-url http://127.0.0.1:8893`, as the lines it prints:
+    expect(startLines({ listenUrl: 'http://127.0.0.1:8892', url: 'http://127.0.0.1:8893' }, '127.0.0.1')).toEqual([
+      'simulator listening on http://127.0.0.1:8892',
+      'public URL (in the result, upload and file URLs it hands out): http://127.0.0.1:8893',
+      'point workers at it: KIE_BASE_URL=http://127.0.0.1:8892 KIE_UPLOAD_BASE_URL=http://127.0.0.1:8892 (with the same KIE_API_KEY), or the public URL where workers reach the simulator through it',
+      'sample inputs: http://127.0.0.1:8892/sim/images/<name>-<w>x<h>.<jpg|png|webp> (workers need ALLOW_PRIVATE_URLS=true for them)',
+      'stats: http://127.0.0.1:8892/sim/stats   tasks: http://127.0.0.1:8892/sim/tasks   faults: POST http://127.0.0.1:8892/sim/control',
+    ]);
+    // And as a process on a free port: the printed address answers, the public one is only named.
+    await withProc(['sim', '--port', '0', '--key', 'k', '--public-url', 'http://127.0.0.1:8893'], { KIE_API_KEY: '' }, async (proc) => {
+      const url = await started(proc);
+      expect(url).not.toBe('http://127.0.0.1:8893');
+      expect(proc.stdout()).toContain(`KIE_BASE_URL=${url} `);
+      expect(proc.stdout()).toContain('public URL (in the result, upload and file URLs it hands out): http://127.0.0.1:8893');
+      expect((await simCall(url, '/api/v1/chat/credit')).json.code).toBe(200);
     });
   });
 
