@@ -28,7 +28,14 @@ describe('one URL rule: kept as written when valid, encoded once otherwise', () 
     ['https://exa mple.test/x.jpg', 'the host "exa mple.test" holds a space, which no host name can'],
     ['https:///x.jpg', 'the URL has no host'],
     ['https://a.test/x\t.jpg', 'the URL holds a control character (\\x09); remove it'],
-    ['https://a.test:99999/x.jpg', 'not a valid https URL'],
+    ['http://127.0.0.1:99999/x.jpg', 'port 99999 is out of range (1-65535)'],
+    ['https://a.test:99999/x.jpg', 'port 99999 is out of range (1-65535)'],
+    ['http://a.test:0/x.jpg', 'port 0 is out of range (1-65535)'],
+    ['http://a.test:8o8o/x.jpg', 'the port "8o8o" is not a number (a port is 1-65535)'],
+    ['http://999.1.2.3/x.jpg', 'the host "999.1.2.3" ends in a number, so it must be an IPv4 address, and 999 is over 255'],
+    ['http://10.0.0.1.5/x.jpg', 'the host "10.0.0.1.5" ends in a number, so it must be an IPv4 address, and it has 5 parts (at most 4)'],
+    ['http://[::g]/x.jpg', 'the host "[::g]" is not a valid IPv6 address'],
+    ['http://xn--a.test/x.jpg', 'the host "xn--a.test" is not a valid domain name (an empty or over-long label, or a label that is not valid IDNA/punycode)'],
   ])('rejects %j: %s', (written, reason) => {
     expect(inputUrl(written)).toEqual({ ok: false, reason });
   });

@@ -9,6 +9,7 @@ import { createLogger, registerSecret } from '../../log.js';
 // The simulator itself (sharp, fastify) is loaded only when this command runs: every `upscale` start pays otherwise.
 import { DEFAULT_FAULTS, SIM_MODELS, type LatencySpec, type SimFaults, type SimOptions } from '../../sim/options.js';
 import { UsageError } from '../usage-error.js';
+import { httpUrlProblem } from '../../url-problem.js';
 
 /** The flags as commander hands them over (strings; repeatable ones as arrays). */
 export interface SimFlags {
@@ -146,8 +147,8 @@ export function simOptionsFromFlags(
   if (flags.resultTtl !== undefined)
     opts.resultTtlMs = parsed('--result-ttl', flags.resultTtl, parseDuration);
   if (flags.publicUrl !== undefined) {
-    if (!/^https?:\/\/[^/]+/.test(flags.publicUrl))
-      throw new UsageError(`--public-url "${flags.publicUrl}" must be an http(s) URL`);
+    const problem = httpUrlProblem(flags.publicUrl);
+    if (problem !== null) throw new UsageError(`--public-url "${flags.publicUrl}" must be an http(s) URL: ${problem}`);
     opts.publicUrl = flags.publicUrl;
   }
   if (flags.fault.length > 0)
