@@ -144,8 +144,10 @@ export async function* readLines(
     append(text, start, text.length);
   }
 
-  const choose = (bytes: Buffer): void => {
-    ({ decoder, hint } = chooseDecoder(bytes, encoding));
+  const choose = (bytes: Buffer): InstanceType<typeof TextDecoder> => {
+    const chosen = chooseDecoder(bytes, encoding);
+    hint = chosen.hint;
+    return chosen.decoder;
   };
 
   let pending: Buffer | null = null; // first bytes held until there are enough to tell the encoding
@@ -155,7 +157,7 @@ export async function* readLines(
     if (bytes !== null && decoder === undefined) {
       pending = pending === null ? bytes : Buffer.concat([pending, bytes]);
       if (pending.length < 4) continue;
-      choose(pending);
+      decoder = choose(pending);
       bytes = pending;
       pending = null;
     }
@@ -167,8 +169,8 @@ export async function* readLines(
     yield* feed(text);
   }
   if (pending !== null) {
-    choose(pending);
-    yield* feed((decoder as unknown as InstanceType<typeof TextDecoder>).decode(pending, { stream: true }));
+    decoder = choose(pending);
+    yield* feed(decoder.decode(pending, { stream: true }));
   }
   if (decoder !== undefined) yield* feed(decoder.decode());
   if (length > 0) yield finish();
