@@ -276,15 +276,16 @@ export async function finishedPerMinute(store: ResultStore, batchId: string): Pr
 
 /**
  * Indexes the records of a batch written before the index existed (or whose index was lost): when the index holds
- * fewer images than the summary's total, the records are read once (HSCAN pages) and the missing ones indexed.
+ * fewer images than the batch has records (HLEN, O(1)), the records are read once (HSCAN pages) and the missing
+ * ones indexed.
  * @returns how many records were indexed (0 when the index was complete).
  */
 export async function ensureIndex(store: ResultStore, batchId: string): Promise<number> {
   const [indexed, total] = await Promise.all([
     store.redis.zcard(`${store.keys.index(batchId)}line:all`),
-    store.redis.hget(store.keys.batch(batchId), 'total'),
+    store.redis.hlen(store.keys.records(batchId)),
   ]);
-  if (indexed >= Number(total ?? 0)) return 0;
+  if (indexed >= total) return 0;
   let added = 0;
   let cursor = '0';
   do {

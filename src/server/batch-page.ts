@@ -180,7 +180,7 @@ export function renderBatchPage(input: BatchPageInput): string {
   const back = queryString(q, { page: pageNo > 1 ? pageNo : undefined, size: input.pageSize === 50 ? undefined : input.pageSize });
   const rows = input.page.records.map((r) => row(r, id, input.thumbs.has(r.jobId), back)).join('\n');
   const remaining = ACTIVE_STATES.reduce((n, st) => n + s.counts[st], 0);
-  const exportQs = (format: string) => escapeHtml(queryString(q, { format }));
+  const exportQs = (format: string, bom?: string) => escapeHtml(queryString(q, { format, bom }));
   const retry = input.write && input.page.total > 0
     ? `<form method="post" action="../../api/batches/${id}/retry${escapeHtml(queryString(q))}" class="retry"><button type="submit" title="failed and timed_out images of this view get a new task">Retry these</button></form>`
     : '';
@@ -202,7 +202,7 @@ export function renderBatchPage(input: BatchPageInput): string {
 <h2>Images</h2>
 ${filterForm(input)}
 ${notice}
-<div class="actions">${pager(input)}<span>Export these: <a href="../../api/batches/${id}/export${exportQs('csv')}">CSV</a> · <a href="../../api/batches/${id}/export${exportQs('jsonl')}">JSONL</a></span>${retry}</div>
+<div class="actions">${pager(input)}<span>Export these: <a href="../../api/batches/${id}/export${exportQs('csv')}">CSV</a> · <a href="../../api/batches/${id}/export${exportQs('csv', '1')}" title="CSV with a UTF-8 byte order mark, which Excel needs to read ü, é, € right">Excel</a> · <a href="../../api/batches/${id}/export${exportQs('jsonl')}">JSONL</a></span>${retry}</div>
 <table class="records"><thead><tr><th>line</th><th>before / after</th><th>input</th><th>state</th><th>model</th><th>failure</th><th>credits</th><th>duration</th><th>output</th></tr></thead>
 <tbody>
 ${rows || `<tr><td colspan="9" class="empty">No image matches${hasFilter(q) ? ' these filters' : ''}.</td></tr>`}

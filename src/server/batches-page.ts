@@ -156,7 +156,7 @@ ${bar(b)}${sched.line}
 ${renderLifecycle(b, pilot, now)
   .map((l) => `<p class="lifecycle">${escapeHtml(l.trim())}</p>`)
   .join('\n')}
-<p class="links">Export: <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}/export?format=jsonl`))}">JSONL</a> · <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}/export?format=csv`))}">CSV</a> · <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}`))}">summary JSON</a></p>
+<p class="links">Export: <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}/export?format=jsonl`))}">JSONL</a> · <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}/export?format=csv`))}">CSV</a> · <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}/export?format=csv&bom=1`))}" title="CSV with a UTF-8 byte order mark, which Excel needs to read ü, é, € right">Excel</a> · <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}`))}">summary JSON</a></p>
 </article>`;
 }
 

@@ -35,6 +35,8 @@ export { renderSampleImage, NOT_AN_IMAGE, type SampleFormat } from './images.js'
 export interface Simulator {
   /** `http://127.0.0.1:PORT` (or `publicUrl`): use it as KIE_BASE_URL and KIE_UPLOAD_BASE_URL both. */
   url: string;
+  /** Where the server really listens, `http://<host>:<port>` (127.0.0.1 for a wildcard host), whatever `publicUrl` says. */
+  listenUrl: string;
   port: number;
   /** Changes some faults now; throws a RangeError naming a bad field. */
   setFaults(f: Partial<SimFaults>): void;
@@ -130,15 +132,17 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
     throw e;
   }
   const port = (app.server.address() as AddressInfo).port;
-  base = opts.publicUrl ?? `http://${urlHost(opts.host)}:${port}`;
+  const listenUrl = `http://${urlHost(opts.host)}:${port}`;
+  base = opts.publicUrl ?? listenUrl;
   logger.info(
-    { url: base, timeScale: opts.timeScale, createLimit: opts.createLimit, queryLimit: opts.queryLimit },
+    { url: base, listenUrl, timeScale: opts.timeScale, createLimit: opts.createLimit, queryLimit: opts.queryLimit },
     'sim: listening',
   );
 
   let stopping: Promise<void> | undefined;
   return {
     url: base,
+    listenUrl,
     port,
     setFaults: (f) => faults.set(f),
     setCredits: (n) => {

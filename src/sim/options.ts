@@ -221,7 +221,9 @@ function nonNegative(name: string, v: number): number {
 export function checkFaults(f: Partial<SimFaults>): Partial<SimFaults> {
   const out: Partial<SimFaults> = {};
   for (const [key, value] of Object.entries(f) as [keyof SimFaults, unknown][]) {
-    if (!Object.hasOwn(DEFAULT_FAULTS, key)) throw new RangeError(`unknown fault "${key}"`);
+    if (!Object.hasOwn(DEFAULT_FAULTS, key)) {
+      throw new RangeError(`unknown fault "${key}" (faults: ${Object.keys(DEFAULT_FAULTS).join(', ')})`);
+    }
     if (key === 'maintenance') {
       if (typeof value !== 'boolean') throw new RangeError('maintenance must be true or false');
       out.maintenance = value;
