@@ -244,11 +244,14 @@ export async function* queryAll(store: ResultStore, batchId: string, q: RecordQu
 export interface FailureGroup {
   id: string;
   failCode: string;
+  /** The reason pattern: failMsg with numbers, sizes, byte counts, URLs, paths, quoted strings and ids replaced by placeholders (`<n>`, `<w>x<h>`, `<size>`, `<url>`, `<path>`, `"<text>"`, `<id>`). */
   reason: string;
+  /** One real reason of the group (the first seen), for display; equals `reason` for groups indexed before patterns. */
+  example: string;
   count: number;
 }
 
-/** The batch's failures grouped by failCode and reason, largest first (groups now empty are left out). */
+/** The batch's failures grouped by failCode and reason pattern, largest first (groups now empty are left out). */
 export async function failureGroups(store: ResultStore, batchId: string): Promise<FailureGroup[]> {
   const ix = store.keys.index(batchId);
   const groups = await store.redis.hgetall(`${ix}grp`);
@@ -259,8 +262,8 @@ export async function failureGroups(store: ResultStore, batchId: string): Promis
   const counts = (await pipeline.exec()) ?? [];
   return ids
     .map((id, i) => {
-      const [failCode, reason] = JSON.parse(groups[id] as string) as [string, string];
-      return { id, failCode, reason, count: Number(counts[i]?.[1] ?? 0) };
+      const [failCode, reason, example] = JSON.parse(groups[id] as string) as [string, string, string?];
+      return { id, failCode, reason, example: example ?? reason, count: Number(counts[i]?.[1] ?? 0) };
     })
     .filter((g) => g.count > 0)
     .sort((a, b) => b.count - a.count || a.failCode.localeCompare(b.failCode));

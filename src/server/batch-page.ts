@@ -120,7 +120,7 @@ function failures(input: BatchPageInput): string {
   const rows = input.groups
     .map(
       (g) =>
-        `<tr data-group="${escapeHtml(g.id)}"><td><a class="code" href="${queryString({ failCode: g.failCode })}">${escapeHtml(g.failCode)}</a></td><td><a class="reason" href="${queryString({ group: g.id })}">${escapeHtml(g.reason || '(no message)')}</a></td><td class="num">${g.count}</td></tr>`,
+        `<tr data-group="${escapeHtml(g.id)}"><td><a class="code" href="${queryString({ failCode: g.failCode })}">${escapeHtml(g.failCode)}</a></td><td><a class="reason" href="${queryString({ group: g.id })}">${escapeHtml(g.reason || '(no message)')}</a>${g.example && g.example !== g.reason ? `<br><small class="example">e.g. ${escapeHtml(g.example)}</small>` : ''}</td><td class="num">${g.count}</td></tr>`,
     )
     .join('');
   return `<section class="failures"><h2>Failures</h2><table><thead><tr><th>failCode</th><th>reason</th><th>images</th></tr></thead><tbody>${rows}</tbody></table></section>`;
