@@ -94,8 +94,9 @@ export function pollProcessor(ctx: LaneContext) {
             autoResubmits: resubmits + 1,
             ...(Object.keys(record.meta).length > 0 ? { meta: record.meta } : {}),
           };
-          // Held like every submit job: it takes its batch's turn, and waits while the batch's gate is closed.
-          await ctx.fair.holdJobs(data.batchId, [{ name: 'submit', data: next, opts: { jobId: submitJobId(data.jobId, generation) } }]);
+          // Held like every submit job: it takes its batch's turn, and waits while the batch's gate is closed; first
+          // in its batch (it came back), not behind the images enqueued since.
+          await ctx.fair.holdJobs(data.batchId, [{ name: 'submit', data: next, opts: { jobId: submitJobId(data.jobId, generation) } }], 'first');
           ctx.admission.kick();
           counters.inc('upscale_resubmits_total', { model: data.model });
           log.info({ jobId: data.jobId, batchId: data.batchId, taskId: data.taskId, failCode: info.failCode, generation }, 'task failed server-side; submitting again');
