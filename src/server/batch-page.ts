@@ -3,7 +3,7 @@
  * the page (so a base path in front of `/dashboard` keeps working), every value escaped. Pure functions of the data.
  */
 import { formatDuration } from '../config/units.js';
-import type { FailureGroup, QueryPage, RecordQuery } from '../results/batch-query.js';
+import { MAX_SEARCH_MATCHES, type FailureGroup, type QueryPage, type RecordQuery } from '../results/batch-query.js';
 import { ACTIVE_STATES, STATES, type BatchSummary, type ResultRecord } from '../results/record.js';
 import { renderChart } from './batch-chart.js';
 import { COLORS, escapeHtml } from './batches-page.js';
@@ -136,7 +136,7 @@ function pager(input: BatchPageInput): string {
     `<a rel="${rel}" href="${escapeHtml(queryString(query, { page: n, size: pageSize === 50 ? undefined : pageSize }))}">${text}</a>`;
   const prev = current > 1 ? link(current - 1, '← previous', 'prev') : '<span>← previous</span>';
   const next = current < pages ? link(current + 1, 'next →', 'next') : '<span>next →</span>';
-  const capped = page.capped ? ' <b>(the search matched too much; showing the first matches, refine it)</b>' : '';
+  const capped = page.capped ? ` <b class="capped">(the search matched more than the page looks at: the count and pages cover its first ${MAX_SEARCH_MATCHES.toLocaleString('en-US')} matching terms; refine it — "export these" and "retry these" still take every match)</b>` : '';
   return `<p class="pager"><span class="range">${from}–${to} of ${page.total}</span> · page ${current} of ${pages} · ${prev} · ${next}${capped}</p>`;
 }
 

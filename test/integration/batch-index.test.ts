@@ -286,6 +286,27 @@ describe('batch index', () => {
     expect(await rt.redis.keys(`${rt.store.keys.index(BATCH)}tmp:*`)).toEqual([]);
   });
 
+  it('exports every match of a capped search (q=sku-2: 12,000 matches, a page looks at 10,000), in order', async () => {
+    const n = 12_000;
+    for (let i = 0; i < n; i += 3000) {
+      await rt.store.createRecords(
+        BATCH,
+        Array.from({ length: 3000 }, (_, k) => ({ jobId: id(i + k + 1), input: `https://x.test/${i + k}.jpg`, model: MODEL, factor: '2' as const, line: i + k + 2, meta: { sku: `sku-2${String(i + k).padStart(5, '0')}` } })),
+      );
+    }
+    await rt.store.createRecords(BATCH, [{ jobId: id(n + 1), input: 'https://x.test/other.jpg', model: MODEL, factor: '2' as const, line: n + 2, meta: { sku: 'sku-3' } }]);
+    const page = await queryRecords(rt.store, BATCH, { search: 'sku-2' }, 0, 50);
+    expect(page).toMatchObject({ capped: true, total: MAX_SEARCH_MATCHES });
+    const lines: number[] = [];
+    for await (const r of queryAll(rt.store, BATCH, { search: 'sku-2' }, 1000)) lines.push(r.line!);
+    expect(lines).toHaveLength(n);
+    expect(lines).toEqual(Array.from({ length: n }, (_, i) => i + 2));
+    const desc: number[] = [];
+    for await (const r of queryAll(rt.store, BATCH, { search: 'sku-2', state: 'waiting', desc: true }, 1000)) desc.push(r.line!);
+    expect(desc).toEqual(lines.slice().reverse());
+    expect(await rt.redis.keys(`${rt.store.keys.index(BATCH)}tmp:*`)).toEqual([]);
+  });
+
   it('refuses what it cannot answer with a reason', async () => {
     await seed();
     await expect(queryRecords(rt.store, BATCH, { search: 'https://img.test/catalog/' })).rejects.toThrow(QueryError);
