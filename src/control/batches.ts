@@ -96,6 +96,9 @@ export async function retry(
           {
             state: 'waiting',
             generation,
+            lastTaskId: r.taskId,
+            lastFailCode: r.failCode,
+            lastFailMsg: r.failMsg,
             taskId: null,
             resultUrls: [],
             failCode: null,

@@ -78,7 +78,17 @@ export function pollProcessor(ctx: LaneContext) {
         const moved = await store.transition(
           data.batchId,
           data.jobId,
-          { state: 'waiting', generation, taskId: null, submittedAt: null, $inc: { polls: data.polls } },
+          {
+            state: 'waiting',
+            generation,
+            taskId: null,
+            submittedAt: null,
+            // The failed task stays visible (a cancel before the new task keeps it); the next one replaces it.
+            lastTaskId: data.taskId,
+            lastFailCode: info.failCode ?? 'fail',
+            lastFailMsg: info.failMsg ?? 'kie.ai reported the task failed',
+            $inc: { polls: data.polls },
+          },
           { from: ['polling'] },
         );
         // A re-run after a crash between the two steps finds the record already moved: finish the step.
