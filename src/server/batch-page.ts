@@ -223,6 +223,18 @@ export interface ComparePageInput {
  * both the same way (both previews share one size, so the same transform is the same crop). Works without
  * script as side-by-side images; the slider needs a few lines of inline script.
  */
+/** Why an image has no before/after (not succeeded, or its output not stored), as a notice; '' when it has one. */
+function noComparison(r: ResultRecord): string {
+  let why: string | null = null;
+  if (r.state !== 'succeeded') {
+    const cause = r.failCode ? `: ${r.failCode}${r.failMsg ? ` — ${r.failMsg}` : ''}` : '';
+    why = `This image is ${r.state}${cause}. Thumbnails are made only for succeeded images whose output was downloaded, so there is nothing to compare.`;
+  } else if (!r.outputUrl) {
+    why = `This image succeeded but its output was not stored${r.outputProblem ? ` (${r.outputProblem})` : ' (no OUTPUT_URL / OUTPUT_DIR, or the download is pending)'}, so there are no thumbnails to compare.`;
+  }
+  return why === null ? '' : `<p class="why" role="note" style="text-align:center;margin:12px 20px">${escapeHtml(why)}</p>\n`;
+}
+
 export function renderComparePage(input: ComparePageInput): string {
   const r = input.record;
   const job = encodeURIComponent(r.jobId);
@@ -246,7 +258,7 @@ header{padding:10px 20px;display:flex;gap:20px;align-items:baseline;flex-wrap:wr
 <body>
 <header><h1>${escapeHtml(shortInput(r.input))}</h1><a href="../../${encodeURIComponent(r.batchId)}${escapeHtml(input.back)}">← back to the batch</a>
 <span>${escapeHtml(r.model)}${r.factor ? ` ×${escapeHtml(r.factor)}` : ''}${Object.entries(r.meta).map(([k, v]) => ` · ${escapeHtml(k)}: ${escapeHtml(v)}`).join('')}</span></header>
-<div class="stage" id="stage">
+${noComparison(r)}<div class="stage" id="stage">
 <img class="before" src="../thumbs/${job}/in.webp" alt="before (input)">
 <img class="after" src="../thumbs/${job}/out.webp" alt="after (output)">
 <span class="line"></span><span class="tag b">before</span><span class="tag a">after</span>

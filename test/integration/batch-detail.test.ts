@@ -81,6 +81,14 @@ describe('batch page routes', () => {
     expect(empty).toMatchObject({ total: 0, offset: 0, page: 1, pages: 1, records: [] });
   });
 
+  it('the comparison page of a failed image says why it has no frames', async () => {
+    b = await startBench();
+    await seed(b);
+    const html = (await b.app.inject({ method: 'GET', url: `/dashboard/batches/${BATCH}/compare/${imageId(1)}` })).body;
+    expect(html).toContain('<p class="why" role="note"');
+    expect(html).toContain('This image is failed: 422 — bad image. Thumbnails are made only for succeeded images whose output was downloaded');
+  });
+
   it('exports exactly the filtered set', async () => {
     b = await startBench();
     await seed(b);
