@@ -99,6 +99,11 @@ export interface EnqueueResult {
    * (the record keeps it as `inputWarning`).
    */
   warnings: Rejection[];
+  /**
+   * Present when the batch is paused (`upscale pause --batch`) as the enqueue ends: a warning that its new images
+   * hold until `upscale resume --batch <id>`. Absent otherwise.
+   */
+  batchPaused?: string;
 }
 
 /**

@@ -67,6 +67,8 @@ export function renderBatch(s: BatchSummary, options: RenderOptions): string {
   const rate = s.throughputPerMinute === null ? 'throughput -' : `${s.throughputPerMinute}/min`;
   let eta: string;
   if (finished) eta = s.finishedAt !== null && s.startedAt !== null ? `took ${formatDuration(s.finishedAt - s.startedAt)}` : 'done';
+  // A paused batch admits nothing: no ETA until it is resumed.
+  else if (s.gate) eta = `ETA - (${s.gate.state})`;
   else eta = s.etaSeconds === null ? 'ETA -' : `ETA ${formatDuration(s.etaSeconds * 1000)}`;
   const lines = [
     head,

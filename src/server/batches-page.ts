@@ -105,11 +105,17 @@ function bar(b: BatchSummary): string {
   return `<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="${b.total}" aria-valuenow="${done}">${segments}</div>`;
 }
 
-/** The batch's scheduling: a badge when paused or not `normal`, the pause reason, and in write mode a button. */
+/** One state badge: `finished`, else the gate's state (`paused`) when its gate is closed, else `running`. */
+function stateBadge(b: BatchSummary, finished: boolean): string {
+  if (finished) return '<span class="badge done">finished</span>';
+  if (b.gate) return `<span class="badge paused">${escapeHtml(b.gate.state)}</span>`;
+  return '<span class="badge running">running</span>';
+}
+
+/** The batch's scheduling: a priority badge when not `normal`, the pause reason, and in write mode a button. */
 function scheduleParts(b: BatchSummary, now: number, write: boolean): { badges: string; line: string } {
   const finished = isFinished(b);
   let badges = '';
-  if (b.gate && !finished) badges += ` <span class="badge paused">${escapeHtml(b.gate.state)}</span>`;
   if (b.priority !== 'normal') badges += ` <span class="badge prio">${escapeHtml(b.priority)}</span>`;
   let line = '';
   if (b.gate && !finished) {
@@ -136,6 +142,8 @@ function batchBlock(b: BatchSummary, now: number, write: boolean, prefix: string
   let eta: string;
   if (finished)
     eta = b.finishedAt !== null && b.startedAt !== null ? formatDuration(b.finishedAt - b.startedAt) : '-';
+  // A paused batch admits nothing: no ETA until it is resumed.
+  else if (b.gate) eta = `- (${b.gate.state})`;
   else eta = b.etaSeconds === null ? '-' : formatDuration(b.etaSeconds * 1000);
   const facts: [string, string][] = [
     ['credits used', credits(b.creditsConsumed)],
@@ -148,7 +156,7 @@ function batchBlock(b: BatchSummary, now: number, write: boolean, prefix: string
     facts.push(['ambiguous submits', `${b.ambiguousSubmits} (kie.ai may hold tasks for them)`]);
   const dl = facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('');
   return `<article class="batch" data-batch-id="${escapeHtml(b.batchId)}">
-<h2><a href="batches/${id}" title="images, failures and search">${escapeHtml(b.batchId)}</a> <span class="badge ${finished ? 'done' : 'running'}">${finished ? 'finished' : 'running'}</span>${sched.badges}</h2>
+<h2><a href="batches/${id}" title="images, failures and search">${escapeHtml(b.batchId)}</a> ${stateBadge(b, finished)}${sched.badges}</h2>
 ${bar(b)}${sched.line}
 <p class="progress"><b>${done}</b> of <b>${b.total}</b> done (${pct}%)</p>
 <ul class="counts">${counts}</ul>

@@ -250,7 +250,7 @@ export function register(program: Command): void {
         progress?.clear();
         const { batchId, enqueued, duplicates, rejected, warnings: lineWarnings } = result;
         const pilotReleased = pilot === null ? null : await startPilot(rt, batchId, pilot);
-        const warnings: string[] = [];
+        const warnings: string[] = result.batchPaused === undefined ? [] : [result.batchPaused];
         if (deadlineAt !== null) {
           const fit = windowFit({ images: enqueued, ahead, createLimit: config.createLimit, deadlineAt, now: Date.now() });
           if (!fit.fits) {
