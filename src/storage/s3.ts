@@ -22,7 +22,7 @@ import { Readable } from 'node:stream';
 import { AbortMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { registerSecret } from '../log.js';
-import { StorageAuthError, StorageError } from './errors.js';
+import { StorageAuthError, StorageError, StorageUnavailableError } from './errors.js';
 import { checkKey } from './file.js';
 import type { ObjectBody, PutOptions, PutSource, Storage, StoredObject } from './types.js';
 
@@ -56,8 +56,42 @@ const AUTH_CODES = new Set([
   'UnrecognizedClientException',
 ]);
 
+/** Node network error codes: the store cannot be reached (nothing about the object). */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EHOSTDOWN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** S3 error codes (and SDK error names) of a store that cannot serve now: throttling, 5xx, timeouts. */
+const UNAVAILABLE_CODES = new Set([
+  'SlowDown',
+  'ServiceUnavailable',
+  'InternalError',
+  'RequestTimeout',
+  'RequestTimeTooSkewed',
+  'Throttling',
+  'ThrottlingException',
+  'TooManyRequests',
+  'TimeoutError',
+  'RequestTimeoutException',
+  'NetworkingError',
+]);
+
 interface SdkError {
   name?: string;
+  code?: string;
+  cause?: { code?: string };
   message?: string;
   Code?: string;
   $metadata?: { httpStatusCode?: number };
@@ -83,6 +117,11 @@ export function storageErrorOf(e: unknown, what: string): StorageError {
     return new StorageAuthError(`${what}: the store refused the credentials or permissions${why}${http}`);
   }
   if (code === 'NoSuchBucket') return new StorageAuthError(`${what}: the bucket does not exist (NoSuchBucket)${http}`);
+  const sys = err.code ?? err.cause?.code;
+  if ((sys !== undefined && NETWORK_CODES.has(sys)) || UNAVAILABLE_CODES.has(code) || (status !== undefined && (status >= 500 || status === 429))) {
+    const net = sys !== undefined && !detail.includes(sys) ? ` (${sys})` : '';
+    return new StorageUnavailableError(`${what}: ${code}${detail}${net}${http}: the store is unreachable or failing, not the image`);
+  }
   return new StorageError(`${what}: ${code}${detail}${http}`, true);
 }
 

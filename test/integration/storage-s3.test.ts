@@ -13,7 +13,8 @@ import { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Storage } from '../../src/storage/s3.js';
-import { isStorageAuthError, StorageError } from '../../src/storage/index.js';
+import { isStorageAuthError, isStorageUnavailableError, isStoreFault, probeStorage, PROBE_KEY, StorageError } from '../../src/storage/index.js';
+import { createServer } from 'node:net';
 import { S3RVER_CREDENTIALS, startFaultProxy, startS3Server, type Fault, type FaultProxy, type S3TestServer } from '../helpers/s3-server.js';
 
 const MiB = 1024 * 1024;
@@ -206,6 +207,44 @@ describe('S3 storage on a real S3-protocol server', () => {
     expect((err as Error).message).toMatch(/s3:\/\/missing-bucket\/team\/catalogue\/x\.bin: the bucket does not exist/);
     st.close();
     noBucket.close();
+  });
+
+  it('a store that cannot be reached or answers 5xx / 503 SlowDown / cut connections is a store fault, not an object problem', async () => {
+    // A port nothing listens on: connection refused, as when the store is down.
+    const closed = await new Promise<number>((resolve) => {
+      const srv = createServer();
+      srv.listen(0, '127.0.0.1', () => {
+        const { port } = srv.address() as { port: number };
+        srv.close(() => resolve(port));
+      });
+    });
+    const down = storage({ endpoint: `http://127.0.0.1:${closed}`, maxAttempts: 2 });
+    for (const op of [() => down.head('b1/DN-2.png'), () => down.put('b1/DN-2.png', Readable.from([Buffer.from('x')])), () => probeStorage(down)]) {
+      const err = await op().then(() => null, (e: unknown) => e);
+      expect(isStorageUnavailableError(err), String(err)).toBe(true);
+      expect(isStoreFault(err)).toBe(true);
+      expect((err as Error).message).toMatch(/ECONNREFUSED.*the store is unreachable or failing, not the image$/);
+    }
+    down.close();
+    for (const fault of ['503', '500', 'reset'] as Fault[]) {
+      proxy.rule = () => fault;
+      const st = storage({ maxAttempts: 2 });
+      const err = await st.put(`b1/${fault}.bin`, Readable.from([Buffer.from('small')])).then(() => null, (e: unknown) => e);
+      expect(isStorageUnavailableError(err), `${fault}: ${String(err)}`).toBe(true);
+      if (fault === '503') expect((err as Error).message).toMatch(/SlowDown.*HTTP 503/);
+      proxy.rule = () => 'pass';
+      expect(await st.head(`b1/${fault}.bin`)).toBeNull();
+      st.close();
+    }
+    // Refused credentials stay an auth fault (also a store fault); the probe writes one small object and reads it back.
+    const wrong = storage({ credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'nope-nope' } });
+    const refused = await probeStorage(wrong).then(() => null, (e: unknown) => e);
+    expect(isStorageAuthError(refused) && isStoreFault(refused) && !isStorageUnavailableError(refused)).toBe(true);
+    wrong.close();
+    const st = storage();
+    await probeStorage(st);
+    expect(await visible(`team/catalogue/${PROBE_KEY}`)).toBe(true);
+    st.close();
   });
 
   it('refuses names that would leave the prefix', () => {
