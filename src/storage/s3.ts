@@ -125,6 +125,15 @@ export function storageErrorOf(e: unknown, what: string): StorageError {
   return new StorageError(`${what}: ${code}${detail}${http}`, true);
 }
 
+/** A key as the path of an `s3://` URL: every `/`-separated part percent-encoded (letters, digits, `-_.~` and the
+ * template's `=` stay as they are; `a b?.png` becomes `a%20b%3F.png`). */
+export function encodeKey(key: string): string {
+  return key
+    .split('/')
+    .map((s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%3D/g, '='))
+    .join('/');
+}
+
 export class S3Storage implements Storage {
   readonly kind = 's3' as const;
   readonly url: string;
@@ -138,7 +147,7 @@ export class S3Storage implements Storage {
   constructor(options: S3StorageOptions) {
     this.bucket = options.bucket;
     this.prefix = options.prefix;
-    this.url = `s3://${this.bucket}${this.prefix === '' ? '' : `/${this.prefix}`}`;
+    this.url = `s3://${this.bucket}${this.prefix === '' ? '' : `/${encodeKey(this.prefix)}`}`;
     this.partSize = Math.max(5 * 1024 * 1024, options.partSize ?? 8 * 1024 * 1024);
     this.queueSize = options.queueSize ?? 2;
     this.client = new S3Client({
@@ -159,15 +168,16 @@ export class S3Storage implements Storage {
     return this.prefix === '' ? key : `${this.prefix}/${key}`;
   }
 
+  /** `s3://bucket/key`, each folder and file name percent-encoded (RFC 3986) so the URL is a valid URL. */
   urlOf(key: string): string {
-    return `s3://${this.bucket}/${this.objectKey(key)}`;
+    return `s3://${this.bucket}/${encodeKey(this.objectKey(key))}`;
   }
 
   keyOf(url: string): string | null {
-    const base = `s3://${this.bucket}/${this.prefix === '' ? '' : `${this.prefix}/`}`;
+    const base = `s3://${this.bucket}/${this.prefix === '' ? '' : `${encodeKey(this.prefix)}/`}`;
     if (!url.startsWith(base)) return null;
     try {
-      const key = url.slice(base.length);
+      const key = decodeURIComponent(url.slice(base.length));
       checkKey(key);
       return key;
     } catch {

@@ -253,5 +253,14 @@ describe('S3 storage on a real S3-protocol server', () => {
       expect(() => st.urlOf(key), key).toThrow(/not a valid object name/);
     }
     st.close();
+    // outputUrl is a valid URL whatever OUTPUT_URL's (decoded) prefix holds: each part percent-encoded, read back.
+    const odd = storage({ prefix: 'team x/a?b#c' });
+    expect(odd.url).toBe('s3://outputs/team%20x/a%3Fb%23c');
+    const url = odd.urlOf('b1/shop=eu/SKU-1.png');
+    expect(url).toBe('s3://outputs/team%20x/a%3Fb%23c/b1/shop=eu/SKU-1.png');
+    expect(new URL(url).pathname).toBe('/team%20x/a%3Fb%23c/b1/shop=eu/SKU-1.png');
+    expect(odd.keyOf(url)).toBe('b1/shop=eu/SKU-1.png');
+    expect(odd.objectKey('b1/x.png')).toBe('team x/a?b#c/b1/x.png');
+    odd.close();
   });
 });

@@ -59,6 +59,26 @@ describe('OUTPUT_NAME templates', () => {
     ['{na{me}', /unmatched "\{"/],
   ])('refuses the template %j', (t, reason) => expect(() => parseNameTemplate(t)).toThrow(reason));
 
+  it.each([
+    ['{batchId}/a?b#c {sku}.{ext}', '"?" "#" " "'],
+    ['{batchId}/é*<>|:"{sku}.{ext}', '"é" "*" "<" ">" "|" ":" "\\""'],
+    ['..%2f{sku}', '"%"'],
+  ])('refuses literal text outside the safe set in %j once, when the template is read', (t, listed) => {
+    expect(() => parseNameTemplate(t)).toThrow(`OUTPUT_NAME "${t}" has ${listed} in its literal text (allowed: ASCII letters and digits, "-", "_", ".", "=" and "/" for folders)`);
+  });
+
+  it('accepts the safe literal characters, and an exit-2 config error names the template', () => {
+    expect(parseNameTemplate('shop=eu/{sku}_v-2.{ext}').source).toBe('shop=eu/{sku}_v-2.{ext}');
+    expect(() => loadConfig({}, { OUTPUT_DIR: '/tmp/out', OUTPUT_NAME: '{batchId}/a?b#c {sku}.{ext}' })).toThrow(/OUTPUT_NAME.*"\?" "#" " " in its literal text/);
+  });
+
+  it('refuses "{batchId}/results.jsonl" and "{batchId}/summary.json" as templates, not line by line', () => {
+    expect(() => parseNameTemplate('{batchId}/results.jsonl')).toThrow(`OUTPUT_NAME "{batchId}/results.jsonl" names every image "{batchId}/results.jsonl", the batch's own results.jsonl (written when the batch finishes)`);
+    expect(() => parseNameTemplate('{batchId}/Summary.JSON')).toThrow(/the batch's own summary\.json/);
+    // Only the template decides these; a column that might spell it is still checked per line.
+    expect(parseNameTemplate('{batchId}/{sku}.jsonl').source).toBe('{batchId}/{sku}.jsonl');
+  });
+
   it("refuses the tool's own names: a part starting with '.', the batch's results.jsonl and summary.json", () => {
     expect(() => parseNameTemplate('{batchId}/.thumbs/{jobId}.{ext}')).toThrow(/name starting with "\." \("\.thumbs"/);
     // A part that starts with "." only once rendered: an empty {line} before ".{ext}".
