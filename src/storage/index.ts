@@ -36,6 +36,7 @@ export async function openStorage(config: Pick<Config, 'output' | 's3'>, options
     endpoint: config.s3.endpoint,
     region: config.s3.region,
     forcePathStyle: config.s3.forcePathStyle,
+    profile: config.s3.profile,
     ...options,
   });
 }

@@ -39,6 +39,8 @@ export interface S3StorageOptions {
   partSize?: number;
   /** Parts uploaded at once per object. @defaultValue 2 */
   queueSize?: number;
+  /** AWS_PROFILE (config.s3.profile), named in a "no credentials" error. */
+  profile?: AwsProfile | undefined;
   /** Tries of each request, the first included. @defaultValue 4 */
   maxAttempts?: number;
 }
@@ -97,15 +99,27 @@ interface SdkError {
   $metadata?: { httpStatusCode?: number };
 }
 
+/** AWS_PROFILE and the shared files the chain reads (config.s3.profile), named in a "no credentials" error. */
+export interface AwsProfile {
+  name: string;
+  credentialsFile: string;
+  configFile: string;
+}
+
 /** Maps an SDK error to a StorageError whose message names the object and the reason, never a credential. */
-export function storageErrorOf(e: unknown, what: string): StorageError {
+export function storageErrorOf(e: unknown, what: string, profile?: AwsProfile): StorageError {
   if (e instanceof StorageError) return e;
   const err = (e ?? {}) as SdkError;
   const code = err.Code ?? err.name ?? 'Error';
   const status = err.$metadata?.httpStatusCode;
   const detail = err.message && err.message !== 'UnknownError' && err.message !== code ? `: ${err.message}` : '';
   const http = status !== undefined ? ` (HTTP ${status})` : '';
-  if (code === 'CredentialsProviderError' || /could not load credentials/i.test(err.message ?? '')) {
+  if (code === 'CredentialsProviderError' || /could not (load|resolve) credentials/i.test(err.message ?? '')) {
+    if (profile) {
+      return new StorageAuthError(
+        `${what}: no AWS credentials found for profile "${profile.name}" (AWS_PROFILE): no such profile with credentials in the shared files (${profile.credentialsFile}, ${profile.configFile})`,
+      );
+    }
     return new StorageAuthError(
       `${what}: no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with a role)`,
     );
@@ -143,9 +157,11 @@ export class S3Storage implements Storage {
   private readonly partSize: number;
   private readonly queueSize: number;
   private secretsRegistered = false;
+  private readonly profile: AwsProfile | undefined;
 
   constructor(options: S3StorageOptions) {
     this.bucket = options.bucket;
+    this.profile = options.profile;
     this.prefix = options.prefix;
     this.url = `s3://${this.bucket}${this.prefix === '' ? '' : `/${encodeKey(this.prefix)}`}`;
     this.partSize = Math.max(5 * 1024 * 1024, options.partSize ?? 8 * 1024 * 1024);
@@ -208,7 +224,7 @@ export class S3Storage implements Storage {
     } catch (e) {
       const err = e as SdkError;
       if (err.$metadata?.httpStatusCode === 404 && err.Code !== 'NoSuchBucket') return null;
-      throw storageErrorOf(e, `cannot read ${url}`);
+      throw storageErrorOf(e, `cannot read ${url}`, this.profile);
     }
   }
 
@@ -227,7 +243,7 @@ export class S3Storage implements Storage {
     } catch (e) {
       const err = e as SdkError;
       if (err.$metadata?.httpStatusCode === 404 && err.Code !== 'NoSuchBucket' && err.name !== 'NoSuchBucket') return null;
-      throw storageErrorOf(e, `cannot read ${url}`);
+      throw storageErrorOf(e, `cannot read ${url}`, this.profile);
     }
   }
 
@@ -266,7 +282,7 @@ export class S3Storage implements Storage {
     try {
       await upload.done();
     } catch (e) {
-      const failure = signal?.aborted ? null : storageErrorOf(e, `cannot write ${url}`);
+      const failure = signal?.aborted ? null : storageErrorOf(e, `cannot write ${url}`, this.profile);
       if (failure === null) {
         await this.abortIncomplete(upload, Key).catch(() => undefined);
         throw signal?.reason;

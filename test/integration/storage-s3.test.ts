@@ -13,7 +13,8 @@ import { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Storage } from '../../src/storage/s3.js';
-import { isStorageAuthError, isStorageUnavailableError, isStoreFault, probeStorage, PROBE_KEY, StorageError } from '../../src/storage/index.js';
+import { loadConfig } from '../../src/config/index.js';
+import { isStorageAuthError, isStorageUnavailableError, isStoreFault, openStorage, probeStorage, PROBE_KEY, StorageError } from '../../src/storage/index.js';
 import { createServer } from 'node:net';
 import { S3RVER_CREDENTIALS, startFaultProxy, startS3Server, type Fault, type FaultProxy, type S3TestServer } from '../helpers/s3-server.js';
 
@@ -245,6 +246,30 @@ describe('S3 storage on a real S3-protocol server', () => {
     await probeStorage(st);
     expect(await visible(`team/catalogue/${PROBE_KEY}`)).toBe(true);
     st.close();
+  });
+
+  it('a profile that does not exist (AWS_PROFILE) is named in the error', async () => {
+    const saved = { ...process.env };
+    const empty = join(dir, 'no-aws');
+    Object.assign(process.env, { AWS_PROFILE: 'catalogue-prod', AWS_SHARED_CREDENTIALS_FILE: join(empty, 'credentials'), AWS_CONFIG_FILE: join(empty, 'config'), AWS_EC2_METADATA_DISABLED: 'true' });
+    delete process.env.AWS_ACCESS_KEY_ID;
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+    try {
+      // No explicit credentials: the AWS chain, as a deployment runs.
+      const config = loadConfig({ ...process.env, OUTPUT_URL: 's3://outputs/p', S3_ENDPOINT: proxy.endpoint, S3_FORCE_PATH_STYLE: 'true' });
+      const st = (await openStorage(config))!;
+      const err = await probeStorage(st).then(() => null, (e: unknown) => e);
+      expect(isStorageAuthError(err), String(err)).toBe(true);
+      expect((err as Error).message).toBe(
+        `cannot write s3://outputs/p/${PROBE_KEY}: no AWS credentials found for profile "catalogue-prod" (AWS_PROFILE): no such profile with credentials in the shared files (${join(empty, 'credentials')}, ${join(empty, 'config')})`,
+      );
+      st.close();
+    } finally {
+      for (const k of ['AWS_PROFILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_CONFIG_FILE', 'AWS_EC2_METADATA_DISABLED', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
+    }
   });
 
   it('refuses names that would leave the prefix', () => {

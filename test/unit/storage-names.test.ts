@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigError} from '../../src/config/index.js';
-import { loadConfig, parseOutputUrl } from '../../src/config/index.js';
+import { loadConfig, parseOutputUrl, redactUserinfo, shownValue } from '../../src/config/index.js';
 import { FileStorage, StorageError, nthResultName, parseNameTemplate, renderName, type NameValues } from '../../src/storage/index.js';
 
 const base: NameValues = {
@@ -124,11 +124,27 @@ describe('OUTPUT_URL and the S3 variables', () => {
     const keys = err!.problems.map((p) => p.split(':')[0]);
     expect(keys.sort()).toEqual(['OUTPUT_NAME', 'OUTPUT_URL', 'S3_ENDPOINT', 'S3_REGION']);
     expect(err!.message).toMatch(/OUTPUT_URL: .*must not hold credentials/);
+    // The trial's exact inputs: the secret part is never printed, the rest of the value still is.
+    expect(err!.message).toContain('OUTPUT_URL: "s3://***@bucket/x" must not hold credentials');
+    expect(err!.message).toContain('S3_ENDPOINT: "http://***@minio:9000" must not hold credentials');
+    for (const leaked of ['AKIA', 'secret', 'u:p']) expect(err!.message).not.toContain(leaked);
+    // The same for any URL variable (REDIS_URL...), and a secret variable's value is never shown.
+    expect(redactUserinfo('redis://:hunter2@r:6379 and s3://k:s@b')).toBe('redis://***@r:6379 and s3://***@b');
+    expect(shownValue('KIE_API_KEY', 'sk-live-123')).toBe('(hidden)');
+    expect(shownValue('S3_REGION', 'EU West')).toBe('EU West');
     expect(() => loadConfig({}, { OUTPUT_URL: 'file:///a', OUTPUT_DIR: '/b' })).toThrow(/OUTPUT_DIR \/ OUTPUT_URL: set one of them/);
     expect(() => loadConfig({}, { OUTPUT_URL: 'file:///a', OUTPUT_DIR: '/a' })).not.toThrow();
     for (const bad of ['s3://Upper/x', 's3://b/../x', 'gs://b/x', 'file://host/x', 's3://bucket/x?y=1']) {
       expect(() => parseOutputUrl(bad), bad).toThrow();
     }
+  });
+});
+
+describe('relative OUTPUT_DIR', () => {
+  it('is resolved against the working directory (documented), so the location is always absolute', () => {
+    const c = loadConfig({}, { OUTPUT_DIR: 'output/results' });
+    expect(c.outputDir).toBe(join(process.cwd(), 'output/results'));
+    expect(c.output).toMatchObject({ kind: 'file', url: `file://${join(process.cwd(), 'output/results')}` });
   });
 });
 
