@@ -42,6 +42,7 @@ import type { LaneContext } from './context.js';
 import { partPath } from './part-files.js';
 import { getInputFacts } from './prepare-input.js';
 import { decodedBody } from './http-body.js';
+import { inDecodeSlot, outputPixelProblem } from './decode-slots.js';
 import { isStopError } from './shutdown.js';
 import { FetchRefused, guardedGet } from './ssrf.js';
 import { thumbnailsAfterDownload } from './thumbnails.js';
@@ -118,7 +119,9 @@ async function fetchTo(ctx: LaneContext, url: string, dir: string, stem: string,
     if (res.contentLength !== null && body.wireBytes() !== res.contentLength) {
       throw new FetchRefused(`the result broke off at ${body.wireBytes()} of ${res.contentLength} bytes (Content-Length)`, false);
     }
-    const verdict = await verifyOutput(temp, expectation);
+    const tooBig = await outputPixelProblem(temp);
+    if (tooBig !== null) throw new FetchRefused(tooBig, true);
+    const verdict = await inDecodeSlot(() => verifyOutput(temp, expectation));
     if (!verdict.ok) throw new FetchRefused(verdict.problem, false);
     const ext = EXT[verdict.format] ?? (extname(new URL(res.url).pathname).slice(1) || 'bin');
     return {
@@ -194,7 +197,7 @@ export function downloadProcessor(ctx: LaneContext) {
       const out = (stored[0] as (typeof stored)[number]).stored;
       // A re-run that found every result already stored makes the thumbnails only if they are missing.
       const fresh = stored.some((r) => r.uploaded) || !(await storage.exists(thumbKey(data.batchId, data.jobId, 'out-small.webp')).catch(() => false));
-      if (fresh) await thumbnailsAfterDownload(ctx, record, first.file);
+      if (fresh) await inDecodeSlot(() => thumbnailsAfterDownload(ctx, record, first.file));
       const turned = files.some((f) => f.orientationMismatch);
       await store.transition(
         data.batchId,
