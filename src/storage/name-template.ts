@@ -270,6 +270,12 @@ export function renderName(t: NameTemplate, v: NameValues, options: { placeholde
         return { ok: false, reason: `{${p.field}} is "${raw.slice(0, 80)}" on this line: ".." would climb out of OUTPUT_URL (path traversal)` };
       }
       const value = safeValue(raw.trim());
+      if (value === '' && raw.trim() !== '') {
+        return {
+          ok: false,
+          reason: `{${p.field}} is "${raw.trim().slice(0, 80)}" on this line: nothing of it is usable in a name (leading dots are dropped; other characters than letters, digits, "_", "." and "-" become "_")`,
+        };
+      }
       if (value === '') return { ok: false, reason: `OUTPUT_NAME uses {${p.field}}, which is empty on this line` };
       out += value;
       continue;

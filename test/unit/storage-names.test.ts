@@ -39,7 +39,7 @@ describe('OUTPUT_NAME templates', () => {
     expect(name('{sku}.{ext}', { meta: {} })).toMatchObject({ ok: false, reason: expect.stringMatching(/\{sku\}: not a built-in field .* no "sku" value/) });
     expect(name('{sku}.{ext}', { meta: { sku: '  ' } })).toMatchObject({ ok: false, reason: 'OUTPUT_NAME uses {sku}, which is empty on this line' });
     expect(name('{sku}.{ext}', { meta: { sku: 'x/../../y' } })).toMatchObject({ ok: false, reason: expect.stringMatching(/path traversal/) });
-    expect(name('{sku}/{ext}', { meta: { sku: '...' } })).toMatchObject({ ok: false, reason: expect.stringMatching(/empty/) });
+    expect(name('{sku}/{ext}', { meta: { sku: '...' } })).toMatchObject({ ok: false, reason: expect.stringMatching(/^\{sku\} is "\.\.\." on this line: nothing of it is usable/) });
     expect(name('{sku}.{ext}', { meta: { sku: 'x'.repeat(300) } })).toMatchObject({ ok: true }); // values are cut to 80 characters
     const long = '{colour}-{name}-{sku}-{jobId}-{batchId}/'.repeat(10) + '{name}';
     expect(name(long, { meta: { colour: 'c'.repeat(80), sku: 's'.repeat(80) } })).toMatchObject({ ok: false, reason: expect.stringMatching(/over 900 bytes/) });
@@ -70,6 +70,14 @@ describe('OUTPUT_NAME templates', () => {
   it('accepts the safe literal characters, and an exit-2 config error names the template', () => {
     expect(parseNameTemplate('shop=eu/{sku}_v-2.{ext}').source).toBe('shop=eu/{sku}_v-2.{ext}');
     expect(() => loadConfig({}, { OUTPUT_DIR: '/tmp/out', OUTPUT_NAME: '{batchId}/a?b#c {sku}.{ext}' })).toThrow(/OUTPUT_NAME.*"\?" "#" " " in its literal text/);
+  });
+
+  it('a value of "..." says what is wrong with it, not that it is empty', () => {
+    expect(name('{batchId}/{sku}.{ext}', { meta: { sku: '...' } })).toEqual({
+      ok: false,
+      reason: '{sku} is "..." on this line: nothing of it is usable in a name (leading dots are dropped; other characters than letters, digits, "_", "." and "-" become "_")',
+    });
+    expect(name('{batchId}/{sku}.{ext}', { meta: { sku: '  ' } })).toMatchObject({ ok: false, reason: expect.stringMatching(/empty on this line/) });
   });
 
   it('refuses "{batchId}/results.jsonl" and "{batchId}/summary.json" as templates, not line by line', () => {
