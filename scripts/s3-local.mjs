@@ -1,14 +1,16 @@
 // `npm run s3:local [-- --port 9000 --bucket upscaled --dir ./.s3-local]`: an S3-protocol server on loopback
 // (@20minutes/s3rver, a devDependency; no Docker) with one bucket, for trying OUTPUT_URL=s3://... locally.
 // Prints the environment to use; Ctrl-C stops it. Data stays in --dir between runs. Not for production.
+/* global process, console */
 import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({
+const { values } = /** @type {{ values: { port: string; bucket: string; dir: string } }} */ (parseArgs({
   options: { port: { type: 'string', default: '9000' }, bucket: { type: 'string', default: 'upscaled' }, dir: { type: 'string', default: '.s3-local' } },
-});
+}));
+/** @type {new (options: Record<string, unknown>) => { run(): Promise<{ port: number }>; close(): Promise<void> }} */
 const S3rver = createRequire(import.meta.url)('@20minutes/s3rver');
 const directory = resolve(values.dir);
 mkdirSync(directory, { recursive: true });
