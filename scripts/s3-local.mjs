@@ -10,8 +10,9 @@ import { parseArgs } from 'node:util';
 const { values } = /** @type {{ values: { port: string; bucket: string; dir: string } }} */ (parseArgs({
   options: { port: { type: 'string', default: '9000' }, bucket: { type: 'string', default: 'upscaled' }, dir: { type: 'string', default: '.s3-local' } },
 }));
-/** @type {new (options: Record<string, unknown>) => { run(): Promise<{ port: number }>; close(): Promise<void> }} */
-const S3rver = createRequire(import.meta.url)('@20minutes/s3rver');
+const S3rver = /** @type {new (options: Record<string, unknown>) => { run(): Promise<{ port: number }>; close(): Promise<void> }} */ (
+  createRequire(import.meta.url)('@20minutes/s3rver')
+);
 const directory = resolve(values.dir);
 mkdirSync(directory, { recursive: true });
 const server = new S3rver({ address: '127.0.0.1', port: Number(values.port), silent: true, directory, configureBuckets: [{ name: values.bucket, configs: [] }] });
