@@ -194,7 +194,10 @@ const schema = z.object({
   PUBLIC_BASE_URL: url(['http:', 'https:'], 'http(s)').optional(),
   /** Secret for the per-job callback token. @defaultValue derived from KIE_API_KEY (or a fixed dev value without one) */
   CALLBACK_SECRET: z.string().optional(),
-  /** Download results to this folder; the same as OUTPUT_URL=file:///that/folder. No download lane when neither is set. */
+  /**
+   * Download results to this folder; the same as OUTPUT_URL=file:///that/folder. A relative folder is resolved
+   * against the working directory at start (the worker logs the absolute location). No download lane when neither is set.
+   */
   OUTPUT_DIR: z.string().optional(),
   /**
    * Where results are stored: `file:///absolute/folder` or `s3://bucket/optional/prefix` (S3 or any S3-compatible
@@ -239,6 +242,13 @@ const schema = z.object({
     .optional(),
   /** Address buckets as `endpoint/bucket` instead of `bucket.endpoint` (MinIO and most self-hosted stores). @defaultValue `false` */
   S3_FORCE_PATH_STYLE: bool,
+  /**
+   * The AWS chain reads these itself; they are read here only to name them in errors (a profile with no
+   * credentials: `no AWS credentials found for profile "x"`, with the files looked in).
+   */
+  AWS_PROFILE: z.string().optional(),
+  AWS_SHARED_CREDENTIALS_FILE: z.string().optional(),
+  AWS_CONFIG_FILE: z.string().optional(),
   /** Downloads running at once per worker process (p-limit). @defaultValue `4` */
   DOWNLOAD_CONCURRENCY: int(4, 1, 256),
   /** Tries of one download (exponential backoff from RETRY_BACKOFF) before it is given up. @defaultValue `5` */
@@ -406,7 +416,13 @@ export interface Config {
   readonly outputDir: string | undefined;
   /** OUTPUT_NAME, checked (parse it with `parseNameTemplate`). */
   readonly outputName: string;
-  readonly s3: { readonly endpoint: string | undefined; readonly region: string | undefined; readonly forcePathStyle: boolean };
+  readonly s3: {
+    readonly endpoint: string | undefined;
+    readonly region: string | undefined;
+    readonly forcePathStyle: boolean;
+    /** AWS_PROFILE and the shared files the AWS chain reads (named in errors only; the SDK reads them itself). */
+    readonly profile?: { readonly name: string; readonly credentialsFile: string; readonly configFile: string } | undefined;
+  };
   readonly downloadConcurrency: number;
   readonly downloadRetries: number;
   readonly uploadLifetimeMs: number;
@@ -449,6 +465,23 @@ export interface Config {
 }
 
 /** Thrown by `loadConfig` with every problem at once; `problems` holds one `KEY: reason` line each. */
+/** Variables whose whole value is a secret: never echoed in a configuration error. */
+const SECRET_KEY = /KEY|SECRET|PASSWORD|TOKEN|CREDENTIAL/i;
+
+/**
+ * A variable's value as a configuration error may show it: a secret variable's value not at all (`(hidden)`), and
+ * the user-info part of any URL in it (`s3://key:secret@bucket`, `redis://:pass@host`) replaced by `***`.
+ */
+export function shownValue(key: string, value: string): string {
+  if (SECRET_KEY.test(key) && !/URL$|ENDPOINT$/.test(key)) return '(hidden)';
+  return redactUserinfo(value);
+}
+
+/** `scheme://user:pass@host/...` → `scheme://***@host/...` (every URL in `text`); text without one is unchanged. */
+export function redactUserinfo(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/?#\s]*@/gi, '$1***@');
+}
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   constructor(readonly problems: readonly string[]) {
@@ -474,7 +507,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   if (!result.success) {
     for (const issue of result.error.issues) {
       const key = String(issue.path[0] ?? '?');
-      const given = raw[key];
+      const given = raw[key] === undefined ? undefined : shownValue(key, raw[key]);
       const message = issue.message.startsWith('"') || given === undefined ? issue.message : `"${given}" ${issue.message}`;
       problems.push(`${key}: ${message}`);
     }
@@ -520,6 +553,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
     s3: Object.freeze({
       endpoint: p.S3_ENDPOINT?.replace(/\/+$/, ''),
       region: p.S3_REGION ?? (p.S3_ENDPOINT !== undefined ? 'us-east-1' : undefined),
+      profile:
+        p.AWS_PROFILE === undefined
+          ? undefined
+          : { name: p.AWS_PROFILE.trim(), credentialsFile: p.AWS_SHARED_CREDENTIALS_FILE ?? '~/.aws/credentials', configFile: p.AWS_CONFIG_FILE ?? '~/.aws/config' },
       forcePathStyle: p.S3_FORCE_PATH_STYLE,
     }),
     downloadConcurrency: p.DOWNLOAD_CONCURRENCY,

@@ -208,6 +208,11 @@ export interface BatchSummary {
   // Lifecycle fields (optional so summaries built elsewhere stay valid; `summaryFrom` always fills them).
   /** Downloads of succeeded images still to do (with OUTPUT_URL / OUTPUT_DIR); the batch finishes when this is 0 too. */
   downloadsPending?: number;
+  /**
+   * Succeeded images whose output is missing: their download failed for good (`download: 'failed'`, the result's
+   * own bytes: expired URL, verification). `upscale retry --batch ID --downloads` fetches them again.
+   */
+  downloadsFailed?: number;
   /** When the finalizer wrote the batch's results and marked it finished (null while open or re-opened). */
   finalizedAt?: number | null;
   /** How often the batch was re-opened (a retry or a late image after it finished); 0 at first. */

@@ -174,6 +174,9 @@ export function renderLifecycle(s: BatchSummary, pilot: PilotView | undefined, n
     lines.push(`  deadline ${isoUtc(s.deadlineAt)} (${left > 0 ? `in ${formatDuration(left)}` : `passed; ${s.counts.expired} expired`})`);
   }
   if ((s.downloadsPending ?? 0) > 0) lines.push(`  ${s.downloadsPending} download(s) still to do`);
+  if ((s.downloadsFailed ?? 0) > 0) {
+    lines.push(`  ${s.downloadsFailed} output(s) MISSING: download failed (outputProblem in the records) · fetch again: upscale retry --batch ${s.batchId} --downloads`);
+  }
   if (s.finalizedAt !== null && s.finalizedAt !== undefined) {
     lines.push(`  finished ${isoUtc(s.finalizedAt)} · ${s.resultsAt ? `results in ${s.resultsAt}/results.jsonl and summary.json` : `results: upscale export --batch ${s.batchId}`}`);
   }

@@ -204,6 +204,7 @@ export function summaryFrom(batchId: string, h: Record<string, string>, now: num
     throughputPerMinute: throughputPerMinute === null ? null : Math.round(throughputPerMinute * 10) / 10,
     etaSeconds,
     downloadsPending: Math.max(0, num(h.downloadsPending) ?? 0),
+    downloadsFailed: Math.max(0, num(h.downloadsFailed) ?? 0),
     finalizedAt: num(h.finalizedAt),
     epoch: num(h.epoch) ?? 0,
     resultsAt: h.resultsAt ?? null,

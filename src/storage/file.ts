@@ -10,7 +10,7 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { StorageAuthError, StorageError } from './errors.js';
+import { StorageAuthError, StorageError, StorageUnavailableError } from './errors.js';
 import type { ObjectBody, PutOptions, PutSource, Storage, StoredObject } from './types.js';
 
 /** Checks a key's form (relative, `/`-separated, no empty, `.` or `..` part); throws `StorageError`. */
@@ -34,12 +34,17 @@ export async function hashFile(path: string): Promise<{ sha256: string; size: nu
   return { sha256: hash.digest('hex'), size };
 }
 
+/** errno codes that say the disk or mount is unusable for now (any image would fail alike). */
+const STORE_DOWN = ['ENOSPC', 'EDQUOT', 'EIO', 'ESTALE', 'ENOTCONN', 'EHOSTDOWN', 'ETIMEDOUT', 'EBUSY', 'ENODEV', 'ENXIO'];
+
 function fsError(e: unknown, what: string): StorageError {
   const err = e as NodeJS.ErrnoException;
   const code = err.code ?? '';
   const message = `${what}: ${code || err.message}${code ? ` (${err.message.split(',')[0]})` : ''}`;
   // Nobody can write there until someone changes the folder's permissions or mounts it writable.
   if (['EACCES', 'EPERM', 'EROFS'].includes(code)) return new StorageAuthError(message);
+  // The disk or mount, not the image: full, failing, or a network mount gone away.
+  if (STORE_DOWN.includes(code)) return new StorageUnavailableError(message);
   return new StorageError(message, true);
 }
 

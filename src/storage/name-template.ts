@@ -17,6 +17,10 @@
  * `{batchId}/{jobId}-{name}.{ext}` is exactly the layout of OUTPUT_DIR before templates. An empty or missing extra
  * column refuses the line.
  *
+ * The template's literal text may hold only ASCII letters and digits, `-`, `_`, `.`, `=` and `/` (the same in a
+ * file name, an S3 key and a URL, so `outputUrl` needs no escaping): `?`, `#`, `%`, spaces, `*<>|:"`, non-ASCII
+ * letters are refused when the template is read, naming them.
+ *
  * Names the tool keeps for itself are refused: any folder or file name starting with `.` (thumbnails live under
  * `<batchId>/.thumbs/`, temp files are `.<name>.<hex>.part`) and `<batchId>/results.jsonl` / `<batchId>/summary.json`
  * (the finalizer's files, {@link BATCH_FILES}).
@@ -71,6 +75,10 @@ export class TemplateError extends Error {
   }
 }
 
+/** One character allowed in a template's literal text: ASCII letters and digits, `-`, `_`, `.`, `=`, and `/`. */
+const LITERAL_SAFE = /^[A-Za-z0-9\-_.=/]$/;
+const LITERAL_SAFE_TEXT = 'ASCII letters and digits, "-", "_", ".", "=" and "/" for folders';
+
 // eslint-disable-next-line no-control-regex -- refusing control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
@@ -101,15 +109,48 @@ export function parseNameTemplate(source: string): NameTemplate {
       parts.push({ field, builtin });
     }
   }
+  // Literal text: only characters that are the same in a file name, an S3 key and a URL (values are made safe
+  // when rendered; the template's own text is the author's, so it is refused rather than quietly changed).
+  // (control characters and "\\" have their own message above)
+  const unsafe = [...new Set(parts.flatMap((p) => ('text' in p ? [...p.text].filter((c) => !LITERAL_SAFE.test(c) && !CONTROL.test(c) && c !== '\\') : [])))];
+  if (unsafe.length > 0) {
+    problems.push(`has ${unsafe.map((c) => JSON.stringify(c)).join(' ')} in its literal text (allowed: ${LITERAL_SAFE_TEXT})`);
+  }
   // Folders spelled out in the template: '.' and '..' climb out of OUTPUT_URL.
   for (const segment of literalSegments(parts)) {
     if (segment === '.' || segment === '..') problems.push(`has a "${segment}" folder (path traversal)`);
     else if (segment.startsWith('.')) problems.push(`has a name starting with "." ("${segment}"; such names are the tool's own: thumbnails, temp files)`);
   }
+  // `{batchId}/results.jsonl`: every image would be named as the batch's own file, whatever the line holds.
+  const [folder, file, ...deeper] = splitSegments(parts);
+  if (deeper.length === 0 && folder?.length === 1 && file !== undefined) {
+    const only = folder[0] as Part;
+    const fileText = file.every((p) => 'text' in p) ? file.map((p) => (p).text).join('') : null;
+    const batchFile = BATCH_FILES.find((f) => fileText !== null && collisionKey(fileText) === f);
+    if ('field' in only && only.builtin === 'batchId' && batchFile !== undefined) {
+      problems.push(`names every image "{batchId}/${fileText}", the batch's own ${batchFile} (written when the batch finishes)`);
+    }
+  }
   if (problems.length > 0) throw new TemplateError(source, problems);
   const metaFields = [...new Set(parts.flatMap((p) => ('field' in p && p.builtin === null ? [p.field] : [])))];
   const canCollide = !parts.some((p) => 'field' in p && p.builtin === 'jobId');
   return Object.freeze({ source, parts: Object.freeze(parts), metaFields: Object.freeze(metaFields), canCollide });
+}
+
+/** The template's parts split at its literal `/`: one list of parts per folder or file name. */
+function splitSegments(parts: readonly Part[]): Part[][] {
+  const out: Part[][] = [[]];
+  for (const p of parts) {
+    if (!('text' in p)) {
+      (out[out.length - 1] as Part[]).push(p);
+      continue;
+    }
+    p.text.split('/').forEach((piece, i) => {
+      if (i > 0) out.push([]);
+      if (piece !== '') (out[out.length - 1] as Part[]).push({ text: piece });
+    });
+  }
+  return out;
 }
 
 /** Segments made only of literal text (a segment with a field in it is checked once rendered). */
@@ -229,6 +270,12 @@ export function renderName(t: NameTemplate, v: NameValues, options: { placeholde
         return { ok: false, reason: `{${p.field}} is "${raw.slice(0, 80)}" on this line: ".." would climb out of OUTPUT_URL (path traversal)` };
       }
       const value = safeValue(raw.trim());
+      if (value === '' && raw.trim() !== '') {
+        return {
+          ok: false,
+          reason: `{${p.field}} is "${raw.trim().slice(0, 80)}" on this line: nothing of it is usable in a name (leading dots are dropped; other characters than letters, digits, "_", "." and "-" become "_")`,
+        };
+      }
       if (value === '') return { ok: false, reason: `OUTPUT_NAME uses {${p.field}}, which is empty on this line` };
       out += value;
       continue;

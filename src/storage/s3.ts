@@ -22,7 +22,7 @@ import { Readable } from 'node:stream';
 import { AbortMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { registerSecret } from '../log.js';
-import { StorageAuthError, StorageError } from './errors.js';
+import { StorageAuthError, StorageError, StorageUnavailableError } from './errors.js';
 import { checkKey } from './file.js';
 import type { ObjectBody, PutOptions, PutSource, Storage, StoredObject } from './types.js';
 
@@ -39,6 +39,8 @@ export interface S3StorageOptions {
   partSize?: number;
   /** Parts uploaded at once per object. @defaultValue 2 */
   queueSize?: number;
+  /** AWS_PROFILE (config.s3.profile), named in a "no credentials" error. */
+  profile?: AwsProfile | undefined;
   /** Tries of each request, the first included. @defaultValue 4 */
   maxAttempts?: number;
 }
@@ -56,22 +58,68 @@ const AUTH_CODES = new Set([
   'UnrecognizedClientException',
 ]);
 
+/** Node network error codes: the store cannot be reached (nothing about the object). */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EHOSTDOWN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** S3 error codes (and SDK error names) of a store that cannot serve now: throttling, 5xx, timeouts. */
+const UNAVAILABLE_CODES = new Set([
+  'SlowDown',
+  'ServiceUnavailable',
+  'InternalError',
+  'RequestTimeout',
+  'RequestTimeTooSkewed',
+  'Throttling',
+  'ThrottlingException',
+  'TooManyRequests',
+  'TimeoutError',
+  'RequestTimeoutException',
+  'NetworkingError',
+]);
+
 interface SdkError {
   name?: string;
+  code?: string;
+  cause?: { code?: string };
   message?: string;
   Code?: string;
   $metadata?: { httpStatusCode?: number };
 }
 
+/** AWS_PROFILE and the shared files the chain reads (config.s3.profile), named in a "no credentials" error. */
+export interface AwsProfile {
+  name: string;
+  credentialsFile: string;
+  configFile: string;
+}
+
 /** Maps an SDK error to a StorageError whose message names the object and the reason, never a credential. */
-export function storageErrorOf(e: unknown, what: string): StorageError {
+export function storageErrorOf(e: unknown, what: string, profile?: AwsProfile): StorageError {
   if (e instanceof StorageError) return e;
   const err = (e ?? {}) as SdkError;
   const code = err.Code ?? err.name ?? 'Error';
   const status = err.$metadata?.httpStatusCode;
   const detail = err.message && err.message !== 'UnknownError' && err.message !== code ? `: ${err.message}` : '';
   const http = status !== undefined ? ` (HTTP ${status})` : '';
-  if (code === 'CredentialsProviderError' || /could not load credentials/i.test(err.message ?? '')) {
+  if (code === 'CredentialsProviderError' || /could not (load|resolve) credentials/i.test(err.message ?? '')) {
+    if (profile) {
+      return new StorageAuthError(
+        `${what}: no AWS credentials found for profile "${profile.name}" (AWS_PROFILE): no such profile with credentials in the shared files (${profile.credentialsFile}, ${profile.configFile})`,
+      );
+    }
     return new StorageAuthError(
       `${what}: no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with a role)`,
     );
@@ -83,7 +131,21 @@ export function storageErrorOf(e: unknown, what: string): StorageError {
     return new StorageAuthError(`${what}: the store refused the credentials or permissions${why}${http}`);
   }
   if (code === 'NoSuchBucket') return new StorageAuthError(`${what}: the bucket does not exist (NoSuchBucket)${http}`);
+  const sys = err.code ?? err.cause?.code;
+  if ((sys !== undefined && NETWORK_CODES.has(sys)) || UNAVAILABLE_CODES.has(code) || (status !== undefined && (status >= 500 || status === 429))) {
+    const net = sys !== undefined && !detail.includes(sys) ? ` (${sys})` : '';
+    return new StorageUnavailableError(`${what}: ${code}${detail}${net}${http}: the store is unreachable or failing, not the image`);
+  }
   return new StorageError(`${what}: ${code}${detail}${http}`, true);
+}
+
+/** A key as the path of an `s3://` URL: every `/`-separated part percent-encoded (letters, digits, `-_.~` and the
+ * template's `=` stay as they are; `a b?.png` becomes `a%20b%3F.png`). */
+export function encodeKey(key: string): string {
+  return key
+    .split('/')
+    .map((s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%3D/g, '='))
+    .join('/');
 }
 
 export class S3Storage implements Storage {
@@ -95,11 +157,13 @@ export class S3Storage implements Storage {
   private readonly partSize: number;
   private readonly queueSize: number;
   private secretsRegistered = false;
+  private readonly profile: AwsProfile | undefined;
 
   constructor(options: S3StorageOptions) {
     this.bucket = options.bucket;
+    this.profile = options.profile;
     this.prefix = options.prefix;
-    this.url = `s3://${this.bucket}${this.prefix === '' ? '' : `/${this.prefix}`}`;
+    this.url = `s3://${this.bucket}${this.prefix === '' ? '' : `/${encodeKey(this.prefix)}`}`;
     this.partSize = Math.max(5 * 1024 * 1024, options.partSize ?? 8 * 1024 * 1024);
     this.queueSize = options.queueSize ?? 2;
     this.client = new S3Client({
@@ -120,15 +184,16 @@ export class S3Storage implements Storage {
     return this.prefix === '' ? key : `${this.prefix}/${key}`;
   }
 
+  /** `s3://bucket/key`, each folder and file name percent-encoded (RFC 3986) so the URL is a valid URL. */
   urlOf(key: string): string {
-    return `s3://${this.bucket}/${this.objectKey(key)}`;
+    return `s3://${this.bucket}/${encodeKey(this.objectKey(key))}`;
   }
 
   keyOf(url: string): string | null {
-    const base = `s3://${this.bucket}/${this.prefix === '' ? '' : `${this.prefix}/`}`;
+    const base = `s3://${this.bucket}/${this.prefix === '' ? '' : `${encodeKey(this.prefix)}/`}`;
     if (!url.startsWith(base)) return null;
     try {
-      const key = url.slice(base.length);
+      const key = decodeURIComponent(url.slice(base.length));
       checkKey(key);
       return key;
     } catch {
@@ -159,7 +224,7 @@ export class S3Storage implements Storage {
     } catch (e) {
       const err = e as SdkError;
       if (err.$metadata?.httpStatusCode === 404 && err.Code !== 'NoSuchBucket') return null;
-      throw storageErrorOf(e, `cannot read ${url}`);
+      throw storageErrorOf(e, `cannot read ${url}`, this.profile);
     }
   }
 
@@ -178,7 +243,7 @@ export class S3Storage implements Storage {
     } catch (e) {
       const err = e as SdkError;
       if (err.$metadata?.httpStatusCode === 404 && err.Code !== 'NoSuchBucket' && err.name !== 'NoSuchBucket') return null;
-      throw storageErrorOf(e, `cannot read ${url}`);
+      throw storageErrorOf(e, `cannot read ${url}`, this.profile);
     }
   }
 
@@ -217,7 +282,7 @@ export class S3Storage implements Storage {
     try {
       await upload.done();
     } catch (e) {
-      const failure = signal?.aborted ? null : storageErrorOf(e, `cannot write ${url}`);
+      const failure = signal?.aborted ? null : storageErrorOf(e, `cannot write ${url}`, this.profile);
       if (failure === null) {
         await this.abortIncomplete(upload, Key).catch(() => undefined);
         throw signal?.reason;

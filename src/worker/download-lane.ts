@@ -11,10 +11,12 @@
  * multipart upload that S3 shows only once completed and that is aborted on failure).
  *
  * The record gets `outputUrl` (`file:///...` or `s3://bucket/key`, never a credential), `outputPath` (on disk
- * only) and `sha256` of the first result. When the store refuses the credentials or permissions (or the bucket is
- * missing), the lane pauses with that reason (code `storage`: `upscale status`, dashboard) and the job goes back
- * to waiting: no try is spent and nothing is lost; `upscale resume --lanes download` continues. Any other failed
- * try (transfer, verification or storage) removes its temp file and is repeated with exponential backoff
+ * only) and `sha256` of the first result. A failure of the STORE rather than of the image (credentials or
+ * permissions refused, bucket missing, store unreachable, timing out, answering 5xx or throttling, disk full:
+ * `isStoreFault`) pauses the lane with that reason (code `storage`: `upscale status`, dashboard) and the job goes
+ * back to waiting: no try is spent and nothing is lost. A store probe (lane-probe.ts) resumes the lane once a probe
+ * write works; `upscale resume --lanes download` resumes at once. Any other failed try (the result's transfer or
+ * verification, a stored checksum that does not match) removes its temp file and is repeated with exponential backoff
  * (RETRY_BACKOFF, doubled) up to DOWNLOAD_RETRIES tries; a result URL that answers 403/404/410 is exchanged once
  * for a fresh link (kie.ai's download-url). After the last try nothing is stored for it and the record stays
  * `succeeded` (the task did succeed and its result URLs are in the record) with `outputPath` / `outputUrl` null,
@@ -32,14 +34,15 @@ import pLimit from 'p-limit';
 import { MODELS } from '../kie/models.js';
 import type { DownloadJobData } from '../queue/job-data.js';
 import { retryDelay } from '../queue/outcome.js';
-import { pauseLane } from '../queue/pause-reason.js';
 import type { ResultRecord } from '../results/record.js';
 import { thumbKey } from '../results/thumbs.js';
-import { inputName, isStorageAuthError, isStorageError } from '../storage/index.js';
+import { inputName, isStorageAuthError, isStorageError, isStoreFault } from '../storage/index.js';
+import { pauseDownloadsForStore } from './lane-probe.js';
 import type { LaneContext } from './context.js';
 import { partPath } from './part-files.js';
 import { getInputFacts } from './prepare-input.js';
 import { decodedBody } from './http-body.js';
+import { inDecodeSlot, outputPixelProblem } from './decode-slots.js';
 import { isStopError } from './shutdown.js';
 import { FetchRefused, guardedGet } from './ssrf.js';
 import { thumbnailsAfterDownload } from './thumbnails.js';
@@ -116,7 +119,9 @@ async function fetchTo(ctx: LaneContext, url: string, dir: string, stem: string,
     if (res.contentLength !== null && body.wireBytes() !== res.contentLength) {
       throw new FetchRefused(`the result broke off at ${body.wireBytes()} of ${res.contentLength} bytes (Content-Length)`, false);
     }
-    const verdict = await verifyOutput(temp, expectation);
+    const tooBig = await outputPixelProblem(temp);
+    if (tooBig !== null) throw new FetchRefused(tooBig, true);
+    const verdict = await inDecodeSlot(() => verifyOutput(temp, expectation));
     if (!verdict.ok) throw new FetchRefused(verdict.problem, false);
     const ext = EXT[verdict.format] ?? (extname(new URL(res.url).pathname).slice(1) || 'bin');
     return {
@@ -153,13 +158,13 @@ export function downloadProcessor(ctx: LaneContext) {
     if (!record || record.state !== 'succeeded' || record.generation !== data.generation) {
       return { outputPath: null, skipped: `record is ${record ? `${record.state} (generation ${record.generation})` : 'gone'}` };
     }
-    if (await alreadyStored(storage, record)) {
-      if (record.download === 'pending') await settle('done');
-      return { outputPath: record.outputPath ?? record.outputUrl, skipped: 'already stored' };
-    }
     const stem = outputStem(record);
     const staged: Downloaded[] = [];
     try {
+      if (await alreadyStored(storage, record)) {
+        if (record.download === 'pending') await settle('done');
+        return { outputPath: record.outputPath ?? record.outputUrl, skipped: 'already stored' };
+      }
       const dir = await storage.stagingDir();
       const facts = await getInputFacts(rt, data.batchId, data.jobId);
       const scale = MODELS[record.model].scaleFor(record.factor);
@@ -192,7 +197,7 @@ export function downloadProcessor(ctx: LaneContext) {
       const out = (stored[0] as (typeof stored)[number]).stored;
       // A re-run that found every result already stored makes the thumbnails only if they are missing.
       const fresh = stored.some((r) => r.uploaded) || !(await storage.exists(thumbKey(data.batchId, data.jobId, 'out-small.webp')).catch(() => false));
-      if (fresh) await thumbnailsAfterDownload(ctx, record, first.file);
+      if (fresh) await inDecodeSlot(() => thumbnailsAfterDownload(ctx, record, first.file));
       const turned = files.some((f) => f.orientationMismatch);
       await store.transition(
         data.batchId,
@@ -213,12 +218,12 @@ export function downloadProcessor(ctx: LaneContext) {
       // Stopping: not a failed try; the job is given back and downloads again elsewhere.
       ctx.stopper.throwIfAborted();
       if (isStopError(e)) throw e;
-      if (isStorageAuthError(e)) {
-        // Every try would fail alike until someone fixes the credentials or permissions: pause, spend nothing.
-        const message = `${e.message}. Fix it, then run \`upscale resume --lanes download\`.`;
-        await pauseLane(rt.redis, store.keys, rt.queues.download, 'download', { code: 'storage', message });
+      if (isStoreFault(e)) {
+        // The store's fault, not the image's (credentials, unreachable, 5xx, throttled, disk full): every image
+        // would fail alike, so pause the lane, spend no try, and give the job back; a store probe resumes the lane.
+        const reason = await pauseDownloadsForStore(ctx, e, isStorageAuthError(e));
         counters.inc('upscale_downloads_total', { result: 'paused' });
-        log.error({ jobId: data.jobId, batchId: data.batchId }, `downloads paused: ${message}`);
+        log.error({ jobId: data.jobId, batchId: data.batchId }, `downloads paused: ${reason.message}`);
         throw Worker.RateLimitError();
       }
       const tries = (data.tries ?? 0) + 1;

@@ -23,11 +23,12 @@ import { PollBudget, shareOf } from './poll-budget.js';
 import { PollSchedule } from './poll-schedule.js';
 import { pollProcessor } from './poll-lane.js';
 import { downloadProcessor } from './download-lane.js';
-import { LaneProber } from './lane-probe.js';
+import { getPauseReason } from '../queue/pause-reason.js';
+import { LaneProber, liftPause, pauseDownloadsForStore } from './lane-probe.js';
 import { defaultPrepareInput } from './prepare-input.js';
 import { removeStaleParts } from './part-files.js';
 import { Stopper, stoppable } from './shutdown.js';
-import { openStorage } from '../storage/index.js';
+import { isStorageAuthError, isStoreFault, openStorage, probeStorage } from '../storage/index.js';
 import { submitProcessor } from './submit-lane.js';
 import { fairShareOf, lookaheadFor } from '../queue/fair-share.js';
 import { Admission } from './admission.js';
@@ -116,6 +117,24 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
     // On disk the whole output folder (staging, batch and OUTPUT_NAME folders); for S3 the local staging folder.
     const root = rt.config.outputDir ?? (await storage.stagingDir());
     await removeStaleParts(root, downloadTimeoutMs(rt.config.requestTimeoutMs), rt.log);
+    // Check the store now (one probe write), not at the first result: a bad key or a missing bucket pauses the
+    // download lane with the reason; the worker still starts and the probe resumes the lane once the store works.
+    await probeStorage(storage).then(
+      async () => {
+        rt.log.info({ output: storage.url }, 'output store takes writes');
+        // A store pause left by an earlier run (not a manual one) is over: this write worked.
+        const left = await getPauseReason(rt.redis, rt.store.keys, 'download');
+        if (left?.code === 'storage') await liftPause(context, 'download', `the output store ${storage.url} takes writes again (checked at worker start)`);
+      },
+      async (e: unknown) => {
+        if (!isStoreFault(e)) {
+          rt.log.warn({ output: storage.url, err: e }, 'output store probe at start failed (downloads go on; each result is checked when stored)');
+          return;
+        }
+        const reason = await pauseDownloadsForStore(context, e, isStorageAuthError(e));
+        rt.log.error({ output: storage.url, at: 'worker start' }, `downloads paused: ${reason.message}`);
+      },
+    );
   }
   const processors: Partial<Record<Lane, Processor>> = {
     submit: submitProcessor(context) as Processor,
@@ -171,8 +190,8 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
   if (deliverer && rt.config.notifyUrls.length > 0 && !rt.config.notifySecret) {
     rt.log.warn('NOTIFY_URL is set without NOTIFY_SECRET: notifications are sent unsigned');
   }
-  // Paused lanes probe on their own (401/402/433/breaker); every process running an API lane takes part.
-  const prober = new LaneProber(context, lanes.filter((l): l is 'submit' | 'poll' => l === 'submit' || l === 'poll'));
+  // Paused lanes probe on their own (401/402/433/breaker; the store for downloads); every process running the lane takes part.
+  const prober = new LaneProber(context, lanes.filter((l) => l === 'submit' || l === 'poll' || (l === 'download' && storage !== null)));
   prober.start();
   if (workers.has('submit')) admission.start();
   rt.log.info({ lanes, concurrency, prefix: rt.config.prefix, ...(storage ? { output: storage.url } : {}) }, 'workers started');

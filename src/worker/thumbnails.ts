@@ -50,7 +50,14 @@ export async function makeThumbnails(ctx: LaneContext, record: Pick<ResultRecord
   const storage = ctx.storage;
   if (!storage) return;
   const at = (file: ThumbFile) => thumbKey(record.batchId, record.jobId, file);
-  const output = sharp(outputFile, { limitInputPixels: 1e9 }).rotate();
+  // One pass over the (possibly huge) output, read in order (sequentialRead: strips, not the whole image);
+  // the small one is made from the preview, not by decoding the output again.
+  const preview = await sharp(outputFile, { limitInputPixels: false, sequentialRead: true })
+    .rotate()
+    .resize(PREVIEW_PX, PREVIEW_PX, { fit: 'inside', withoutEnlargement: false })
+    .png({ compressionLevel: 1 })
+    .toBuffer();
+  const output = sharp(preview);
   await writeWebp(storage, output, PREVIEW_PX, at('out.webp'));
   await writeWebp(storage, output, SMALL_PX, at('out-small.webp'));
   const input = sharp(await inputBytes(ctx, record.input)).rotate();

@@ -50,8 +50,11 @@ export async function startS3Server(buckets: string[] = ['outputs']): Promise<S3
   };
 }
 
-/** What the proxy does with one request: forward it, answer 500 InternalError, or cut the connection mid-body. */
-export type Fault = 'pass' | '500' | 'reset';
+/**
+ * What the proxy does with one request: forward it, answer 500 InternalError, answer 503 SlowDown (S3's
+ * throttling), or cut the connection mid-body (`reset`: as a store going away does).
+ */
+export type Fault = 'pass' | '500' | '503' | 'reset';
 
 export interface SeenRequest {
   method: string;
@@ -87,6 +90,14 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         req.on('end', () => {
           res.writeHead(500, { 'content-type': 'application/xml' });
           res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected by the test proxy</Message></Error>');
+        });
+        return;
+      }
+      if (fault === '503') {
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(503, { 'content-type': 'application/xml' });
+          res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
         });
         return;
       }

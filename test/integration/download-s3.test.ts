@@ -3,13 +3,14 @@
  * the whole pipeline against the simulator: names from OUTPUT_NAME with a CSV-like `sku`, the sha256 in the
  * object's metadata and the record, a server error on each first upload (retried by the SDK), a re-run that finds
  * the objects and uploads nothing, and wrong credentials from the AWS chain (the lane pauses with the reason, no
- * try is spent, nothing is lost; with the right credentials and `resume`, everything is stored).
+ * try is spent, nothing is lost; with the right credentials the workers' start probe resumes the lane and everything is stored; a store that goes away mid-batch pauses the lane without spending tries and resumes on its own).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { resume } from '../../src/control/index.js';
+import { retryDownloads } from '../../src/control/index.js';
+import { renderLifecycle } from '../../src/results/status-view.js';
 import { enqueue } from '../../src/producer/index.js';
 import { downloadJobId } from '../../src/queue/identity.js';
 import { getPauseReason } from '../../src/queue/pause-reason.js';
@@ -138,11 +139,16 @@ describe('download lane into S3', () => {
     const log = createLogger({ level: 'debug', destination: { write: (line: string) => void logged.push(line) } });
     rig = await startLocalRig({ env: s3Env({ DOWNLOAD_RETRIES: '1' }), log });
     await rig.start();
+    // Checked at worker start (one probe write), before any image: the lane is paused already, the worker runs.
+    const reason = await getPauseReason(rt().redis, rt().store.keys, 'download');
+    expect(reason?.code).toBe('storage');
+    expect(reason?.probe?.kind).toBe('store');
+    expect(reason?.message).toMatch(
+      /^cannot write s3:\/\/outputs\/runs\/\.kie-upscale-probe: the store refused the credentials or permissions( \(SignatureDoesNotMatch: .*\))? \(HTTP 403\)\. Fix the credentials or permissions; the lane resumes on its own once a probe write works \(or run `upscale resume --lanes download`\)\.$/,
+    );
+    expect(rig.workers).toBeTruthy();
     const items = ['a', 'b', 'c'].map((n) => ({ input: rig!.image(n, 32, 32, 'png') }));
     await enqueue(rt(), items, { model: TOPAZ, batchId: 's3-auth' });
-    const reason = await waitFor(() => getPauseReason(rt().redis, rt().store.keys, 'download'), { timeoutMs: 60_000, what: 'download lane paused' });
-    expect(reason.code).toBe('storage');
-    expect(reason.message).toMatch(/^cannot (read|write) s3:\/\/outputs\/runs\/s3-auth\/.*: the store refused the credentials or permissions( \(SignatureDoesNotMatch: .*\))? \(HTTP 403\)\. Fix it, then run `upscale resume --lanes download`\.$/);
     expect(JSON.stringify(reason)).not.toContain(wrong);
     // The lane status that `upscale status`, the dashboard and /healthz show carries the same reason, no secret.
     const lanes = await laneStatus(rt());
@@ -160,11 +166,12 @@ describe('download lane into S3', () => {
     const records = await waitForRecords(rt(), 's3-auth');
     for (const r of records) expect(r).toMatchObject({ state: 'succeeded', outputUrl: null, failMsg: null });
 
-    // The operator fixes the credentials (workers restarted with them) and resumes the lane.
+    // The operator fixes the credentials and restarts the workers: their start probe works and lifts the pause.
     await rig.workers!.close(3000);
     useCredentials(S3RVER_CREDENTIALS.secretAccessKey);
     await rig.start();
-    await resume(rt(), { lanes: ['download'] });
+    expect(await getPauseReason(rt().redis, rt().store.keys, 'download')).toBeNull();
+    expect(await rt().queues.download.isPaused()).toBe(false);
     const stored = await waitForRecords(rt(), 's3-auth', { downloads: true });
     expect(logged.join('')).not.toContain(wrong);
     for (const r of stored) {
@@ -173,6 +180,52 @@ describe('download lane into S3', () => {
       const obj = await getObject(r.outputUrl!.slice('s3://outputs/'.length));
       expect(createHash('sha256').update(obj.body).digest('hex')).toBe(r.sha256);
     }
+  });
+});
+
+describe('the store going away mid-batch', () => {
+  it('a store that refuses connections pauses the lane, spends no try, and resumes on its own; missing outputs are counted and fetched again', async () => {
+    useCredentials(S3RVER_CREDENTIALS.secretAccessKey);
+    proxy.rule = () => 'pass';
+    // DOWNLOAD_RETRIES=2 and fast backoff: before, an outage spent every image's tries within seconds.
+    rig = await startLocalRig({ env: s3Env({ DOWNLOAD_RETRIES: '2', RETRY_BACKOFF: '50ms', PROBE_COOLDOWN: '1s', OUTPUT_NAME: '{batchId}/{sku}.{ext}' }) });
+    await rig.start();
+    expect(await getPauseReason(rt().redis, rt().store.keys, 'download')).toBeNull();
+    // The store goes away: every connection is cut (as ECONNREFUSED / ECONNRESET while it restarts).
+    proxy.rule = () => 'reset';
+    const items = Array.from({ length: 6 }, (_, i) => ({ input: rig!.image(`dn-${i}`, 24, 24, 'png'), meta: { sku: `DN-${i}` } }));
+    await enqueue(rt(), items, { model: TOPAZ, batchId: 's3-down' });
+    const reason = await waitFor(() => getPauseReason(rt().redis, rt().store.keys, 'download'), { timeoutMs: 60_000, what: 'download lane paused' });
+    expect(reason).toMatchObject({ code: 'storage', source: 'download', probe: { kind: 'store' } });
+    expect(reason.message).toMatch(/^cannot (read|write) s3:\/\/outputs\/runs\/s3-down\/DN-\d\.png: .*the store is unreachable or failing, not the image\. The lane resumes on its own/);
+    // Well past the time DOWNLOAD_RETRIES × backoff would take: no image was given up, the batch is not finished.
+    await waitFor(async () => ((await getPauseReason(rt().redis, rt().store.keys, 'download'))?.probe?.tries ?? 0) >= 2 ? true : null, { timeoutMs: 30_000, what: 'two failed store probes' });
+    const during = await waitForRecords(rt(), 's3-down');
+    for (const r of during) expect(r).toMatchObject({ state: 'succeeded', download: 'pending', failMsg: null, outputProblem: null });
+    const mid = await rt().store.getSummary('s3-down');
+    expect(mid).toMatchObject({ downloadsPending: 6, downloadsFailed: 0, finalizedAt: null });
+
+    // The store is back: a probe write works and the lane resumes by itself (no `upscale resume`).
+    proxy.rule = () => 'pass';
+    const stored = await waitForRecords(rt(), 's3-down', { downloads: true, timeoutMs: 60_000 });
+    expect(await getPauseReason(rt().redis, rt().store.keys, 'download')).toBeNull();
+    for (const r of stored) expect(r).toMatchObject({ download: 'done', failMsg: null, outputUrl: `s3://outputs/runs/s3-down/${r.meta.sku}.png` });
+    const done = await waitFor(async () => ((await rt().store.getSummary('s3-down'))?.finalizedAt ? rt().store.getSummary('s3-down') : null), { timeoutMs: 30_000, what: 'finalized' });
+    expect(done).toMatchObject({ downloadsPending: 0, downloadsFailed: 0 });
+
+    // An output lost for the image's own reasons (as a download given up after its tries writes it): counted,
+    // shown by status and the batches page, and fetched again by `upscale retry --batch ID --downloads`.
+    const lost = stored[0]!;
+    await rt().store.transition('s3-down', lost.jobId, { outputUrl: null, outputPath: null, sha256: null, outputProblem: 'the result URL answered HTTP 404', failMsg: 'task succeeded but the download failed after 2 tries', download: 'failed' });
+    const missing = (await rt().store.getSummary('s3-down'))!;
+    expect(missing.downloadsFailed).toBe(1);
+    expect(renderLifecycle(missing, undefined, Date.now()).join('\n')).toContain('1 output(s) MISSING: download failed (outputProblem in the records) · fetch again: upscale retry --batch s3-down --downloads');
+    expect(await retryDownloads(rt(), 's3-down')).toEqual({ queued: 1, skipped: 5 });
+    await waitFor(async () => ((await rt().store.getRecord('s3-down', lost.jobId))?.download === 'done' ? true : null), { timeoutMs: 30_000, what: 'fetched again' });
+    expect(await rt().store.getRecord('s3-down', lost.jobId)).toMatchObject({ outputUrl: lost.outputUrl, sha256: lost.sha256, outputProblem: null, failMsg: null });
+    const again = await waitFor(async () => ((await rt().store.getSummary('s3-down'))?.finalizedAt ? rt().store.getSummary('s3-down') : null), { timeoutMs: 30_000, what: 'finalized again' });
+    expect(again).toMatchObject({ downloadsFailed: 0, downloadsPending: 0, epoch: 1 });
+    expect(await retryDownloads(rt(), 's3-down')).toEqual({ queued: 0, skipped: 6 });
   });
 });
 

@@ -13,7 +13,9 @@ import { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Storage } from '../../src/storage/s3.js';
-import { isStorageAuthError, StorageError } from '../../src/storage/index.js';
+import { loadConfig } from '../../src/config/index.js';
+import { isStorageAuthError, isStorageUnavailableError, isStoreFault, openStorage, probeStorage, PROBE_KEY, StorageError } from '../../src/storage/index.js';
+import { createServer } from 'node:net';
 import { S3RVER_CREDENTIALS, startFaultProxy, startS3Server, type Fault, type FaultProxy, type S3TestServer } from '../helpers/s3-server.js';
 
 const MiB = 1024 * 1024;
@@ -208,11 +210,82 @@ describe('S3 storage on a real S3-protocol server', () => {
     noBucket.close();
   });
 
+  it('a store that cannot be reached or answers 5xx / 503 SlowDown / cut connections is a store fault, not an object problem', async () => {
+    // A port nothing listens on: connection refused, as when the store is down.
+    const closed = await new Promise<number>((resolve) => {
+      const srv = createServer();
+      srv.listen(0, '127.0.0.1', () => {
+        const { port } = srv.address() as { port: number };
+        srv.close(() => resolve(port));
+      });
+    });
+    const down = storage({ endpoint: `http://127.0.0.1:${closed}`, maxAttempts: 2 });
+    for (const op of [() => down.head('b1/DN-2.png'), () => down.put('b1/DN-2.png', Readable.from([Buffer.from('x')])), () => probeStorage(down)]) {
+      const err = await op().then(() => null, (e: unknown) => e);
+      expect(isStorageUnavailableError(err), String(err)).toBe(true);
+      expect(isStoreFault(err)).toBe(true);
+      expect((err as Error).message).toMatch(/ECONNREFUSED.*the store is unreachable or failing, not the image$/);
+    }
+    down.close();
+    for (const fault of ['503', '500', 'reset'] as Fault[]) {
+      proxy.rule = () => fault;
+      const st = storage({ maxAttempts: 2 });
+      const err = await st.put(`b1/${fault}.bin`, Readable.from([Buffer.from('small')])).then(() => null, (e: unknown) => e);
+      expect(isStorageUnavailableError(err), `${fault}: ${String(err)}`).toBe(true);
+      if (fault === '503') expect((err as Error).message).toMatch(/SlowDown.*HTTP 503/);
+      proxy.rule = () => 'pass';
+      expect(await st.head(`b1/${fault}.bin`)).toBeNull();
+      st.close();
+    }
+    // Refused credentials stay an auth fault (also a store fault); the probe writes one small object and reads it back.
+    const wrong = storage({ credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'nope-nope' } });
+    const refused = await probeStorage(wrong).then(() => null, (e: unknown) => e);
+    expect(isStorageAuthError(refused) && isStoreFault(refused) && !isStorageUnavailableError(refused)).toBe(true);
+    wrong.close();
+    const st = storage();
+    await probeStorage(st);
+    expect(await visible(`team/catalogue/${PROBE_KEY}`)).toBe(true);
+    st.close();
+  });
+
+  it('a profile that does not exist (AWS_PROFILE) is named in the error', async () => {
+    const saved = { ...process.env };
+    const empty = join(dir, 'no-aws');
+    Object.assign(process.env, { AWS_PROFILE: 'catalogue-prod', AWS_SHARED_CREDENTIALS_FILE: join(empty, 'credentials'), AWS_CONFIG_FILE: join(empty, 'config'), AWS_EC2_METADATA_DISABLED: 'true' });
+    delete process.env.AWS_ACCESS_KEY_ID;
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+    try {
+      // No explicit credentials: the AWS chain, as a deployment runs.
+      const config = loadConfig({ ...process.env, OUTPUT_URL: 's3://outputs/p', S3_ENDPOINT: proxy.endpoint, S3_FORCE_PATH_STYLE: 'true' });
+      const st = (await openStorage(config))!;
+      const err = await probeStorage(st).then(() => null, (e: unknown) => e);
+      expect(isStorageAuthError(err), String(err)).toBe(true);
+      expect((err as Error).message).toBe(
+        `cannot write s3://outputs/p/${PROBE_KEY}: no AWS credentials found for profile "catalogue-prod" (AWS_PROFILE): no such profile with credentials in the shared files (${join(empty, 'credentials')}, ${join(empty, 'config')})`,
+      );
+      st.close();
+    } finally {
+      for (const k of ['AWS_PROFILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_CONFIG_FILE', 'AWS_EC2_METADATA_DISABLED', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
+    }
+  });
+
   it('refuses names that would leave the prefix', () => {
     const st = storage();
     for (const key of ['../x.png', 'a/../../x.png', '/abs.png', 'a//b.png', 'a\\b.png', '']) {
       expect(() => st.urlOf(key), key).toThrow(/not a valid object name/);
     }
     st.close();
+    // outputUrl is a valid URL whatever OUTPUT_URL's (decoded) prefix holds: each part percent-encoded, read back.
+    const odd = storage({ prefix: 'team x/a?b#c' });
+    expect(odd.url).toBe('s3://outputs/team%20x/a%3Fb%23c');
+    const url = odd.urlOf('b1/shop=eu/SKU-1.png');
+    expect(url).toBe('s3://outputs/team%20x/a%3Fb%23c/b1/shop=eu/SKU-1.png');
+    expect(new URL(url).pathname).toBe('/team%20x/a%3Fb%23c/b1/shop=eu/SKU-1.png');
+    expect(odd.keyOf(url)).toBe('b1/shop=eu/SKU-1.png');
+    expect(odd.objectKey('b1/x.png')).toBe('team x/a?b#c/b1/x.png');
+    odd.close();
   });
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigError} from '../../src/config/index.js';
-import { loadConfig, parseOutputUrl } from '../../src/config/index.js';
+import { loadConfig, parseOutputUrl, redactUserinfo, shownValue } from '../../src/config/index.js';
 import { FileStorage, StorageError, nthResultName, parseNameTemplate, renderName, type NameValues } from '../../src/storage/index.js';
 
 const base: NameValues = {
@@ -39,7 +39,7 @@ describe('OUTPUT_NAME templates', () => {
     expect(name('{sku}.{ext}', { meta: {} })).toMatchObject({ ok: false, reason: expect.stringMatching(/\{sku\}: not a built-in field .* no "sku" value/) });
     expect(name('{sku}.{ext}', { meta: { sku: '  ' } })).toMatchObject({ ok: false, reason: 'OUTPUT_NAME uses {sku}, which is empty on this line' });
     expect(name('{sku}.{ext}', { meta: { sku: 'x/../../y' } })).toMatchObject({ ok: false, reason: expect.stringMatching(/path traversal/) });
-    expect(name('{sku}/{ext}', { meta: { sku: '...' } })).toMatchObject({ ok: false, reason: expect.stringMatching(/empty/) });
+    expect(name('{sku}/{ext}', { meta: { sku: '...' } })).toMatchObject({ ok: false, reason: expect.stringMatching(/^\{sku\} is "\.\.\." on this line: nothing of it is usable/) });
     expect(name('{sku}.{ext}', { meta: { sku: 'x'.repeat(300) } })).toMatchObject({ ok: true }); // values are cut to 80 characters
     const long = '{colour}-{name}-{sku}-{jobId}-{batchId}/'.repeat(10) + '{name}';
     expect(name(long, { meta: { colour: 'c'.repeat(80), sku: 's'.repeat(80) } })).toMatchObject({ ok: false, reason: expect.stringMatching(/over 900 bytes/) });
@@ -58,6 +58,34 @@ describe('OUTPUT_NAME templates', () => {
     ['{name}}', /unmatched "\}"/],
     ['{na{me}', /unmatched "\{"/],
   ])('refuses the template %j', (t, reason) => expect(() => parseNameTemplate(t)).toThrow(reason));
+
+  it.each([
+    ['{batchId}/a?b#c {sku}.{ext}', '"?" "#" " "'],
+    ['{batchId}/é*<>|:"{sku}.{ext}', '"é" "*" "<" ">" "|" ":" "\\""'],
+    ['..%2f{sku}', '"%"'],
+  ])('refuses literal text outside the safe set in %j once, when the template is read', (t, listed) => {
+    expect(() => parseNameTemplate(t)).toThrow(`OUTPUT_NAME "${t}" has ${listed} in its literal text (allowed: ASCII letters and digits, "-", "_", ".", "=" and "/" for folders)`);
+  });
+
+  it('accepts the safe literal characters, and an exit-2 config error names the template', () => {
+    expect(parseNameTemplate('shop=eu/{sku}_v-2.{ext}').source).toBe('shop=eu/{sku}_v-2.{ext}');
+    expect(() => loadConfig({}, { OUTPUT_DIR: '/tmp/out', OUTPUT_NAME: '{batchId}/a?b#c {sku}.{ext}' })).toThrow(/OUTPUT_NAME.*"\?" "#" " " in its literal text/);
+  });
+
+  it('a value of "..." says what is wrong with it, not that it is empty', () => {
+    expect(name('{batchId}/{sku}.{ext}', { meta: { sku: '...' } })).toEqual({
+      ok: false,
+      reason: '{sku} is "..." on this line: nothing of it is usable in a name (leading dots are dropped; other characters than letters, digits, "_", "." and "-" become "_")',
+    });
+    expect(name('{batchId}/{sku}.{ext}', { meta: { sku: '  ' } })).toMatchObject({ ok: false, reason: expect.stringMatching(/empty on this line/) });
+  });
+
+  it('refuses "{batchId}/results.jsonl" and "{batchId}/summary.json" as templates, not line by line', () => {
+    expect(() => parseNameTemplate('{batchId}/results.jsonl')).toThrow(`OUTPUT_NAME "{batchId}/results.jsonl" names every image "{batchId}/results.jsonl", the batch's own results.jsonl (written when the batch finishes)`);
+    expect(() => parseNameTemplate('{batchId}/Summary.JSON')).toThrow(/the batch's own summary\.json/);
+    // Only the template decides these; a column that might spell it is still checked per line.
+    expect(parseNameTemplate('{batchId}/{sku}.jsonl').source).toBe('{batchId}/{sku}.jsonl');
+  });
 
   it("refuses the tool's own names: a part starting with '.', the batch's results.jsonl and summary.json", () => {
     expect(() => parseNameTemplate('{batchId}/.thumbs/{jobId}.{ext}')).toThrow(/name starting with "\." \("\.thumbs"/);
@@ -104,11 +132,27 @@ describe('OUTPUT_URL and the S3 variables', () => {
     const keys = err!.problems.map((p) => p.split(':')[0]);
     expect(keys.sort()).toEqual(['OUTPUT_NAME', 'OUTPUT_URL', 'S3_ENDPOINT', 'S3_REGION']);
     expect(err!.message).toMatch(/OUTPUT_URL: .*must not hold credentials/);
+    // The trial's exact inputs: the secret part is never printed, the rest of the value still is.
+    expect(err!.message).toContain('OUTPUT_URL: "s3://***@bucket/x" must not hold credentials');
+    expect(err!.message).toContain('S3_ENDPOINT: "http://***@minio:9000" must not hold credentials');
+    for (const leaked of ['AKIA', 'secret', 'u:p']) expect(err!.message).not.toContain(leaked);
+    // The same for any URL variable (REDIS_URL...), and a secret variable's value is never shown.
+    expect(redactUserinfo('redis://:hunter2@r:6379 and s3://k:s@b')).toBe('redis://***@r:6379 and s3://***@b');
+    expect(shownValue('KIE_API_KEY', 'sk-live-123')).toBe('(hidden)');
+    expect(shownValue('S3_REGION', 'EU West')).toBe('EU West');
     expect(() => loadConfig({}, { OUTPUT_URL: 'file:///a', OUTPUT_DIR: '/b' })).toThrow(/OUTPUT_DIR \/ OUTPUT_URL: set one of them/);
     expect(() => loadConfig({}, { OUTPUT_URL: 'file:///a', OUTPUT_DIR: '/a' })).not.toThrow();
     for (const bad of ['s3://Upper/x', 's3://b/../x', 'gs://b/x', 'file://host/x', 's3://bucket/x?y=1']) {
       expect(() => parseOutputUrl(bad), bad).toThrow();
     }
+  });
+});
+
+describe('relative OUTPUT_DIR', () => {
+  it('is resolved against the working directory (documented), so the location is always absolute', () => {
+    const c = loadConfig({}, { OUTPUT_DIR: 'output/results' });
+    expect(c.outputDir).toBe(join(process.cwd(), 'output/results'));
+    expect(c.output).toMatchObject({ kind: 'file', url: `file://${join(process.cwd(), 'output/results')}` });
   });
 });
 
