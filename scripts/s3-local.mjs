@@ -2,7 +2,6 @@
 // (@20minutes/s3rver, a devDependency; no Docker) with one bucket, for trying OUTPUT_URL=s3://... locally.
 // Prints the environment to use; Ctrl-C stops it. Data stays in --dir between runs. Not for production.
 /* global process, console */
-import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -10,9 +9,12 @@ import { parseArgs } from 'node:util';
 const { values } = /** @type {{ values: { port: string; bucket: string; dir: string } }} */ (parseArgs({
   options: { port: { type: 'string', default: '9000' }, bucket: { type: 'string', default: 'upscaled' }, dir: { type: 'string', default: '.s3-local' } },
 }));
-const S3rver = /** @type {new (options: Record<string, unknown>) => { run(): Promise<{ port: number }>; close(): Promise<void> }} */ (
-  createRequire(import.meta.url)('@20minutes/s3rver')
+// The package ships no types and this script is not type-checked (plain .mjs): the shape is documented here instead.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-assignment
+const s3rver = /** @type {{ default: new (options: Record<string, unknown>) => { run(): Promise<{ port: number }>; close(): Promise<void> } }} */ (
+  /** @type {unknown} */ (await import('@20minutes/s3rver'))
 );
+const S3rver = s3rver.default;
 const directory = resolve(values.dir);
 mkdirSync(directory, { recursive: true });
 const server = new S3rver({ address: '127.0.0.1', port: Number(values.port), silent: true, directory, configureBuckets: [{ name: values.bucket, configs: [] }] });
