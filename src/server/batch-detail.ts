@@ -10,6 +10,8 @@
  * | `GET /api/batches/:id/records` (same filters; JSON `{ total, capped, offset, records }`) | batch-records | no |
  * | `POST /api/batches/:id/retry` (same filters: retries the failed/timed_out images among them) | batch-retry | yes |
  *
+ * Writes from another site are refused for every route of the dashboard in one place (access.ts `crossSiteReason`).
+ *
  * The export of a filtered set is `GET /api/batches/:id/export?format=&<filters>` (batches.ts).
  *
  * Thumbnails are read where the workers stored them: from OUTPUT_DIR (or a file:// OUTPUT_URL) on this machine, or
@@ -17,7 +19,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { retry } from '../control/batches.js';
 import { checkBatchId } from '../queue/identity.js';
 import {
@@ -104,17 +106,6 @@ async function requireKnownBatch(rt: Runtime, id: string, reply: FastifyReply, h
   if (html) await reply.code(problem ? 400 : 404).type('text/plain; charset=utf-8').send(error);
   else await reply.code(problem ? 400 : 404).send({ error });
   return false;
-}
-
-/** Refuses a cross-site form post (the browser sends basic auth along with any request to this origin). */
-function sameOrigin(request: FastifyRequest): boolean {
-  const origin = request.headers.origin;
-  if (origin === undefined) return request.headers['sec-fetch-site'] !== 'cross-site';
-  try {
-    return new URL(origin).host === request.headers.host;
-  } catch {
-    return false;
-  }
 }
 
 export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: BatchDetailOptions = {}): void {
@@ -234,7 +225,6 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
           error: 'the dashboard is read-only (start upscale serve with --dashboard-write to allow retry)',
         });
       }
-      if (!sameOrigin(request)) return reply.code(403).send({ error: 'cross-site request refused' });
       const { id } = request.params;
       if (!(await requireKnownBatch(rt, id, reply, false))) return reply;
       await ensureIndex(rt.store, id);
