@@ -35,7 +35,7 @@ import { STATES, type RecordState } from '../results/record.js';
 import type { Runtime } from '../runtime.js';
 import { THUMB_FILES, thumbKey, thumbPath, type ThumbFile } from '../results/thumbs.js';
 import { openStorage, type Storage } from '../storage/index.js';
-import { queryString, renderBatchPage, renderComparePage } from './batch-page.js';
+import { batchUrls, queryString, renderBatchPage, renderComparePage } from './batch-page.js';
 
 export interface BatchDetailOptions {
   /** Offer and accept "retry these". @defaultValue `false` */
@@ -189,6 +189,7 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
         now,
         notice: retried !== undefined ? `${retried} image(s) of this view given a new task.` : undefined,
         error,
+        publicPath: request.publicPath,
       });
       return reply
         .code(error ? 400 : 200)
@@ -239,8 +240,8 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
       request.log.info({ batchId: id, query, ...result }, 'retry from the batch page');
       const wantsHtml = (request.headers.accept ?? '').includes('text/html');
       if (!wantsHtml) return reply.send(result);
-      // Back to the page, relative (/api/batches/:id/retry → ../../../dashboard/batches/:id), for a base path.
-      return reply.redirect(`../../../dashboard/batches/${encodeURIComponent(id)}${queryString(query, { retried: result.retried })}`, 303);
+      // Back to the page, with the public prefix (public-path.ts).
+      return reply.redirect(`${batchUrls(request.publicPath, id).page}${queryString(query, { retried: result.retried })}`, 303);
     },
   );
 
@@ -256,7 +257,7 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
       return reply
         .type('text/html; charset=utf-8')
         .header('cache-control', 'no-store')
-        .send(renderComparePage({ record, back: back === '' ? '' : `?${back}` }));
+        .send(renderComparePage({ record, back: back === '' ? '' : `?${back}`, publicPath: request.publicPath }));
     },
   );
 

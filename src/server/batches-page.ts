@@ -1,6 +1,8 @@
 /**
  * The batches page (`/dashboard/batches`): plain server-rendered HTML with a little inline CSS, refreshed by a
- * meta refresh. Pure functions of the data, so they are tested with a fixed `now`. Every value is escaped.
+ * meta refresh. Pure functions of the data, so they are tested with a fixed `now`. Every value is escaped, and
+ * every link (and the buttons' POST URL) is an absolute path with the public prefix (`publicUrl`): right with or
+ * without a trailing slash on the page's URL and behind a reverse proxy's prefix.
  */
 import { describeProbe } from '../queue/pause-reason.js';
 import { formatDuration } from '../config/units.js';
@@ -106,7 +108,7 @@ function bar(b: BatchSummary): string {
 }
 
 /** The batch's scheduling: a badge when paused or not `normal`, the pause reason, and in write mode a button. */
-function scheduleParts(b: BatchSummary, now: number, write: boolean): { badges: string; line: string } {
+function scheduleParts(b: BatchSummary, now: number, write: boolean, prefix: string): { badges: string; line: string } {
   const finished = isFinished(b);
   let badges = '';
   if (b.gate && !finished) badges += ` <span class="badge paused">${escapeHtml(b.gate.state)}</span>`;
@@ -117,13 +119,13 @@ function scheduleParts(b: BatchSummary, now: number, write: boolean): { badges: 
   }
   if (write && !finished) {
     const action = b.gate?.state === 'paused' ? 'resume' : b.gate ? '' : 'pause';
-    if (action) line += `<p><button type="button" class="act" data-act="${action}" data-batch="${escapeHtml(b.batchId)}">${action === 'pause' ? 'Pause batch' : 'Resume batch'}</button></p>`;
+    if (action) line += `<p><button type="button" class="act" data-act="${action}" data-batch="${escapeHtml(b.batchId)}" data-url="${escapeHtml(publicUrl(prefix, `/dashboard/batches/${encodeURIComponent(b.batchId)}/${action}`))}">${action === 'pause' ? 'Pause batch' : 'Resume batch'}</button></p>`;
   }
   return { badges, line };
 }
 
 function batchBlock(b: BatchSummary, now: number, write: boolean, prefix: string, pilot?: PilotView): string {
-  const sched = scheduleParts(b, now, write);
+  const sched = scheduleParts(b, now, write, prefix);
   const done = doneOf(b);
   const pct = b.total > 0 ? ((done / b.total) * 100).toFixed(1) : '0.0';
   const finished = isFinished(b);
@@ -148,7 +150,7 @@ function batchBlock(b: BatchSummary, now: number, write: boolean, prefix: string
     facts.push(['ambiguous submits', `${b.ambiguousSubmits} (kie.ai may hold tasks for them)`]);
   const dl = facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('');
   return `<article class="batch" data-batch-id="${escapeHtml(b.batchId)}">
-<h2><a href="batches/${id}" title="images, failures and search">${escapeHtml(b.batchId)}</a> <span class="badge ${finished ? 'done' : 'running'}">${finished ? 'finished' : 'running'}</span>${sched.badges}</h2>
+<h2><a href="${escapeHtml(publicUrl(prefix, `/dashboard/batches/${id}`))}" title="images, failures and search">${escapeHtml(b.batchId)}</a> <span class="badge ${finished ? 'done' : 'running'}">${finished ? 'finished' : 'running'}</span>${sched.badges}</h2>
 ${bar(b)}${sched.line}
 <p class="progress"><b>${done}</b> of <b>${b.total}</b> done (${pct}%)</p>
 <ul class="counts">${counts}</ul>
@@ -226,7 +228,7 @@ document.addEventListener('click', async (e) => {
   const b = e.target instanceof Element ? e.target.closest('button[data-act]') : null;
   if (!b) return;
   b.disabled = true;
-  const r = await fetch('batches/' + encodeURIComponent(b.dataset.batch) + '/' + b.dataset.act, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const r = await fetch(b.dataset.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
   if (r.ok) location.reload();
   else { b.disabled = false; alert((await r.json().catch(() => ({}))).error || r.statusText); }
 });
@@ -257,7 +259,7 @@ ${refresh > 0 ? `<meta http-equiv="refresh" content="${refresh}">` : ''}
 <section class="lanes">${lanes}</section>
 ${runway}${notes}
 <section class="batches">${batches || '<p class="empty">No batches yet (enqueue one with <code>upscale enqueue</code>).</p>'}</section>
-${hidden > 0 ? `<p class="empty">${hidden} older finished batch(es) not shown (<a href="?all=1">show all</a>).</p>` : ''}
+${hidden > 0 ? `<p class="empty">${hidden} older finished batch(es) not shown (<a href="${escapeHtml(publicUrl(prefix, '/dashboard/batches?all=1'))}">show all</a>).</p>` : ''}
 </main>${write ? ACTIONS_SCRIPT : ''}</body></html>
 `;
 }
