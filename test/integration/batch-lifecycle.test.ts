@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseDeadline, setBatchDeadline, windowFit } from '../../src/batch/deadline.js';
+import { deadlineWarning, parseDeadline, readBudgetShare, setBatchDeadline, windowFit } from '../../src/batch/deadline.js';
 import { declarePilot, pilotOutcome, spread, startPilot } from '../../src/batch/pilot.js';
 import { approve, cancel, getStatus } from '../../src/control/index.js';
 import { recentEvents } from '../../src/notify/index.js';
@@ -60,6 +60,72 @@ describe('completion window (--deadline)', () => {
     expect(fit).toMatchObject({ neededMs: 50_000_000, fits: false, wouldExpire: 13_600 });
     expect(windowFit({ images: 1000, ahead: 5000, createLimit: { max: 20, durationMs: 10_000 }, deadlineAt: now + 3_600_000, now }).fits).toBe(true);
     expect(windowFit({ images: 1000, ahead: 7000, createLimit: { max: 20, durationMs: 10_000 }, deadlineAt: now + 3_600_000, now }).wouldExpire).toBe(800);
+  });
+
+  it('the estimate shares the budget as the scheduler does (weights 4:2:1, urgent first), not FIFO behind every queued image', () => {
+    const now = Date.parse('2026-11-29T12:00:00Z');
+    const createLimit = { max: 20, durationMs: 10_000 };
+    const deadlineAt = now + 30_000;
+    const other = [{ held: 100, priority: 'normal' as const }];
+    // The trial: 100 images of another batch queued; a 10-image batch with a 30 s deadline was told "about 10 images
+    // would expire" (FIFO: 110 images need 55 s). At an equal share it gets 1 per second: 10 s.
+    const ten = windowFit({ images: 10, ahead: 2, competitors: other, priority: 'normal', createLimit, deadlineAt, now });
+    expect(ten).toMatchObject({ fits: true, wouldExpire: 0, neededMs: 11_000 });
+    // A 1-image urgent batch goes first outright: right after the 2 already admitted (1 s), half a second.
+    expect(windowFit({ images: 1, ahead: 2, competitors: other, priority: 'urgent', createLimit, deadlineAt, now })).toMatchObject({ fits: true, neededMs: 1_500 });
+    // low against high gets 1/5 of the budget (0.4/s): 10 images need 25 s, 8 s hold 3.
+    const low = windowFit({ images: 10, ahead: 0, competitors: [{ held: 100, priority: 'high' }], priority: 'low', createLimit, deadlineAt: now + 8_000, now });
+    expect(low).toMatchObject({ neededMs: 25_000, wouldExpire: 7 });
+    // Urgent batches elsewhere go first: 40 urgent images (20 s), then an equal share with the normal one.
+    expect(windowFit({ images: 10, ahead: 0, competitors: [{ held: 40, priority: 'urgent' }, ...other], priority: 'normal', createLimit, deadlineAt, now })).toMatchObject({ neededMs: 30_000, fits: true });
+    // A rival that runs out leaves the whole budget: 4 normal images beside ours, then ours alone.
+    expect(windowFit({ images: 10, ahead: 0, competitors: [{ held: 4, priority: 'normal' }], createLimit, deadlineAt, now }).neededMs).toBe(7_000);
+    // This batch's images already waiting go before this enqueue's.
+    expect(windowFit({ images: 10, ahead: 0, own: 50, createLimit, deadlineAt, now })).toMatchObject({ neededMs: 30_000, fits: true });
+    expect(windowFit({ images: 10, ahead: 0, own: 55, createLimit, deadlineAt, now })).toMatchObject({ wouldExpire: 5 });
+  });
+
+  it('the warning names the share and counts in good grammar ("about 1 image would expire")', () => {
+    const now = Date.parse('2026-11-29T12:00:00Z');
+    const createLimit = { max: 20, durationMs: 10_000 };
+    const share = { admitted: 1, own: 0, competitors: [{ batchId: 'bulk', held: 100, priority: 'normal' as const }] };
+    const fit = windowFit({ images: 1, ahead: 1, competitors: share.competitors, priority: 'normal', createLimit, deadlineAt: now + 400, now });
+    expect(fit.wouldExpire).toBe(1);
+    expect(deadlineWarning(fit, { images: 1, share, priority: 'normal', createLimit })).toBe(
+      'the deadline cannot fit: 1 image needs about 1.5s at 20 per 10s (sharing it with 1 other batch of 100 images; this one at priority normal, weights high 4 : normal 2 : low 1, urgent first; after 1 image already admitted), and the deadline is in 400ms: about 1 image would expire',
+    );
+    expect(deadlineWarning(windowFit({ images: 1, ahead: 0, createLimit, deadlineAt: now + 60_000, now }), { images: 1, share, priority: 'normal', createLimit })).toBeNull();
+  });
+
+  it('the trial: with 100 images of another batch queued, a 10-image batch and a 1-image urgent one, both with a 30 s window (scaled), are not warned and none expires', async () => {
+    // Time scale 10: the create budget is 20 per second; 30 s of kie.ai time is 3 s.
+    const r = (rig = await startLocalRig({ timeScale: 10 }));
+    await enqueueLines(r.rt, lines(r, 100, 'bulk'), { batchId: 'bulk', model: 'topaz/image-upscale', factor: '2' });
+    const createLimit = r.rt.config.createLimit;
+    let lastDeadline = 0;
+    for (const [batch, n, priority] of [['small', 10, 'normal'], ['rush', 1, 'urgent']] as const) {
+      const deadlineAt = Date.now() + 3_000;
+      lastDeadline = deadlineAt;
+      const share = await readBudgetShare(r.rt, batch);
+      await setBatchDeadline(r.rt, batch, deadlineAt);
+      await enqueueLines(r.rt, lines(r, n, batch), { batchId: batch, model: 'topaz/image-upscale', factor: '2', priority });
+      const fit = windowFit({ images: n, ahead: share.admitted, own: share.own, competitors: share.competitors, priority, createLimit, deadlineAt, now: Date.now() });
+      expect(deadlineWarning(fit, { images: n, share, priority, createLimit }), batch).toBeNull();
+      // The FIFO estimate (everything queued first) said they would expire.
+      expect(windowFit({ images: n, ahead: share.admitted + share.competitors.reduce((x, c) => x + c.held, 0), createLimit, deadlineAt, now: Date.now() }).fits, batch).toBe(false);
+    }
+    await r.start({ concurrency: 8, watch: WATCH });
+    // Every image of both is submitted (none left waiting), and the watch has looked past both deadlines: none expired.
+    for (const batch of ['small', 'rush']) {
+      await waitFor(async () => {
+        const s = await r.rt.store.getSummary(batch);
+        return s && s.counts.waiting + s.counts.held + s.counts.submitting === 0 ? s : null;
+      }, { timeoutMs: 30_000, intervalMs: 50, what: `every image of ${batch} submitted or ended` });
+    }
+    // Past both deadlines by two looks of the watch (which would expire anything still unsent).
+    await new Promise((res) => setTimeout(res, Math.max(0, lastDeadline + 2 * WATCH.watchEveryMs + 100 - Date.now())));
+    for (const batch of ['small', 'rush']) expect((await r.rt.store.getSummary(batch))?.counts.expired, batch).toBe(0);
+    expect(r.sim.stats().createAccepted).toBeGreaterThanOrEqual(11);
   });
 
   it('images not submitted by the deadline end expired (nothing paid); submitted ones finish; summary, files and one event', async () => {

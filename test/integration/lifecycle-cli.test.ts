@@ -47,7 +47,7 @@ describe('lifecycle commands', () => {
     expect(out).toMatchObject({ enqueued: 200, pilot: 3 });
     // 200 images at 20 per 10 s need 100 s; the window is at most 60 s: 80 or more would expire.
     expect(out.batchWarnings).toHaveLength(1);
-    expect(out.batchWarnings[0]).toMatch(/the deadline cannot fit: 200 images with 0 already queued need about 1m40s at 20 per 10s, and the deadline is in [\dm.]+s: about (8\d|9\d|1\d\d) images would expire/);
+    expect(out.batchWarnings[0]).toMatch(/^the deadline cannot fit: 200 images need about 1m40s at 20 per 10s \(with no other batch waiting\), and the deadline is in [\dm.]+s: about (8\d|9\d|1\d\d) images would expire$/);
     const status = await runUpscale(['status', '--batch', 'lc-1', '--json'], env);
     const s = JSON.parse(status.stdout) as { counts: Record<string, number>; pilot: { images: number }; deadlineAt: number };
     expect(s.counts).toMatchObject({ waiting: 3, held: 197 });
@@ -63,6 +63,28 @@ describe('lifecycle commands', () => {
     const noPilot = await runUpscale(['approve', '--batch', 'lc-2'], env);
     expect(noPilot.code).toBe(1);
     expect(noPilot.stderr).toContain('has no pilot');
+  }, 180_000);
+
+  it('the trial: 100 images of another batch queued; a 10-image batch and a 1-image urgent one with --deadline 30s are not warned', async () => {
+    const own = { ...env, UPSCALE_PREFIX: freshPrefix('lc-fair') };
+    try {
+      const bulk = await runUpscale(['enqueue', ...urls(100), '--model', 'topaz/image-upscale', '--batch', 'bulk', '--json'], own);
+      expect(bulk.code, bulk.stderr).toBe(0);
+      const small = await runUpscale(['enqueue', ...urls(10), '--model', 'topaz/image-upscale', '--batch', 'small', '--deadline', '30s', '--json'], own);
+      expect(JSON.parse(small.stdout)).not.toHaveProperty('batchWarnings');
+      const rush = await runUpscale(['enqueue', '--url', 'https://images.example/rush.png', '--model', 'topaz/image-upscale', '--batch', 'rush', '--priority', 'urgent', '--deadline', '30s'], own);
+      expect(rush.code, rush.stderr).toBe(0);
+      expect(rush.stderr).not.toContain('warning');
+      // A window the share cannot hold is still warned, naming the share: 10 low images beside 100 high ones get
+      // 1/5 of the budget (0.4 per second). The others: bulk's 98 not yet admitted (2 are), small's 10, rush's 1 and
+      // bulk-high's 100.
+      const high = await runUpscale(['enqueue', ...urls(100).map((u) => u.replace('/p', '/h')), '--model', 'topaz/image-upscale', '--batch', 'bulk-high', '--priority', 'high'], own);
+      expect(high.code, high.stderr).toBe(0);
+      const low = await runUpscale(['enqueue', ...urls(10).map((u) => u.replace('/p', '/l')), '--model', 'topaz/image-upscale', '--batch', 'late-low', '--priority', 'low', '--deadline', '10s'], own);
+      expect(low.stderr).toMatch(/warning: the deadline cannot fit: 10 images need about [\dm.]+s at 20 per 10s \(sharing it with 4 other batches of 2\d\d images; this one at priority low, weights high 4 : normal 2 : low 1, urgent first; after \d+ images? already admitted\), and the deadline is in [\d.]+s: about \d+ images? would expire/);
+    } finally {
+      await deletePrefix(testRedisUrl(), own.UPSCALE_PREFIX);
+    }
   }, 180_000);
 
   it('the simulator drains its balance slowly when asked (other spending on the account)', async () => {
