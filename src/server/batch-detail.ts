@@ -35,7 +35,9 @@ import { STATES, type RecordState } from '../results/record.js';
 import type { Runtime } from '../runtime.js';
 import { THUMB_FILES, thumbKey, thumbPath, type ThumbFile } from '../results/thumbs.js';
 import { openStorage, type Storage } from '../storage/index.js';
+import { noEtaReason } from '../results/status-view.js';
 import { batchUrls, queryString, renderBatchPage, renderComparePage } from './batch-page.js';
+import { readLanes } from './lanes.js';
 
 export interface BatchDetailOptions {
   /** Offer and accept "retry these". @defaultValue `false` */
@@ -149,10 +151,11 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
         error = e.message;
         page = { total: 0, capped: false, offset: 0, records: [] };
       }
-      const [summary, groups, minutes] = await Promise.all([
+      const [summary, groups, minutes, lanes] = await Promise.all([
         rt.store.getSummary(id, now),
         failureGroups(rt.store, id),
         finishedPerMinute(rt.store, id),
+        readLanes(rt),
       ]);
       if (!summary) return reply.code(404).type('text/plain; charset=utf-8').send(`no batch named ${id}`);
       const thumbs = new Set<string>();
@@ -190,6 +193,7 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
         notice: retried !== undefined ? `${retried} image(s) of this view given a new task.` : undefined,
         error,
         publicPath: request.publicPath,
+        noEta: noEtaReason(summary, lanes),
       });
       return reply
         .code(error ? 400 : 200)

@@ -28,6 +28,8 @@ export interface BatchPageInput {
   error?: string | undefined;
   /** The public prefix every link carries (public-path.ts). @defaultValue `''` */
   publicPath?: string;
+  /** Why the batch has no ETA now (status-view.ts `noEtaReason`), or null. */
+  noEta?: string | null;
 }
 
 /** The app's paths of one batch, with the public prefix (absolute: right whatever the page's own URL). */
@@ -220,7 +222,7 @@ export function renderBatchPage(input: BatchPageInput): string {
 <header><h1>${escapeHtml(s.batchId)}</h1><nav><a href="${escapeHtml(urls.list)}">All batches</a> · <a href="${escapeHtml(urls.summary)}">summary JSON</a></nav></header>
 <main>
 <div class="top"><div>${summaryBlock(s, urls)}${failures(input, urls)}</div>
-<section><h2>Images finished per minute</h2>${renderChart({ minutes: input.minutes, remaining, now: input.now })}</section></div>
+<section><h2>Images finished per minute</h2>${renderChart({ minutes: input.minutes, remaining, now: input.now, noEta: input.noEta ?? null })}</section></div>
 <h2>Images</h2>
 ${filterForm(input, urls)}
 ${notice}

@@ -8,7 +8,7 @@ import { describeProbe } from '../queue/pause-reason.js';
 import { formatDuration } from '../config/units.js';
 import { LANES } from '../queue/names.js';
 import { ACTIVE_STATES, STATES, type BatchSummary, type RecordState } from '../results/record.js';
-import { renderCredits, renderLifecycle, type CreditsView, type NotificationsView, type PilotView } from '../results/status-view.js';
+import { noEtaReason, renderCredits, renderLifecycle, type CreditsView, type NotificationsView, type PilotView } from '../results/status-view.js';
 import type { LaneViews } from './lanes.js';
 import { publicUrl } from './public-path.js';
 
@@ -124,7 +124,7 @@ function scheduleParts(b: BatchSummary, now: number, write: boolean, prefix: str
   return { badges, line };
 }
 
-function batchBlock(b: BatchSummary, now: number, write: boolean, prefix: string, pilot?: PilotView): string {
+function batchBlock(b: BatchSummary, now: number, write: boolean, prefix: string, lanes: LaneViews, pilot?: PilotView): string {
   const sched = scheduleParts(b, now, write, prefix);
   const done = doneOf(b);
   const pct = b.total > 0 ? ((done / b.total) * 100).toFixed(1) : '0.0';
@@ -138,7 +138,10 @@ function batchBlock(b: BatchSummary, now: number, write: boolean, prefix: string
   let eta: string;
   if (finished)
     eta = b.finishedAt !== null && b.startedAt !== null ? formatDuration(b.finishedAt - b.startedAt) : '-';
-  else eta = b.etaSeconds === null ? '-' : formatDuration(b.etaSeconds * 1000);
+  else {
+    const why = noEtaReason(b, lanes);
+    eta = why ? `none: ${why}` : b.etaSeconds === null ? '-' : formatDuration(b.etaSeconds * 1000);
+  }
   const facts: [string, string][] = [
     ['credits used', credits(b.creditsConsumed)],
     ['throughput', b.throughputPerMinute === null ? '-' : `${b.throughputPerMinute} images/min`],
@@ -241,7 +244,7 @@ export function renderBatchesPage(input: BatchesPageInput): string {
   const board = publicUrl(prefix, input.boardPath ?? '/dashboard');
   const lanes = LANES.map((l) => laneBlock(l, input.lanes[l], input.now)).join('\n');
   const write = input.write ?? false;
-  const batches = input.batches.map((b) => batchBlock(b, input.now, write, prefix, input.pilots?.[b.batchId])).join('\n');
+  const batches = input.batches.map((b) => batchBlock(b, input.now, write, prefix, input.lanes, input.pilots?.[b.batchId])).join('\n');
   const notes = input.notifications ? notificationsBlock(input.notifications, input.now) : '';
   const runway = input.credits ? `<p class="credits">${escapeHtml(renderCredits(input.credits, input.now))}</p>` : '';
   const hidden = input.hidden ?? 0;
