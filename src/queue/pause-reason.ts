@@ -44,6 +44,11 @@ export interface PauseReason {
   source?: Lane;
   /** Present when the lane resumes on its own after a successful probe. */
   probe?: ProbeInfo;
+  /**
+   * `credits` pauses (src/worker/runway.ts): the credits a balance read must show free, after the sends in flight,
+   * for the pause to lift by itself.
+   */
+  resumeAbove?: number;
 }
 
 export async function setPauseReason(redis: Redis, keys: Keys, lane: Lane, reason: PauseReason): Promise<void> {

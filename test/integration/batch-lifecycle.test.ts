@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deadlineWarning, parseDeadline, readBudgetShare, setBatchDeadline, windowFit } from '../../src/batch/deadline.js';
 import { declarePilot, pilotOutcome, spread, startPilot } from '../../src/batch/pilot.js';
@@ -14,7 +15,7 @@ import { getPauseReason } from '../../src/queue/pause-reason.js';
 import type { ResultRecord } from '../../src/results/record.js';
 import { renderStatus } from '../../src/results/status-view.js';
 import { startWorkers } from '../../src/worker/index.js';
-import { getRunway } from '../../src/worker/runway.js';
+import { answeredForRunway, getRunway, pauseForCredits, refreshBalance, releaseRunway, takeFromRunway, watchRunway } from '../../src/worker/runway.js';
 import { waitFor } from '../helpers/redis.js';
 import { startLocalRig, type LocalRig } from './preflight-fixtures.js';
 
@@ -244,5 +245,82 @@ describe('credit runway', () => {
     } finally {
       await second.close(3000);
     }
+  });
+
+  it('the trial: 305 credits, 10 per image, two workers, reads every 5 s showing 115 then 35: one pause, no flapping, one error line', async () => {
+    const logs: { level: number; msg: string; resumeAbove?: number }[] = [];
+    const log = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as (typeof logs)[number]) });
+    const r = (rig = await startLocalRig({ sim: { credits: 305 }, env: { CREDITS_CHECK_INTERVAL: '5s', KIE_CREATE_LIMIT: '20/10s' }, log }));
+    const batch = 'rw-g';
+    await enqueueLines(r.rt, lines(r, 40, 'rwg'), { batchId: batch, model: 'topaz/image-upscale', factor: '2' });
+    const open = async () => (await r.rt.store.listBatches(Date.now())).filter((b) => b.finalizedAt === null);
+    /** The next read of the watch, as if CREDITS_CHECK_INTERVAL (5 s) had passed. */
+    const nextRead = async () => {
+      await r.rt.redis.del(r.rt.store.keys.creditReadLock);
+      await watchRunway(r.rt, await open(), Date.now());
+    };
+    const reasonAt = async () => (await getPauseReason(r.rt.redis, r.rt.store.keys, 'submit'))?.at ?? null;
+    await nextRead(); // 305
+    // Two workers take 10 credits per image, alternately, until the runway is short: 30 sends, then a pause.
+    const taken: string[] = [];
+    let shortAt = -1;
+    for (let i = 0; i < 32; i++) {
+      const id = `w${i % 2}-${i}`;
+      const d = await takeFromRunway(r.rt, id, 10);
+      if (d.ok) {
+        taken.push(id);
+        continue;
+      }
+      shortAt = shortAt < 0 ? i : shortAt;
+      await expect(pauseForCredits(r.rt, d.left, 10)).rejects.toThrow();
+    }
+    expect(taken).toHaveLength(30);
+    expect(shortAt).toBe(30);
+    const pausedAt = await reasonAt();
+    expect(pausedAt).not.toBeNull();
+    expect(await r.rt.queues.submit.isPaused()).toBe(true);
+    const reason = await getPauseReason(r.rt.redis, r.rt.store.keys, 'submit');
+    expect(reason).toMatchObject({ code: 'credits', resumeAbove: 210 });
+    expect(reason?.message).toMatch(/shows 210 credits free beyond the sends in flight, or enough for every waiting image/);
+
+    // 19 created (charged by kie.ai), 11 still in flight: the read shows 115, of which 5 are free.
+    for (const id of taken.slice(0, 19)) await answeredForRunway(r.rt, id);
+    r.sim.setCredits(115);
+    await nextRead();
+    expect((await getRunway(r.rt))?.balance).toBe(115);
+    expect(await r.rt.queues.submit.isPaused(), 'a read of 115 with 110 in flight does not resume').toBe(true);
+    // 8 more created, 3 in flight: the read shows 35, 5 free.
+    for (const id of taken.slice(19, 27)) await answeredForRunway(r.rt, id);
+    r.sim.setCredits(35);
+    await nextRead();
+    expect(await r.rt.queues.submit.isPaused(), 'a read of 35 with 30 in flight does not resume').toBe(true);
+    // The rest created; even 5 free after nothing is in flight is far below the threshold: still paused, same pause.
+    for (const id of taken.slice(27)) await answeredForRunway(r.rt, id);
+    r.sim.setCredits(5);
+    await nextRead();
+    expect(await r.rt.queues.submit.isPaused()).toBe(true);
+    expect(await reasonAt()).toBe(pausedAt);
+    // Credits arrive: one resume.
+    r.sim.setCredits(1000);
+    await nextRead();
+    expect(await r.rt.queues.submit.isPaused()).toBe(false);
+    expect(await getPauseReason(r.rt.redis, r.rt.store.keys, 'submit')).toBeNull();
+
+    const paused = logs.filter((l) => l.msg === 'submission paused: credits would run out');
+    expect(paused.map((l) => l.level)).toEqual([50]);
+    expect(logs.filter((l) => l.msg === 'credits pause already in force; image waits').map((l) => l.level)).toEqual([20]);
+    expect(logs.filter((l) => l.msg === 'credits available again: submission resumed')).toHaveLength(1);
+    expect(logs.filter((l) => l.level >= 50)).toHaveLength(1);
+  });
+
+  it('a reservation not sent after all is given back at once', async () => {
+    const r = (rig = await startLocalRig({ sim: { credits: 100 }, env: { CREDITS_CHECK_INTERVAL: '5s' } }));
+    await refreshBalance(r.rt);
+    expect(await takeFromRunway(r.rt, 'a', 60)).toEqual({ ok: true });
+    expect(await takeFromRunway(r.rt, 'b', 60)).toMatchObject({ ok: false, left: 40 });
+    await releaseRunway(r.rt, 'a'); // e.g. its batch was paused before the send
+    await releaseRunway(r.rt, 'a'); // twice: nothing more
+    expect((await getRunway(r.rt))?.spent).toBe(0);
+    expect(await takeFromRunway(r.rt, 'b', 60)).toEqual({ ok: true });
   });
 });
