@@ -16,6 +16,7 @@ import { runScript } from '../results/scripts.js';
 import type { NotifyEvent } from './events.js';
 import { eventBody, makeSigner, webhookHeaders } from './format.js';
 import type { DeliveryState } from './outbox.js';
+import { formatDuration } from '../config/units.js';
 
 export interface DelivererSource {
   readonly redis: Redis;
@@ -120,7 +121,7 @@ export class Deliverer {
       if (res.status < 200 || res.status > 299) error = `HTTP ${res.status}`;
     } catch (e) {
       const err = e as Error & { cause?: { code?: string } };
-      error = err.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : (err.cause?.code ?? err.message);
+      error = err.name === 'TimeoutError' ? `no answer within ${formatDuration(this.timeoutMs)}` : (err.cause?.code ?? err.message);
     }
     const now = Date.now();
     if (error === null) {

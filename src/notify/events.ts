@@ -2,8 +2,9 @@
  * The notification events (NOTIFY_URL): what each one carries and its stable id. An id names one occurrence
  * (`batch.completed` of batch B at epoch E, a lane paused at time T...), so however many processes notice the same
  * occurrence, the outbox keeps one event and delivers it once per target (at least once: a receiver dedupes by
- * `webhook-id`). Times are Unix milliseconds; credits are kie.ai credits.
+ * `webhook-id`). Times are Unix milliseconds; credits are kie.ai credits. Durations in the texts are `formatDuration`'s.
  */
+import { formatCount, formatDuration } from '../config/units.js';
 
 export const EVENT_TYPES = ['batch.completed', 'batch.paused', 'batch.stalled', 'batch.budget_reached', 'batch.expired', 'credits.low'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -95,7 +96,7 @@ export function batchStalled(f: { batchId: string; since: number; stallAfterMs: 
     type: 'batch.stalled',
     at,
     batchId: f.batchId,
-    text: `Batch ${f.batchId} stalled: no image finished for ${Math.round((at - f.since) / 60_000)} min with ${f.remaining} still to do (check \`upscale status\`)`,
+    text: `Batch ${f.batchId} stalled: no image finished for ${formatDuration(at - f.since)} with ${formatCount(f.remaining, 'image')} still to do (check \`upscale status\`)`,
     data: f,
   };
 }

@@ -9,6 +9,7 @@
  * - Azure SAS: `se` (ISO 8601) beside `sig`.
  * Parameter names match case-insensitively. A URL without these is not known to expire.
  */
+import { formatDuration } from '../config/units.js';
 
 export interface LinkExpiry {
   /** When the link stops working, Unix ms. */
@@ -98,11 +99,10 @@ export function expiryProblem(url: string, now: number): string | null {
 export function expiryWarning(url: string, submitAt: number, now: number): { expiresAt: number; warning: string } | null {
   const e = linkExpiry(url);
   if (e === null || e.expiresAt > submitAt) return null;
-  const mins = (ms: number) => `${Math.max(0, Math.round(ms / 60_000))} min`;
   return {
     expiresAt: e.expiresAt,
     warning:
-      `the link expires at ${new Date(e.expiresAt).toISOString()} (${e.source}), in ${mins(e.expiresAt - now)}, ` +
-      `before its estimated submission in ${mins(submitAt - now)}: it may be refused as expired; sign it for longer`,
+      `the link expires at ${new Date(e.expiresAt).toISOString()} (${e.source}), in ${formatDuration(Math.max(0, e.expiresAt - now))}, ` +
+      `before its estimated submission in ${formatDuration(Math.max(0, submitAt - now))}: it may be refused as expired; sign it for longer`,
   };
 }

@@ -9,6 +9,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys, Lane } from './names.js';
+import { formatDuration } from '../config/units.js';
 
 /** How a paused lane checks, on its own, whether the cause has cleared. */
 export interface ProbeInfo {
@@ -102,7 +103,6 @@ export function describeProbe(reason: PauseReason, now: number): string {
   const tried = p.tries > 0 ? `; ${p.tries} tried${p.last ? `, last met ${p.last.slice(0, 120)}` : ''}` : '';
   if (p.running) return `probing with one ${p.kind === 'key' ? 'credit call' : 'image'} now${tried}`;
   const at = new Date(p.at).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
-  const inS = Math.max(0, Math.round((p.at - now) / 1000));
-  const wait = inS >= 3600 ? `${Math.floor(inS / 3600)}h${String(Math.floor((inS % 3600) / 60)).padStart(2, '0')}m` : inS >= 60 ? `${Math.floor(inS / 60)}m${String(inS % 60).padStart(2, '0')}s` : `${inS}s`;
+  const wait = formatDuration(Math.max(0, p.at - now));
   return `resumes on its own: next probe (one ${p.kind === 'key' ? 'credit call' : 'image'}) at ${at} (in ${wait}${tried})`;
 }

@@ -74,7 +74,7 @@ describe('presigned link expiry', () => {
     const soon = s3('20261129T193000Z', 3600); // 20:30
     expect(expiryWarning(soon, NOW + 10 * 60_000, NOW)).toBeNull();
     expect(expiryWarning(soon, NOW + 45 * 60_000, NOW)?.warning).toBe(
-      'the link expires at 2026-11-29T20:30:00.000Z (X-Amz-Date + X-Amz-Expires), in 30 min, before its estimated submission in 45 min: it may be refused as expired; sign it for longer',
+      'the link expires at 2026-11-29T20:30:00.000Z (X-Amz-Date + X-Amz-Expires), in 30m00s, before its estimated submission in 45m00s: it may be refused as expired; sign it for longer',
     );
   });
 });
