@@ -14,7 +14,7 @@ import { retryDelay } from '../queue/outcome.js';
 import type { Keys } from '../queue/names.js';
 import { runScript } from '../results/scripts.js';
 import type { NotifyEvent } from './events.js';
-import { eventBody, makeSigner, webhookHeaders } from './format.js';
+import { eventBody, makeSigner, safeTarget, webhookHeaders } from './format.js';
 import type { DeliveryState } from './outbox.js';
 import { formatDuration } from '../config/units.js';
 
@@ -137,15 +137,5 @@ export class Deliverer {
     const next = now + retryDelay(attempts, config.retryBackoffMs, config.maxBackoffMs);
     await settle({ state: 'pending', attempts, lastAttemptAt: now, lastError: error, nextAt: next }, next);
     log.warn({ event: id, type: event.type, target: safeTarget(target), attempts, error, retryInMs: next - now }, 'notification not delivered; trying again later');
-  }
-}
-
-/** A target URL without its path and query (chat webhook URLs carry their secret there). */
-export function safeTarget(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}/…`;
-  } catch {
-    return 'invalid URL';
   }
 }

@@ -158,7 +158,38 @@ export interface NotificationsView {
   targets: number;
   pending: number;
   lastError: string | null;
-  recent: readonly { id: string; type: string; batchId: string | null; at: number; delivered: number; pending: number; failed: number; lastError: string | null }[];
+  recent: readonly {
+    id: string;
+    type: string;
+    batchId: string | null;
+    at: number;
+    delivered: number;
+    pending: number;
+    failed: number;
+    lastError: string | null;
+    /** Each target's own delivery (absent in views built before targets were listed: the counts are used). */
+    targets?: readonly { target: string; state: 'pending' | 'delivered' | 'failed'; attempts: number; lastError: string | null }[];
+  }[];
+}
+
+/**
+ * An event's delivery for people, per target when the targets differ: `delivered`, `FAILED (HTTP 500)`, `pending
+ * (ECONNREFUSED)`, or `delivered to #1 https://hooks.example.com/…; FAILED to #2 http://127.0.0.1:9/… (ECONNREFUSED)`
+ * (one dead receiver does not make an event delivered to the others look failed). `recorded` without NOTIFY_URL.
+ */
+export function describeDelivery(e: NotificationsView['recent'][number], targets: number): string {
+  if (targets === 0) return 'recorded';
+  const one = (state: string, err: string | null) => (state === 'failed' ? `FAILED (${err ?? 'gave up'})` : state === 'pending' ? `pending${err ? ` (${err})` : ''}` : 'delivered');
+  const per = e.targets ?? [];
+  if (per.length <= 1 || per.every((t) => t.state === per[0]?.state)) {
+    return one(e.failed > 0 ? 'failed' : e.pending > 0 ? 'pending' : 'delivered', e.lastError);
+  }
+  return per
+    .map((t, i) => {
+      const err = t.state !== 'delivered' && t.lastError ? ` (${t.lastError})` : '';
+      return `${t.state === 'failed' ? 'FAILED' : t.state} to #${i + 1} ${t.target}${err}`;
+    })
+    .join('; ');
 }
 
 /** The pilot facts status shows (src/batch/pilot.ts). */
@@ -232,8 +263,7 @@ export function renderNotifications(n: NotificationsView, now: number, max = 5):
       : `notifications: ${n.targets} target(s) · ${n.pending} delivery(ies) pending${n.lastError ? ` (last failure: ${n.lastError}; retrying with backoff)` : ''}`;
   const lines = [head];
   for (const e of n.recent.slice(0, max)) {
-    const state = n.targets === 0 ? 'recorded' : e.failed > 0 ? `FAILED (${e.lastError ?? 'gave up'})` : e.pending > 0 ? `pending${e.lastError ? ` (${e.lastError})` : ''}` : 'delivered';
-    lines.push(`  ${e.type}${e.batchId ? ` ${e.batchId}` : ''} · ${formatTime(e.at, now)} · ${state}`);
+    lines.push(`  ${e.type}${e.batchId ? ` ${e.batchId}` : ''} · ${formatTime(e.at, now)} · ${describeDelivery(e, n.targets)}`);
   }
   return lines.join('\n');
 }

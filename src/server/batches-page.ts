@@ -8,7 +8,7 @@ import { describeProbe } from '../queue/pause-reason.js';
 import { formatDuration } from '../config/units.js';
 import { LANES } from '../queue/names.js';
 import { ACTIVE_STATES, STATES, type BatchSummary, type RecordState } from '../results/record.js';
-import { noEtaReason, renderCredits, renderLifecycle, type CreditsView, type NotificationsView, type PilotView } from '../results/status-view.js';
+import { describeDelivery, noEtaReason, renderCredits, renderLifecycle, type CreditsView, type NotificationsView, type PilotView } from '../results/status-view.js';
 import type { LaneViews } from './lanes.js';
 import { publicUrl } from './public-path.js';
 
@@ -218,7 +218,7 @@ function notificationsBlock(n: NotificationsView, now: number): string {
       : `${n.targets} target(s) · ${n.pending} delivery(ies) pending${n.lastError ? ` · last failure: ${n.lastError} (retrying with backoff)` : ''}`;
   const rows = n.recent
     .map((e) => {
-      const state = n.targets === 0 ? 'recorded' : e.failed > 0 ? `failed (${e.lastError ?? 'gave up'})` : e.pending > 0 ? `pending${e.lastError ? ` (${e.lastError})` : ''}` : 'delivered';
+      const state = describeDelivery(e, n.targets);
       return `<li data-event="${escapeHtml(e.id)}"><b>${escapeHtml(e.type)}</b> ${escapeHtml(e.batchId ?? '')} · ${escapeHtml(when(e.at, now))} · <span class="delivery">${escapeHtml(state)}</span></li>`;
     })
     .join('');
