@@ -12,6 +12,7 @@ import { hashTagOf, parseClusterNodes, type ClusterNode } from './cluster.js';
 import { normalisePrefix, parseTrustProxy, type TrustProxy } from './paths.js';
 import { parseOutputUrl, type OutputLocation } from './output.js';
 import { parseDuration, parseRateLimit, type RateLimit } from './units.js';
+import { httpUrlProblem, urlProblem } from '../url-problem.js';
 
 export { parseDuration, parseRateLimit, formatDuration, type RateLimit } from './units.js';
 export { hashTagOf, parseClusterNodes, type ClusterNode } from './cluster.js';
@@ -62,16 +63,12 @@ const share = (fallback: number) =>
     });
 
 const url = (protocols: readonly string[], what: string) =>
-  z.string().refine(
-    (v) => {
-      try {
-        return protocols.includes(new URL(v).protocol);
-      } catch {
-        return false;
-      }
-    },
-    { message: `is not a ${what} URL (expected ${protocols.map((p) => p + '//').join(' or ')}...)` },
-  );
+  z.string().superRefine((v, ctx) => {
+    const expected = `expected ${protocols.map((p) => p + '//').join(' or ')}...`;
+    const problem = urlProblem(v);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: `is not a ${what} URL: ${problem} (${expected})` });
+    else if (!protocols.includes(new URL(v).protocol)) ctx.addIssue({ code: 'custom', message: `is not a ${what} URL (${expected})` });
+  });
 
 const int = (fallback: number, min: number, max: number) =>
   z
@@ -322,13 +319,8 @@ const schema = z.object({
       if (v === undefined) return [];
       const urls = v.split(/[\s,]+/).filter(Boolean);
       for (const u of urls) {
-        let ok = false;
-        try {
-          ok = ['http:', 'https:'].includes(new URL(u).protocol);
-        } catch {
-          ok = false;
-        }
-        if (!ok) ctx.addIssue({ code: 'custom', message: `"${u}" is not an http(s) URL (give one or more, comma-separated)` });
+        const problem = httpUrlProblem(u);
+        if (problem !== null) ctx.addIssue({ code: 'custom', message: `"${u}" is not an http(s) URL: ${problem} (give one or more, comma-separated)` });
       }
       return Object.freeze([...new Set(urls)]);
     }),

@@ -252,5 +252,11 @@ export async function enqueueLines(
   report();
   rejected.sort((a, b) => a.line - b.line);
   warnings.sort((a, b) => a.line - b.line);
-  return { batchId, enqueued, duplicates, rejected, warnings };
+  // Read after the images are in: a pause written meanwhile holds them too.
+  const gate = enqueued + duplicates > 0 ? await fair.gateOf(batchId) : null;
+  const batchPaused =
+    gate?.state === 'paused'
+      ? `batch ${batchId} is paused${gate.reason ? ` (${gate.reason})` : ''}: its new images hold until \`upscale resume --batch ${batchId}\``
+      : undefined;
+  return { batchId, enqueued, duplicates, rejected, warnings, ...(batchPaused === undefined ? {} : { batchPaused }) };
 }

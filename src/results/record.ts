@@ -80,6 +80,15 @@ export interface ResultRecord {
    * (`done`, `failed`, `skipped`). A batch is not finished while any download is pending. Absent in older records.
    */
   download?: 'pending' | 'done' | 'failed' | 'skipped' | null;
+  /**
+   * The previous task of an image that went back for a new one (an automatic resubmission of a 5xx failure, or
+   * `upscale retry`): its taskId, failCode and failMsg (kie.ai's, or ours for a timeout) as they were when it went
+   * back. Kept through a later cancel; replaced when the next task goes back in turn. Absent (undefined) when the
+   * image never went back; not an export column (see the JSON record, `upscale show`, the batch page).
+   */
+  lastTaskId?: string | null;
+  lastFailCode?: string | null;
+  lastFailMsg?: string | null;
 }
 
 /** The export's column order (ARCHITECTURE.md's record, then the extras). */

@@ -100,6 +100,7 @@ export function renderBatch(s: BatchSummary, options: RenderOptions, lanes?: Lan
   const rate = s.throughputPerMinute === null ? 'throughput -' : `${s.throughputPerMinute}/min`;
   let eta: string;
   if (finished) eta = s.finishedAt !== null && s.startedAt !== null ? `took ${formatDuration(s.finishedAt - s.startedAt)}` : 'done';
+  // A paused batch, one waiting for its pilot's approval, or one whose lane is paused does not move: why, not an ETA.
   else eta = etaText(s, lanes);
   const lines = [
     head,

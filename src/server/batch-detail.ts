@@ -7,7 +7,7 @@
  * | `GET /dashboard/batches/:id` (`?state=&failCode=&group=&q=&sort=line\|finished&order=asc\|desc&page=&size=`) | batch-page | no |
  * | `GET /dashboard/batches/:id/compare/:jobId` | batch-compare | no |
  * | `GET /dashboard/batches/:id/thumbs/:jobId/:file` (`in.webp`, `out.webp`, `in-small.webp`, `out-small.webp`) | batch-thumb | no |
- * | `GET /api/batches/:id/records` (same filters; JSON `{ total, capped, offset, records }`) | batch-records | no |
+ * | `GET /api/batches/:id/records` (same filters; JSON `{ total, capped, offset, page, pageSize, pages, records }`; a page past the end is the last page, as on the HTML page) | batch-records | no |
  * | `POST /api/batches/:id/retry` (same filters: retries the failed/timed_out images among them) | batch-retry | yes |
  *
  * Writes from another site are refused for every route of the dashboard in one place (access.ts `crossSiteReason`).
@@ -29,9 +29,11 @@ import {
   queryAll,
   queryRecords,
   QueryError,
+  type QueryPage,
   type RecordQuery,
 } from '../results/batch-query.js';
 import { STATES, type RecordState } from '../results/record.js';
+import type { ResultStore } from '../results/store.js';
 import type { Runtime } from '../runtime.js';
 import { THUMB_FILES, thumbKey, thumbPath, type ThumbFile } from '../results/thumbs.js';
 import { openStorage, type Storage } from '../storage/index.js';
@@ -49,6 +51,20 @@ export const DEFAULT_PAGE_SIZE = 50;
 const JOB_ID = /^[0-9a-f]{24}$/;
 
 type Query = Record<string, string | undefined>;
+
+/**
+ * Page `number` (1-based) of `size` records matching `query`; a page past the end (a typed page=999, or the set
+ * shrank) is answered with the last page, the same for the HTML page and the JSON API. Resolves with the page and
+ * its number after clamping (1 for an empty set). Throws QueryError like queryRecords.
+ */
+export async function pageOf(store: ResultStore, batchId: string, query: RecordQuery, number: number, size: number): Promise<{ page: QueryPage; number: number }> {
+  let page = await queryRecords(store, batchId, query, (number - 1) * size, size);
+  if (page.records.length === 0 && page.offset > 0 && page.offset >= page.total) {
+    number = Math.max(1, Math.ceil(page.total / size));
+    page = page.total > 0 ? await queryRecords(store, batchId, query, (number - 1) * size, size) : { ...page, offset: 0 };
+  }
+  return { page, number };
+}
 
 /** A URL query as a RecordQuery and page, or the reason it is not one (naming the parameter). */
 export function parseRecordQuery(raw: Query): { query: RecordQuery; page: number; size: number } {
@@ -140,12 +156,9 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
       let page;
       try {
         parsed = parseRecordQuery(request.query);
-        page = await queryRecords(rt.store, id, parsed.query, (parsed.page - 1) * parsed.size, parsed.size);
-        if (page.records.length === 0 && page.total > 0) {
-          // Past the end (the set shrank, or a typed page number): show the last page.
-          parsed.page = Math.ceil(page.total / parsed.size);
-          page = await queryRecords(rt.store, id, parsed.query, (parsed.page - 1) * parsed.size, parsed.size);
-        }
+        const clamped = await pageOf(rt.store, id, parsed.query, parsed.page, parsed.size);
+        page = clamped.page;
+        parsed.page = clamped.number;
       } catch (e) {
         if (!(e instanceof QueryError)) throw e;
         error = e.message;
@@ -212,8 +225,8 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
       await ensureIndex(rt.store, id);
       try {
         const { query, page, size } = parseRecordQuery(request.query);
-        const result = await queryRecords(rt.store, id, query, (page - 1) * size, size);
-        return await reply.header('cache-control', 'no-store').send(result);
+        const { page: result, number } = await pageOf(rt.store, id, query, page, size);
+        return await reply.header('cache-control', 'no-store').send({ ...result, page: number, pageSize: size, pages: Math.max(1, Math.ceil(result.total / size)) });
       } catch (e) {
         if (e instanceof QueryError) return reply.code(400).send({ error: e.message });
         throw e;

@@ -5,7 +5,7 @@
  * URL, and a path without the public prefix misses a reverse proxy's location (public-path.ts).
  */
 import { formatDuration } from '../config/units.js';
-import type { FailureGroup, QueryPage, RecordQuery } from '../results/batch-query.js';
+import { MAX_SEARCH_MATCHES, type FailureGroup, type QueryPage, type RecordQuery } from '../results/batch-query.js';
 import { ACTIVE_STATES, STATES, type BatchSummary, type ResultRecord } from '../results/record.js';
 import { renderChart } from './batch-chart.js';
 import { COLORS, escapeHtml } from './batches-page.js';
@@ -144,7 +144,7 @@ function failures(input: BatchPageInput, urls: BatchUrls): string {
   const rows = input.groups
     .map(
       (g) =>
-        `<tr data-group="${escapeHtml(g.id)}"><td><a class="code" href="${escapeHtml(urls.page + queryString({ failCode: g.failCode }))}">${escapeHtml(g.failCode)}</a></td><td><a class="reason" href="${escapeHtml(urls.page + queryString({ group: g.id }))}">${escapeHtml(g.reason || '(no message)')}</a></td><td class="num">${g.count}</td></tr>`,
+        `<tr data-group="${escapeHtml(g.id)}"><td><a class="code" href="${escapeHtml(urls.page + queryString({ failCode: g.failCode }))}">${escapeHtml(g.failCode)}</a></td><td><a class="reason" href="${escapeHtml(urls.page + queryString({ group: g.id }))}">${escapeHtml(g.reason || '(no message)')}</a>${g.example && g.example !== g.reason ? `<br><small class="example">e.g. ${escapeHtml(g.example)}</small>` : ''}</td><td class="num">${g.count}</td></tr>`,
     )
     .join('');
   return `<section class="failures"><h2>Failures</h2><table><thead><tr><th>failCode</th><th>reason</th><th>images</th></tr></thead><tbody>${rows}</tbody></table></section>`;
@@ -160,7 +160,7 @@ function pager(input: BatchPageInput, urls: BatchUrls): string {
     `<a rel="${rel}" href="${escapeHtml(urls.page + queryString(query, { page: n, size: pageSize === 50 ? undefined : pageSize }))}">${text}</a>`;
   const prev = current > 1 ? link(current - 1, '← previous', 'prev') : '<span>← previous</span>';
   const next = current < pages ? link(current + 1, 'next →', 'next') : '<span>next →</span>';
-  const capped = page.capped ? ' <b>(the search matched too much; showing the first matches, refine it)</b>' : '';
+  const capped = page.capped ? ` <b class="capped">(the search matched more than the page looks at: the count and pages cover its first ${MAX_SEARCH_MATCHES.toLocaleString('en-US')} matching terms; refine it — "export these" and "retry these" still take every match)</b>` : '';
   return `<p class="pager"><span class="range">${from}–${to} of ${page.total}</span> · page ${current} of ${pages} · ${prev} · ${next}${capped}</p>`;
 }
 
@@ -204,7 +204,7 @@ export function renderBatchPage(input: BatchPageInput): string {
   const back = queryString(q, { page: pageNo > 1 ? pageNo : undefined, size: input.pageSize === 50 ? undefined : input.pageSize });
   const rows = input.page.records.map((r) => row(r, urls, input.thumbs.has(r.jobId), back)).join('\n');
   const remaining = ACTIVE_STATES.reduce((n, st) => n + s.counts[st], 0);
-  const exportQs = (format: string) => escapeHtml(urls.exportOf + queryString(q, { format }));
+  const exportQs = (format: string, bom?: string) => escapeHtml(urls.exportOf + queryString(q, { format, bom }));
   const retry = input.write && input.page.total > 0
     ? `<form method="post" action="${escapeHtml(urls.retry + queryString(q))}" class="retry"><button type="submit" title="failed and timed_out images of this view get a new task">Retry these</button></form>`
     : '';
@@ -226,7 +226,7 @@ export function renderBatchPage(input: BatchPageInput): string {
 <h2>Images</h2>
 ${filterForm(input, urls)}
 ${notice}
-<div class="actions">${pager(input, urls)}<span>Export these: <a href="${exportQs('csv')}">CSV</a> · <a href="${exportQs('jsonl')}">JSONL</a></span>${retry}</div>
+<div class="actions">${pager(input, urls)}<span>Export these: <a href="${exportQs('csv')}">CSV</a> · <a href="${exportQs('csv', '1')}" title="CSV with a UTF-8 byte order mark, which Excel needs to read ü, é, € right">Excel</a> · <a href="${exportQs('jsonl')}">JSONL</a></span>${retry}</div>
 <table class="records"><thead><tr><th>line</th><th>before / after</th><th>input</th><th>state</th><th>model</th><th>failure</th><th>credits</th><th>duration</th><th>output</th></tr></thead>
 <tbody>
 ${rows || `<tr><td colspan="9" class="empty">No image matches${hasFilter(q) ? ' these filters' : ''}.</td></tr>`}
@@ -249,6 +249,18 @@ export interface ComparePageInput {
  * both the same way (both previews share one size, so the same transform is the same crop). Works without
  * script as side-by-side images; the slider needs a few lines of inline script.
  */
+/** Why an image has no before/after (not succeeded, or its output not stored), as a notice; '' when it has one. */
+function noComparison(r: ResultRecord): string {
+  let why: string | null = null;
+  if (r.state !== 'succeeded') {
+    const cause = r.failCode ? `: ${r.failCode}${r.failMsg ? ` — ${r.failMsg}` : ''}` : '';
+    why = `This image is ${r.state}${cause}. Thumbnails are made only for succeeded images whose output was downloaded, so there is nothing to compare.`;
+  } else if (!r.outputUrl) {
+    why = `This image succeeded but its output was not stored${r.outputProblem ? ` (${r.outputProblem})` : ' (no OUTPUT_URL / OUTPUT_DIR, or the download is pending)'}, so there are no thumbnails to compare.`;
+  }
+  return why === null ? '' : `<p class="why" role="note" style="text-align:center;margin:12px 20px">${escapeHtml(why)}</p>\n`;
+}
+
 export function renderComparePage(input: ComparePageInput): string {
   const r = input.record;
   const urls = batchUrls(input.publicPath ?? '', r.batchId);
@@ -273,7 +285,7 @@ header{padding:10px 20px;display:flex;gap:20px;align-items:baseline;flex-wrap:wr
 <body>
 <header><h1>${escapeHtml(shortInput(r.input))}</h1><a href="${escapeHtml(urls.page + input.back)}">← back to the batch</a>
 <span>${escapeHtml(r.model)}${r.factor ? ` ×${escapeHtml(r.factor)}` : ''}${Object.entries(r.meta).map(([k, v]) => ` · ${escapeHtml(k)}: ${escapeHtml(v)}`).join('')}</span></header>
-<div class="stage" id="stage">
+${noComparison(r)}<div class="stage" id="stage">
 <img class="before" src="${thumb('in.webp')}" alt="before (input)">
 <img class="after" src="${thumb('out.webp')}" alt="after (output)">
 <span class="line"></span><span class="tag b">before</span><span class="tag a">after</span>

@@ -107,11 +107,17 @@ function bar(b: BatchSummary): string {
   return `<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="${b.total}" aria-valuenow="${done}">${segments}</div>`;
 }
 
-/** The batch's scheduling: a badge when paused or not `normal`, the pause reason, and in write mode a button. */
+/** One state badge: `finished`, else the gate's state (`paused`) when its gate is closed, else `running`. */
+function stateBadge(b: BatchSummary, finished: boolean): string {
+  if (finished) return '<span class="badge done">finished</span>';
+  if (b.gate) return `<span class="badge paused">${escapeHtml(b.gate.state)}</span>`;
+  return '<span class="badge running">running</span>';
+}
+
+/** The batch's scheduling: a priority badge when not `normal`, the pause reason, and in write mode a button. */
 function scheduleParts(b: BatchSummary, now: number, write: boolean, prefix: string): { badges: string; line: string } {
   const finished = isFinished(b);
   let badges = '';
-  if (b.gate && !finished) badges += ` <span class="badge paused">${escapeHtml(b.gate.state)}</span>`;
   if (b.priority !== 'normal') badges += ` <span class="badge prio">${escapeHtml(b.priority)}</span>`;
   let line = '';
   if (b.gate && !finished) {
@@ -139,6 +145,7 @@ function batchBlock(b: BatchSummary, now: number, write: boolean, prefix: string
   if (finished)
     eta = b.finishedAt !== null && b.startedAt !== null ? formatDuration(b.finishedAt - b.startedAt) : '-';
   else {
+    // A paused batch, one waiting for its pilot's approval, or one whose lane is paused does not move: why, not an ETA.
     const why = noEtaReason(b, lanes);
     eta = why ? `none: ${why}` : b.etaSeconds === null ? '-' : formatDuration(b.etaSeconds * 1000);
   }
@@ -153,7 +160,7 @@ function batchBlock(b: BatchSummary, now: number, write: boolean, prefix: string
     facts.push(['ambiguous submits', `${b.ambiguousSubmits} (kie.ai may hold tasks for them)`]);
   const dl = facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('');
   return `<article class="batch" data-batch-id="${escapeHtml(b.batchId)}">
-<h2><a href="${escapeHtml(publicUrl(prefix, `/dashboard/batches/${id}`))}" title="images, failures and search">${escapeHtml(b.batchId)}</a> <span class="badge ${finished ? 'done' : 'running'}">${finished ? 'finished' : 'running'}</span>${sched.badges}</h2>
+<h2><a href="${escapeHtml(publicUrl(prefix, `/dashboard/batches/${id}`))}" title="images, failures and search">${escapeHtml(b.batchId)}</a> ${stateBadge(b, finished)}${sched.badges}</h2>
 ${bar(b)}${sched.line}
 <p class="progress"><b>${done}</b> of <b>${b.total}</b> done (${pct}%)</p>
 <ul class="counts">${counts}</ul>
@@ -161,7 +168,7 @@ ${bar(b)}${sched.line}
 ${renderLifecycle(b, pilot, now)
   .map((l) => `<p class="lifecycle">${escapeHtml(l.trim())}</p>`)
   .join('\n')}
-<p class="links">Export: <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}/export?format=jsonl`))}">JSONL</a> · <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}/export?format=csv`))}">CSV</a> · <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}`))}">summary JSON</a></p>
+<p class="links">Export: <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}/export?format=jsonl`))}">JSONL</a> · <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}/export?format=csv`))}">CSV</a> · <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}/export?format=csv&bom=1`))}" title="CSV with a UTF-8 byte order mark, which Excel needs to read ü, é, € right">Excel</a> · <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}`))}">summary JSON</a></p>
 </article>`;
 }
 

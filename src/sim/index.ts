@@ -17,7 +17,7 @@ import { statsOf, type SimContext } from './context.js';
 import { FaultState } from './faults.js';
 import { FileStore } from './files.js';
 import { KeyedLimiter } from './limits.js';
-import { resolveOptions, type SimFaults, type SimOptions } from './options.js';
+import { checkApiKeys, resolveOptions, type SimFaults, type SimOptions } from './options.js';
 import { streamRng } from './random.js';
 import { buildSimApp } from './server.js';
 import { StatsCollector, type SimStats } from './stats.js';
@@ -35,12 +35,21 @@ export { renderSampleImage, NOT_AN_IMAGE, type SampleFormat } from './images.js'
 export interface Simulator {
   /** `http://127.0.0.1:PORT` (or `publicUrl`): use it as KIE_BASE_URL and KIE_UPLOAD_BASE_URL both. */
   url: string;
+  /** Where the server really listens, `http://<host>:<port>` (127.0.0.1 for a wildcard host), whatever `publicUrl` says. */
+  listenUrl: string;
   port: number;
   /** Changes some faults now; throws a RangeError naming a bad field. */
   setFaults(f: Partial<SimFaults>): void;
   setCredits(n: number): void;
   /** Changes the daily cap of createTask (433 past it; null lifts it). */
   setDailyLimit(n: number | null): void;
+  /**
+   * Replaces the accepted Bearer keys, as revoking a key on kie.ai's dashboard (or creating a new one) would: from
+   * the next call on, every API call with a key not in `keys` answers 401 (createTask, recordInfo, the credit
+   * endpoint and the uploads alike); tasks already created run on. Throws a RangeError unless `keys` holds at least
+   * one non-empty key (the same rule as the `apiKeys` option).
+   */
+  setApiKeys(keys: string[]): void;
   /** Every API call answers 455 for `durationMs` (real ms, scaled) from now. */
   maintenanceWindow(durationMs: number): void;
   stats(): SimStats;
@@ -123,15 +132,17 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
     throw e;
   }
   const port = (app.server.address() as AddressInfo).port;
-  base = opts.publicUrl ?? `http://${urlHost(opts.host)}:${port}`;
+  const listenUrl = `http://${urlHost(opts.host)}:${port}`;
+  base = opts.publicUrl ?? listenUrl;
   logger.info(
-    { url: base, timeScale: opts.timeScale, createLimit: opts.createLimit, queryLimit: opts.queryLimit },
+    { url: base, listenUrl, timeScale: opts.timeScale, createLimit: opts.createLimit, queryLimit: opts.queryLimit },
     'sim: listening',
   );
 
   let stopping: Promise<void> | undefined;
   return {
     url: base,
+    listenUrl,
     port,
     setFaults: (f) => faults.set(f),
     setCredits: (n) => {
@@ -142,6 +153,9 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
     setDailyLimit: (n) => {
       if (n !== null && !(Number.isSafeInteger(n) && n >= 0)) throw new RangeError(`dailyLimit must be a whole number of at least 0, or null (got ${n})`);
       opts.dailyLimit = n;
+    },
+    setApiKeys: (keys) => {
+      opts.apiKeys = checkApiKeys(keys);
     },
     maintenanceWindow: (durationMs) => faults.maintenanceFor(durationMs / opts.timeScale),
     stats: () => statsOf(ctx),

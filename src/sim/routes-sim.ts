@@ -1,11 +1,15 @@
 /**
  * The simulator's own endpoints, for tests and demos in other processes (no key needed):
  * `GET /sim/stats`, `GET /sim/tasks`, `POST /sim/control` `{ faults?, credits?, maintenanceMs?, dailyLimit? }`
- * (maintenanceMs in real ms, scaled) and `POST /sim/reset-stats`.
+ * (maintenanceMs in real ms, scaled; faults as `{ "faults": { "truncatedResultRate": 1 } }`) and
+ * `POST /sim/reset-stats`. A fault name at the top level is refused with the body to send instead.
  */
 import type { FastifyInstance } from 'fastify';
 import { statsOf, type SimContext } from './context.js';
-import type { SimFaults } from './options.js';
+import { DEFAULT_FAULTS, type SimFaults } from './options.js';
+
+/** The fields of a `POST /sim/control` body. */
+const CONTROL_FIELDS = ['faults', 'credits', 'maintenanceMs', 'dailyLimit'];
 
 export interface SimControl {
   faults?: Partial<SimFaults>;
@@ -21,7 +25,15 @@ export function applyControl(ctx: SimContext, body: unknown): void {
     throw new RangeError('the body must be a JSON object');
   const c = body as Record<string, unknown>;
   for (const key of Object.keys(c)) {
-    if (!['faults', 'credits', 'maintenanceMs', 'dailyLimit'].includes(key)) throw new RangeError(`unknown field "${key}"`);
+    if (CONTROL_FIELDS.includes(key)) continue;
+    if (Object.hasOwn(DEFAULT_FAULTS, key)) {
+      const example = JSON.stringify({ faults: { [key]: c[key] } });
+      throw new RangeError(`${key} is a fault: send ${example}`);
+    }
+    throw new RangeError(
+      `unknown field "${key}": the body takes ${CONTROL_FIELDS.join(', ')}; faults go inside "faults" ` +
+        `(${Object.keys(DEFAULT_FAULTS).join(', ')})`,
+    );
   }
   if (c.dailyLimit !== undefined && c.dailyLimit !== null && !(typeof c.dailyLimit === 'number' && Number.isSafeInteger(c.dailyLimit) && c.dailyLimit >= 0)) {
     throw new RangeError('dailyLimit must be a whole number of at least 0, or null');

@@ -78,7 +78,17 @@ export function pollProcessor(ctx: LaneContext) {
         const moved = await store.transition(
           data.batchId,
           data.jobId,
-          { state: 'waiting', generation, taskId: null, submittedAt: null, $inc: { polls: data.polls } },
+          {
+            state: 'waiting',
+            generation,
+            taskId: null,
+            submittedAt: null,
+            // The failed task stays visible (a cancel before the new task keeps it); the next one replaces it.
+            lastTaskId: data.taskId,
+            lastFailCode: info.failCode ?? 'fail',
+            lastFailMsg: info.failMsg ?? 'kie.ai reported the task failed',
+            $inc: { polls: data.polls },
+          },
           { from: ['polling'] },
         );
         // A re-run after a crash between the two steps finds the record already moved: finish the step.
@@ -94,8 +104,9 @@ export function pollProcessor(ctx: LaneContext) {
             autoResubmits: resubmits + 1,
             ...(Object.keys(record.meta).length > 0 ? { meta: record.meta } : {}),
           };
-          // Held like every submit job: it takes its batch's turn, and waits while the batch's gate is closed.
-          await ctx.fair.holdJobs(data.batchId, [{ name: 'submit', data: next, opts: { jobId: submitJobId(data.jobId, generation) } }]);
+          // Held like every submit job: it takes its batch's turn, and waits while the batch's gate is closed; first
+          // in its batch (it came back), not behind the images enqueued since.
+          await ctx.fair.holdJobs(data.batchId, [{ name: 'submit', data: next, opts: { jobId: submitJobId(data.jobId, generation) } }], 'first');
           ctx.admission.kick();
           counters.inc('upscale_resubmits_total', { model: data.model });
           log.info({ jobId: data.jobId, batchId: data.batchId, taskId: data.taskId, failCode: info.failCode, generation }, 'task failed server-side; submitting again');

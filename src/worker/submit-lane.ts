@@ -15,6 +15,10 @@
  * run's mark waits until that attempt's answer must be in before treating it as ambiguous.
  * Jobs arrive here admitted by the batch scheduler (src/queue/fair-share.ts); a job whose batch's gate closed after
  * its admission is held again, unless it already has a task.
+ *
+ * A pause reaches jobs already running: right before sending (after the pre-flight and the send gate, which can take
+ * seconds) the job looks again at the submit lane's pause (probe-gate.ts `maySendNow`) and its batch's gate, and goes
+ * back unsent when either closed meanwhile.
  */
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { isKieError } from '../kie/errors.js';
@@ -31,7 +35,7 @@ import type { LaneContext } from './context.js';
 import { applyEarlyCallback, rememberedTaskId } from './early-callback.js';
 import { LaneSignals } from './lane-signals.js';
 import { liftPause } from './lane-probe.js';
-import { enterProbeGate, releaseProbe, type GateVerdict } from './probe-gate.js';
+import { enterProbeGate, maySendNow, releaseProbe, type GateVerdict } from './probe-gate.js';
 import { recordOrRecreate } from './records.js';
 import { answeredForRunway, releaseRunway } from './runway.js';
 import { claimSend, inFlightUntil } from './send-claim.js';
@@ -170,18 +174,27 @@ export function submitProcessor(ctx: LaneContext) {
 
       // The preparation took a variable time: the exact sliding window of the create budget decides the send.
       pass = await createGate.pass();
+      // The last look: submission (a 401 met while polling, a 402, the breaker, `upscale pause`) or this image's batch
+      // may have paused while this job prepared or waited at the gate. An image not sent yet then goes back, its place
+      // at the gate and its runway share given back (releaseRunway), instead of spending (or meeting the same
+      // refusal). The lane is read here; the batch's gate is read by the send claim, in the same atomic step as the
+      // `sendingAt` mark.
       data = { ...data, ...prepared.update, sendingAt: Date.now(), attempts: (data.attempts ?? 0) + 1 };
-      const claim = await claimSend(rt, job, token, data);
-      if (claim !== 'sent') await Promise.all([pass.release(), releaseRunway(rt, data.jobId)]);
-      if (claim === 'lost') {
-        // This run lost the job's lock while preparing; another run owns the job now and sends in its place.
-        log.warn({ jobId: data.jobId, batchId: data.batchId }, 'submit job lost its lock before sending; leaving it to the run that took over');
-        throw new DelayedError();
-      }
-      if (claim === 'gated') {
-        // The batch was paused while this run prepared or waited at the gate: nothing sent, held again.
+      const claim = (await maySendNow(ctx, gate)) ? await claimSend(rt, job, token, data) : 'paused';
+      if (claim !== 'sent') {
+        await Promise.all([pass.release(), releaseRunway(rt, data.jobId), gate.probe && claim !== 'lost' ? releaseProbe(ctx, job) : undefined]);
+        if (claim === 'lost') {
+          // This run lost the job's lock while preparing; another run owns the job now and sends in its place.
+          log.warn({ jobId: data.jobId, batchId: data.batchId }, 'submit job lost its lock before sending; leaving it to the run that took over');
+          throw new DelayedError();
+        }
+        if (claim === 'paused') {
+          // Back to waiting with the lane (its batch's gate, if closed too, holds it again when it starts).
+          log.info({ jobId: data.jobId, batchId: data.batchId }, 'submission paused while this image waited to send; back to waiting, nothing sent');
+          throw Worker.RateLimitError();
+        }
         await ctx.fair.rehold(job, data.batchId, token);
-        log.info({ jobId: data.jobId, batchId: data.batchId }, 'batch gate closed before sending; image held again');
+        log.info({ jobId: data.jobId, batchId: data.batchId }, 'batch gate closed while this image waited to send; held again, nothing sent');
         throw new DelayedError();
       }
     } catch (e) {

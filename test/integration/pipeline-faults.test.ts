@@ -5,35 +5,12 @@
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { pauseBatch, resumeBatch } from '../../src/control/index.js';
 import { enqueue } from '../../src/producer/index.js';
 import { getPauseReason } from '../../src/queue/pause-reason.js';
-import type { ResultRecord } from '../../src/results/record.js';
 import { buildApp } from '../../src/server/app.js';
 import { runUpscale } from '../helpers/processes.js';
-import { startRig, waitForBatch, type Rig } from '../helpers/pipeline.js';
+import { batchRecords, expectNoDoublePayment, startRig, TOPAZ, topazImages, waitForBatch, type Rig } from '../helpers/pipeline.js';
 import { waitFor } from '../helpers/redis.js';
-
-const TOPAZ = 'topaz/image-upscale';
-
-async function records(rig: Rig, batchId: string): Promise<ResultRecord[]> {
-  const out: ResultRecord[] = [];
-  for await (const r of rig.rt.store.records(batchId)) out.push(r);
-  return out;
-}
-
-function images(rig: Rig, n: number, tag: string) {
-  return Array.from({ length: n }, (_, i) => ({ input: rig.image(`${tag}${i}`, 32 + (i % 5), 24), model: TOPAZ, factor: '2' }));
-}
-
-/** Every input was created at most once, except those whose record admits an ambiguous submit. */
-function expectNoDoublePayment(rig: Rig, recs: ResultRecord[]) {
-  const byInput = new Map(recs.map((r) => [r.input, r]));
-  for (const [input, creates] of Object.entries(rig.sim.stats().perInput)) {
-    const r = byInput.get(input);
-    if (creates > 1) expect(r?.ambiguousSubmits ?? 0, `${input} was created ${creates} times`).toBeGreaterThanOrEqual(creates - 1);
-  }
-}
 
 describe('pipeline under faults', () => {
   let rig: Rig | undefined;
@@ -45,13 +22,13 @@ describe('pipeline under faults', () => {
   it('completes a batch when a worker is SIGKILLed mid-batch, paying for nothing twice', async () => {
     rig = await startRig({ timeScale: 10 });
     const [w1] = await Promise.all([rig.startWorker(), rig.startWorker()]);
-    await enqueue(rig.rt, images(rig, 80, 'kill'), { batchId: 'kill' });
+    await enqueue(rig.rt, topazImages(rig, 80, 'kill'), { batchId: 'kill' });
     await waitFor(async () => (await rig!.rt.store.getSummary('kill'))!.counts.polling >= 10, { what: '10 tasks in flight' });
     await w1.stop('SIGKILL');
     await rig.startWorker();
     const summary = await waitForBatch(rig.rt, 'kill');
     expect(summary.counts.succeeded).toBe(80);
-    const recs = await records(rig, 'kill');
+    const recs = await batchRecords(rig, 'kill');
     expectNoDoublePayment(rig, recs);
     expect(rig.sim.stats().createAccepted).toBe(80 + summary.ambiguousSubmits);
   });
@@ -60,7 +37,7 @@ describe('pipeline under faults', () => {
     rig = await startRig({ timeScale: 10 });
     // One job at a time, so no other createTask is in flight when the process dies.
     const crashing = await rig.startWorker(['--concurrency', '1'], { UPSCALE_CRASH_AT: 'after-checkpoint' });
-    await enqueue(rig.rt, images(rig, 3, 'ckpt'), { batchId: 'ckpt' });
+    await enqueue(rig.rt, topazImages(rig, 3, 'ckpt'), { batchId: 'ckpt' });
     const exit = await crashing.exited;
     expect(exit.signal).toBe('SIGKILL');
     await rig.startWorker();
@@ -74,11 +51,11 @@ describe('pipeline under faults', () => {
   it('records an ambiguous submit after a crash between createTask and its checkpoint', async () => {
     rig = await startRig({ timeScale: 10 });
     const crashing = await rig.startWorker(['--concurrency', '1'], { UPSCALE_CRASH_AT: 'after-create' });
-    await enqueue(rig.rt, images(rig, 1, 'amb'), { batchId: 'amb' });
+    await enqueue(rig.rt, topazImages(rig, 1, 'amb'), { batchId: 'amb' });
     expect((await crashing.exited).signal).toBe('SIGKILL');
     await rig.startWorker();
     const summary = await waitForBatch(rig.rt, 'amb');
-    const [r] = await records(rig, 'amb');
+    const [r] = await batchRecords(rig, 'amb');
     expect(r).toMatchObject({ state: 'succeeded', ambiguousSubmits: 1, submitAttempts: 2 });
     expect(summary.ambiguousSubmits).toBe(1);
     expect(rig.sim.stats().perInput[r!.input]).toBe(2);
@@ -98,11 +75,11 @@ describe('pipeline under faults', () => {
     try {
       const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
       const crashing = await rig.startWorker(['--concurrency', '1'], { UPSCALE_CRASH_AT: 'after-create', PUBLIC_BASE_URL: url });
-      await enqueue(rig.rt, images(rig, 1, 'cbwait'), { batchId: 'cbwait' });
+      await enqueue(rig.rt, topazImages(rig, 1, 'cbwait'), { batchId: 'cbwait' });
       expect((await crashing.exited).signal).toBe('SIGKILL');
       await rig.startWorker([], { PUBLIC_BASE_URL: url });
       await waitForBatch(rig.rt, 'cbwait');
-      const [r] = await records(rig, 'cbwait');
+      const [r] = await batchRecords(rig, 'cbwait');
       // kie.ai's callback re-attached the lost taskId: one task, one payment, nothing ambiguous left.
       expect(r).toMatchObject({ state: 'succeeded', submitAttempts: 1, ambiguousSubmits: 0 });
       expect(rig.sim.stats().perInput[r!.input]).toBe(1);
@@ -118,7 +95,7 @@ describe('pipeline under faults', () => {
     // The simulator's create budget is below the configured one: 429s are certain.
     rig = await startRig({ timeScale: 10, sim: { createLimit: { max: 6, durationMs: 10_000 } } });
     await Promise.all([rig.startWorker(), rig.startWorker()]);
-    await enqueue(rig.rt, images(rig, 40, 'storm'), { batchId: 'storm' });
+    await enqueue(rig.rt, topazImages(rig, 40, 'storm'), { batchId: 'storm' });
     const summary = await waitForBatch(rig.rt, 'storm');
     expect(summary.counts.succeeded).toBe(40);
     const stats = rig.sim.stats();
@@ -128,37 +105,16 @@ describe('pipeline under faults', () => {
     // most one 429 per RECOVER_WINDOWS windows (about 2 in this run): 20 leaves room for a loaded machine.
     expect(stats.createRejected429).toBeLessThanOrEqual(20);
     expect(stats.duplicatedInputs).toEqual([]);
-    const recs = await records(rig, 'storm');
+    const recs = await batchRecords(rig, 'storm');
     expect(recs.every((r) => r.state === 'succeeded')).toBe(true);
     const counters = await rig.rt.redis.hgetall(rig.rt.store.keys.counters);
     expect(Object.keys(counters).some((k) => k.startsWith('upscale_slowdowns_total') && k.includes('rate-limited'))).toBe(true);
   });
 
-  it('a batch paused while an image waits at the create gate sends nothing more; resumed, it goes on', async () => {
-    // One createTask per 3 s: the second image waits at the gate for most of a window, long enough to pause there.
-    rig = await startRig({ timeScale: 10, sim: { createLimit: { max: 1, durationMs: 30_000 } }, env: { KIE_CREATE_LIMIT: '1/3s' } });
-    await rig.startWorker();
-    await enqueue(rig.rt, images(rig, 2, 'gatepause'), { batchId: 'gatepause' });
-    await waitFor(() => rig!.sim.stats().createAccepted === 1, { what: 'the first createTask' });
-    const [first] = await rig.rt.queues.submit.getJobs(['completed', 'active']);
-    await waitFor(async () => (await rig!.rt.queues.submit.getJobs(['active'])).some((j) => j.id !== first?.id && !j.data.taskId), { what: 'the second image at the gate' });
-    await pauseBatch(rig.rt, 'gatepause', { reason: 'checking the catalogue' });
-    // Past the window the gate would have let it through: nothing was sent, the image is held again.
-    await new Promise((r) => setTimeout(r, 4000));
-    expect(rig.sim.stats().createAccepted).toBe(1);
-    const held = (await records(rig, 'gatepause')).filter((r) => r.taskId === null);
-    expect(held).toHaveLength(1);
-    expect(held[0]).toMatchObject({ submitAttempts: 0 });
-    await resumeBatch(rig.rt, 'gatepause');
-    const summary = await waitForBatch(rig.rt, 'gatepause');
-    expect(summary.counts.succeeded).toBe(2);
-    expect(rig.sim.stats().createAccepted).toBe(2);
-  });
-
   it('waits out a 455 maintenance window without failing anything', async () => {
     rig = await startRig({ timeScale: 10 });
     await rig.startWorker();
-    await enqueue(rig.rt, images(rig, 30, 'maint'), { batchId: 'maint' });
+    await enqueue(rig.rt, topazImages(rig, 30, 'maint'), { batchId: 'maint' });
     await waitFor(() => rig!.sim.stats().createAccepted >= 5, { what: '5 creates' });
     rig.sim.maintenanceWindow(15_000); // 1.5 s at ×10
     const summary = await waitForBatch(rig.rt, 'maint');
@@ -170,7 +126,7 @@ describe('pipeline under faults', () => {
   it('pauses submission when the credits run out (the runway before a 402, or the 402), keeps the rest waiting, and continues after `upscale resume`', async () => {
     rig = await startRig({ timeScale: 10, sim: { credits: 50 } }); // five 2K topaz upscales at 10 credits
     await rig.startWorker();
-    await enqueue(rig.rt, images(rig, 20, 'credits'), { batchId: 'credits' });
+    await enqueue(rig.rt, topazImages(rig, 20, 'credits'), { batchId: 'credits' });
     await waitFor(async () => await rig!.rt.queues.submit.isPaused(), { what: 'submit lane paused' });
     const reason = await getPauseReason(rig.rt.redis, rig.rt.store.keys, 'submit');
     // The credit runway (src/worker/runway.ts) usually pauses first, from the balance it read; a 402 from kie.ai
@@ -194,7 +150,7 @@ describe('pipeline under faults', () => {
   it('pauses on 401 with a fix-it reason; a worker with the right key continues after resume', async () => {
     rig = await startRig({ timeScale: 10 });
     const wrong = await rig.startWorker([], { KIE_API_KEY: 'sk-wrong-key' });
-    await enqueue(rig.rt, images(rig, 5, 'auth'), { batchId: 'auth' });
+    await enqueue(rig.rt, topazImages(rig, 5, 'auth'), { batchId: 'auth' });
     await waitFor(async () => await rig!.rt.queues.submit.isPaused(), { what: 'submit lane paused' });
     expect(await getPauseReason(rig.rt.redis, rig.rt.store.keys, 'submit')).toMatchObject({ code: '401' });
     expect(wrong.stderr()).not.toContain('sk-wrong-key');

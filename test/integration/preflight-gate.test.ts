@@ -76,12 +76,12 @@ describe('createTask send gate (exact sliding window)', () => {
     const burst = await Promise.all(Array.from({ length: 10 }, () => gate.pass()));
     // kie.ai's real budget is 4: it accepts 4 and refuses 6, answers arriving in any order.
     const refusal = { code: 429, httpStatus: 200 };
+    const answeredAt = Date.now();
     await Promise.all(burst.map((p, i) => (i % 5 < 2 ? p.settled() : p.settled(refusal))));
     expect(await gate.effectiveMax()).toBe(4);
-    // One window later the gate sends 4 at once, not 10.
-    const started = Date.now();
+    // One window after the answers the gate sends 4 at once, not 10.
     const next = await Promise.all(Array.from({ length: 4 }, () => gate.pass()));
-    expect(Date.now() - started).toBeGreaterThanOrEqual(limit.durationMs - 5);
+    expect(Date.now() - answeredAt).toBeGreaterThanOrEqual(limit.durationMs - 5);
     const extra = gate.pass();
     const raced = await Promise.race([extra.then(() => 'passed'), sleep(limit.durationMs / 2).then(() => 'waiting')]);
     expect(raced).toBe('waiting');

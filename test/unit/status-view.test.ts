@@ -62,6 +62,12 @@ describe('status rendering', () => {
     );
   });
 
+  it('gives a paused batch no ETA (it admits nothing until resumed)', () => {
+    const text = renderBatch(summary({ gate: { state: 'paused', reason: 'paused by upscale pause --batch', at: NOW - MIN } }), { now: NOW, barWidth: 10 });
+    expect(text).toContain('no ETA: paused: paused by upscale pause --batch');
+    expect(text).not.toMatch(/ETA \d/);
+  });
+
   it('renders a finished batch with how long it took, and ambiguous submits', () => {
     const s = summary({
       counts: { waiting: 0, submitting: 0, polling: 0, succeeded: 990, failed: 10, timed_out: 0, cancelled: 0, held: 0, expired: 0 },

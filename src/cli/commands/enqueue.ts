@@ -3,6 +3,8 @@
  *
  * - FILE is .txt (a URL or path a line), .csv (header with `url`, optional `model`, `factor`) or .jsonl (an object a
  *   line); `-` reads standard input. `--url` adds single images (numbered after the file's lines in rejections).
+ *   `--encoding` names FILE's text encoding (utf-8, utf-16le, utf-16be, windows-1252, latin1); default: from its
+ *   byte order mark, else UTF-8, with a hint on each line that is not UTF-8.
  * - stdout: the batch id alone (so `BATCH=$(upscale enqueue ...)` works); stderr: `batch <id>: N enqueued,
  *   N duplicates, N rejected` and one `line N: <input>: <reason>` per rejected line (`--url N: ...` for the Nth
  *   --url value; in --json its `line` continues after the file's last line, so numbers never collide).
@@ -31,11 +33,13 @@ import {
   checkEnqueueOptions,
   checkInputFile,
   enqueueLines,
+  INPUT_ENCODINGS,
   INPUT_FORMATS,
   isInputError,
   parseInput,
   type EnqueueOptions,
   type EnqueueProgress,
+  type InputEncoding,
   type InputFormat,
   type ParsedLine,
 } from '../../producer/index.js';
@@ -55,6 +59,7 @@ interface EnqueueCliOptions {
   factor?: string;
   batch?: string;
   format?: InputFormat;
+  encoding?: InputEncoding;
   json?: boolean;
   check?: boolean;
   maxCredits?: string;
@@ -106,6 +111,9 @@ function checkOptions(
   }
   if (opts.format !== undefined && file === undefined) {
     throw new UsageError('--format describes FILE; it does not apply to --url values');
+  }
+  if (opts.encoding !== undefined && file === undefined) {
+    throw new UsageError('--encoding describes FILE; it does not apply to --url values');
   }
   if (opts.batch !== undefined) {
     const problem = checkBatchId(opts.batch);
@@ -161,6 +169,11 @@ export function register(program: Command): void {
         INPUT_FORMATS,
       ),
     )
+    .addOption(
+      new Option('--encoding <encoding>', "FILE's text encoding (default: its byte order mark, else UTF-8; latin1 reads as windows-1252)").choices(
+        INPUT_ENCODINGS,
+      ),
+    )
     .option('--json', 'print { batchId, enqueued, duplicates, rejected, warnings } as JSON')
     .option('--check', "pre-flight every image now (format, size, output size, address, complete, animation) and reject those that would fail")
     .option('--allow-animated', 'let animated images (more than one frame) through the pre-flight for this batch')
@@ -192,6 +205,7 @@ export function register(program: Command): void {
         let last = 0;
         if (file !== undefined) {
           const parsed = parseInput(file, opts.format, {
+            ...(opts.encoding ? { encoding: opts.encoding } : {}),
             onOpen: (info) =>
               Object.assign(
                 bytes,
@@ -236,7 +250,7 @@ export function register(program: Command): void {
         progress?.clear();
         const { batchId, enqueued, duplicates, rejected, warnings: lineWarnings } = result;
         const pilotReleased = pilot === null ? null : await startPilot(rt, batchId, pilot);
-        const warnings: string[] = [];
+        const warnings: string[] = result.batchPaused === undefined ? [] : [result.batchPaused];
         if (deadlineAt !== null && share !== null) {
           const priority = (await rt.store.getSummary(batchId))?.priority ?? DEFAULT_PRIORITY;
           const fit = windowFit({ images: enqueued, ahead: share.admitted, own: share.own, competitors: share.competitors, priority, createLimit: config.createLimit, deadlineAt, now: Date.now() });
