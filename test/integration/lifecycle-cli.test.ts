@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { register as registerApprove } from '../../src/cli/commands/approve.js';
 import { register as registerEnqueue } from '../../src/cli/commands/enqueue.js';
+import { simOptionsFromFlags, type SimFlags } from '../../src/cli/commands/sim.js';
 import { UsageError } from '../../src/cli/usage-error.js';
 import { startSimulator } from '../../src/sim/index.js';
 import { runUpscale } from '../helpers/processes.js';
@@ -94,6 +95,32 @@ describe('lifecycle commands', () => {
       const first = await read();
       await waitFor(async () => (await read()) < first - 50, { what: 'the balance to drain' });
       expect(sim.stats().creditChecks).toBeGreaterThan(1);
+    } finally {
+      await sim.stop();
+    }
+  });
+
+  it('the drain is set from the command line (--credit-drain) and at run time (POST /sim/control creditDrain), as the README says', async () => {
+    const base: SimFlags = { port: '0', host: '127.0.0.1', key: ['k'], timeScale: '1', createLimit: '20/10s', queryLimit: '10/1s', rateLimitStyle: 'envelope', errorStyle: 'envelope', latency: [], fault: [] };
+    expect(simOptionsFromFlags({ ...base, creditDrain: '2.5' }, {}).creditDrain).toBe(2.5);
+    expect(() => simOptionsFromFlags({ ...base, creditDrain: '-1' }, {})).toThrow(/--credit-drain "-1" must be at least 0/);
+    expect(() => simOptionsFromFlags({ ...base, creditDrain: 'lots' }, {})).toThrow(/--credit-drain "lots" is not a number/);
+    const sim = await startSimulator({ apiKeys: ['k'], timeScale: 10, credits: 1_000_000 });
+    try {
+      const control = async (body: unknown) => {
+        const res = await fetch(`${sim.url}/sim/control`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        return { status: res.status, json: (await res.json()) as { creditDrain?: number; credits?: number; error?: string } };
+      };
+      expect((await control({})).json.creditDrain).toBe(0);
+      expect((await control({ creditDrain: -5 })).json).toMatchObject({ error: 'creditDrain must be a number of at least 0 (credits per simulated second)' });
+      const set = await control({ creditDrain: 50 });
+      expect(set).toMatchObject({ status: 200, json: { creditDrain: 50 } });
+      const first = sim.stats().credits;
+      await waitFor(() => sim.stats().credits < first - 50, { what: 'the balance to drain after creditDrain was set' });
+      await control({ creditDrain: 0 });
+      const stopped = sim.stats().credits;
+      await new Promise((r) => setTimeout(r, 200));
+      expect(sim.stats().credits).toBe(stopped);
     } finally {
       await sim.stop();
     }
