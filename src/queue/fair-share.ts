@@ -357,6 +357,26 @@ export class FairShare {
     return this.redis.zcard(this.keys.held(batchId));
   }
 
+  /**
+   * What competes for the create budget now: every batch with held jobs and an open gate (the ready and urgent
+   * sets), with its held count and priority. One pipeline of O(B) commands for B such batches.
+   */
+  async backlog(): Promise<{ batchId: string; held: number; priority: Priority }[]> {
+    const k = this.keys;
+    const [ready, urgent] = await Promise.all([this.redis.zrange(k.schedReady, '0', '-1'), this.redis.zrange(k.schedUrgent, '0', '-1')]);
+    const ids = [...new Set([...urgent, ...ready])];
+    if (ids.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.zcard(k.held(id)).hget(k.batch(id), 'priority');
+    const replies = (await pipe.exec()) ?? [];
+    return ids.map((batchId, i) => {
+      const held = Number(replies[2 * i]?.[1] ?? 0);
+      const raw = replies[2 * i + 1]?.[1];
+      const p = typeof raw === 'string' ? raw : DEFAULT_PRIORITY;
+      return { batchId, held, priority: isPriority(p) ? p : DEFAULT_PRIORITY };
+    });
+  }
+
   /** Drops a batch's held index (its jobs are being cancelled); the batch leaves the ready sets at its next turn. */
   async dropHeld(batchId: string): Promise<void> {
     await this.redis.del(this.keys.held(batchId));

@@ -3,6 +3,9 @@
 export const LANES = ['submit', 'poll', 'download'] as const;
 export type Lane = (typeof LANES)[number];
 
+/** What each lane does, for people: a pause of the poll lane is "polling paused", never "submission paused". */
+export const LANE_ACTIVITY: Record<Lane, string> = { submit: 'submission', poll: 'polling', download: 'downloads' };
+
 /** BullMQ queue name of a lane (BullMQ puts it under `prefix:`). */
 export function queueName(lane: Lane): string {
   return lane;

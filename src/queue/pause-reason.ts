@@ -9,6 +9,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys, Lane } from './names.js';
+import { formatDuration } from '../config/units.js';
 
 /** How a paused lane checks, on its own, whether the cause has cleared. */
 export interface ProbeInfo {
@@ -46,6 +47,11 @@ export interface PauseReason {
   source?: Lane;
   /** Present when the lane resumes on its own after a successful probe. */
   probe?: ProbeInfo;
+  /**
+   * `credits` pauses (src/worker/runway.ts): the credits a balance read must show free, after the sends in flight,
+   * for the pause to lift by itself.
+   */
+  resumeAbove?: number;
 }
 
 export async function setPauseReason(redis: Redis, keys: Keys, lane: Lane, reason: PauseReason): Promise<void> {
@@ -100,7 +106,6 @@ export function describeProbe(reason: PauseReason, now: number): string {
   const what = p.kind === 'key' ? 'credit call' : p.kind === 'store' ? 'probe write to the store' : 'image';
   if (p.running) return `probing with one ${what} now${tried}`;
   const at = new Date(p.at).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
-  const inS = Math.max(0, Math.round((p.at - now) / 1000));
-  const wait = inS >= 3600 ? `${Math.floor(inS / 3600)}h${String(Math.floor((inS % 3600) / 60)).padStart(2, '0')}m` : inS >= 60 ? `${Math.floor(inS / 60)}m${String(inS % 60).padStart(2, '0')}s` : `${inS}s`;
+  const wait = formatDuration(Math.max(0, p.at - now));
   return `resumes on its own: next probe (one ${what}) at ${at} (in ${wait}${tried})`;
 }

@@ -10,6 +10,8 @@
  * | `GET /api/batches/:id/records` (same filters; JSON `{ total, capped, offset, page, pageSize, pages, records }`; a page past the end is the last page, as on the HTML page) | batch-records | no |
  * | `POST /api/batches/:id/retry` (same filters: retries the failed/timed_out images among them) | batch-retry | yes |
  *
+ * Writes from another site are refused for every route of the dashboard in one place (access.ts `crossSiteReason`).
+ *
  * The export of a filtered set is `GET /api/batches/:id/export?format=&<filters>` (batches.ts).
  *
  * Thumbnails are read where the workers stored them: from OUTPUT_DIR (or a file:// OUTPUT_URL) on this machine, or
@@ -17,7 +19,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { retry } from '../control/batches.js';
 import { checkBatchId } from '../queue/identity.js';
 import {
@@ -35,7 +37,9 @@ import type { ResultStore } from '../results/store.js';
 import type { Runtime } from '../runtime.js';
 import { THUMB_FILES, thumbKey, thumbPath, type ThumbFile } from '../results/thumbs.js';
 import { openStorage, type Storage } from '../storage/index.js';
-import { queryString, renderBatchPage, renderComparePage } from './batch-page.js';
+import { noEtaReason } from '../results/status-view.js';
+import { batchUrls, queryString, renderBatchPage, renderComparePage } from './batch-page.js';
+import { readLanes } from './lanes.js';
 
 export interface BatchDetailOptions {
   /** Offer and accept "retry these". @defaultValue `false` */
@@ -122,17 +126,6 @@ async function requireKnownBatch(rt: Runtime, id: string, reply: FastifyReply, h
   return false;
 }
 
-/** Refuses a cross-site form post (the browser sends basic auth along with any request to this origin). */
-function sameOrigin(request: FastifyRequest): boolean {
-  const origin = request.headers.origin;
-  if (origin === undefined) return request.headers['sec-fetch-site'] !== 'cross-site';
-  try {
-    return new URL(origin).host === request.headers.host;
-  } catch {
-    return false;
-  }
-}
-
 export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: BatchDetailOptions = {}): void {
   let s3: Promise<Storage | null> | undefined;
   /** The S3 storage thumbnails are read from (null unless OUTPUT_URL is s3://). */
@@ -171,10 +164,11 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
         error = e.message;
         page = { total: 0, capped: false, offset: 0, records: [] };
       }
-      const [summary, groups, minutes] = await Promise.all([
+      const [summary, groups, minutes, lanes] = await Promise.all([
         rt.store.getSummary(id, now),
         failureGroups(rt.store, id),
         finishedPerMinute(rt.store, id),
+        readLanes(rt),
       ]);
       if (!summary) return reply.code(404).type('text/plain; charset=utf-8').send(`no batch named ${id}`);
       const thumbs = new Set<string>();
@@ -211,6 +205,8 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
         now,
         notice: retried !== undefined ? `${retried} image(s) of this view given a new task.` : undefined,
         error,
+        publicPath: request.publicPath,
+        noEta: noEtaReason(summary, lanes),
       });
       return reply
         .code(error ? 400 : 200)
@@ -247,7 +243,6 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
           error: 'the dashboard is read-only (start upscale serve with --dashboard-write to allow retry)',
         });
       }
-      if (!sameOrigin(request)) return reply.code(403).send({ error: 'cross-site request refused' });
       const { id } = request.params;
       if (!(await requireKnownBatch(rt, id, reply, false))) return reply;
       await ensureIndex(rt.store, id);
@@ -262,8 +257,8 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
       request.log.info({ batchId: id, query, ...result }, 'retry from the batch page');
       const wantsHtml = (request.headers.accept ?? '').includes('text/html');
       if (!wantsHtml) return reply.send(result);
-      // Back to the page, relative (/api/batches/:id/retry → ../../../dashboard/batches/:id), for a base path.
-      return reply.redirect(`../../../dashboard/batches/${encodeURIComponent(id)}${queryString(query, { retried: result.retried })}`, 303);
+      // Back to the page, with the public prefix (public-path.ts).
+      return reply.redirect(`${batchUrls(request.publicPath, id).page}${queryString(query, { retried: result.retried })}`, 303);
     },
   );
 
@@ -279,7 +274,7 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
       return reply
         .type('text/html; charset=utf-8')
         .header('cache-control', 'no-store')
-        .send(renderComparePage({ record, back: back === '' ? '' : `?${back}` }));
+        .send(renderComparePage({ record, back: back === '' ? '' : `?${back}`, publicPath: request.publicPath }));
     },
   );
 

@@ -73,17 +73,15 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
   const stats = new StatsCollector();
   const faults = new FaultState(opts.faults, rng('faults'));
   const credits = { balance: opts.credits };
-  // The slow drain: other spending on the account, applied every 50 ms of real time (scaled).
+  // The slow drain: other spending on the account, applied every 50 ms of real time (scaled). The rate is read at
+  // each step, so `POST /sim/control { creditDrain }` starts, changes or stops it.
   let drainedAt = Date.now();
-  const drain =
-    opts.creditDrain > 0
-      ? setInterval(() => {
-          const now = Date.now();
-          credits.balance = Math.max(0, credits.balance - (opts.creditDrain * opts.timeScale * (now - drainedAt)) / 1000);
-          drainedAt = now;
-        }, 50)
-      : null;
-  drain?.unref();
+  const drain = setInterval(() => {
+    const now = Date.now();
+    if (opts.creditDrain > 0) credits.balance = Math.max(0, credits.balance - (opts.creditDrain * opts.timeScale * (now - drainedAt)) / 1000);
+    drainedAt = now;
+  }, 50);
+  drain.unref();
   let base = opts.publicUrl ?? `http://${urlHost(opts.host)}:${opts.port}`;
   const callbacks = new CallbackSender({
     dialect: opts.dialect,
@@ -163,7 +161,7 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
     stop: () =>
       (stopping ??= (async () => {
         stopController.abort();
-        if (drain) clearInterval(drain);
+        clearInterval(drain);
         await tasks.stop();
         await callbacks.stop();
         await app.close();

@@ -37,7 +37,7 @@ import { LaneSignals } from './lane-signals.js';
 import { liftPause } from './lane-probe.js';
 import { enterProbeGate, maySendNow, releaseProbe, type GateVerdict } from './probe-gate.js';
 import { recordOrRecreate } from './records.js';
-import { answeredForRunway } from './runway.js';
+import { answeredForRunway, releaseRunway } from './runway.js';
 import { claimSend, inFlightUntil } from './send-claim.js';
 import { createTaskGate } from './create-gate.js';
 
@@ -158,35 +158,48 @@ export function submitProcessor(ctx: LaneContext) {
     }
     // A paused lane probing on its own lets exactly one image through (lane-probe.ts); the others wait.
     const gate = await enterProbeGate(ctx, job, token);
-    const prepared = await ctx.prepareInput(data, stopper.aborted);
-    stopper.throwIfAborted();
-    // Draining: no createTask is sent any more (one cut at the deadline would be ambiguous); the job goes back.
-    stopper.throwIfDraining();
-    if (!prepared.ok) return fail(data, prepared.failCode, prepared.failMsg, prepared.state);
+    // prepareInput takes this image's estimated price off the credit runway (runway.ts); until createTask is sent,
+    // every way out gives it back, so reservations of images not sent never hold the runway down.
+    let prepared: Awaited<ReturnType<typeof ctx.prepareInput>>;
+    let pass: Awaited<ReturnType<typeof createGate.pass>>;
+    try {
+      prepared = await ctx.prepareInput(data, stopper.aborted);
+      stopper.throwIfAborted();
+      // Draining: no createTask is sent any more (one cut at the deadline would be ambiguous); the job goes back.
+      stopper.throwIfDraining();
+      if (!prepared.ok) {
+        await releaseRunway(rt, data.jobId);
+        return fail(data, prepared.failCode, prepared.failMsg, prepared.state);
+      }
 
-    // The preparation took a variable time: the exact sliding window of the create budget decides the send.
-    const pass = await createGate.pass();
-    // The last look: submission (a 401 met while polling, a 402, the breaker, `upscale pause`) or this image's batch
-    // may have paused while this job prepared or waited at the gate. An image not sent yet then goes back, its place
-    // at the gate and its runway share given back, instead of spending (or meeting the same refusal). The lane is read
-    // here; the batch's gate is read by the send claim, in the same atomic step as the `sendingAt` mark.
-    data = { ...data, ...prepared.update, sendingAt: Date.now(), attempts: (data.attempts ?? 0) + 1 };
-    const claim = (await maySendNow(ctx, gate)) ? await claimSend(rt, job, token, data) : 'paused';
-    if (claim !== 'sent') {
-      await Promise.all([pass.release(), answeredForRunway(rt, data.jobId), gate.probe && claim !== 'lost' ? releaseProbe(ctx, job) : undefined]);
-      if (claim === 'lost') {
-        // This run lost the job's lock while preparing; another run owns the job now and sends in its place.
-        log.warn({ jobId: data.jobId, batchId: data.batchId }, 'submit job lost its lock before sending; leaving it to the run that took over');
+      // The preparation took a variable time: the exact sliding window of the create budget decides the send.
+      pass = await createGate.pass();
+      // The last look: submission (a 401 met while polling, a 402, the breaker, `upscale pause`) or this image's batch
+      // may have paused while this job prepared or waited at the gate. An image not sent yet then goes back, its place
+      // at the gate and its runway share given back (releaseRunway), instead of spending (or meeting the same
+      // refusal). The lane is read here; the batch's gate is read by the send claim, in the same atomic step as the
+      // `sendingAt` mark.
+      data = { ...data, ...prepared.update, sendingAt: Date.now(), attempts: (data.attempts ?? 0) + 1 };
+      const claim = (await maySendNow(ctx, gate)) ? await claimSend(rt, job, token, data) : 'paused';
+      if (claim !== 'sent') {
+        await Promise.all([pass.release(), releaseRunway(rt, data.jobId), gate.probe && claim !== 'lost' ? releaseProbe(ctx, job) : undefined]);
+        if (claim === 'lost') {
+          // This run lost the job's lock while preparing; another run owns the job now and sends in its place.
+          log.warn({ jobId: data.jobId, batchId: data.batchId }, 'submit job lost its lock before sending; leaving it to the run that took over');
+          throw new DelayedError();
+        }
+        if (claim === 'paused') {
+          // Back to waiting with the lane (its batch's gate, if closed too, holds it again when it starts).
+          log.info({ jobId: data.jobId, batchId: data.batchId }, 'submission paused while this image waited to send; back to waiting, nothing sent');
+          throw Worker.RateLimitError();
+        }
+        await ctx.fair.rehold(job, data.batchId, token);
+        log.info({ jobId: data.jobId, batchId: data.batchId }, 'batch gate closed while this image waited to send; held again, nothing sent');
         throw new DelayedError();
       }
-      if (claim === 'paused') {
-        // Back to waiting with the lane (its batch's gate, if closed too, holds it again when it starts).
-        log.info({ jobId: data.jobId, batchId: data.batchId }, 'submission paused while this image waited to send; back to waiting, nothing sent');
-        throw Worker.RateLimitError();
-      }
-      await ctx.fair.rehold(job, data.batchId, token);
-      log.info({ jobId: data.jobId, batchId: data.batchId }, 'batch gate closed while this image waited to send; held again, nothing sent');
-      throw new DelayedError();
+    } catch (e) {
+      await releaseRunway(rt, data.jobId).catch((err: unknown) => log.warn({ err, jobId: data.jobId }, 'could not give back a credit reservation'));
+      throw e;
     }
     await recordOrRecreate(ctx, data, { state: 'submitting', $inc: { submitAttempts: 1, ambiguousSubmits: ambiguous ? 1 : 0 } });
 

@@ -2,8 +2,9 @@
  * The dashboard behind a reverse proxy under a prefix (issue 10), in Debian's headless Chromium: a loopback proxy
  * serves the app at /ops/ and strips the prefix (as nginx `location /ops/ { proxy_pass http://app/; }` does),
  * answering 404 to anything outside /ops/. With PUBLIC_PATH=/ops and basic auth, the browser opens Bull Board,
- * clicks into a lane, follows the Batches link, downloads a CSV export, opens the JSON API and comes back to the
- * board, and no request misses the prefix. The callback route stays outside basic auth through the proxy. Every
+ * clicks into a lane, follows the Batches link, downloads a CSV export, opens a batch's page and comes back through
+ * its "All batches" link (and the list typed with a trailing slash), opens the JSON API and comes back to the board,
+ * and no request misses the prefix. The callback route stays outside basic auth through the proxy. Every
  * request to a host other than loopback is blocked. Skipped, with the reason, only when /usr/bin/chromium is absent.
  */
 import { readFileSync } from 'node:fs';
@@ -103,6 +104,17 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard behind a prefix-stripping proxy, in h
     expect(download.url()).toBe(`${proxy.url}${PREFIX}/api/batches/proxied-batch/export?format=csv`);
     const csv = readFileSync(await download.path(), 'utf8');
     expect(csv.split('\r\n').filter(Boolean)).toHaveLength(6);
+
+    // The batch's own page and back through its "All batches" link (it was href="./": /ops/dashboard/batches/, a 400).
+    await batch.getByRole('link', { name: 'proxied-batch' }).click();
+    await page.waitForURL(`${proxy.url}${PREFIX}/dashboard/batches/proxied-batch`, { timeout: 15_000 });
+    await page.getByRole('link', { name: 'All batches' }).click();
+    await page.waitForURL(`${proxy.url}${PREFIX}/dashboard/batches`, { timeout: 15_000 });
+    await page.locator('[data-batch-id="proxied-batch"]').waitFor({ timeout: 10_000 });
+    // The list typed with a trailing slash is redirected to it.
+    await page.goto(`${proxy.url}${PREFIX}/dashboard/batches/`);
+    await page.waitForURL(`${proxy.url}${PREFIX}/dashboard/batches`, { timeout: 15_000 });
+    await page.locator('[data-batch-id="proxied-batch"]').waitFor({ timeout: 10_000 });
 
     await page.locator('nav').getByRole('link', { name: 'JSON', exact: true }).click();
     await page.waitForURL(`${proxy.url}${PREFIX}/api/batches`);

@@ -72,7 +72,7 @@ describe('faults', () => {
     expect(topLevel.json.error).toBe('truncatedResultRate is a fault: send {"faults":{"truncatedResultRate":1}}');
     expect((await simCall(s.url, '/sim/control', { body: {} })).json).toMatchObject({ ok: true, faults: { truncatedResultRate: 0 } });
     const other = await simCall(s.url, '/sim/control', { body: { creditz: 5 } });
-    expect(other.json.error).toMatch(/^unknown field "creditz": the body takes faults, credits, maintenanceMs, dailyLimit; faults go inside "faults" \(maintenance, serverErrorRate, .*gzipResultRate\)$/);
+    expect(other.json.error).toMatch(/^unknown field "creditz": the body takes faults, credits, creditDrain, maintenanceMs, dailyLimit; faults go inside "faults" \(maintenance, serverErrorRate, .*gzipResultRate\)$/);
     const fixed = await simCall(s.url, '/sim/control', { body: { faults: { truncatedResultRate: 1 } } });
     expect(fixed.json).toMatchObject({ ok: true, faults: { truncatedResultRate: 1 } });
     expect(() => s.setFaults({ slowRate: -1 })).toThrow(/slowRate/);

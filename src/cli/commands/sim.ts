@@ -23,6 +23,7 @@ export interface SimFlags {
   errorStyle: string;
   failRate?: string;
   credits?: string;
+  creditDrain?: string;
   hmacKey?: string;
   seed?: string;
   latency: string[];
@@ -140,6 +141,7 @@ export function simOptionsFromFlags(
   if (flags.oddStates !== undefined) opts.oddStates = num('--odd-states', flags.oddStates, 0, 1);
   if (flags.failRate !== undefined) opts.failRate = num('--fail-rate', flags.failRate, 0, 1);
   if (flags.credits !== undefined) opts.credits = num('--credits', flags.credits, 0);
+  if (flags.creditDrain !== undefined) opts.creditDrain = num('--credit-drain', flags.creditDrain, 0);
   const hmacKey = flags.hmacKey ?? env.webhookHmacKey;
   if (hmacKey !== undefined && hmacKey !== '') opts.webhookHmacKey = hmacKey;
   if (flags.seed !== undefined) opts.seed = num('--seed', flags.seed, 0, 2 ** 32 - 1, true);
@@ -211,6 +213,7 @@ export function register(program: Command): void {
     .option('--odd-states <share>', 'share of tasks reporting unknown state words while running (0 to 1)')
     .option('--fail-rate <share>', 'share of tasks that end in state fail (0 to 1; default 0)')
     .option('--credits <n>', 'starting credit balance (default 100000)')
+    .option('--credit-drain <n>', 'credits per simulated second spent elsewhere on the account (default 0; POST /sim/control {"creditDrain": N} changes it)')
     .option('--hmac-key <key>', 'sign callbacks with this webhook HMAC key (default KIE_WEBHOOK_HMAC_KEY)')
     .option('--seed <n>', 'seed of every random draw (default 1)')
     .option(
