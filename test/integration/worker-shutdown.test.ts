@@ -80,8 +80,10 @@ class SlowWorld {
 
 function partFiles(dir: string): string[] {
   const out: string[] = [];
-  for (const batch of existsSync(dir) ? readdirSync(dir) : []) {
-    for (const name of readdirSync(join(dir, batch))) if (name.endsWith('.part')) out.push(`${batch}/${name}`);
+  // Folders only: the store's probe object (.kie-upscale-probe) sits at the top of OUTPUT_DIR.
+  for (const batch of existsSync(dir) ? readdirSync(dir, { withFileTypes: true }) : []) {
+    if (!batch.isDirectory()) continue;
+    for (const name of readdirSync(join(dir, batch.name))) if (name.endsWith('.part')) out.push(`${batch.name}/${name}`);
   }
   return out;
 }
