@@ -49,7 +49,7 @@ describe('upscale status / pause / resume / retry / cancel (CLI)', { timeout: 18
       [
         'batchId', 'total', 'counts', 'creditsConsumed', 'createdAt', 'startedAt', 'updatedAt', 'finishedAt', 'ambiguousSubmits', 'throughputPerMinute', 'etaSeconds',
         // the batch's lifecycle (finalizer, deadline, pilot) and its notifications
-        'downloadsPending', 'finalizedAt', 'epoch', 'resultsAt', 'deadlineAt', 'pilot', 'pilotApprovedAt', 'notifications',
+        'downloadsPending', 'downloadsFailed', 'finalizedAt', 'epoch', 'resultsAt', 'deadlineAt', 'pilot', 'pilotApprovedAt', 'notifications',
         // its place in the batch scheduler
         'priority', 'gate',
       ].sort(),
