@@ -11,7 +11,7 @@
  *   server-side failure and each `upscale retry`). BullMQ job ids carry it so a new generation is a new job.
  * - **batch**: the images enqueued together under one batch id; the unit of status, export, retry and cancel.
  * - **lane**: one kind of work with its own queue and API budget: `submit` (createTask), `poll` (recordInfo),
- *   `download` (fetch results to OUTPUT_DIR).
+ *   `download` (fetch results and store them at OUTPUT_URL / OUTPUT_DIR).
  * - **attempt**: one createTask call for an image (`submitAttempts` in the record). An *ambiguous* submit is an
  *   attempt whose outcome is unknown (timeout or crash after sending): kie.ai may have created a task.
  * - **record**: the result record of one image, kept in Redis apart from BullMQ's job retention.

@@ -1,14 +1,15 @@
 /**
  * The finalizer: when a batch's last image reaches a terminal state and its last download is done, exactly one
- * process writes `results.jsonl` (the export) and `summary.json` into `OUTPUT_DIR/<batchId>/` (when set), marks the
- * batch finished (`finalizedAt`) and stores `batch.completed` in the notification outbox.
+ * process writes `results.jsonl` (the export) and `summary.json` as `<batchId>/` in the output storage (OUTPUT_URL or
+ * OUTPUT_DIR, when set: the same place as the batch's results, file or S3), marks the batch finished
+ * (`finalizedAt`) and stores `batch.completed` in the notification outbox.
  *
  * How "exactly one" holds across processes and crashes:
  * - the record scripts put a batch in the due set (`keys.finalizeDue`) in the same atomic step as the write that
  *   completed it, and take it out (moving its `epoch` on) when a retry or a late image re-opens it;
  * - a finalizer claims a due batch with a lease (SET NX PX) only while it is still complete and not finalized;
- * - the files are written atomically (temp + rename), so a claimer that dies mid-way leaves no half file, and the
- *   next claimer (after the lease) writes the same files again;
+ * - the files are written atomically (temp + rename on disk, a completed upload on S3), so a claimer that dies
+ *   mid-way leaves no half file, and the next claimer (after the lease) writes the same files again;
  * - the commit is one Lua call: only the lease holder, only if the epoch is unchanged and the batch still complete,
  *   sets `finalizedAt` and stores the event (its id carries the epoch). A batch re-opened meanwhile is finalized
  *   again at its new epoch, with a new event.
@@ -21,6 +22,7 @@ import { exportBatch } from '../results/export.js';
 import { batchFolder, writeBatchFile } from '../results/batch-files.js';
 import { runScript } from '../results/scripts.js';
 import type { Runtime } from '../runtime.js';
+import { openStorage, type Storage } from '../storage/index.js';
 
 /** KEYS: summary, lease, due. ARGV: batchId, token, leaseMs. → { 'claimed', epoch } | { 'done' | 'open' | 'gone' | 'busy' } */
 const CLAIM = `
@@ -67,10 +69,17 @@ export interface FinalizerOptions {
   leaseMs?: number;
   /** Test seam: runs after the files are written, before the commit (e.g. to kill the process there). */
   beforeCommit?: (batchId: string) => Promise<void> | void;
+  /**
+   * Where results.jsonl and summary.json go (the worker passes the download lane's storage; its owner closes it).
+   * Null: nowhere. @defaultValue the config's OUTPUT_URL / OUTPUT_DIR, opened on first use (its connections are
+   * idle keep-alive sockets that hold no process open)
+   */
+  storage?: Storage | null;
 }
 
 export class Finalizer {
   private readonly leaseMs: number;
+  private storage: Promise<Storage | null> | undefined;
 
   constructor(
     private readonly rt: Runtime,
@@ -78,6 +87,13 @@ export class Finalizer {
     private readonly options: FinalizerOptions = {},
   ) {
     this.leaseMs = options.leaseMs ?? 60_000;
+    if (options.storage !== undefined) this.storage = Promise.resolve(options.storage);
+  }
+
+  /** The output storage, opened on first use (no request is made by opening). */
+  private outputStorage(): Promise<Storage | null> {
+    this.storage ??= openStorage(this.rt.config);
+    return this.storage;
   }
 
   /** Finalizes every batch in the due set that is still complete (oldest first, at most `max`). */
@@ -90,7 +106,7 @@ export class Finalizer {
 
   /** Claims, writes and commits one batch; returns what happened (only 'finalized' wrote and announced it). */
   async finalize(batchId: string): Promise<FinalizeOutcome> {
-    const { redis, store, config } = this.rt;
+    const { redis, store } = this.rt;
     const keys = store.keys;
     const token = randomBytes(8).toString('hex');
     const lease = keys.finalizeLease(batchId);
@@ -103,7 +119,8 @@ export class Finalizer {
       const summary = await store.getSummary(batchId, now);
       if (!summary) return 'gone';
       let resultsAt: string | null = null;
-      if (config.outputDir) {
+      const storage = await this.outputStorage();
+      if (storage) {
         const out = new PassThrough();
         const exporting = exportBatch(store, batchId, { format: 'jsonl', out }).then(
           (n) => {
@@ -115,10 +132,10 @@ export class Finalizer {
             throw e;
           },
         );
-        const [, records] = await Promise.all([writeBatchFile(config.outputDir, batchId, 'results.jsonl', out), exporting]);
-        resultsAt = batchFolder(config.outputDir, batchId);
+        const [, records] = await Promise.all([writeBatchFile(storage, batchId, 'results.jsonl', out), exporting]);
+        resultsAt = batchFolder(storage, batchId);
         const file = { ...summary, finalizedAt: now, epoch, resultsAt, records, files: { results: 'results.jsonl', summary: 'summary.json' } };
-        await writeBatchFile(config.outputDir, batchId, 'summary.json', JSON.stringify(file, null, 2) + '\n');
+        await writeBatchFile(storage, batchId, 'summary.json', JSON.stringify(file, null, 2) + '\n');
       }
       await this.options.beforeCommit?.(batchId);
       const event = batchCompleted(

@@ -12,7 +12,9 @@ import { fairShareOf, lookaheadFor } from '../queue/fair-share.js';
 import { submitJobId } from '../queue/identity.js';
 import type { SubmitJobData } from '../queue/job-data.js';
 import { batchPaused, emit } from '../notify/index.js';
+import { formatCount } from '../config/units.js';
 import { isTerminal, type BatchSummary, type RecordState, type ResultRecord } from '../results/record.js';
+import { pilotNext } from '../results/status-view.js';
 import type { Runtime } from '../runtime.js';
 
 export function pilotKey(rt: Runtime, batchId: string): string {
@@ -128,14 +130,17 @@ export async function pilotOutcome(rt: Runtime, batchId: string, summary?: Batch
   };
 }
 
-/** One line for people: `pilot 20 images: 19 succeeded, 1 failed · 20.0 credits/image · about 2,000,000 credits for 100,000 images`. */
-export function describePilot(p: PilotOutcome, total: number): string {
+/**
+ * One line for people: `pilot 20 images: 19 succeeded, 1 failed · 20 credits/image · about 2000000 credits for all
+ * 100000 images · done: run \`upscale approve --batch B\` ...` (what comes next: `pilotNext`, the same words as
+ * `upscale status` and the batches page).
+ */
+export function describePilot(p: PilotOutcome, batch: BatchSummary): string {
   const states = Object.entries(p.counts)
     .map(([s, n]) => `${n} ${s}`)
     .join(', ');
-  const price = p.creditsPerImage === null ? 'no credits measured yet' : `${p.creditsPerImage} credits/image · about ${p.extrapolatedCredits} credits for all ${total} images`;
-  const next = p.approvedAt !== null ? 'approved' : p.done ? 'waiting for `upscale approve` (or `upscale cancel`)' : 'running';
-  return `pilot ${p.images} images: ${states} · ${price} · ${next}`;
+  const price = p.creditsPerImage === null ? 'no credits measured yet' : `${p.creditsPerImage} credits/image · about ${p.extrapolatedCredits} credits for all ${formatCount(batch.total, 'image')}`;
+  return `pilot ${formatCount(p.images, 'image')}: ${states} · ${price} · ${pilotNext(batch, p)}`;
 }
 
 /** The batch watch's step: `batch.paused` (reason `pilot`) once, when a pilot's images are all done and the rest is held. */
@@ -151,12 +156,12 @@ export async function watchPilots(rt: Runtime, open: readonly BatchSummary[], no
         {
           lane: 'submit',
           code: 'pilot',
-          message: describePilot(outcome, b.total),
+          message: describePilot(outcome, b),
           since: startedAt,
           batches: [b.batchId],
           batchId: b.batchId,
           extra: { pilot: outcome },
-          action: `run \`upscale approve --batch ${b.batchId}\` to submit the ${b.counts.held} held images, or \`upscale cancel --batch ${b.batchId}\``,
+          action: `run \`upscale approve --batch ${b.batchId}\` to submit the ${formatCount(b.counts.held, 'held image')}, or \`upscale cancel --batch ${b.batchId}\``,
         },
         now,
       ),

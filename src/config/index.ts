@@ -4,14 +4,20 @@
  * An empty string means unset. No other module reads `process.env`.
  */
 import { createHmac } from 'node:crypto';
+import { resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
+import { DEFAULT_OUTPUT_NAME, parseNameTemplate } from '../storage/name-template.js';
 import { hashTagOf, parseClusterNodes, type ClusterNode } from './cluster.js';
 import { normalisePrefix, parseTrustProxy, type TrustProxy } from './paths.js';
+import { parseOutputUrl, type OutputLocation } from './output.js';
 import { parseDuration, parseRateLimit, type RateLimit } from './units.js';
+import { httpUrlProblem, urlProblem } from '../url-problem.js';
 
 export { parseDuration, parseRateLimit, formatDuration, type RateLimit } from './units.js';
 export { hashTagOf, parseClusterNodes, type ClusterNode } from './cluster.js';
 export { normalisePrefix, parseTrustProxy, type TrustProxy } from './paths.js';
+export { parseOutputUrl, type OutputLocation } from './output.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -57,16 +63,12 @@ const share = (fallback: number) =>
     });
 
 const url = (protocols: readonly string[], what: string) =>
-  z.string().refine(
-    (v) => {
-      try {
-        return protocols.includes(new URL(v).protocol);
-      } catch {
-        return false;
-      }
-    },
-    { message: `is not a ${what} URL (expected ${protocols.map((p) => p + '//').join(' or ')}...)` },
-  );
+  z.string().superRefine((v, ctx) => {
+    const expected = `expected ${protocols.map((p) => p + '//').join(' or ')}...`;
+    const problem = urlProblem(v);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: `is not a ${what} URL: ${problem} (${expected})` });
+    else if (!protocols.includes(new URL(v).protocol)) ctx.addIssue({ code: 'custom', message: `is not a ${what} URL (${expected})` });
+  });
 
 const int = (fallback: number, min: number, max: number) =>
   z
@@ -192,8 +194,61 @@ const schema = z.object({
   PUBLIC_BASE_URL: url(['http:', 'https:'], 'http(s)').optional(),
   /** Secret for the per-job callback token. @defaultValue derived from KIE_API_KEY (or a fixed dev value without one) */
   CALLBACK_SECRET: z.string().optional(),
-  /** Download results here (per batch sub-folder). No download lane when unset. */
+  /**
+   * Download results to this folder; the same as OUTPUT_URL=file:///that/folder. A relative folder is resolved
+   * against the working directory at start (the worker logs the absolute location). No download lane when neither is set.
+   */
   OUTPUT_DIR: z.string().optional(),
+  /**
+   * Where results are stored: `file:///absolute/folder` or `s3://bucket/optional/prefix` (S3 or any S3-compatible
+   * store; credentials from the standard AWS chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE and the
+   * shared files, web identity, instance roles). No download lane when neither it nor OUTPUT_DIR is set.
+   */
+  OUTPUT_URL: z
+    .string()
+    .optional()
+    .transform((v, ctx): OutputLocation | undefined => {
+      if (v === undefined) return undefined;
+      try {
+        return parseOutputUrl(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    }),
+  /**
+   * How each result is named under OUTPUT_URL (fields in README "Output names"), checked at enqueue.
+   * @defaultValue `{batchId}/{jobId}-{name}.{ext}` (the OUTPUT_DIR layout)
+   */
+  OUTPUT_NAME: z
+    .string()
+    .default(DEFAULT_OUTPUT_NAME)
+    .transform((v, ctx) => {
+      try {
+        return parseNameTemplate(v).source;
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^OUTPUT_NAME /, '') });
+        return z.NEVER;
+      }
+    }),
+  /** S3 endpoint of an S3-compatible store (MinIO, R2, GCS's XML API...). @defaultValue AWS's endpoint for the region */
+  S3_ENDPOINT: url(['http:', 'https:'], 'http(s)')
+    .refine((v) => !/^[a-z]+:\/\/[^/]*@/i.test(v), { message: 'must not hold credentials (use the AWS credential chain)' })
+    .optional(),
+  /** S3 region. @defaultValue the AWS chain's (AWS_REGION, profile); `us-east-1` with S3_ENDPOINT */
+  S3_REGION: z
+    .string()
+    .regex(/^[a-z0-9-]{2,40}$/, 'is not a region name (e.g. eu-central-1)')
+    .optional(),
+  /** Address buckets as `endpoint/bucket` instead of `bucket.endpoint` (MinIO and most self-hosted stores). @defaultValue `false` */
+  S3_FORCE_PATH_STYLE: bool,
+  /**
+   * The AWS chain reads these itself; they are read here only to name them in errors (a profile with no
+   * credentials: `no AWS credentials found for profile "x"`, with the files looked in).
+   */
+  AWS_PROFILE: z.string().optional(),
+  AWS_SHARED_CREDENTIALS_FILE: z.string().optional(),
+  AWS_CONFIG_FILE: z.string().optional(),
   /** Downloads running at once per worker process (p-limit). @defaultValue `4` */
   DOWNLOAD_CONCURRENCY: int(4, 1, 256),
   /** Tries of one download (exponential backoff from RETRY_BACKOFF) before it is given up. @defaultValue `5` */
@@ -274,13 +329,8 @@ const schema = z.object({
       if (v === undefined) return [];
       const urls = v.split(/[\s,]+/).filter(Boolean);
       for (const u of urls) {
-        let ok = false;
-        try {
-          ok = ['http:', 'https:'].includes(new URL(u).protocol);
-        } catch {
-          ok = false;
-        }
-        if (!ok) ctx.addIssue({ code: 'custom', message: `"${u}" is not an http(s) URL (give one or more, comma-separated)` });
+        const problem = httpUrlProblem(u);
+        if (problem !== null) ctx.addIssue({ code: 'custom', message: `"${u}" is not an http(s) URL: ${problem} (give one or more, comma-separated)` });
       }
       return Object.freeze([...new Set(urls)]);
     }),
@@ -360,7 +410,19 @@ export interface Config {
   readonly webhookHmacKey: string | undefined;
   readonly publicBaseUrl: string | undefined;
   readonly callbackSecret: string;
+  /** Where results are stored (OUTPUT_URL, or OUTPUT_DIR as a file location); undefined: no download lane. */
+  readonly output: OutputLocation | undefined;
+  /** The output folder when results are stored on this machine's disk (file location), else undefined. */
   readonly outputDir: string | undefined;
+  /** OUTPUT_NAME, checked (parse it with `parseNameTemplate`). */
+  readonly outputName: string;
+  readonly s3: {
+    readonly endpoint: string | undefined;
+    readonly region: string | undefined;
+    readonly forcePathStyle: boolean;
+    /** AWS_PROFILE and the shared files the AWS chain reads (named in errors only; the SDK reads them itself). */
+    readonly profile?: { readonly name: string; readonly credentialsFile: string; readonly configFile: string } | undefined;
+  };
   readonly downloadConcurrency: number;
   readonly downloadRetries: number;
   readonly uploadLifetimeMs: number;
@@ -403,6 +465,23 @@ export interface Config {
 }
 
 /** Thrown by `loadConfig` with every problem at once; `problems` holds one `KEY: reason` line each. */
+/** Variables whose whole value is a secret: never echoed in a configuration error. */
+const SECRET_KEY = /KEY|SECRET|PASSWORD|TOKEN|CREDENTIAL/i;
+
+/**
+ * A variable's value as a configuration error may show it: a secret variable's value not at all (`(hidden)`), and
+ * the user-info part of any URL in it (`s3://key:secret@bucket`, `redis://:pass@host`) replaced by `***`.
+ */
+export function shownValue(key: string, value: string): string {
+  if (SECRET_KEY.test(key) && !/URL$|ENDPOINT$/.test(key)) return '(hidden)';
+  return redactUserinfo(value);
+}
+
+/** `scheme://user:pass@host/...` → `scheme://***@host/...` (every URL in `text`); text without one is unchanged. */
+export function redactUserinfo(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/?#\s]*@/gi, '$1***@');
+}
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   constructor(readonly problems: readonly string[]) {
@@ -428,7 +507,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   if (!result.success) {
     for (const issue of result.error.issues) {
       const key = String(issue.path[0] ?? '?');
-      const given = raw[key];
+      const given = raw[key] === undefined ? undefined : shownValue(key, raw[key]);
       const message = issue.message.startsWith('"') || given === undefined ? issue.message : `"${given}" ${issue.message}`;
       problems.push(`${key}: ${message}`);
     }
@@ -443,11 +522,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
         `UPSCALE_PREFIX: "${p.UPSCALE_PREFIX}" has no hash tag; with REDIS_CLUSTER_NODES wrap it in braces (e.g. {${p.UPSCALE_PREFIX.replace(/[{}]/g, '') || 'upscale'}}) so each queue's keys share one slot`,
       );
     }
+    if (p.OUTPUT_DIR !== undefined && p.OUTPUT_URL !== undefined) {
+      const same = p.OUTPUT_URL.kind === 'file' && p.OUTPUT_URL.dir === resolvePath(p.OUTPUT_DIR);
+      if (!same) problems.push(`OUTPUT_DIR / OUTPUT_URL: set one of them (OUTPUT_DIR is OUTPUT_URL=file:// + an absolute folder)`);
+    }
     if ((p.DASHBOARD_USER === undefined) !== (p.DASHBOARD_PASSWORD === undefined)) {
       problems.push('DASHBOARD_USER / DASHBOARD_PASSWORD: set both or neither');
     }
   }
   if (problems.length > 0 || !p) throw new ConfigError(problems);
+  const output: OutputLocation | undefined =
+    p.OUTPUT_URL ?? (p.OUTPUT_DIR !== undefined ? parseOutputUrl(pathToFileURL(resolvePath(p.OUTPUT_DIR)).href) : undefined);
   return Object.freeze({
     apiKey: p.KIE_API_KEY,
     kieBaseUrl: p.KIE_BASE_URL.replace(/\/+$/, ''),
@@ -462,7 +547,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
     callbackSecret:
       p.CALLBACK_SECRET ??
       createHmac('sha256', p.KIE_API_KEY ?? 'kie-upscale-queue without a key').update('callback-token/v1').digest('hex'),
-    outputDir: p.OUTPUT_DIR,
+    output: output && Object.freeze(output),
+    outputDir: output?.kind === 'file' ? output.dir : undefined,
+    outputName: p.OUTPUT_NAME,
+    s3: Object.freeze({
+      endpoint: p.S3_ENDPOINT?.replace(/\/+$/, ''),
+      region: p.S3_REGION ?? (p.S3_ENDPOINT !== undefined ? 'us-east-1' : undefined),
+      profile:
+        p.AWS_PROFILE === undefined
+          ? undefined
+          : { name: p.AWS_PROFILE.trim(), credentialsFile: p.AWS_SHARED_CREDENTIALS_FILE ?? '~/.aws/credentials', configFile: p.AWS_CONFIG_FILE ?? '~/.aws/config' },
+      forcePathStyle: p.S3_FORCE_PATH_STYLE,
+    }),
     downloadConcurrency: p.DOWNLOAD_CONCURRENCY,
     downloadRetries: p.DOWNLOAD_RETRIES,
     uploadLifetimeMs: p.UPLOAD_LIFETIME,

@@ -62,3 +62,11 @@ export function formatDuration(ms: number): string {
   const totalM = Math.round(totalS / 60);
   return `${Math.floor(totalM / 60)}h${String(totalM % 60).padStart(2, '0')}m`;
 }
+
+/**
+ * A count with its noun for people: `1 image`, `2 images`, `0 images`, `1 batch`, `3 batches` (`plural` when the noun
+ * does not take a plain `s`).
+ */
+export function formatCount(n: number, noun: string, plural = /(s|sh|ch|x)$/.test(noun) ? `${noun}es` : `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`;
+}

@@ -3,8 +3,8 @@
  * `upscale priority --batch ID LEVEL`, also behind the batches page's pause/resume buttons in write mode.
  *
  * A batch pause closes that batch's gate: its held images stay held, images of it already admitted are held again
- * when a worker starts them, tasks already created are followed to their end, and the other batches share the whole
- * create budget. It is not a lane pause (`upscale pause` without `--batch`, or a 401/402), which stops submission
+ * when a worker starts them (or, already started, at their last look before sending), tasks already created are
+ * followed to their end, and the other batches share the whole create budget. It is not a lane pause (`upscale pause` without `--batch`, or a 401/402), which stops submission
  * for every batch; `upscale status` shows both.
  */
 import { fairShareOf, lookaheadFor, type BatchGate, type Priority } from '../queue/fair-share.js';

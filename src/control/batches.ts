@@ -96,6 +96,9 @@ export async function retry(
           {
             state: 'waiting',
             generation,
+            lastTaskId: r.taskId,
+            lastFailCode: r.failCode,
+            lastFailMsg: r.failMsg,
             taskId: null,
             resultUrls: [],
             failCode: null,
@@ -103,6 +106,7 @@ export async function retry(
             completedAt: null,
             submittedAt: null,
             outputPath: null,
+            outputUrl: null,
             sha256: null,
             costTimeMs: null,
             kieCostTime: null,
@@ -117,13 +121,15 @@ export async function retry(
     const jobs = moved.filter((m) => m !== null);
     skipped += candidates.length - jobs.length;
     if (jobs.length === 0) continue;
-    // Held for the batch scheduler like any submit job: they take the batch's turns and wait while it is paused.
+    // Held for the batch scheduler like any submit job: they take the batch's turns and wait while it is paused;
+    // first in the batch (they come back), ahead of its images not yet submitted.
     await fair.holdJobs(
       batchId,
       jobs.map(({ record: r, generation }) => {
         const data: SubmitJobData = { jobId: r.jobId, batchId, input: r.input, model: r.model, factor: r.factor, generation, ...(Object.keys(r.meta).length > 0 ? { meta: r.meta } : {}) };
         return { name: 'submit', data, opts: { jobId: submitJobId(r.jobId, generation) } };
       }),
+      'first',
     );
     retried += jobs.length;
   }

@@ -2,6 +2,7 @@
  * The demo's live progress: one line redrawn in place on a terminal (4 times a second), or a plain line every
  * few seconds when the output is a file or a pipe (only when something changed).
  */
+import { formatDuration } from '../config/units.js';
 import type { ResultRecord } from '../results/record.js';
 
 export interface ProgressCounts {
@@ -36,7 +37,7 @@ export function progressText(c: ProgressCounts, elapsedMs: number, width = 20): 
     `${c.succeeded} ok`,
     `${c.failed + c.other} failed`,
     `${c.downloaded} downloaded`,
-    `${(elapsedMs / 1000).toFixed(1)} s`,
+    formatDuration(elapsedMs),
   ];
   return parts.join(' · ');
 }

@@ -27,6 +27,7 @@ import { countRecords, ProgressDisplay } from './progress.js';
 import { findRedis, freePort } from './redis.js';
 import { buildRows, renderTable } from './report.js';
 import { demoItems } from './samples.js';
+import { formatDuration } from '../config/units.js';
 
 export interface DemoOptions {
   /** The batch folder goes under this. @defaultValue `output/demo` (relative to the current directory) */
@@ -155,7 +156,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const surprises = rows.filter((r) => r.surprise !== null);
     const extraTasks = stats.createAccepted - good;
     const elapsed = ((Date.now() - started) / 1000).toFixed(1);
-    if (timedOut) say(`! the batch did not finish within ${(options.deadlineMs ?? 100_000) / 1000} s`);
+    if (timedOut) say(`! the batch did not finish within ${formatDuration(options.deadlineMs ?? 100_000)}`);
     if (extraTasks !== 0) say(`! ${stats.createAccepted} tasks were created for ${good} images that should reach kie.ai`);
     const ok = surprises.length === 0 && !timedOut && extraTasks === 0 && enqueued.rejected.length === 0;
     say(ok ? `All ${items.length} images ended as expected in ${elapsed} s.` : `${surprises.length} image(s) did not end as expected (marked !) after ${elapsed} s.`);

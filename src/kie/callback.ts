@@ -10,6 +10,7 @@ import { type KieBadResponseError, kieErrorFrom } from './errors.js';
 import { taskIdOf } from './task-info.js';
 import { readState } from './task-state.js';
 import type { TaskState } from './types.js';
+import { formatDuration } from '../config/units.js';
 
 /** The `endpoint` of errors about callbacks (they are received, not called). */
 export const CALLBACK_ENDPOINT = 'POST (callback)';
@@ -96,10 +97,10 @@ export function verifyWebhookSignature(input: WebhookSignatureInput): WebhookVer
     return { ok: false, reason: `timestamp ${JSON.stringify(tsText.slice(0, 20))} is not Unix seconds` };
   const skewMs = nowMs - Number(tsText) * 1000;
   if (Math.abs(skewMs) > toleranceMs) {
-    const s = Math.round(Math.abs(skewMs) / 1000);
+    const skew = formatDuration(Math.abs(skewMs));
     return {
       ok: false,
-      reason: skewMs > 0 ? `timestamp is ${s} s old` : `timestamp is ${s} s in the future`,
+      reason: skewMs > 0 ? `timestamp is ${skew} old` : `timestamp is ${skew} in the future`,
     };
   }
   const expected = Buffer.from(canonicalBase64(signWebhook(taskId, tsText, key)));

@@ -4,6 +4,7 @@
  * `KieFailure`, which the client hands to the one mapping, `kieErrorFrom()`. Nothing here throws on bad input.
  */
 import type { KieFailure } from './errors.js';
+import { formatDuration } from '../config/units.js';
 
 /** A success envelope (`code` 200). `body` is the whole JSON object (uploads also carry `success`). */
 export interface Envelope {
@@ -151,7 +152,7 @@ export function transportFailure(
   const raw = ctx.scrub(err instanceof Error ? err.message : String(err));
   const cause = plainCause(raw, code);
   if (ctx.deadlineHit || code === 'ECONNABORTED' || code === 'ETIMEDOUT') {
-    return { kind: 'timeout', message: `no answer within ${ctx.timeoutMs} ms`, cause };
+    return { kind: 'timeout', message: `no answer within ${formatDuration(ctx.timeoutMs)}`, cause };
   }
   if (code === 'ERR_BAD_RESPONSE') {
     const message = /maxContentLength/.test(raw) ? `answer too large (${raw})` : `answer unreadable (${raw})`;

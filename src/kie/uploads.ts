@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { type Envelope, InputError, isRecord, ShapeError } from './envelope.js';
 import { numberOf } from './task-info.js';
 import type { Base64UploadOptions, UploadedFile, UploadOptions, UploadSource } from './types.js';
+import { httpUrlProblem } from '../url-problem.js';
 
 const MIME_BY_EXT: Readonly<Record<string, string>> = {
   '.jpg': 'image/jpeg',
@@ -137,14 +138,8 @@ export function base64Body(
 
 /** The JSON body of `file-url-upload`: kie's file host fetches `fileUrl` itself (30 s limit). */
 export function urlBody(fileUrl: string, opts: UploadOptions, defaultPath: string): Record<string, string> {
-  let parsed: URL;
-  try {
-    parsed = new URL(fileUrl);
-  } catch {
-    throw new InputError(`fileUrl ${JSON.stringify(fileUrl)} is not a URL`);
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
-    throw new InputError('fileUrl must be http(s)');
+  const problem = httpUrlProblem(fileUrl);
+  if (problem !== null) throw new InputError(`fileUrl ${JSON.stringify(fileUrl)} cannot be used: ${problem}`);
   return { fileUrl, ...uploadFields(opts, defaultPath) };
 }
 

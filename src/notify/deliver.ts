@@ -14,8 +14,9 @@ import { retryDelay } from '../queue/outcome.js';
 import type { Keys } from '../queue/names.js';
 import { runScript } from '../results/scripts.js';
 import type { NotifyEvent } from './events.js';
-import { eventBody, makeSigner, webhookHeaders } from './format.js';
+import { eventBody, makeSigner, safeTarget, webhookHeaders } from './format.js';
 import type { DeliveryState } from './outbox.js';
+import { formatDuration } from '../config/units.js';
 
 export interface DelivererSource {
   readonly redis: Redis;
@@ -120,7 +121,7 @@ export class Deliverer {
       if (res.status < 200 || res.status > 299) error = `HTTP ${res.status}`;
     } catch (e) {
       const err = e as Error & { cause?: { code?: string } };
-      error = err.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : (err.cause?.code ?? err.message);
+      error = err.name === 'TimeoutError' ? `no answer within ${formatDuration(this.timeoutMs)}` : (err.cause?.code ?? err.message);
     }
     const now = Date.now();
     if (error === null) {
@@ -136,15 +137,5 @@ export class Deliverer {
     const next = now + retryDelay(attempts, config.retryBackoffMs, config.maxBackoffMs);
     await settle({ state: 'pending', attempts, lastAttemptAt: now, lastError: error, nextAt: next }, next);
     log.warn({ event: id, type: event.type, target: safeTarget(target), attempts, error, retryInMs: next - now }, 'notification not delivered; trying again later');
-  }
-}
-
-/** A target URL without its path and query (chat webhook URLs carry their secret there). */
-export function safeTarget(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}/…`;
-  } catch {
-    return 'invalid URL';
   }
 }

@@ -2,8 +2,10 @@
  * The notification events (NOTIFY_URL): what each one carries and its stable id. An id names one occurrence
  * (`batch.completed` of batch B at epoch E, a lane paused at time T...), so however many processes notice the same
  * occurrence, the outbox keeps one event and delivers it once per target (at least once: a receiver dedupes by
- * `webhook-id`). Times are Unix milliseconds; credits are kie.ai credits.
+ * `webhook-id`). Times are Unix milliseconds; credits are kie.ai credits. Durations in the texts are `formatDuration`'s.
  */
+import { formatCount, formatDuration } from '../config/units.js';
+import { LANE_ACTIVITY, type Lane } from '../queue/names.js';
 
 export const EVENT_TYPES = ['batch.completed', 'batch.paused', 'batch.stalled', 'batch.budget_reached', 'batch.expired', 'credits.low'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -38,9 +40,9 @@ export interface CompletedFacts {
   creditsConsumed: number;
   startedAt: number | null;
   finishedAt: number | null;
-  /** Folder of results.jsonl and summary.json, or null without OUTPUT_DIR. */
+  /** Folder of results.jsonl and summary.json (a local path, or `s3://bucket/prefix/<batchId>`), or null without OUTPUT_URL / OUTPUT_DIR. */
   resultsAt: string | null;
-  /** How to get the results without OUTPUT_DIR. */
+  /** How to get the results without OUTPUT_URL / OUTPUT_DIR. */
   export: string;
 }
 
@@ -77,14 +79,24 @@ export interface PausedFacts {
   extra?: Record<string, unknown>;
 }
 
+/**
+ * `batch.paused`. For one batch (a pilot): `Batch B paused (pilot): ...`. For a lane: the lane that paused, by what
+ * it does (`Polling paused (poll lane, manual): ... — holds up batches b1, b2 — ...`): the batches are held up, not
+ * paused themselves.
+ */
 export function batchPaused(f: PausedFacts, at: number): NotifyEvent {
-  const who = f.batchId ? `Batch ${f.batchId}` : f.batches.length > 0 ? `Batches ${f.batches.slice(0, 5).join(', ')}${f.batches.length > 5 ? '…' : ''}` : 'Submission';
+  const list = `${f.batches.slice(0, 5).join(', ')}${f.batches.length > 5 ? '…' : ''}`;
+  const activity = LANE_ACTIVITY[f.lane as Lane] ?? `the ${f.lane} lane`;
+  const head = f.batchId
+    ? `Batch ${f.batchId} paused (${f.code})`
+    : `${activity.charAt(0).toUpperCase()}${activity.slice(1)} paused (${f.lane} lane, ${f.code})`;
+  const held = !f.batchId && f.batches.length > 0 ? ` — holds up ${f.batches.length === 1 ? 'batch' : 'batches'} ${list}` : '';
   return {
     id: eventId('batch.paused', f.batchId ?? f.lane, f.code, f.since),
     type: 'batch.paused',
     at,
     batchId: f.batchId ?? (f.batches.length === 1 ? (f.batches[0] as string) : null),
-    text: `${who} paused (${f.lane} lane, ${f.code}): ${f.message} — ${f.action}`,
+    text: `${head}: ${f.message}${held} — ${f.action}`,
     data: { lane: f.lane, reason: { code: f.code, message: f.message, since: f.since }, batches: f.batches, action: f.action, ...f.extra },
   };
 }
@@ -95,7 +107,7 @@ export function batchStalled(f: { batchId: string; since: number; stallAfterMs: 
     type: 'batch.stalled',
     at,
     batchId: f.batchId,
-    text: `Batch ${f.batchId} stalled: no image finished for ${Math.round((at - f.since) / 60_000)} min with ${f.remaining} still to do (check \`upscale status\`)`,
+    text: `Batch ${f.batchId} stalled: no image finished for ${formatDuration(at - f.since)} with ${formatCount(f.remaining, 'image')} still to do (check \`upscale status\`)`,
     data: f,
   };
 }

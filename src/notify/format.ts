@@ -37,3 +37,13 @@ export function webhookHeaders(id: string, body: string, sign: ReturnType<typeof
   if (sign) headers['webhook-signature'] = sign(id, at, body);
   return headers;
 }
+
+/** A target URL without its path and query (chat webhook URLs carry their secret there). */
+export function safeTarget(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}/…`;
+  } catch {
+    return 'invalid URL';
+  }
+}

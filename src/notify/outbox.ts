@@ -13,6 +13,7 @@ import type { Config } from '../config/index.js';
 import type { Keys } from '../queue/names.js';
 import { runScript } from '../results/scripts.js';
 import type { NotifyEvent } from './events.js';
+import { safeTarget } from './format.js';
 
 /** What the outbox needs from a runtime (a `Runtime` is one). */
 export interface OutboxSource {
@@ -118,8 +119,20 @@ export interface OutboxSummary {
   pending: number;
   /** The oldest pending delivery's last error, if it failed before. */
   lastError: string | null;
-  /** Recent events with their delivery states, newest first. */
-  recent: { id: string; type: string; batchId: string | null; at: number; text: string; delivered: number; pending: number; failed: number; lastError: string | null }[];
+  /** Recent events with their delivery states, newest first: counts over the targets, and each target's own state. */
+  recent: {
+    id: string;
+    type: string;
+    batchId: string | null;
+    at: number;
+    text: string;
+    delivered: number;
+    pending: number;
+    failed: number;
+    lastError: string | null;
+    /** One per NOTIFY_URL the event was stored for, in order: the target without path or query (`safeTarget`). */
+    targets: { target: string; state: DeliveryState['state']; attempts: number; lastError: string | null }[];
+  }[];
 }
 
 /** What `upscale status` and the batches page show about notifications. */
@@ -129,7 +142,8 @@ export async function outboxSummary(src: OutboxSource, options: { limit?: number
   const recent = events.map((e) => {
     const count = (s: DeliveryState['state']) => e.deliveries.filter((d) => d.state === s).length;
     const err = e.deliveries.find((d) => d.state !== 'delivered' && d.lastError)?.lastError ?? null;
-    return { id: e.event.id, type: e.event.type, batchId: e.event.batchId, at: e.event.at, text: e.event.text, delivered: count('delivered'), pending: count('pending'), failed: count('failed'), lastError: err };
+    const targets = e.deliveries.map((d, i) => ({ target: safeTarget(e.targets[i] ?? ''), state: d.state, attempts: d.attempts, lastError: d.lastError ?? null }));
+    return { id: e.event.id, type: e.event.type, batchId: e.event.batchId, at: e.event.at, text: e.event.text, delivered: count('delivered'), pending: count('pending'), failed: count('failed'), lastError: err, targets };
   });
   const lastError = recent.find((r) => r.pending > 0 && r.lastError)?.lastError ?? null;
   return { targets: src.config.notifyUrls.length, pending, lastError, recent };

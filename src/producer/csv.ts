@@ -269,7 +269,11 @@ export async function* parseCsv(
   for await (const raw of lines) {
     if (reader === null) {
       // Up to the header: a sep= line names the delimiter (and is no record), else the header is sniffed.
-      if (raw.problem !== undefined || !isContent(raw)) {
+      // A header that cannot be read (invalid UTF-8, NUL bytes, too long) fails the file: every row depends on it.
+      if (raw.problem !== undefined && raw.text.trim() !== '' && !raw.text.startsWith('#')) {
+        throw new InputError(`line ${raw.line}: cannot read the CSV header: ${raw.problem}`);
+      }
+      if (!isContent(raw)) {
         held.push(raw);
         continue;
       }

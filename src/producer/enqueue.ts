@@ -15,8 +15,10 @@ import type { SubmitJobData } from '../queue/job-data.js';
 import type { NewImage } from '../results/store.js';
 import type { Runtime } from '../runtime.js';
 import { holdsNewImages } from '../batch/pilot.js';
+import { DEFAULT_OUTPUT_NAME, parseNameTemplate, TemplateError, type NameTemplate } from '../storage/name-template.js';
 import { EnqueueError, InputError } from './errors.js';
 import { expiryWarning, linkExpiry } from './expiry.js';
+import { checkOutputName, claimOutputNames } from './output-names.js';
 import { displayInput, type EnqueueOptions, type EnqueueProgress, type EnqueueResult, type ParsedLine, type Rejection } from './types.js';
 import { validateLine, type ValidImage, type Validation } from './validate.js';
 
@@ -31,13 +33,16 @@ export interface CheckedOptions {
   batchId: string;
   chunkSize: number;
   priority: Priority | undefined;
+  /** How results will be named (`opts.outputName`, else OUTPUT_NAME). */
+  template: NameTemplate;
 }
 
 /**
- * Checks the options before anything is read or stored: the batch id, the chunk size, and the default model and
- * factor (through the model registry). Throws `InputError` with a reason naming the option.
+ * Checks the options before anything is read or stored: the batch id, the chunk size, the priority, the default
+ * model and factor (through the model registry) and the OUTPUT_NAME template (`opts.outputName`, else
+ * `defaultOutputName`: the config's). Throws `InputError` with a reason naming the option.
  */
-export function checkEnqueueOptions(opts: EnqueueOptions = {}): CheckedOptions {
+export function checkEnqueueOptions(opts: EnqueueOptions = {}, defaultOutputName = DEFAULT_OUTPUT_NAME): CheckedOptions {
   const batchId = opts.batchId ?? newBatchId();
   const badBatch = checkBatchId(batchId);
   if (badBatch !== null) throw new InputError(badBatch);
@@ -58,7 +63,13 @@ export function checkEnqueueOptions(opts: EnqueueOptions = {}): CheckedOptions {
     const failed = choices.find((c) => !c.ok);
     if (!choices.some((c) => c.ok) && failed && !failed.ok) throw new InputError(`factor: ${failed.reason}`);
   }
-  return { batchId, chunkSize, priority };
+  let template: NameTemplate;
+  try {
+    template = parseNameTemplate(opts.outputName ?? defaultOutputName);
+  } catch (e) {
+    throw new InputError(e instanceof TemplateError ? e.message : String(e));
+  }
+  return { batchId, chunkSize, priority, template };
 }
 
 function submitJob(batchId: string, image: ValidImage & { jobId: string }) {
@@ -74,7 +85,8 @@ function submitJob(batchId: string, image: ValidImage & { jobId: string }) {
   return { name: 'submit', data, opts: { jobId: submitJobId(image.jobId, 0) } };
 }
 
-type StoredImage = ValidImage & { jobId: string; expiresAt?: number; warning?: string };
+/** An accepted image; `claim` is the output name it reserves in the batch (null when OUTPUT_NAME cannot collide). */
+type StoredImage = ValidImage & { jobId: string; claim: string | null; expiresAt?: number; warning?: string };
 
 /**
  * When the createTask of the `n`-th image accepted by this run is estimated to be sent (Unix ms): after every
@@ -97,7 +109,14 @@ export async function enqueueLines(
   opts: EnqueueOptions = {},
   extra: () => Partial<EnqueueProgress> = () => ({}),
 ): Promise<EnqueueResult> {
-  const { batchId, chunkSize, priority } = checkEnqueueOptions(opts);
+  const { batchId, chunkSize, priority, template } = checkEnqueueOptions(opts, rt.config.outputName);
+  const pinned = await rt.store.pinOutputName(batchId, template.source);
+  if (pinned !== template.source) {
+    throw new InputError(
+      `batch ${batchId} names its results by OUTPUT_NAME "${pinned}" (set when it was first enqueued), not "${template.source}": ` +
+        'enqueue with the same OUTPUT_NAME, or into a new batch',
+    );
+  }
   const fair = fairShareOf(rt);
   const lookahead = lookaheadFor(rt.config.createLimit);
   // Set once, after the first chunk created the batch and before any of its images is held.
@@ -123,7 +142,24 @@ export async function enqueueLines(
   const report = () =>
     opts.onProgress?.({ read, enqueued, duplicates, rejected: rejected.length, ...extra() });
 
-  const store = async (images: StoredImage[]): Promise<void> => {
+  const store = async (all: StoredImage[]): Promise<void> => {
+    // Name claims are the first command of each chunk, so chunks claim in input order.
+    const claims = all.filter((i) => i.claim !== null).map((i) => ({ jobId: i.jobId, line: i.line, name: i.claim as string }));
+    const refused = await claimOutputNames(rt.redis, rt.store.keys, batchId, rt.store.retentionMs, claims);
+    const taken = new Map<string, string>();
+    refused.forEach((reason, i) => {
+      if (reason !== null) taken.set(`${claims[i]?.jobId} ${claims[i]?.line}`, reason);
+    });
+    const images = all.filter((image) => {
+      const reason = taken.get(`${image.jobId} ${image.line}`);
+      if (reason === undefined) return true;
+      rejected.push({ line: image.line, input: displayInput(image.originalInput ?? image.input), reason });
+      // A refused image gets no link-expiry warning: it will not be submitted.
+      const warned = warnings.findIndex((w) => w.line === image.line);
+      if (warned >= 0) warnings.splice(warned, 1);
+      return false;
+    });
+    if (images.length === 0) return;
     const records: NewImage[] = images.map(({ jobId, input, originalInput, model, factor, line, meta, expiresAt, warning }) => ({
       jobId,
       input,
@@ -162,24 +198,29 @@ export async function enqueueLines(
         continue;
       }
       const jobId = imageJobId(batchId, r.image.model, r.image.factor, r.image.input);
-      if (seen.has(jobId))
+      if (seen.has(jobId)) {
         duplicates += 1; // the same image twice in one chunk
-      else {
-        seen.add(jobId);
-        const image: StoredImage = { ...r.image, jobId };
-        const expiry = /^https?:/i.test(image.input) ? linkExpiry(image.input) : null;
-        if (expiry !== null) {
-          image.expiresAt = expiry.expiresAt;
-          const now = Date.now();
-          const soon = expiryWarning(image.input, submitAt(accepted, now), now);
-          if (soon !== null) {
-            image.warning = soon.warning;
-            warnings.push({ line: image.line, input: displayInput(image.originalInput ?? image.input), reason: soon.warning });
-          }
-        }
-        accepted += 1;
-        images.push(image);
+        continue;
       }
+      const named = checkOutputName(template, batchId, { ...r.image, jobId });
+      if (!named.ok) {
+        rejected.push({ line: r.image.line, input: displayInput(r.image.originalInput ?? r.image.input), reason: named.reason });
+        continue;
+      }
+      seen.add(jobId);
+      const image: StoredImage = { ...r.image, jobId, claim: named.claim };
+      const expiry = /^https?:/i.test(image.input) ? linkExpiry(image.input) : null;
+      if (expiry !== null) {
+        image.expiresAt = expiry.expiresAt;
+        const now = Date.now();
+        const soon = expiryWarning(image.input, submitAt(accepted, now), now);
+        if (soon !== null) {
+          image.warning = soon.warning;
+          warnings.push({ line: image.line, input: displayInput(image.originalInput ?? image.input), reason: soon.warning });
+        }
+      }
+      accepted += 1;
+      images.push(image);
     }
     if (images.length === 0) return report();
     while (inFlight.size >= IN_FLIGHT_CHUNKS) await Promise.race(inFlight);
@@ -211,5 +252,11 @@ export async function enqueueLines(
   report();
   rejected.sort((a, b) => a.line - b.line);
   warnings.sort((a, b) => a.line - b.line);
-  return { batchId, enqueued, duplicates, rejected, warnings };
+  // Read after the images are in: a pause written meanwhile holds them too.
+  const gate = enqueued + duplicates > 0 ? await fair.gateOf(batchId) : null;
+  const batchPaused =
+    gate?.state === 'paused'
+      ? `batch ${batchId} is paused${gate.reason ? ` (${gate.reason})` : ''}: its new images hold until \`upscale resume --batch ${batchId}\``
+      : undefined;
+  return { batchId, enqueued, duplicates, rejected, warnings, ...(batchPaused === undefined ? {} : { batchPaused }) };
 }

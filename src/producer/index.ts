@@ -75,9 +75,10 @@ export function enqueueFile(
   source: InputSource,
   opts: EnqueueFileOptions = {},
 ): Promise<EnqueueResult> {
-  const { format, ...rest } = opts;
+  const { format, encoding, ...rest } = opts;
   const progress: Partial<EnqueueProgress> = {};
   const lines = parseInput(source, format, {
+    ...(encoding ? { encoding } : {}),
     onOpen: (info) => {
       progress.bytesRead = 0;
       if (info.size !== undefined) progress.totalBytes = info.size;

@@ -15,9 +15,11 @@
  *   form DNS and TLS use;
  * - rejected with the reason: a control character (tab, line break...) anywhere, an empty host, or a host with
  *   characters no host name can hold (a space, `%`, `<`...), or anything the WHATWG parser still refuses after
- *   encoding (a bad port...).
+ *   encoding, with its reason from url-problem.ts ("port 99999 is out of range (1-65535)", an IPv4-looking host
+ *   that is not one, a bad IPv6 literal or punycode label); port 0 too, which nothing can connect to.
  */
 import { domainToASCII } from 'node:url';
+import { httpUrlProblem } from '../url-problem.js';
 
 export type InputUrl =
   | {
@@ -102,11 +104,8 @@ export function inputUrl(written: string): InputUrl {
   const authority = encodeAuthority(m[2] as string);
   if ('reason' in authority) return { ok: false, reason: authority.reason };
   const url = scheme + authority.authority + encodeUrlPart(m[3] as string);
-  try {
-    new URL(url);
-  } catch {
-    return { ok: false, reason: `not a valid ${scheme.slice(0, -3).toLowerCase()} URL` };
-  }
+  const problem = httpUrlProblem(url);
+  if (problem !== null) return { ok: false, reason: problem };
   return url === written ? { ok: true, url } : { ok: true, url, original: written };
 }
 

@@ -12,7 +12,7 @@ import { InputError } from './errors.js';
 import { readLines, type RawLine } from './lines.js';
 import { hasMeta, metaFromValues } from './meta.js';
 import { openSource, type InputSource, type SourceInfo } from './source.js';
-import type { InputFormat, ParsedLine } from './types.js';
+import type { InputEncoding, InputFormat, ParsedLine } from './types.js';
 
 /** Fields of a JSON line naming the input, in order of preference. */
 export const JSON_INPUT_FIELDS = ['url', 'image_url', 'image'] as const;
@@ -139,7 +139,10 @@ async function sniffed(
     }
     seen.push(next.value);
     const text = next.value.text.trim();
-    if (next.value.problem === undefined && text !== '' && !text.startsWith('#')) {
+    // A line of text with a bad byte (invalid UTF-8) still shows its shape: a header with "Größe" in the wrong
+    // encoding is still a CSV header, and the CSV reader then reports it.
+    const readable = next.value.problem === undefined || next.value.problem.startsWith('not text: invalid');
+    if (readable && text !== '' && !text.startsWith('#')) {
       format = sniffFormat(next.value.text);
       break;
     }
@@ -152,8 +155,10 @@ async function sniffed(
   return { format, lines: replay() };
 }
 
-/** Extra hooks of `parseInput`, for progress. */
+/** Options of `parseInput` beyond the format: the file's encoding, and hooks for progress. */
 export interface ParseHooks {
+  /** The file's encoding (`upscale enqueue --encoding`). @defaultValue from its first bytes (lines.ts) */
+  encoding?: InputEncoding;
   /** Called once the source is open, with what is known about it. */
   onOpen?: (info: SourceInfo) => void;
   /** Called with the number of bytes of each chunk read. */
@@ -171,16 +176,19 @@ export async function* parseInput(
 ): AsyncGenerator<ParsedLine> {
   const opened = await openSource(source);
   hooks.onOpen?.(opened.info);
-  const raw = readLines(opened.chunks, hooks.onBytes);
+  const raw = readLines(opened.chunks, {
+    ...(hooks.onBytes ? { onBytes: hooks.onBytes } : {}),
+    ...(hooks.encoding ? { encoding: hooks.encoding } : {}),
+  });
   const path = opened.info.path;
   const byPath = path ? formatFromPath(path) : undefined;
   // A .txt may be a spreadsheet's text export (Excel's "Unicode Text": tab-separated with a header): sniffed too.
   const chosen = format ?? (byPath === 'txt' ? undefined : byPath);
-  const { format: fmt, lines } = chosen
-    ? { format: chosen, lines: raw }
-    : await sniffed(raw[Symbol.asyncIterator]());
   const hint: CsvDialectHint = { fallback: fallbackDelimiter(path) };
   try {
+    const { format: fmt, lines } = chosen
+      ? { format: chosen, lines: raw }
+      : await sniffed(raw[Symbol.asyncIterator]());
     yield* PARSERS[fmt](lines, hint);
   } catch (e) {
     if (e instanceof InputError) throw new InputError(`${opened.info.name}: ${e.message}`);

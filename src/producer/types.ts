@@ -46,6 +46,11 @@ export interface EnqueueOptions {
   priority?: string;
   /** Images written to Redis per round trip (records first, then BullMQ jobs). @defaultValue 1000 */
   chunkSize?: number;
+  /**
+   * How results will be named (the OUTPUT_NAME template, checked against every line; pinned on the batch).
+   * @defaultValue the config's OUTPUT_NAME
+   */
+  outputName?: string;
   /** Called after each chunk is stored and once at the end. */
   onProgress?: (p: EnqueueProgress) => void;
   /**
@@ -55,6 +60,10 @@ export interface EnqueueOptions {
   hold?: boolean;
 }
 
+/** Encodings an input file may be read in (`upscale enqueue --encoding`); `latin1` is read as Windows-1252. */
+export const INPUT_ENCODINGS = ['utf-8', 'utf-16le', 'utf-16be', 'windows-1252', 'latin1'] as const;
+export type InputEncoding = (typeof INPUT_ENCODINGS)[number];
+
 /** Input formats of `enqueueFile` / `parseInput`. */
 export type InputFormat = 'txt' | 'csv' | 'jsonl';
 export const INPUT_FORMATS: readonly InputFormat[] = ['txt', 'csv', 'jsonl'];
@@ -62,6 +71,11 @@ export const INPUT_FORMATS: readonly InputFormat[] = ['txt', 'csv', 'jsonl'];
 export interface EnqueueFileOptions extends EnqueueOptions {
   /** @defaultValue by extension (.txt, .csv, .jsonl/.ndjson), else sniffed from the first meaningful line */
   format?: InputFormat;
+  /**
+   * The file's text encoding (`utf-8`, `utf-16le`, `utf-16be`, `windows-1252`, `latin1` = Windows-1252).
+   * @defaultValue from its byte order mark, else UTF-16 by its NUL bytes, else UTF-8 (lines.ts)
+   */
+  encoding?: InputEncoding;
 }
 
 /** A line (or item) that was not enqueued, and why. */
@@ -85,6 +99,11 @@ export interface EnqueueResult {
    * (the record keeps it as `inputWarning`).
    */
   warnings: Rejection[];
+  /**
+   * Present when the batch is paused (`upscale pause --batch`) as the enqueue ends: a warning that its new images
+   * hold until `upscale resume --batch <id>`. Absent otherwise.
+   */
+  batchPaused?: string;
 }
 
 /**

@@ -23,9 +23,17 @@ export async function rememberEarlyCallback(redis: Redis, keys: Keys, submitJobI
   await redis.set(keys.earlyCallback(submitJobId), JSON.stringify(value), 'PX', Math.max(1000, Math.round(ttlMs)));
 }
 
+/** Reads the remembered callback of `submitJobId` without deleting it, or null. */
+export async function peekEarlyCallback(redis: Redis, keys: Keys, submitJobId: string): Promise<EarlyCallback | null> {
+  return parseEarly(await redis.get(keys.earlyCallback(submitJobId)));
+}
+
 /** Reads and deletes the remembered callback of `submitJobId`, or null. */
 export async function takeEarlyCallback(redis: Redis, keys: Keys, submitJobId: string): Promise<EarlyCallback | null> {
-  const raw = await redis.getdel(keys.earlyCallback(submitJobId));
+  return parseEarly(await redis.getdel(keys.earlyCallback(submitJobId)));
+}
+
+function parseEarly(raw: string | null): EarlyCallback | null {
   if (!raw) return null;
   try {
     return JSON.parse(raw) as EarlyCallback;

@@ -9,7 +9,7 @@
  * second of budget. Which batch's job is admitted next is decided by start-time fair queueing (stride scheduling):
  *
  * - every batch with held jobs and an open gate is in a ZSET scored by its *pass* (virtual time);
- * - admission takes the batch with the lowest pass, pops its oldest held job, and advances its pass by its stride:
+ * - admission takes the batch with the lowest pass, pops its first held job (images coming back — resubmissions, retries — before new arrivals, see `HoldPlace`), and advances its pass by its stride:
  *   `high` 1, `normal` 2, `low` 4 (weights 4 : 2 : 1). The clock is the pass of the last admitted job, and a batch
  *   that (re)gains work starts at max(its saved pass, the clock): it competes at once, with no credit for idle time;
  * - `urgent` batches are in a second ZSET served first, outright (round-robin among themselves).
@@ -79,6 +79,12 @@ function heldScoreFloor(now: number): number {
   return (now + HOLD_MS / 2) * 0x1000;
 }
 
+/**
+ * Held score of the first `first`-placed job: far below every arrival (scores 1, 2, ...), and exact in a double
+ * for 8 * 10^15 further `first` jobs.
+ */
+const FIRST_BASE = -1e15;
+
 const LIB = `
 local function strideOf(p)
   if p == 'high' then return 1 elseif p == 'low' then return 4 else return 2 end
@@ -106,19 +112,24 @@ end
 `;
 
 /**
- * KEYS: batch hash, held zset, ready, urgent, clock. ARGV: batchId, retention ms, front ('1': before every held
- * job, for jobs held again), job ids... Returns the batch's held count.
+ * KEYS: batch hash, held zset, ready, urgent, clock. ARGV: batchId, retention ms, place (`rehold`: before every
+ * held job; `first`: after other `first` jobs, before every new arrival; `arrival`: last), job ids... Returns the
+ * batch's held count. Scores: arrivals count up from 1 (`seq`), `first` jobs from FIRST_BASE (`fseq`), reheld jobs
+ * below the lowest score held (scores are passed as '%.0f' text: Redis' Lua would print a number with 14 digits).
  */
 const HOLD = `${LIB}
 local n = #ARGV - 3
 if n > 0 then
-  if ARGV[3] == '1' then
+  if ARGV[3] == 'rehold' then
     local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
     local score = (first[2] and tonumber(first[2]) or 0) - n
-    for i = 4, #ARGV do redis.call('ZADD', KEYS[2], score + i - 4, ARGV[i]) end
+    for i = 4, #ARGV do redis.call('ZADD', KEYS[2], string.format('%.0f', score + i - 4), ARGV[i]) end
+  elseif ARGV[3] == 'first' then
+    local base = ${FIRST_BASE} + redis.call('HINCRBY', KEYS[5], 'fseq', n) - n
+    for i = 4, #ARGV do redis.call('ZADD', KEYS[2], string.format('%.0f', base + i - 3), ARGV[i]) end
   else
     local base = redis.call('HINCRBY', KEYS[5], 'seq', n) - n
-    for i = 4, #ARGV do redis.call('ZADD', KEYS[2], 'NX', base + i - 3, ARGV[i]) end
+    for i = 4, #ARGV do redis.call('ZADD', KEYS[2], 'NX', string.format('%.0f', base + i - 3), ARGV[i]) end
   end
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
 end
@@ -220,6 +231,14 @@ export function parseGate(raw: string | null | undefined): BatchGate | null {
   }
 }
 
+/**
+ * Where held jobs go in their batch's order: `arrival` (new enqueues: last), `first` (images of the batch coming back
+ * — an automatic resubmission, `upscale retry`: before every arrival, first come first served among themselves),
+ * `rehold` (a job admitted then held again as its batch's gate closed: before everything). Jobs waiting out a retry
+ * backoff are not held at all: BullMQ's delay puts them straight into the wait list when it runs out.
+ */
+export type HoldPlace = 'arrival' | 'first' | 'rehold';
+
 /** A submit job to hold: BullMQ name, data and job id. */
 export interface HeldJob<T> {
   name: string;
@@ -255,22 +274,22 @@ export class FairShare {
    * admission. The jobs are added first: an index entry never points at a job that does not exist yet. Call
    * `admit` (or let a worker do it) afterwards. Resolves with the batch's held count.
    */
-  async holdJobs<T>(batchId: string, jobs: readonly HeldJob<T>[]): Promise<number> {
-    if (jobs.length === 0) return this.index(batchId, [], false);
+  async holdJobs<T>(batchId: string, jobs: readonly HeldJob<T>[], place: HoldPlace = 'arrival'): Promise<number> {
+    if (jobs.length === 0) return this.index(batchId, [], place);
     await this.submit.addBulk(jobs.map((j) => ({ name: j.name, data: j.data, opts: { ...j.opts, delay: HOLD_MS } })));
     return this.index(
       batchId,
       jobs.map((j) => j.opts.jobId),
-      false,
+      place,
     );
   }
 
   /**
-   * Indexes already-held job ids of a batch for admission (`front`: ahead of the others, for jobs held again),
-   * and queues the batch if its gate is open. Resolves with the batch's held count.
+   * Indexes already-held job ids of a batch for admission at `place` in the batch's order, and queues the batch if
+   * its gate is open. Resolves with the batch's held count.
    */
-  async index(batchId: string, jobIds: readonly string[], front: boolean): Promise<number> {
-    const held = await runScript(this.redis, HOLD, this.batchKeys(batchId), [batchId, this.retentionMs, front ? '1' : '0', ...jobIds]);
+  async index(batchId: string, jobIds: readonly string[], place: HoldPlace): Promise<number> {
+    const held = await runScript(this.redis, HOLD, this.batchKeys(batchId), [batchId, this.retentionMs, place, ...jobIds]);
     return Number(held);
   }
 
@@ -280,7 +299,7 @@ export class FairShare {
    */
   async rehold(job: Job, batchId: string, token: string | undefined): Promise<void> {
     if (job.id === undefined) throw new Error('rehold: the job has no id');
-    await this.index(batchId, [job.id], true);
+    await this.index(batchId, [job.id], 'rehold');
     await job.moveToDelayed(Date.now() + HOLD_MS, token);
   }
 
@@ -336,6 +355,26 @@ export class FairShare {
   /** Held (not yet admitted) jobs of a batch. */
   async heldCount(batchId: string): Promise<number> {
     return this.redis.zcard(this.keys.held(batchId));
+  }
+
+  /**
+   * What competes for the create budget now: every batch with held jobs and an open gate (the ready and urgent
+   * sets), with its held count and priority. One pipeline of O(B) commands for B such batches.
+   */
+  async backlog(): Promise<{ batchId: string; held: number; priority: Priority }[]> {
+    const k = this.keys;
+    const [ready, urgent] = await Promise.all([this.redis.zrange(k.schedReady, '0', '-1'), this.redis.zrange(k.schedUrgent, '0', '-1')]);
+    const ids = [...new Set([...urgent, ...ready])];
+    if (ids.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.zcard(k.held(id)).hget(k.batch(id), 'priority');
+    const replies = (await pipe.exec()) ?? [];
+    return ids.map((batchId, i) => {
+      const held = Number(replies[2 * i]?.[1] ?? 0);
+      const raw = replies[2 * i + 1]?.[1];
+      const p = typeof raw === 'string' ? raw : DEFAULT_PRIORITY;
+      return { batchId, held, priority: isPriority(p) ? p : DEFAULT_PRIORITY };
+    });
   }
 
   /** Drops a batch's held index (its jobs are being cancelled); the batch leaves the ready sets at its next turn. */

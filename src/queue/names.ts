@@ -3,6 +3,9 @@
 export const LANES = ['submit', 'poll', 'download'] as const;
 export type Lane = (typeof LANES)[number];
 
+/** What each lane does, for people: a pause of the poll lane is "polling paused", never "submission paused". */
+export const LANE_ACTIVITY: Record<Lane, string> = { submit: 'submission', poll: 'polling', download: 'downloads' };
+
 /** BullMQ queue name of a lane (BullMQ puts it under `prefix:`). */
 export function queueName(lane: Lane): string {
   return lane;
@@ -18,6 +21,10 @@ export function keys(prefix: string) {
     metaKeys: (batchId: string) => `${prefix}:batch:${batchId}:metakeys`,
     /** Base of the batch index's keys (src/results/index-lua.ts): `<base>line:all`, `<base>q`... */
     index: (batchId: string) => `${prefix}:batch:${batchId}:ix:`,
+    /** The OUTPUT_NAME template pinned on a batch at its first enqueue (a string). */
+    outputName: (batchId: string) => `${prefix}:batch:${batchId}:outputname`,
+    /** Output names claimed in a batch (collision key → `jobId line`), when OUTPUT_NAME can give two images one name. */
+    outputNames: (batchId: string) => `${prefix}:batch:${batchId}:names`,
     /** Latest completion durations of a model, for the adaptive poll schedule. */
     durations: (model: string) => `${prefix}:stats:durations:${model}`,
     /** Present while a lane is slowed down after a 429/455; its value is the strike count. */

@@ -9,14 +9,16 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys, Lane } from './names.js';
+import { formatDuration } from '../config/units.js';
 
 /** How a paused lane checks, on its own, whether the cause has cleared. */
 export interface ProbeInfo {
   /**
    * `key`: one free call (the credit balance) proves the API key works again (401).
    * `image`: one image is let through the paused lane; its createTask answer decides (402, 433, breaker).
+   * `store`: a small write-read of a probe object in the output store decides (the download lane, code `storage`).
    */
-  kind: 'key' | 'image';
+  kind: 'key' | 'image' | 'store';
   /** Earliest start of the next probe (Unix ms). */
   at: number;
   /** Probes tried so far during this pause. */
@@ -32,7 +34,11 @@ export interface ProbeInfo {
 }
 
 export interface PauseReason {
-  /** `401`, `402`, `433`, `breaker`, `manual`, or another module's code. */
+  /**
+   * `401`, `402`, `433`, `breaker`, `manual`, `storage` (the download lane: the output store refused the credentials
+   * or permissions, the bucket is missing, or the store cannot be reached or is not answering), or another
+   * module's code.
+   */
   code: string;
   message: string;
   /** When the lane was paused (Unix ms). */
@@ -41,6 +47,11 @@ export interface PauseReason {
   source?: Lane;
   /** Present when the lane resumes on its own after a successful probe. */
   probe?: ProbeInfo;
+  /**
+   * `credits` pauses (src/worker/runway.ts): the credits a balance read must show free, after the sends in flight,
+   * for the pause to lift by itself.
+   */
+  resumeAbove?: number;
 }
 
 export async function setPauseReason(redis: Redis, keys: Keys, lane: Lane, reason: PauseReason): Promise<void> {
@@ -92,9 +103,9 @@ export function describeProbe(reason: PauseReason, now: number): string {
   const p = reason.probe;
   if (!p) return '';
   const tried = p.tries > 0 ? `; ${p.tries} tried${p.last ? `, last met ${p.last.slice(0, 120)}` : ''}` : '';
-  if (p.running) return `probing with one ${p.kind === 'key' ? 'credit call' : 'image'} now${tried}`;
+  const what = p.kind === 'key' ? 'credit call' : p.kind === 'store' ? 'probe write to the store' : 'image';
+  if (p.running) return `probing with one ${what} now${tried}`;
   const at = new Date(p.at).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
-  const inS = Math.max(0, Math.round((p.at - now) / 1000));
-  const wait = inS >= 3600 ? `${Math.floor(inS / 3600)}h${String(Math.floor((inS % 3600) / 60)).padStart(2, '0')}m` : inS >= 60 ? `${Math.floor(inS / 60)}m${String(inS % 60).padStart(2, '0')}s` : `${inS}s`;
-  return `resumes on its own: next probe (one ${p.kind === 'key' ? 'credit call' : 'image'}) at ${at} (in ${wait}${tried})`;
+  const wait = formatDuration(Math.max(0, p.at - now));
+  return `resumes on its own: next probe (one ${what}) at ${at} (in ${wait}${tried})`;
 }

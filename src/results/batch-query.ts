@@ -69,7 +69,10 @@ export function searchTerms(search: string | undefined): { prefix: string; conta
 
 /**
  * KEYS: records. ARGV: ix base, (unused), sort (line|fin), state, failCode, group, prefix, contains, offset, limit, desc (1|0),
- * max matches, temp suffix, snapshot TTL (0 = none). Returns { total, capped, snapshot key|'', ids..., jsons... }.
+ * max matches, temp suffix, snapshot TTL (0 = none), search cursor (snapshot only: the last term a previous call
+ * looked at, '' for the first call). Returns { total, capped, snapshot key|'', ids..., jsons... }; with a snapshot,
+ * { total so far, capped, snapshot key, next cursor|'' }: a capped search adds its first max matches to the snapshot
+ * (kept under the same temp suffix across calls) and names where the next call goes on.
  */
 const QUERY = `
 local IX, REC = ARGV[1], KEYS[1]
@@ -78,6 +81,8 @@ local prefix, contains = ARGV[7], ARGV[8]
 local offset, limit, desc, maxMatches = tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11] == '1', tonumber(ARGV[12])
 local TMP = IX .. 'tmp:' .. ARGV[13]
 local keep = tonumber(ARGV[14])
+local after = ARGV[15] or ''
+local nextCursor = ''
 local temps = {}
 local cur = IX .. sort .. ':' .. (state ~= '' and state or 'all')
 local empty = false
@@ -110,13 +115,16 @@ if not empty and #groups > 0 then
   end
 end
 if not empty and prefix ~= '' then
-  local terms = redis.call('ZRANGEBYLEX', IX .. 'q', '[' .. prefix, '[' .. prefix .. '\\255', 'LIMIT', 0, maxMatches + 1)
+  local from = '[' .. prefix
+  if after ~= '' then from = '(' .. after end
+  local terms = redis.call('ZRANGEBYLEX', IX .. 'q', from, '[' .. prefix .. '\\255', 'LIMIT', 0, maxMatches + 1)
   if #terms > maxMatches then
     capped = 1
     terms[#terms] = nil
+    nextCursor = terms[#terms]
   end
   local out = TMP .. ':s'
-  temps[#temps + 1] = out
+  if keep > 0 then out = TMP .. ':snap' else temps[#temps + 1] = out end
   local seen = {}
   for _, t in ipairs(terms) do
     local id = string.match(t, '%z(.*)$')
@@ -140,8 +148,9 @@ if not empty then
   total = redis.call('ZCARD', cur)
   if keep > 0 then
     snapshot = TMP .. ':snap'
-    redis.call('ZUNIONSTORE', snapshot, 1, cur)
+    if cur ~= snapshot then redis.call('ZUNIONSTORE', snapshot, 1, cur) end
     redis.call('PEXPIRE', snapshot, keep)
+    total = redis.call('ZCARD', snapshot)
   elseif limit > 0 then
     if desc then ids = redis.call('ZREVRANGE', cur, offset, offset + limit - 1)
     else ids = redis.call('ZRANGE', cur, offset, offset + limit - 1) end
@@ -149,6 +158,7 @@ if not empty then
 end
 for _, k in ipairs(temps) do redis.call('DEL', k) end
 local out = { total, capped, snapshot }
+if keep > 0 then out[4] = nextCursor end
 if #ids > 0 then
   local jsons = redis.call('HMGET', REC, unpack(ids))
   for i, id in ipairs(ids) do
@@ -185,7 +195,15 @@ function checkQuery(q: RecordQuery): void {
   }
 }
 
-async function run(store: ResultStore, batchId: string, q: RecordQuery, offset: number, limit: number, keepMs: number) {
+async function run(
+  store: ResultStore,
+  batchId: string,
+  q: RecordQuery,
+  offset: number,
+  limit: number,
+  keepMs: number,
+  snapshotAt: { suffix: string; cursor: string } | null = null,
+) {
   checkQuery(q);
   const terms = searchTerms(q.search);
   const raw = (await runScript(store.redis, QUERY, [store.keys.records(batchId)], [
@@ -201,12 +219,15 @@ async function run(store: ResultStore, batchId: string, q: RecordQuery, offset: 
     limit,
     q.desc ? '1' : '0',
     MAX_SEARCH_MATCHES,
-    randomBytes(6).toString('hex'),
+    snapshotAt?.suffix ?? randomBytes(6).toString('hex'),
     keepMs,
+    snapshotAt?.cursor ?? '',
   ])) as (string | number)[];
+  const base = { total: Number(raw[0]), capped: Number(raw[1]) === 1, snapshot: String(raw[2] ?? '') };
+  if (keepMs > 0) return { ...base, cursor: String(raw[3] ?? ''), records: [] as ResultRecord[] };
   const records: ResultRecord[] = [];
   for (let i = 3; i + 1 < raw.length; i += 2) if (raw[i + 1]) records.push(parseRecord(String(raw[i + 1])));
-  return { total: Number(raw[0]), capped: Number(raw[1]) === 1, snapshot: String(raw[2] ?? ''), records };
+  return { ...base, cursor: '', records };
 }
 
 /**
@@ -223,11 +244,18 @@ export async function queryRecords(store: ResultStore, batchId: string, q: Recor
 /**
  * Every record matching `q`, in the query's order, as the set stood when the iteration started (a snapshot in a
  * temporary key, deleted at the end, or after SNAPSHOT_TTL_MS if the reader dies). Records are read in pages.
+ * Never capped: a search matching more than MAX_SEARCH_MATCHES terms (where a page says `capped`) is snapshot in
+ * chunks of MAX_SEARCH_MATCHES terms, one script call each (Redis is never blocked for more than one chunk), so an
+ * export or retry of a filtered set holds every match.
  */
 export async function* queryAll(store: ResultStore, batchId: string, q: RecordQuery, pageSize = 500): AsyncGenerator<ResultRecord> {
-  const { snapshot, total } = await run(store, batchId, q, 0, 0, SNAPSHOT_TTL_MS);
-  if (snapshot === '') return;
+  const suffix = randomBytes(6).toString('hex');
+  const first = await run(store, batchId, q, 0, 0, SNAPSHOT_TTL_MS, { suffix, cursor: '' });
+  const snapshot = first.snapshot;
+  let { total, cursor } = first;
   try {
+    while (cursor !== '') ({ total, cursor } = await run(store, batchId, q, 0, 0, SNAPSHOT_TTL_MS, { suffix, cursor }));
+    if (snapshot === '') return;
     for (let from = 0; from < total; from += pageSize) {
       const ids = q.desc
         ? await store.redis.zrevrange(snapshot, from, from + pageSize - 1)
@@ -237,18 +265,21 @@ export async function* queryAll(store: ResultStore, batchId: string, q: RecordQu
       for (const json of jsons) if (json) yield parseRecord(json);
     }
   } finally {
-    await store.redis.del(snapshot);
+    if (snapshot !== '') await store.redis.del(snapshot);
   }
 }
 
 export interface FailureGroup {
   id: string;
   failCode: string;
+  /** The reason pattern: failMsg with numbers, sizes, byte counts, URLs, paths, quoted strings and ids replaced by placeholders (`<n>`, `<w>x<h>`, `<size>`, `<url>`, `<path>`, `"<text>"`, `<id>`). */
   reason: string;
+  /** One real reason of the group (the first seen), for display; equals `reason` for groups indexed before patterns. */
+  example: string;
   count: number;
 }
 
-/** The batch's failures grouped by failCode and reason, largest first (groups now empty are left out). */
+/** The batch's failures grouped by failCode and reason pattern, largest first (groups now empty are left out). */
 export async function failureGroups(store: ResultStore, batchId: string): Promise<FailureGroup[]> {
   const ix = store.keys.index(batchId);
   const groups = await store.redis.hgetall(`${ix}grp`);
@@ -259,8 +290,8 @@ export async function failureGroups(store: ResultStore, batchId: string): Promis
   const counts = (await pipeline.exec()) ?? [];
   return ids
     .map((id, i) => {
-      const [failCode, reason] = JSON.parse(groups[id] as string) as [string, string];
-      return { id, failCode, reason, count: Number(counts[i]?.[1] ?? 0) };
+      const [failCode, reason, example] = JSON.parse(groups[id] as string) as [string, string, string?];
+      return { id, failCode, reason, example: example ?? reason, count: Number(counts[i]?.[1] ?? 0) };
     })
     .filter((g) => g.count > 0)
     .sort((a, b) => b.count - a.count || a.failCode.localeCompare(b.failCode));
@@ -276,15 +307,16 @@ export async function finishedPerMinute(store: ResultStore, batchId: string): Pr
 
 /**
  * Indexes the records of a batch written before the index existed (or whose index was lost): when the index holds
- * fewer images than the summary's total, the records are read once (HSCAN pages) and the missing ones indexed.
+ * fewer images than the batch has records (HLEN, O(1)), the records are read once (HSCAN pages) and the missing
+ * ones indexed.
  * @returns how many records were indexed (0 when the index was complete).
  */
 export async function ensureIndex(store: ResultStore, batchId: string): Promise<number> {
   const [indexed, total] = await Promise.all([
     store.redis.zcard(`${store.keys.index(batchId)}line:all`),
-    store.redis.hget(store.keys.batch(batchId), 'total'),
+    store.redis.hlen(store.keys.records(batchId)),
   ]);
-  if (indexed >= Number(total ?? 0)) return 0;
+  if (indexed >= total) return 0;
   let added = 0;
   let cursor = '0';
   do {

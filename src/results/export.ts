@@ -2,12 +2,14 @@
  * Export of a batch's result records (`upscale export`): JSONL (one record a line, the fields of `RECORD_FIELDS`
  * in that order, `meta` as an object) or CSV (RFC 4180: a header of `RECORD_FIELDS` without `meta`, then one
  * `meta.<key>` column per meta key of the batch, sorted (at most MAX_META_COLUMNS); CRLF line ends, fields with a
- * comma, quote or line break quoted, quotes doubled). Records are streamed page by page from Redis and written with backpressure,
- * so a 100k-image batch never sits in memory.
+ * comma, quote or line break quoted, quotes doubled; UTF-8, with a byte order mark on request (`bom`) so Excel
+ * reads it as UTF-8). Records come in input order (by `line`, then job id: line-order.ts, from the batch index) and
+ * are streamed page by page from Redis and written with backpressure, so a 100k-image batch never sits in memory.
  */
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { RECORD_FIELDS, type ResultRecord } from './record.js';
+import { recordsInLineOrder } from './line-order.js';
 import type { ResultStore } from './store.js';
 
 export const EXPORT_FORMATS = ['jsonl', 'csv'] as const;
@@ -31,10 +33,16 @@ export interface ExportOptions {
   format?: ExportFormat;
   /** Where the lines go. It is not ended: the caller ends or closes it (standard output must stay open). */
   out: Writable;
-  /** Records read per HSCAN page. @defaultValue `500` */
+  /** Records read per Redis call. @defaultValue `500` */
   pageSize?: number;
-  /** The records to write instead of the whole batch (a filtered set, in its order). @defaultValue every record */
+  /** The records to write instead of the whole batch (a filtered set, in its order). @defaultValue every record, by line */
   records?: AsyncIterable<ResultRecord>;
+  /**
+   * Start a CSV export with a UTF-8 byte order mark (EF BB BF): Excel opens a CSV without one in the system's ANSI
+   * code page and garbles `ü`. Not the default: scripts reading the CSV (Python's csv, pandas, csv-parse) would
+   * see the mark as part of the first column's name unless told. CSV only. @defaultValue `false`
+   */
+  bom?: boolean;
 }
 
 /** Most `meta.<key>` columns in a CSV export (the first ones in sorted order); JSONL always carries all of meta. */
@@ -52,18 +60,19 @@ export function csvColumns(metaKeys: readonly string[] = []): string[] {
 const CHUNK_CHARS = 64 * 1024;
 
 /**
- * Streams every record of `batchId` to `options.out` and returns how many were written.
- * Throws `UnknownBatchError` (before writing anything) when the batch does not exist.
+ * Streams every record of `batchId` to `options.out`, by line, and returns how many were written.
+ * Throws `UnknownBatchError` (before writing anything) when the batch does not exist, a RangeError for `bom` with JSONL.
  */
 export async function exportBatch(store: ResultStore, batchId: string, options: ExportOptions): Promise<number> {
   const format = options.format ?? 'jsonl';
+  if (options.bom && format !== 'csv') throw new RangeError('a byte order mark (bom) is for CSV exports only; JSON Lines has none');
   await requireBatch(store, batchId);
   const { out } = options;
   const metaKeys = format === 'csv' ? (await store.metaKeys(batchId)).slice(0, MAX_META_COLUMNS) : [];
   const line = format === 'csv' ? (r: ResultRecord) => csvLine(r, metaKeys) : jsonLine;
-  let buffer = format === 'csv' ? csvHeader(metaKeys) : '';
+  let buffer = format === 'csv' ? (options.bom ? '\uFEFF' : '') + csvHeader(metaKeys) : '';
   let count = 0;
-  for await (const record of options.records ?? store.records(batchId, options.pageSize ?? 500)) {
+  for await (const record of options.records ?? recordsInLineOrder(store, batchId, options.pageSize ?? 500)) {
     buffer += line(record);
     count++;
     if (buffer.length >= CHUNK_CHARS) {

@@ -7,8 +7,14 @@
  * |---|---|---|
  * | `line:all`, `line:<state>` | zset | jobId (line of the input, 0 when none) |
  * | `fin:all`, `fin:<terminal state>` | zset | jobId of finished images (completedAt, else updatedAt, ms) |
- * | `grp` | hash | failure group id → JSON `[failCode, reason]` (at most MAX_FAILURE_GROUPS, then `other`) |
- * | `g:<group id>` | zset | jobId of `failed`/`timed_out` images of that failCode and reason (line) |
+ * | `grp` | hash | failure group id → JSON `[failCode, pattern, example reason]` (at most MAX_FAILURE_GROUPS, then `other`) |
+ * | `g:<group id>` | zset | jobId of `failed`/`timed_out` images of that failCode and reason pattern (line) |
+ *
+ * A group is a failCode and the reason's *pattern*: the reason (failMsg) with its variable parts replaced by
+ * placeholders (URLs `<url>`, quoted strings `"<text>"`, paths `<path>`, hex ids and UUIDs `<id>`, sizes `600x400`
+ * → `<w>x<h>`, byte counts `1067 bytes` / `2.5 MB` → `<size>`, other numbers `<n>`), so one kind of failure is one
+ * group; the first reason seen is kept as its example. Batches indexed before patterns existed keep their
+ * exact-reason groups (an image still leaves its old group when it moves); new failures join pattern groups.
  * | `q` | zset | `<term>\0<jobId>` (0), terms: the taskId, the input's file name and each meta value, lower case, 64 characters at most: prefix search by ZRANGEBYLEX |
  * | `min` | hash | Unix minute → images that reached a terminal state in it (at most MAX_MINUTES fields) |
  *
@@ -18,7 +24,7 @@
  */
 import { STATES, TERMINAL_STATES } from './record.js';
 
-/** Failure groups (failCode + reason) an index keeps apart; more fall into one `other` group. */
+/** Failure groups (failCode + reason pattern) an index keeps apart; more fall into one `other` group. */
 export const MAX_FAILURE_GROUPS = 50;
 /** Longest reason (failMsg) a failure group keeps, in characters. */
 export const MAX_REASON_CHARS = 160;
@@ -35,20 +41,53 @@ export const INDEX_LUA = `
 local IX_TERMINAL = { ${TERMINAL_STATES.map((s) => `${s} = true`).join(', ')} }
 local IX_STATES = { ${STATES.map((s) => `'${s}'`).join(', ')} }
 local function ixStr(v) if type(v) == 'string' then return v end return nil end
+local function ixHexId(h)
+  if #h >= 8 and string.find(h, '%d') and string.find(h, '%a') then return '<id>' end
+  return nil
+end
+local function ixPattern(msg)
+  local s = ' ' .. msg .. ' '
+  s = string.gsub(s, '%a[%w+.-]*://[^%s"\\'<>]+', '<url>')
+  s = string.gsub(s, '"[^"]*"', '"<text>"')
+  s = string.gsub(s, '([%s%(%[:=,])\\'[^\\']*\\'', '%1\\'<text>\\'')
+  s = string.gsub(s, '([%s%(%[:=,])%a:[/\\\\][^%s"\\'<>,;:)]*', '%1<path>')
+  s = string.gsub(s, '([%s%(%[:=,])~?%.?%.?[/\\\\][^%s"\\'<>,;:)]*', '%1<path>')
+  s = string.gsub(s, '[%w._-]+[/\\\\][%w._-]+[/\\\\][^%s"\\'<>,;:)]*', '<path>')
+  s = string.gsub(s, '%x+%-%x+%-%x+%-%x+%-%x+', '<id>')
+  s = string.gsub(s, '%f[%w]%x+%f[%W]', ixHexId)
+  s = string.gsub(s, '%d+%s*[xX]%s*%d+', '<w>x<h>')
+  s = string.gsub(s, '%d+%s*\\195\\151%s*%d+', '<w>x<h>')
+  s = string.gsub(s, '%d+', '<n>')
+  s = string.gsub(s, '<n>[.,]<n>', '<n>')
+  s = string.gsub(s, '<n>[.,]<n>', '<n>')
+  s = string.gsub(s, '<n>%s*[kKmMgGtT]?i?[bB]%f[%W]', '<size>')
+  s = string.gsub(s, '<n>%s*bytes?%f[%W]', '<size>')
+  s = string.gsub(s, '%s+', ' ')
+  return string.sub(string.sub(s, 2, -2), 1, ${MAX_REASON_CHARS})
+end
+local function ixGroupId(code, text) return string.sub(redis.sha1hex(code .. '\\n' .. text), 1, 12) end
 local function ixGroup(rec)
   local st = rec['state']
   local code = ixStr(rec['failCode']) or st
-  local reason = string.sub(ixStr(rec['failMsg']) or '', 1, ${MAX_REASON_CHARS})
-  local gid = string.sub(redis.sha1hex(code .. '\\n' .. reason), 1, 12)
+  local msg = ixStr(rec['failMsg']) or ''
+  local pattern = ixPattern(msg)
+  local gid = ixGroupId(code, pattern)
   if redis.call('HEXISTS', IX .. 'grp', gid) == 0 then
     if redis.call('HLEN', IX .. 'grp') >= ${MAX_FAILURE_GROUPS} then
       gid = 'other'
-      redis.call('HSETNX', IX .. 'grp', gid, cjson.encode({ 'other', 'more kinds of failure than the page keeps apart' }))
+      redis.call('HSETNX', IX .. 'grp', gid, cjson.encode({ 'other', 'more kinds of failure than the page keeps apart', '' }))
     else
-      redis.call('HSET', IX .. 'grp', gid, cjson.encode({ code, reason }))
+      redis.call('HSET', IX .. 'grp', gid, cjson.encode({ code, pattern, string.sub(msg, 1, ${MAX_REASON_CHARS}) }))
     end
   end
   return gid
+end
+-- Group keys an image of this record may sit in besides its current one: 'other', and the group of the exact reason
+-- that batches indexed before reasons were normalised used (so an image leaves its old group when it moves on).
+local function ixOldGroupKeys(rec)
+  local st = rec['state']
+  local code = ixStr(rec['failCode']) or st
+  return { IX .. 'g:other', IX .. 'g:' .. ixGroupId(code, string.sub(ixStr(rec['failMsg']) or '', 1, ${MAX_REASON_CHARS})) }
 end
 local function ixMemberships(jobId, rec)
   local z = {}
@@ -90,8 +129,13 @@ local function ixApply(jobId, oldRec, newRec, now)
   for key, score in pairs(oz) do
     if nz[key] == nil then redis.call('ZREM', key, jobId) end
   end
+  if oldRec ~= nil and (oldRec['state'] == 'failed' or oldRec['state'] == 'timed_out') then
+    for _, key in ipairs(ixOldGroupKeys(oldRec)) do
+      if nz[key] == nil and oz[key] == nil then redis.call('ZREM', key, jobId) end
+    end
+  end
   for key, score in pairs(nz) do
-    if oz[key] ~= score then
+    if oz[key] ~= score or string.sub(key, #IX + 1, #IX + 2) == 'g:' then
       redis.call('ZADD', key, score, jobId)
       ixTouch(key)
     end

@@ -1,4 +1,5 @@
 /** The result record of one image (the JSONL export line) and the summary of a batch. */
+import { pathToFileURL } from 'node:url';
 import type { Factor, ModelName } from '../kie/models.js';
 import type { BatchGate, Priority } from '../queue/fair-share.js';
 
@@ -36,11 +37,13 @@ export interface ResultRecord {
   state: RecordState;
   taskId: string | null;
   resultUrls: string[];
-  /** Where the download lane wrote the first result, when OUTPUT_DIR is set. */
+  /** Local path of the first stored result, when results are stored on disk (OUTPUT_DIR / file:// OUTPUT_URL); null on S3. */
   outputPath: string | null;
-  /** sha256 of the downloaded file. */
+  /** Where the first result is stored (`file:///...` or `s3://bucket/key`), without credentials. */
+  outputUrl: string | null;
+  /** sha256 of the stored result (also in the S3 object's metadata). */
   sha256: string | null;
-  /** Why no verified output landed in OUTPUT_DIR after the download's retries (src/worker/verify-output.ts). */
+  /** Why no verified output was stored (OUTPUT_URL / OUTPUT_DIR) after the download's retries (src/worker/verify-output.ts). */
   outputProblem: string | null;
   /**
    * True when the downloaded output is the expected size turned by 90° (the input's EXIF orientation was not
@@ -73,10 +76,19 @@ export interface ResultRecord {
   /** Extra columns of the input line (a CSV's `sku`, a JSON line's other fields); `{}` when none. */
   meta: Record<string, string>;
   /**
-   * The download of a succeeded image (with OUTPUT_DIR): `pending` until the download lane is done with it
+   * The download of a succeeded image (with OUTPUT_URL / OUTPUT_DIR): `pending` until the download lane is done with it
    * (`done`, `failed`, `skipped`). A batch is not finished while any download is pending. Absent in older records.
    */
   download?: 'pending' | 'done' | 'failed' | 'skipped' | null;
+  /**
+   * The previous task of an image that went back for a new one (an automatic resubmission of a 5xx failure, or
+   * `upscale retry`): its taskId, failCode and failMsg (kie.ai's, or ours for a timeout) as they were when it went
+   * back. Kept through a later cancel; replaced when the next task goes back in turn. Absent (undefined) when the
+   * image never went back; not an export column (see the JSON record, `upscale show`, the batch page).
+   */
+  lastTaskId?: string | null;
+  lastFailCode?: string | null;
+  lastFailMsg?: string | null;
 }
 
 /** The export's column order (ARCHITECTURE.md's record, then the extras). */
@@ -115,6 +127,7 @@ export const RECORD_FIELDS: readonly (keyof ResultRecord)[] = [
   'inputOrientation',
   'outputProblem',
   'orientationMismatch',
+  'outputUrl',
 ];
 
 export function newRecord(
@@ -140,6 +153,7 @@ export function newRecord(
     taskId: null,
     resultUrls: [],
     outputPath: null,
+    outputUrl: null,
     sha256: null,
     outputProblem: null,
     orientationMismatch: null,
@@ -168,6 +182,7 @@ export function parseRecord(json: string): ResultRecord {
   if (!Array.isArray(r.resultUrls)) r.resultUrls = [];
   // Older records have no meta; Lua's cjson writes an empty table as `{}`, but guard against `[]` too.
   if (typeof r.meta !== 'object' || r.meta === null || Array.isArray(r.meta)) r.meta = {};
+  r.outputUrl ??= r.outputPath === null || r.outputPath === undefined ? null : pathToFileURL(r.outputPath).href;
   return r;
 }
 
@@ -191,13 +206,21 @@ export interface BatchSummary {
   /** Estimated time to finish at the current throughput. */
   etaSeconds: number | null;
   // Lifecycle fields (optional so summaries built elsewhere stay valid; `summaryFrom` always fills them).
-  /** Downloads of succeeded images still to do (with OUTPUT_DIR); the batch finishes when this is 0 too. */
+  /** Downloads of succeeded images still to do (with OUTPUT_URL / OUTPUT_DIR); the batch finishes when this is 0 too. */
   downloadsPending?: number;
+  /**
+   * Succeeded images whose output is missing: their download failed for good (`download: 'failed'`, the result's
+   * own bytes: expired URL, verification). `upscale retry --batch ID --downloads` fetches them again.
+   */
+  downloadsFailed?: number;
   /** When the finalizer wrote the batch's results and marked it finished (null while open or re-opened). */
   finalizedAt?: number | null;
   /** How often the batch was re-opened (a retry or a late image after it finished); 0 at first. */
   epoch?: number;
-  /** Where the finalizer put results.jsonl and summary.json (a folder), or null (no OUTPUT_DIR, or not finished). */
+  /**
+   * Where the finalizer put results.jsonl and summary.json: a local folder (file storage) or its URL
+   * (`s3://bucket/prefix/<batchId>`); null without OUTPUT_URL / OUTPUT_DIR, or while not finished.
+   */
   resultsAt?: string | null;
   /** End of the completion window (`--deadline`), Unix ms, or null. */
   deadlineAt?: number | null;

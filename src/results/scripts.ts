@@ -95,6 +95,7 @@ end
 local oldCredits = tonumber(rec['creditsConsumed']) or 0
 local oldAmbiguous = tonumber(rec['ambiguousSubmits']) or 0
 local oldPending = rec['download'] == 'pending'
+local oldFailedDl = rec['download'] == 'failed'
 local patch = cjson.decode(ARGV[2])
 local inc = patch['$inc']
 patch['$inc'] = nil
@@ -116,6 +117,8 @@ local ambiguous = tonumber(rec['ambiguousSubmits']) or 0
 if ambiguous ~= oldAmbiguous then redis.call('HINCRBY', KEYS[2], 'ambiguousSubmits', ambiguous - oldAmbiguous) end
 local pending = rec['download'] == 'pending'
 if pending ~= oldPending then redis.call('HINCRBY', KEYS[2], 'downloadsPending', pending and 1 or -1) end
+local failedDl = rec['download'] == 'failed'
+if failedDl ~= oldFailedDl then redis.call('HINCRBY', KEYS[2], 'downloadsFailed', failedDl and 1 or -1) end
 redis.call('HSET', KEYS[2], 'updatedAt', ARGV[3])
 if to ~= from or pending ~= oldPending then checkCompletion(KEYS[2], KEYS[4], ARGV[6], ARGV[3]) end
 local encoded = cjson.encode(rec)

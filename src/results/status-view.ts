@@ -4,9 +4,9 @@
  * (`statusJson`) keeps them as stored, Unix milliseconds.
  */
 import { describeProbe } from '../queue/pause-reason.js';
-import { formatDuration } from '../config/units.js';
+import { formatCount, formatDuration } from '../config/units.js';
 import type { LaneStatus, LaneStatusMap } from '../queue/lane-status.js';
-import { LANES } from '../queue/names.js';
+import { LANES, type Lane } from '../queue/names.js';
 import { ACTIVE_STATES, STATES, type BatchSummary } from './record.js';
 
 export interface RenderOptions {
@@ -54,8 +54,41 @@ function credits(n: number): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(3).replace(/0+$/, '');
 }
 
-/** One batch: progress bar, counts per state, credits, throughput, ETA, times. */
-export function renderBatch(s: BatchSummary, options: RenderOptions): string {
+/**
+ * Why the batch has no ETA now, or null when its remaining images can move: they wait for the pilot's approval
+ * (`held`, not approved), the batch is paused, or a lane they still need is paused (waiting images need submit and
+ * poll, polling ones poll, pending downloads the download lane). A throughput-based ETA would be a
+ * guess in each case: the batch does not move until someone acts.
+ * @returns `waiting for approval of the pilot (90 held: upscale approve --batch B)`, `paused: <the batch's reason>`,
+ *   `paused: poll lane (manual)`.
+ */
+export function noEtaReason(s: BatchSummary, lanes?: LaneStatusMap): string | null {
+  if (isBatchFinished(s)) return null;
+  const held = s.counts.held ?? 0;
+  if (held > 0 && s.pilot !== null && s.pilot !== undefined && (s.pilotApprovedAt === null || s.pilotApprovedAt === undefined)) {
+    return `waiting for approval of the pilot (${held} held: \`upscale approve --batch ${s.batchId}\`)`;
+  }
+  if (s.gate) return `${s.gate.state}: ${s.gate.reason}`;
+  if (!lanes) return null;
+  const unsent = s.counts.waiting + s.counts.submitting;
+  const needed: Lane[] = [];
+  if (unsent > 0) needed.push('submit');
+  if (unsent + s.counts.polling > 0) needed.push('poll');
+  if ((s.downloadsPending ?? 0) > 0) needed.push('download');
+  const stopped = needed.filter((lane) => lanes[lane].paused);
+  if (stopped.length === 0) return null;
+  return `paused: ${stopped.map((lane) => `${lane} lane (${lanes[lane].reason?.code ?? 'no reason recorded'})`).join(', ')}`;
+}
+
+/** The ETA as people read it: `ETA 4m24s`, `ETA -` (no throughput yet), or `no ETA: <why>` ({@link noEtaReason}). */
+export function etaText(s: BatchSummary, lanes?: LaneStatusMap): string {
+  const why = noEtaReason(s, lanes);
+  if (why) return `no ETA: ${why}`;
+  return s.etaSeconds === null ? 'ETA -' : `ETA ${formatDuration(s.etaSeconds * 1000)}`;
+}
+
+/** One batch: progress bar, counts per state, credits, throughput, ETA (or why none), times. */
+export function renderBatch(s: BatchSummary, options: RenderOptions, lanes?: LaneStatusMap): string {
   const done = s.total - activeCount(s);
   const finished = isBatchFinished(s);
   const flags = finished ? '  finished' : `${s.gate ? `  ${s.gate.state.toUpperCase()}` : ''}${s.priority !== 'normal' ? `  priority ${s.priority}` : ''}`;
@@ -67,7 +100,8 @@ export function renderBatch(s: BatchSummary, options: RenderOptions): string {
   const rate = s.throughputPerMinute === null ? 'throughput -' : `${s.throughputPerMinute}/min`;
   let eta: string;
   if (finished) eta = s.finishedAt !== null && s.startedAt !== null ? `took ${formatDuration(s.finishedAt - s.startedAt)}` : 'done';
-  else eta = s.etaSeconds === null ? 'ETA -' : `ETA ${formatDuration(s.etaSeconds * 1000)}`;
+  // A paused batch, one waiting for its pilot's approval, or one whose lane is paused does not move: why, not an ETA.
+  else eta = etaText(s, lanes);
   const lines = [
     head,
     `  ${counts}`,
@@ -125,7 +159,38 @@ export interface NotificationsView {
   targets: number;
   pending: number;
   lastError: string | null;
-  recent: readonly { id: string; type: string; batchId: string | null; at: number; delivered: number; pending: number; failed: number; lastError: string | null }[];
+  recent: readonly {
+    id: string;
+    type: string;
+    batchId: string | null;
+    at: number;
+    delivered: number;
+    pending: number;
+    failed: number;
+    lastError: string | null;
+    /** Each target's own delivery (absent in views built before targets were listed: the counts are used). */
+    targets?: readonly { target: string; state: 'pending' | 'delivered' | 'failed'; attempts: number; lastError: string | null }[];
+  }[];
+}
+
+/**
+ * An event's delivery for people, per target when the targets differ: `delivered`, `FAILED (HTTP 500)`, `pending
+ * (ECONNREFUSED)`, or `delivered to #1 https://hooks.example.com/…; FAILED to #2 http://127.0.0.1:9/… (ECONNREFUSED)`
+ * (one dead receiver does not make an event delivered to the others look failed). `recorded` without NOTIFY_URL.
+ */
+export function describeDelivery(e: NotificationsView['recent'][number], targets: number): string {
+  if (targets === 0) return 'recorded';
+  const one = (state: string, err: string | null) => (state === 'failed' ? `FAILED (${err ?? 'gave up'})` : state === 'pending' ? `pending${err ? ` (${err})` : ''}` : 'delivered');
+  const per = e.targets ?? [];
+  if (per.length <= 1 || per.every((t) => t.state === per[0]?.state)) {
+    return one(e.failed > 0 ? 'failed' : e.pending > 0 ? 'pending' : 'delivered', e.lastError);
+  }
+  return per
+    .map((t, i) => {
+      const err = t.state !== 'delivered' && t.lastError ? ` (${t.lastError})` : '';
+      return `${t.state === 'failed' ? 'FAILED' : t.state} to #${i + 1} ${t.target}${err}`;
+    })
+    .join('; ');
 }
 
 /** The pilot facts status shows (src/batch/pilot.ts). */
@@ -156,6 +221,20 @@ export interface StatusInput {
   pilots?: Readonly<Record<string, PilotView>>;
 }
 
+/**
+ * What a pilot asks of people next: `approved`; `running`; while the pilot is done and images are still held in an
+ * open batch, `done: run \`upscale approve --batch B\` to submit the 90 held images (or \`upscale cancel\`)`; and
+ * once nothing is held any more (cancelled, expired) or the batch finished without approval, `not approved (nothing
+ * held any more)`: never advice to approve nothing.
+ */
+export function pilotNext(s: Pick<BatchSummary, 'batchId' | 'counts' | 'total' | 'downloadsPending'>, pilot: Pick<PilotView, 'approvedAt' | 'done'>): string {
+  if (pilot.approvedAt !== null) return 'approved';
+  const held = s.counts.held ?? 0;
+  if (held === 0 || isBatchFinished(s as BatchSummary)) return 'not approved (nothing held any more)';
+  if (!pilot.done) return 'running';
+  return `done: run \`upscale approve --batch ${s.batchId}\` to submit the ${formatCount(held, 'held image')} (or \`upscale cancel --batch ${s.batchId}\`)`;
+}
+
 /** The batch's lifecycle lines: pilot, deadline, finished and where the results are. */
 export function renderLifecycle(s: BatchSummary, pilot: PilotView | undefined, now: number): string[] {
   const lines: string[] = [];
@@ -164,14 +243,16 @@ export function renderLifecycle(s: BatchSummary, pilot: PilotView | undefined, n
       .map(([state, n]) => `${n} ${state}`)
       .join(', ');
     const price = pilot.creditsPerImage === null ? 'no credits measured yet' : `${credits(pilot.creditsPerImage)} credits/image → about ${credits(pilot.extrapolatedCredits ?? 0)} credits for all ${s.total} images`;
-    const next = pilot.approvedAt !== null ? 'approved' : pilot.done ? `done: run \`upscale approve --batch ${s.batchId}\` to submit the ${s.counts.held} held images (or \`upscale cancel\`)` : 'running';
-    lines.push(`  pilot ${pilot.images} images: ${states} · ${price} · ${next}`);
+    lines.push(`  pilot ${formatCount(pilot.images, 'image')}: ${states} · ${price} · ${pilotNext(s, pilot)}`);
   }
   if (s.deadlineAt !== null && s.deadlineAt !== undefined) {
     const left = s.deadlineAt - now;
     lines.push(`  deadline ${isoUtc(s.deadlineAt)} (${left > 0 ? `in ${formatDuration(left)}` : `passed; ${s.counts.expired} expired`})`);
   }
   if ((s.downloadsPending ?? 0) > 0) lines.push(`  ${s.downloadsPending} download(s) still to do`);
+  if ((s.downloadsFailed ?? 0) > 0) {
+    lines.push(`  ${s.downloadsFailed} output(s) MISSING: download failed (outputProblem in the records) · fetch again: upscale retry --batch ${s.batchId} --downloads`);
+  }
   if (s.finalizedAt !== null && s.finalizedAt !== undefined) {
     lines.push(`  finished ${isoUtc(s.finalizedAt)} · ${s.resultsAt ? `results in ${s.resultsAt}/results.jsonl and summary.json` : `results: upscale export --batch ${s.batchId}`}`);
   }
@@ -186,8 +267,7 @@ export function renderNotifications(n: NotificationsView, now: number, max = 5):
       : `notifications: ${n.targets} target(s) · ${n.pending} delivery(ies) pending${n.lastError ? ` (last failure: ${n.lastError}; retrying with backoff)` : ''}`;
   const lines = [head];
   for (const e of n.recent.slice(0, max)) {
-    const state = n.targets === 0 ? 'recorded' : e.failed > 0 ? `FAILED (${e.lastError ?? 'gave up'})` : e.pending > 0 ? `pending${e.lastError ? ` (${e.lastError})` : ''}` : 'delivered';
-    lines.push(`  ${e.type}${e.batchId ? ` ${e.batchId}` : ''} · ${formatTime(e.at, now)} · ${state}`);
+    lines.push(`  ${e.type}${e.batchId ? ` ${e.batchId}` : ''} · ${formatTime(e.at, now)} · ${describeDelivery(e, n.targets)}`);
   }
   return lines.join('\n');
 }
@@ -213,7 +293,7 @@ export function renderStatus(snapshot: StatusInput, options: RenderOptions & { l
     shown = snapshot.batches.filter((b) => !isBatchFinished(b) || finishedShown++ < maxFinished);
     hidden = snapshot.batches.length - shown.length;
   }
-  const blocks = shown.map((b) => [renderBatch(b, options), ...renderLifecycle(b, snapshot.pilots?.[b.batchId], options.now)].join('\n'));
+  const blocks = shown.map((b) => [renderBatch(b, options, snapshot.lanes), ...renderLifecycle(b, snapshot.pilots?.[b.batchId], options.now)].join('\n'));
   if (snapshot.batches.length === 0) blocks.push('no batches (enqueue one with `upscale enqueue`)');
   if (hidden > 0) blocks.push(`${hidden} older finished batch(es) not shown (\`upscale status --batch ID\` or \`--json\` lists them)`);
   const tail = [renderLanes(snapshot.lanes, options.now)];

@@ -101,6 +101,28 @@ export class ResultStore {
     return { status: status as 'ok' | 'refused', previous: previous as RecordState, record: parseRecord(json) };
   }
 
+  /**
+   * Pins the OUTPUT_NAME template of a batch (`keys.outputName`, kept `retentionMs` after its last use): the first
+   * enqueue sets it, later ones get it back (to compare), and the download lane names the batch's results by it
+   * whatever its own OUTPUT_NAME. Returns the pinned template. Kept apart from the batch's hash, so an enqueue whose
+   * every line was refused leaves no batch behind.
+   */
+  async pinOutputName(batchId: string, template: string): Promise<string> {
+    const key = this.keys.outputName(batchId);
+    const [, [, pinned]] = (await this.redis
+      .multi()
+      .set(key, template, 'PX', this.retentionMs, 'NX')
+      .get(key)
+      .pexpire(key, this.retentionMs)
+      .exec()) as [unknown, [unknown, string]];
+    return pinned;
+  }
+
+  /** The OUTPUT_NAME template pinned on a batch at enqueue (its retention renewed), or null (none pinned). */
+  getOutputName(batchId: string): Promise<string | null> {
+    return this.redis.getex(this.keys.outputName(batchId), 'PX', this.retentionMs);
+  }
+
   async getRecord(batchId: string, jobId: string): Promise<ResultRecord | null> {
     const json = await this.redis.hget(this.keys.records(batchId), jobId);
     return json === null ? null : parseRecord(json);
@@ -182,6 +204,7 @@ export function summaryFrom(batchId: string, h: Record<string, string>, now: num
     throughputPerMinute: throughputPerMinute === null ? null : Math.round(throughputPerMinute * 10) / 10,
     etaSeconds,
     downloadsPending: Math.max(0, num(h.downloadsPending) ?? 0),
+    downloadsFailed: Math.max(0, num(h.downloadsFailed) ?? 0),
     finalizedAt: num(h.finalizedAt),
     epoch: num(h.epoch) ?? 0,
     resultsAt: h.resultsAt ?? null,

@@ -6,8 +6,11 @@
  *
  * Deny by default:
  * - `GET` (and the `HEAD` fastify derives from it) of any dashboard route is a read: allowed.
- * - Any other method is a write. Read-only (the default): 405. With `--dashboard-write`: allowed only when the
- *   matched route is in {@link BOARD_WRITE_RULES} and its params pass the rule's check, else 403.
+ * - Any other method is a write. First, a write a browser sends from another site is refused (403 `cross-site
+ *   request refused`, {@link crossSiteReason}): the browser attaches the dashboard's basic-auth credentials to any
+ *   request to this origin, so without this a page elsewhere could press the dashboard's buttons. Then, read-only
+ *   (the default): 405. With `--dashboard-write`: allowed only when the matched route is in {@link BOARD_WRITE_RULES}
+ *   and its params pass the rule's check, else 403.
  *
  * What write mode allows, exactly (Bull Board's routes under `/dashboard`):
  * | method and route | params allowed |
@@ -121,10 +124,41 @@ export function isRead(request: FastifyRequest): boolean {
   return route.methods.includes('GET') || route.methods.includes('HEAD');
 }
 
+/**
+ * Why a write is refused as cross-site, or null when it is not (decided once here, for every state-changing route of
+ * the dashboard: Bull Board's and the pipeline's own):
+ * - `Sec-Fetch-Site` (sent by every current browser) other than `same-origin` or `none` (typed by the user): refused;
+ * - an `Origin` whose host differs from the request's host (fastify's `request.host`: the `Host` header, or a trusted
+ *   proxy's `X-Forwarded-Host` under TRUST_PROXY), or `Origin: null`: refused, unless the browser itself said
+ *   `Sec-Fetch-Site: same-origin` (a reverse proxy that rewrites `Host`, as nginx's `proxy_pass` does by default);
+ * - neither header: not a browser (curl, scripts with the credentials): allowed.
+ */
+export function crossSiteReason(request: Pick<FastifyRequest, 'headers' | 'host'>): string | null {
+  const one = (name: string): string | undefined => {
+    const v = request.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  const site = one('sec-fetch-site')?.trim().toLowerCase();
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return `Sec-Fetch-Site is ${site}`;
+  const origin = one('origin');
+  if (origin === undefined || site === 'same-origin') return null;
+  if (origin.trim() === 'null') return 'Origin is null';
+  let host: string;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    return `Origin "${origin.slice(0, 100)}" is not a URL`;
+  }
+  if (host === '') return `Origin "${origin.slice(0, 100)}" has no host`;
+  return host.toLowerCase() === String(request.host ?? '').toLowerCase() ? null : `Origin ${origin.slice(0, 100)} is not this dashboard (${request.host})`;
+}
+
 export type WriteVerdict = { ok: true } | { ok: false; status: 403 | 405; error: string };
 
 /** Judges a dashboard request that is not a read. */
 export async function judgeWrite(request: FastifyRequest, rt: Runtime, write: boolean): Promise<WriteVerdict> {
+  const cross = crossSiteReason(request);
+  if (cross) return { ok: false, status: 403, error: `cross-site request refused (${cross})` };
   if (!write) {
     return {
       ok: false,

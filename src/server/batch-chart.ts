@@ -17,6 +17,8 @@ export interface ChartInput {
   remaining: number;
   /** Unix ms "now" (the end of the chart while images remain). */
   now: number;
+  /** Why the batch cannot move now (status-view.ts `noEtaReason`): shown instead of an ETA. */
+  noEta?: string | null;
 }
 
 export interface Rate {
@@ -72,7 +74,9 @@ export function renderChart(input: ChartInput): string {
   const eta =
     input.remaining === 0
       ? 'all images finished'
-      : rate.etaSeconds === null
+      : input.noEta
+        ? `${input.remaining} to go; no ETA: ${input.noEta}`
+        : rate.etaSeconds === null
         ? `${input.remaining} to go; none finished in the last ${RATE_WINDOW_MIN} minutes, so no ETA`
         : `${input.remaining} to go · ETA ${formatDuration(rate.etaSeconds * 1000)} at ${rate.perMinute.toFixed(1)} images/min (last ${RATE_WINDOW_MIN} min)`;
   return `<figure class="chart" data-bins="${bins.length}" data-bin-minutes="${width}">

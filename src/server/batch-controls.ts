@@ -1,8 +1,9 @@
 /**
  * The batches page's write actions: `POST /dashboard/batches/:id/pause` and `.../resume` (the same as
  * `upscale pause|resume --batch ID`), allowed only with `upscale serve --dashboard-write` (405 otherwise), behind the
- * dashboard's basic auth. Only `application/json` bodies are accepted (415 otherwise): a cross-site HTML form cannot
- * send one without a CORS preflight, which this server never grants, so another site cannot press the button.
+ * dashboard's basic auth. A request from another site is refused before it gets here (403, the dashboard's one
+ * cross-site check: access.ts `crossSiteReason`); only `application/json` bodies are accepted besides (415
+ * otherwise), which a cross-site HTML form cannot send without a CORS preflight this server never grants.
  */
 import type { FastifyInstance } from 'fastify';
 import { pauseBatch, resumeBatch } from '../control/index.js';

@@ -7,14 +7,19 @@
  * | `GET /dashboard/batches/:id` (`?state=&failCode=&group=&q=&sort=line\|finished&order=asc\|desc&page=&size=`) | batch-page | no |
  * | `GET /dashboard/batches/:id/compare/:jobId` | batch-compare | no |
  * | `GET /dashboard/batches/:id/thumbs/:jobId/:file` (`in.webp`, `out.webp`, `in-small.webp`, `out-small.webp`) | batch-thumb | no |
- * | `GET /api/batches/:id/records` (same filters; JSON `{ total, capped, offset, records }`) | batch-records | no |
+ * | `GET /api/batches/:id/records` (same filters; JSON `{ total, capped, offset, page, pageSize, pages, records }`; a page past the end is the last page, as on the HTML page) | batch-records | no |
  * | `POST /api/batches/:id/retry` (same filters: retries the failed/timed_out images among them) | batch-retry | yes |
  *
+ * Writes from another site are refused for every route of the dashboard in one place (access.ts `crossSiteReason`).
+ *
  * The export of a filtered set is `GET /api/batches/:id/export?format=&<filters>` (batches.ts).
+ *
+ * Thumbnails are read where the workers stored them: from OUTPUT_DIR (or a file:// OUTPUT_URL) on this machine, or
+ * through the S3 storage of an s3:// OUTPUT_URL (opened on first use, closed with the server).
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { retry } from '../control/batches.js';
 import { checkBatchId } from '../queue/identity.js';
 import {
@@ -24,12 +29,17 @@ import {
   queryAll,
   queryRecords,
   QueryError,
+  type QueryPage,
   type RecordQuery,
 } from '../results/batch-query.js';
 import { STATES, type RecordState } from '../results/record.js';
+import type { ResultStore } from '../results/store.js';
 import type { Runtime } from '../runtime.js';
-import { THUMB_FILES, thumbPath, type ThumbFile } from '../results/thumbs.js';
-import { queryString, renderBatchPage, renderComparePage } from './batch-page.js';
+import { THUMB_FILES, thumbKey, thumbPath, type ThumbFile } from '../results/thumbs.js';
+import { openStorage, type Storage } from '../storage/index.js';
+import { noEtaReason } from '../results/status-view.js';
+import { batchUrls, queryString, renderBatchPage, renderComparePage } from './batch-page.js';
+import { readLanes } from './lanes.js';
 
 export interface BatchDetailOptions {
   /** Offer and accept "retry these". @defaultValue `false` */
@@ -41,6 +51,20 @@ export const DEFAULT_PAGE_SIZE = 50;
 const JOB_ID = /^[0-9a-f]{24}$/;
 
 type Query = Record<string, string | undefined>;
+
+/**
+ * Page `number` (1-based) of `size` records matching `query`; a page past the end (a typed page=999, or the set
+ * shrank) is answered with the last page, the same for the HTML page and the JSON API. Resolves with the page and
+ * its number after clamping (1 for an empty set). Throws QueryError like queryRecords.
+ */
+export async function pageOf(store: ResultStore, batchId: string, query: RecordQuery, number: number, size: number): Promise<{ page: QueryPage; number: number }> {
+  let page = await queryRecords(store, batchId, query, (number - 1) * size, size);
+  if (page.records.length === 0 && page.offset > 0 && page.offset >= page.total) {
+    number = Math.max(1, Math.ceil(page.total / size));
+    page = page.total > 0 ? await queryRecords(store, batchId, query, (number - 1) * size, size) : { ...page, offset: 0 };
+  }
+  return { page, number };
+}
 
 /** A URL query as a RecordQuery and page, or the reason it is not one (naming the parameter). */
 export function parseRecordQuery(raw: Query): { query: RecordQuery; page: number; size: number } {
@@ -102,18 +126,16 @@ async function requireKnownBatch(rt: Runtime, id: string, reply: FastifyReply, h
   return false;
 }
 
-/** Refuses a cross-site form post (the browser sends basic auth along with any request to this origin). */
-function sameOrigin(request: FastifyRequest): boolean {
-  const origin = request.headers.origin;
-  if (origin === undefined) return request.headers['sec-fetch-site'] !== 'cross-site';
-  try {
-    return new URL(origin).host === request.headers.host;
-  } catch {
-    return false;
-  }
-}
-
 export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: BatchDetailOptions = {}): void {
+  let s3: Promise<Storage | null> | undefined;
+  /** The S3 storage thumbnails are read from (null unless OUTPUT_URL is s3://). */
+  const s3Storage = (): Promise<Storage | null> => {
+    s3 ??= rt.config.output?.kind === 's3' ? openStorage(rt.config) : Promise.resolve(null);
+    return s3;
+  };
+  app.addHook('onClose', async () => {
+    (await s3?.catch(() => null))?.close();
+  });
   const write = options.write ?? false;
 
   // A form posts "retry these" as urlencoded; its fields are not used (the filters are in the URL).
@@ -134,31 +156,39 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
       let page;
       try {
         parsed = parseRecordQuery(request.query);
-        page = await queryRecords(rt.store, id, parsed.query, (parsed.page - 1) * parsed.size, parsed.size);
-        if (page.records.length === 0 && page.total > 0) {
-          // Past the end (the set shrank, or a typed page number): show the last page.
-          parsed.page = Math.ceil(page.total / parsed.size);
-          page = await queryRecords(rt.store, id, parsed.query, (parsed.page - 1) * parsed.size, parsed.size);
-        }
+        const clamped = await pageOf(rt.store, id, parsed.query, parsed.page, parsed.size);
+        page = clamped.page;
+        parsed.page = clamped.number;
       } catch (e) {
         if (!(e instanceof QueryError)) throw e;
         error = e.message;
         page = { total: 0, capped: false, offset: 0, records: [] };
       }
-      const [summary, groups, minutes] = await Promise.all([
+      const [summary, groups, minutes, lanes] = await Promise.all([
         rt.store.getSummary(id, now),
         failureGroups(rt.store, id),
         finishedPerMinute(rt.store, id),
+        readLanes(rt),
       ]);
       if (!summary) return reply.code(404).type('text/plain; charset=utf-8').send(`no batch named ${id}`);
       const thumbs = new Set<string>();
       const outputDir = rt.config.outputDir;
+      const storage = outputDir ? null : await s3Storage();
       if (outputDir) {
         await Promise.all(
           page.records
             .filter((r) => r.state === 'succeeded' && r.outputPath)
             .map(async (r) => {
               if (await stat(thumbPath(outputDir, id, r.jobId, 'out-small.webp')).catch(() => null)) thumbs.add(r.jobId);
+            }),
+        );
+      } else if (storage) {
+        // One HEAD per stored output on this page (at most the page size); a store that cannot answer shows none.
+        await Promise.all(
+          page.records
+            .filter((r) => r.state === 'succeeded' && r.outputUrl)
+            .map(async (r) => {
+              if (await storage.exists(thumbKey(id, r.jobId, 'out-small.webp')).catch(() => false)) thumbs.add(r.jobId);
             }),
         );
       }
@@ -175,6 +205,8 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
         now,
         notice: retried !== undefined ? `${retried} image(s) of this view given a new task.` : undefined,
         error,
+        publicPath: request.publicPath,
+        noEta: noEtaReason(summary, lanes),
       });
       return reply
         .code(error ? 400 : 200)
@@ -193,8 +225,8 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
       await ensureIndex(rt.store, id);
       try {
         const { query, page, size } = parseRecordQuery(request.query);
-        const result = await queryRecords(rt.store, id, query, (page - 1) * size, size);
-        return await reply.header('cache-control', 'no-store').send(result);
+        const { page: result, number } = await pageOf(rt.store, id, query, page, size);
+        return await reply.header('cache-control', 'no-store').send({ ...result, page: number, pageSize: size, pages: Math.max(1, Math.ceil(result.total / size)) });
       } catch (e) {
         if (e instanceof QueryError) return reply.code(400).send({ error: e.message });
         throw e;
@@ -211,7 +243,6 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
           error: 'the dashboard is read-only (start upscale serve with --dashboard-write to allow retry)',
         });
       }
-      if (!sameOrigin(request)) return reply.code(403).send({ error: 'cross-site request refused' });
       const { id } = request.params;
       if (!(await requireKnownBatch(rt, id, reply, false))) return reply;
       await ensureIndex(rt.store, id);
@@ -226,8 +257,8 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
       request.log.info({ batchId: id, query, ...result }, 'retry from the batch page');
       const wantsHtml = (request.headers.accept ?? '').includes('text/html');
       if (!wantsHtml) return reply.send(result);
-      // Back to the page, relative (/api/batches/:id/retry → ../../../dashboard/batches/:id), for a base path.
-      return reply.redirect(`../../../dashboard/batches/${encodeURIComponent(id)}${queryString(query, { retried: result.retried })}`, 303);
+      // Back to the page, with the public prefix (public-path.ts).
+      return reply.redirect(`${batchUrls(request.publicPath, id).page}${queryString(query, { retried: result.retried })}`, 303);
     },
   );
 
@@ -243,7 +274,7 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
       return reply
         .type('text/html; charset=utf-8')
         .header('cache-control', 'no-store')
-        .send(renderComparePage({ record, back: back === '' ? '' : `?${back}` }));
+        .send(renderComparePage({ record, back: back === '' ? '' : `?${back}`, publicPath: request.publicPath }));
     },
   );
 
@@ -256,7 +287,22 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
       if (checkBatchId(id) !== null || !JOB_ID.test(jobId) || !THUMB_FILES.includes(file as ThumbFile)) {
         return reply.code(404).send({ error: 'no such thumbnail' });
       }
-      if (!outputDir) return reply.code(404).send({ error: 'no thumbnails: OUTPUT_DIR is not set for upscale serve' });
+      const storage = outputDir ? null : await s3Storage();
+      if (storage) {
+        let found: Awaited<ReturnType<Storage['get']>>;
+        try {
+          found = await storage.get(thumbKey(id, jobId, file as ThumbFile));
+        } catch (e) {
+          return reply.code(502).send({ error: `thumbnail unavailable: ${(e as Error).message}` });
+        }
+        if (!found) return reply.code(404).send({ error: 'no such thumbnail (not made yet, or the output was not downloaded)' });
+        return reply
+          .type('image/webp')
+          .header('content-length', found.size)
+          .header('cache-control', 'private, max-age=3600')
+          .send(found.body);
+      }
+      if (!outputDir) return reply.code(404).send({ error: 'no thumbnails: neither OUTPUT_URL nor OUTPUT_DIR is set for upscale serve' });
       const path = thumbPath(outputDir, id, jobId, file as ThumbFile);
       const st = await stat(path).catch(() => null);
       if (!st?.isFile()) return reply.code(404).send({ error: 'no such thumbnail (not made yet, or the output was not downloaded)' });

@@ -1,12 +1,15 @@
 /**
- * The page of one batch (`/dashboard/batches/:id`) and its comparison view: server-rendered HTML, links relative to
- * the page (so a base path in front of `/dashboard` keeps working), every value escaped. Pure functions of the data.
+ * The page of one batch (`/dashboard/batches/:id`) and its comparison view: server-rendered HTML, every value
+ * escaped. Pure functions of the data. Every link, image, form action and redirect is an absolute path built with
+ * `publicUrl(publicPath, ...)`: a relative one resolves differently with and without a trailing slash on the page's
+ * URL, and a path without the public prefix misses a reverse proxy's location (public-path.ts).
  */
 import { formatDuration } from '../config/units.js';
-import type { FailureGroup, QueryPage, RecordQuery } from '../results/batch-query.js';
+import { MAX_SEARCH_MATCHES, type FailureGroup, type QueryPage, type RecordQuery } from '../results/batch-query.js';
 import { ACTIVE_STATES, STATES, type BatchSummary, type ResultRecord } from '../results/record.js';
 import { renderChart } from './batch-chart.js';
 import { COLORS, escapeHtml } from './batches-page.js';
+import { publicUrl } from './public-path.js';
 
 export interface BatchPageInput {
   summary: BatchSummary;
@@ -23,7 +26,28 @@ export interface BatchPageInput {
   /** A line shown above the table (the outcome of a retry, a query error). */
   notice?: string | undefined;
   error?: string | undefined;
+  /** The public prefix every link carries (public-path.ts). @defaultValue `''` */
+  publicPath?: string;
+  /** Why the batch has no ETA now (status-view.ts `noEtaReason`), or null. */
+  noEta?: string | null;
 }
+
+/** The app's paths of one batch, with the public prefix (absolute: right whatever the page's own URL). */
+export function batchUrls(publicPath: string, batchId: string) {
+  const id = encodeURIComponent(batchId);
+  const page = publicUrl(publicPath, `/dashboard/batches/${id}`);
+  return {
+    list: publicUrl(publicPath, '/dashboard/batches'),
+    page,
+    compare: (jobId: string) => `${page}/compare/${encodeURIComponent(jobId)}`,
+    thumb: (jobId: string, file: string) => `${page}/thumbs/${encodeURIComponent(jobId)}/${file}`,
+    summary: publicUrl(publicPath, `/api/batches/${id}`),
+    exportOf: publicUrl(publicPath, `/api/batches/${id}/export`),
+    retry: publicUrl(publicPath, `/api/batches/${id}/retry`),
+  };
+}
+
+type BatchUrls = ReturnType<typeof batchUrls>;
 
 /** The query as URL parameters (only those set), plus `extra`. */
 export function queryString(q: RecordQuery, extra: Record<string, string | number | undefined> = {}): string {
@@ -63,10 +87,10 @@ function shortInput(input: string): string {
   return name.length > 48 ? `${name.slice(0, 47)}…` : name || input.slice(0, 48);
 }
 
-function row(r: ResultRecord, id: string, hasThumbs: boolean, back: string): string {
-  const enc = encodeURIComponent;
+function row(r: ResultRecord, urls: BatchUrls, hasThumbs: boolean, back: string): string {
+  const compare = escapeHtml(`${urls.compare(r.jobId)}${back}`);
   const thumbs = hasThumbs
-    ? `<a class="thumbs" href="${id}/compare/${enc(r.jobId)}${back}" title="compare before and after"><img src="${id}/thumbs/${enc(r.jobId)}/in-small.webp" alt="before" loading="lazy"><img src="${id}/thumbs/${enc(r.jobId)}/out-small.webp" alt="after" loading="lazy"></a>`
+    ? `<a class="thumbs" href="${compare}" title="compare before and after"><img src="${escapeHtml(urls.thumb(r.jobId, 'in-small.webp'))}" alt="before" loading="lazy"><img src="${escapeHtml(urls.thumb(r.jobId, 'out-small.webp'))}" alt="after" loading="lazy"></a>`
     : '';
   const meta = Object.entries(r.meta)
     .map(([k, v]) => `<span class="chip">${escapeHtml(k)}: ${escapeHtml(v)}</span>`)
@@ -74,9 +98,11 @@ function row(r: ResultRecord, id: string, hasThumbs: boolean, back: string): str
   const fail = r.failCode !== null || (r.failMsg !== null && r.failMsg !== '')
     ? `<b>${escapeHtml(r.failCode ?? '')}</b> ${escapeHtml(r.failMsg ?? '')}`
     : '';
-  const file = r.outputPath ? baseName(r.outputPath) : '';
-  const output = r.outputPath
-    ? `<span title="${escapeHtml(r.outputPath)}">${escapeHtml(file.length > 40 ? `…${file.slice(-39)}` : file)}</span>`
+  // The stored output: its path on disk, or its URL in the bucket (never a credential in either).
+  const stored = r.outputPath ?? r.outputUrl;
+  const file = stored ? baseName(stored) : '';
+  const output = stored
+    ? `<span title="${escapeHtml(stored)}">${escapeHtml(file.length > 40 ? `…${file.slice(-39)}` : file)}</span>`
     : r.resultUrls[0]
       ? `<a href="${escapeHtml(r.resultUrls[0])}" rel="noreferrer noopener" target="_blank">result URL</a>`
       : '';
@@ -89,11 +115,11 @@ function row(r: ResultRecord, id: string, hasThumbs: boolean, back: string): str
 <td class="fail">${fail}</td>
 <td class="num">${escapeHtml(credits(r.creditsConsumed))}</td>
 <td class="num">${escapeHtml(durationOf(r))}</td>
-<td class="out">${output}${hasThumbs ? ` <a href="${id}/compare/${enc(r.jobId)}${back}">compare</a>` : ''}</td>
+<td class="out">${output}${hasThumbs ? ` <a href="${compare}">compare</a>` : ''}</td>
 </tr>`;
 }
 
-function filterForm(input: BatchPageInput): string {
+function filterForm(input: BatchPageInput, urls: BatchUrls): string {
   const q = input.query;
   const states = ['', ...STATES]
     .map((s) => `<option value="${s}"${(q.state ?? '') === s ? ' selected' : ''}>${s === '' ? 'any state' : s}</option>`)
@@ -102,47 +128,47 @@ function filterForm(input: BatchPageInput): string {
   const codeOptions = ['', ...codes]
     .map((c) => `<option value="${escapeHtml(c)}"${(q.failCode ?? '') === c ? ' selected' : ''}>${c === '' ? 'any failCode' : escapeHtml(c)}</option>`)
     .join('');
-  return `<form class="filters" method="get" action="">
+  return `<form class="filters" method="get" action="${escapeHtml(urls.page)}">
 <input type="search" name="q" value="${escapeHtml(q.search ?? '')}" placeholder="search: sku (meta), file name, task id" aria-label="search" size="34">
 <select name="state" aria-label="state">${states}</select>
 <select name="failCode" aria-label="failCode">${codeOptions}</select>
 <select name="sort" aria-label="sort"><option value="line"${q.sort === 'finished' ? '' : ' selected'}>by line</option><option value="finished"${q.sort === 'finished' ? ' selected' : ''}>by finish time</option></select>
 <select name="order" aria-label="order"><option value="asc"${q.desc ? '' : ' selected'}>ascending</option><option value="desc"${q.desc ? ' selected' : ''}>descending</option></select>
 ${q.group ? `<input type="hidden" name="group" value="${escapeHtml(q.group)}">` : ''}
-<button type="submit">Apply</button> ${hasFilter(q) || q.sort || q.desc ? '<a href="?">clear</a>' : ''}
+<button type="submit">Apply</button> ${hasFilter(q) || q.sort || q.desc ? `<a href="${escapeHtml(urls.page)}">clear</a>` : ''}
 </form>`;
 }
 
-function failures(input: BatchPageInput): string {
+function failures(input: BatchPageInput, urls: BatchUrls): string {
   if (input.groups.length === 0) return '';
   const rows = input.groups
     .map(
       (g) =>
-        `<tr data-group="${escapeHtml(g.id)}"><td><a class="code" href="${queryString({ failCode: g.failCode })}">${escapeHtml(g.failCode)}</a></td><td><a class="reason" href="${queryString({ group: g.id })}">${escapeHtml(g.reason || '(no message)')}</a></td><td class="num">${g.count}</td></tr>`,
+        `<tr data-group="${escapeHtml(g.id)}"><td><a class="code" href="${escapeHtml(urls.page + queryString({ failCode: g.failCode }))}">${escapeHtml(g.failCode)}</a></td><td><a class="reason" href="${escapeHtml(urls.page + queryString({ group: g.id }))}">${escapeHtml(g.reason || '(no message)')}</a>${g.example && g.example !== g.reason ? `<br><small class="example">e.g. ${escapeHtml(g.example)}</small>` : ''}</td><td class="num">${g.count}</td></tr>`,
     )
     .join('');
   return `<section class="failures"><h2>Failures</h2><table><thead><tr><th>failCode</th><th>reason</th><th>images</th></tr></thead><tbody>${rows}</tbody></table></section>`;
 }
 
-function pager(input: BatchPageInput): string {
+function pager(input: BatchPageInput, urls: BatchUrls): string {
   const { page, pageSize, query } = input;
   const from = page.total === 0 ? 0 : page.offset + 1;
   const to = page.offset + page.records.length;
   const current = Math.floor(page.offset / pageSize) + 1;
   const pages = Math.max(1, Math.ceil(page.total / pageSize));
   const link = (n: number, text: string, rel: string) =>
-    `<a rel="${rel}" href="${escapeHtml(queryString(query, { page: n, size: pageSize === 50 ? undefined : pageSize }))}">${text}</a>`;
+    `<a rel="${rel}" href="${escapeHtml(urls.page + queryString(query, { page: n, size: pageSize === 50 ? undefined : pageSize }))}">${text}</a>`;
   const prev = current > 1 ? link(current - 1, '← previous', 'prev') : '<span>← previous</span>';
   const next = current < pages ? link(current + 1, 'next →', 'next') : '<span>next →</span>';
-  const capped = page.capped ? ' <b>(the search matched too much; showing the first matches, refine it)</b>' : '';
+  const capped = page.capped ? ` <b class="capped">(the search matched more than the page looks at: the count and pages cover its first ${MAX_SEARCH_MATCHES.toLocaleString('en-US')} matching terms; refine it — "export these" and "retry these" still take every match)</b>` : '';
   return `<p class="pager"><span class="range">${from}–${to} of ${page.total}</span> · page ${current} of ${pages} · ${prev} · ${next}${capped}</p>`;
 }
 
-function summaryBlock(s: BatchSummary): string {
+function summaryBlock(s: BatchSummary, urls: BatchUrls): string {
   const done = s.total - ACTIVE_STATES.reduce((n, st) => n + s.counts[st], 0);
   const counts = STATES.map(
     (st) =>
-      `<li><a href="${queryString({ state: st })}"><i style="background:${COLORS[st]}"></i>${escapeHtml(st)} <b class="count-${st}">${s.counts[st]}</b></a></li>`,
+      `<li><a href="${escapeHtml(urls.page + queryString({ state: st }))}"><i style="background:${COLORS[st]}"></i>${escapeHtml(st)} <b class="count-${st}">${s.counts[st]}</b></a></li>`,
   ).join('');
   return `<p class="progress"><b>${done}</b> of <b>${s.total}</b> done · credits used <b>${escapeHtml(credits(s.creditsConsumed))}</b></p>
 <ul class="counts">${counts}</ul>`;
@@ -172,15 +198,15 @@ td,th{padding:4px 8px;border-bottom:1px solid #eef;text-align:left;vertical-alig
 
 export function renderBatchPage(input: BatchPageInput): string {
   const s = input.summary;
-  const id = encodeURIComponent(s.batchId);
+  const urls = batchUrls(input.publicPath ?? '', s.batchId);
   const q = input.query;
   const pageNo = Math.floor(input.page.offset / input.pageSize) + 1;
   const back = queryString(q, { page: pageNo > 1 ? pageNo : undefined, size: input.pageSize === 50 ? undefined : input.pageSize });
-  const rows = input.page.records.map((r) => row(r, id, input.thumbs.has(r.jobId), back)).join('\n');
+  const rows = input.page.records.map((r) => row(r, urls, input.thumbs.has(r.jobId), back)).join('\n');
   const remaining = ACTIVE_STATES.reduce((n, st) => n + s.counts[st], 0);
-  const exportQs = (format: string) => escapeHtml(queryString(q, { format }));
+  const exportQs = (format: string, bom?: string) => escapeHtml(urls.exportOf + queryString(q, { format, bom }));
   const retry = input.write && input.page.total > 0
-    ? `<form method="post" action="../../api/batches/${id}/retry${escapeHtml(queryString(q))}" class="retry"><button type="submit" title="failed and timed_out images of this view get a new task">Retry these</button></form>`
+    ? `<form method="post" action="${escapeHtml(urls.retry + queryString(q))}" class="retry"><button type="submit" title="failed and timed_out images of this view get a new task">Retry these</button></form>`
     : '';
   const notice = input.error
     ? `<p class="notice error">${escapeHtml(input.error)}</p>`
@@ -193,19 +219,19 @@ export function renderBatchPage(input: BatchPageInput): string {
 <title>${escapeHtml(s.batchId)} · batches · kie-upscale-queue</title>
 <style>${CSS}</style></head>
 <body>
-<header><h1>${escapeHtml(s.batchId)}</h1><nav><a href="./">All batches</a> · <a href="../../api/batches/${id}">summary JSON</a></nav></header>
+<header><h1>${escapeHtml(s.batchId)}</h1><nav><a href="${escapeHtml(urls.list)}">All batches</a> · <a href="${escapeHtml(urls.summary)}">summary JSON</a></nav></header>
 <main>
-<div class="top"><div>${summaryBlock(s)}${failures(input)}</div>
-<section><h2>Images finished per minute</h2>${renderChart({ minutes: input.minutes, remaining, now: input.now })}</section></div>
+<div class="top"><div>${summaryBlock(s, urls)}${failures(input, urls)}</div>
+<section><h2>Images finished per minute</h2>${renderChart({ minutes: input.minutes, remaining, now: input.now, noEta: input.noEta ?? null })}</section></div>
 <h2>Images</h2>
-${filterForm(input)}
+${filterForm(input, urls)}
 ${notice}
-<div class="actions">${pager(input)}<span>Export these: <a href="../../api/batches/${id}/export${exportQs('csv')}">CSV</a> · <a href="../../api/batches/${id}/export${exportQs('jsonl')}">JSONL</a></span>${retry}</div>
+<div class="actions">${pager(input, urls)}<span>Export these: <a href="${exportQs('csv')}">CSV</a> · <a href="${exportQs('csv', '1')}" title="CSV with a UTF-8 byte order mark, which Excel needs to read ü, é, € right">Excel</a> · <a href="${exportQs('jsonl')}">JSONL</a></span>${retry}</div>
 <table class="records"><thead><tr><th>line</th><th>before / after</th><th>input</th><th>state</th><th>model</th><th>failure</th><th>credits</th><th>duration</th><th>output</th></tr></thead>
 <tbody>
 ${rows || `<tr><td colspan="9" class="empty">No image matches${hasFilter(q) ? ' these filters' : ''}.</td></tr>`}
 </tbody></table>
-${pager(input)}
+${pager(input, urls)}
 </main></body></html>
 `;
 }
@@ -214,6 +240,8 @@ export interface ComparePageInput {
   record: ResultRecord;
   /** The batch page's query string to go back to (already `?...` or ''). */
   back: string;
+  /** The public prefix every link carries (public-path.ts). @defaultValue `''` */
+  publicPath?: string;
 }
 
 /**
@@ -221,9 +249,22 @@ export interface ComparePageInput {
  * both the same way (both previews share one size, so the same transform is the same crop). Works without
  * script as side-by-side images; the slider needs a few lines of inline script.
  */
+/** Why an image has no before/after (not succeeded, or its output not stored), as a notice; '' when it has one. */
+function noComparison(r: ResultRecord): string {
+  let why: string | null = null;
+  if (r.state !== 'succeeded') {
+    const cause = r.failCode ? `: ${r.failCode}${r.failMsg ? ` — ${r.failMsg}` : ''}` : '';
+    why = `This image is ${r.state}${cause}. Thumbnails are made only for succeeded images whose output was downloaded, so there is nothing to compare.`;
+  } else if (!r.outputUrl) {
+    why = `This image succeeded but its output was not stored${r.outputProblem ? ` (${r.outputProblem})` : ' (no OUTPUT_URL / OUTPUT_DIR, or the download is pending)'}, so there are no thumbnails to compare.`;
+  }
+  return why === null ? '' : `<p class="why" role="note" style="text-align:center;margin:12px 20px">${escapeHtml(why)}</p>\n`;
+}
+
 export function renderComparePage(input: ComparePageInput): string {
   const r = input.record;
-  const job = encodeURIComponent(r.jobId);
+  const urls = batchUrls(input.publicPath ?? '', r.batchId);
+  const thumb = (file: string) => escapeHtml(urls.thumb(r.jobId, file));
   const title = `${shortInput(r.input)} · ${r.batchId}`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -242,11 +283,11 @@ header{padding:10px 20px;display:flex;gap:20px;align-items:baseline;flex-wrap:wr
 .side img{width:min(45vw,320px);aspect-ratio:1;object-fit:contain;background:#222;transform-origin:var(--ox,50%) var(--oy,50%);transform:scale(var(--zoom,1))}
 </style></head>
 <body>
-<header><h1>${escapeHtml(shortInput(r.input))}</h1><a href="../../${encodeURIComponent(r.batchId)}${escapeHtml(input.back)}">← back to the batch</a>
+<header><h1>${escapeHtml(shortInput(r.input))}</h1><a href="${escapeHtml(urls.page + input.back)}">← back to the batch</a>
 <span>${escapeHtml(r.model)}${r.factor ? ` ×${escapeHtml(r.factor)}` : ''}${Object.entries(r.meta).map(([k, v]) => ` · ${escapeHtml(k)}: ${escapeHtml(v)}`).join('')}</span></header>
-<div class="stage" id="stage">
-<img class="before" src="../thumbs/${job}/in.webp" alt="before (input)">
-<img class="after" src="../thumbs/${job}/out.webp" alt="after (output)">
+${noComparison(r)}<div class="stage" id="stage">
+<img class="before" src="${thumb('in.webp')}" alt="before (input)">
+<img class="after" src="${thumb('out.webp')}" alt="after (output)">
 <span class="line"></span><span class="tag b">before</span><span class="tag a">after</span>
 </div>
 <div class="controls">
@@ -254,7 +295,7 @@ header{padding:10px 20px;display:flex;gap:20px;align-items:baseline;flex-wrap:wr
 <label>zoom <select id="zoom" aria-label="zoom"><option value="1">fit</option><option value="2">2×</option><option value="4">4×</option></select></label>
 <span>click the image to choose the zoom's centre</span>
 </div>
-<div class="side"><figure><img src="../thumbs/${job}/in.webp" alt="before"><figcaption>before</figcaption></figure><figure><img src="../thumbs/${job}/out.webp" alt="after"><figcaption>after</figcaption></figure></div>
+<div class="side"><figure><img src="${thumb('in.webp')}" alt="before"><figcaption>before</figcaption></figure><figure><img src="${thumb('out.webp')}" alt="after"><figcaption>after</figcaption></figure></div>
 <script>
 (function () {
   var stage = document.getElementById('stage');

@@ -1,12 +1,14 @@
 /**
  * The batches page (`/dashboard/batches`): plain server-rendered HTML with a little inline CSS, refreshed by a
- * meta refresh. Pure functions of the data, so they are tested with a fixed `now`. Every value is escaped.
+ * meta refresh. Pure functions of the data, so they are tested with a fixed `now`. Every value is escaped, and
+ * every link (and the buttons' POST URL) is an absolute path with the public prefix (`publicUrl`): right with or
+ * without a trailing slash on the page's URL and behind a reverse proxy's prefix.
  */
 import { describeProbe } from '../queue/pause-reason.js';
 import { formatDuration } from '../config/units.js';
 import { LANES } from '../queue/names.js';
 import { ACTIVE_STATES, STATES, type BatchSummary, type RecordState } from '../results/record.js';
-import { renderCredits, renderLifecycle, type CreditsView, type NotificationsView, type PilotView } from '../results/status-view.js';
+import { describeDelivery, noEtaReason, renderCredits, renderLifecycle, type CreditsView, type NotificationsView, type PilotView } from '../results/status-view.js';
 import type { LaneViews } from './lanes.js';
 import { publicUrl } from './public-path.js';
 
@@ -105,11 +107,17 @@ function bar(b: BatchSummary): string {
   return `<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="${b.total}" aria-valuenow="${done}">${segments}</div>`;
 }
 
-/** The batch's scheduling: a badge when paused or not `normal`, the pause reason, and in write mode a button. */
-function scheduleParts(b: BatchSummary, now: number, write: boolean): { badges: string; line: string } {
+/** One state badge: `finished`, else the gate's state (`paused`) when its gate is closed, else `running`. */
+function stateBadge(b: BatchSummary, finished: boolean): string {
+  if (finished) return '<span class="badge done">finished</span>';
+  if (b.gate) return `<span class="badge paused">${escapeHtml(b.gate.state)}</span>`;
+  return '<span class="badge running">running</span>';
+}
+
+/** The batch's scheduling: a priority badge when not `normal`, the pause reason, and in write mode a button. */
+function scheduleParts(b: BatchSummary, now: number, write: boolean, prefix: string): { badges: string; line: string } {
   const finished = isFinished(b);
   let badges = '';
-  if (b.gate && !finished) badges += ` <span class="badge paused">${escapeHtml(b.gate.state)}</span>`;
   if (b.priority !== 'normal') badges += ` <span class="badge prio">${escapeHtml(b.priority)}</span>`;
   let line = '';
   if (b.gate && !finished) {
@@ -117,13 +125,13 @@ function scheduleParts(b: BatchSummary, now: number, write: boolean): { badges: 
   }
   if (write && !finished) {
     const action = b.gate?.state === 'paused' ? 'resume' : b.gate ? '' : 'pause';
-    if (action) line += `<p><button type="button" class="act" data-act="${action}" data-batch="${escapeHtml(b.batchId)}">${action === 'pause' ? 'Pause batch' : 'Resume batch'}</button></p>`;
+    if (action) line += `<p><button type="button" class="act" data-act="${action}" data-batch="${escapeHtml(b.batchId)}" data-url="${escapeHtml(publicUrl(prefix, `/dashboard/batches/${encodeURIComponent(b.batchId)}/${action}`))}">${action === 'pause' ? 'Pause batch' : 'Resume batch'}</button></p>`;
   }
   return { badges, line };
 }
 
-function batchBlock(b: BatchSummary, now: number, write: boolean, prefix: string, pilot?: PilotView): string {
-  const sched = scheduleParts(b, now, write);
+function batchBlock(b: BatchSummary, now: number, write: boolean, prefix: string, lanes: LaneViews, pilot?: PilotView): string {
+  const sched = scheduleParts(b, now, write, prefix);
   const done = doneOf(b);
   const pct = b.total > 0 ? ((done / b.total) * 100).toFixed(1) : '0.0';
   const finished = isFinished(b);
@@ -136,7 +144,11 @@ function batchBlock(b: BatchSummary, now: number, write: boolean, prefix: string
   let eta: string;
   if (finished)
     eta = b.finishedAt !== null && b.startedAt !== null ? formatDuration(b.finishedAt - b.startedAt) : '-';
-  else eta = b.etaSeconds === null ? '-' : formatDuration(b.etaSeconds * 1000);
+  else {
+    // A paused batch, one waiting for its pilot's approval, or one whose lane is paused does not move: why, not an ETA.
+    const why = noEtaReason(b, lanes);
+    eta = why ? `none: ${why}` : b.etaSeconds === null ? '-' : formatDuration(b.etaSeconds * 1000);
+  }
   const facts: [string, string][] = [
     ['credits used', credits(b.creditsConsumed)],
     ['throughput', b.throughputPerMinute === null ? '-' : `${b.throughputPerMinute} images/min`],
@@ -148,7 +160,7 @@ function batchBlock(b: BatchSummary, now: number, write: boolean, prefix: string
     facts.push(['ambiguous submits', `${b.ambiguousSubmits} (kie.ai may hold tasks for them)`]);
   const dl = facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('');
   return `<article class="batch" data-batch-id="${escapeHtml(b.batchId)}">
-<h2><a href="batches/${id}" title="images, failures and search">${escapeHtml(b.batchId)}</a> <span class="badge ${finished ? 'done' : 'running'}">${finished ? 'finished' : 'running'}</span>${sched.badges}</h2>
+<h2><a href="${escapeHtml(publicUrl(prefix, `/dashboard/batches/${id}`))}" title="images, failures and search">${escapeHtml(b.batchId)}</a> ${stateBadge(b, finished)}${sched.badges}</h2>
 ${bar(b)}${sched.line}
 <p class="progress"><b>${done}</b> of <b>${b.total}</b> done (${pct}%)</p>
 <ul class="counts">${counts}</ul>
@@ -156,7 +168,7 @@ ${bar(b)}${sched.line}
 ${renderLifecycle(b, pilot, now)
   .map((l) => `<p class="lifecycle">${escapeHtml(l.trim())}</p>`)
   .join('\n')}
-<p class="links">Export: <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}/export?format=jsonl`))}">JSONL</a> · <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}/export?format=csv`))}">CSV</a> · <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}`))}">summary JSON</a></p>
+<p class="links">Export: <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}/export?format=jsonl`))}">JSONL</a> · <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}/export?format=csv`))}">CSV</a> · <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}/export?format=csv&bom=1`))}" title="CSV with a UTF-8 byte order mark, which Excel needs to read ü, é, € right">Excel</a> · <a href="${escapeHtml(publicUrl(prefix, `/api/batches/${id}`))}">summary JSON</a></p>
 </article>`;
 }
 
@@ -213,7 +225,7 @@ function notificationsBlock(n: NotificationsView, now: number): string {
       : `${n.targets} target(s) · ${n.pending} delivery(ies) pending${n.lastError ? ` · last failure: ${n.lastError} (retrying with backoff)` : ''}`;
   const rows = n.recent
     .map((e) => {
-      const state = n.targets === 0 ? 'recorded' : e.failed > 0 ? `failed (${e.lastError ?? 'gave up'})` : e.pending > 0 ? `pending${e.lastError ? ` (${e.lastError})` : ''}` : 'delivered';
+      const state = describeDelivery(e, n.targets);
       return `<li data-event="${escapeHtml(e.id)}"><b>${escapeHtml(e.type)}</b> ${escapeHtml(e.batchId ?? '')} · ${escapeHtml(when(e.at, now))} · <span class="delivery">${escapeHtml(state)}</span></li>`;
     })
     .join('');
@@ -226,7 +238,7 @@ document.addEventListener('click', async (e) => {
   const b = e.target instanceof Element ? e.target.closest('button[data-act]') : null;
   if (!b) return;
   b.disabled = true;
-  const r = await fetch('batches/' + encodeURIComponent(b.dataset.batch) + '/' + b.dataset.act, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const r = await fetch(b.dataset.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
   if (r.ok) location.reload();
   else { b.disabled = false; alert((await r.json().catch(() => ({}))).error || r.statusText); }
 });
@@ -239,7 +251,7 @@ export function renderBatchesPage(input: BatchesPageInput): string {
   const board = publicUrl(prefix, input.boardPath ?? '/dashboard');
   const lanes = LANES.map((l) => laneBlock(l, input.lanes[l], input.now)).join('\n');
   const write = input.write ?? false;
-  const batches = input.batches.map((b) => batchBlock(b, input.now, write, prefix, input.pilots?.[b.batchId])).join('\n');
+  const batches = input.batches.map((b) => batchBlock(b, input.now, write, prefix, input.lanes, input.pilots?.[b.batchId])).join('\n');
   const notes = input.notifications ? notificationsBlock(input.notifications, input.now) : '';
   const runway = input.credits ? `<p class="credits">${escapeHtml(renderCredits(input.credits, input.now))}</p>` : '';
   const hidden = input.hidden ?? 0;
@@ -257,7 +269,7 @@ ${refresh > 0 ? `<meta http-equiv="refresh" content="${refresh}">` : ''}
 <section class="lanes">${lanes}</section>
 ${runway}${notes}
 <section class="batches">${batches || '<p class="empty">No batches yet (enqueue one with <code>upscale enqueue</code>).</p>'}</section>
-${hidden > 0 ? `<p class="empty">${hidden} older finished batch(es) not shown (<a href="?all=1">show all</a>).</p>` : ''}
+${hidden > 0 ? `<p class="empty">${hidden} older finished batch(es) not shown (<a href="${escapeHtml(publicUrl(prefix, '/dashboard/batches?all=1'))}">show all</a>).</p>` : ''}
 </main>${write ? ACTIONS_SCRIPT : ''}</body></html>
 `;
 }

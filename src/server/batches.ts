@@ -1,7 +1,8 @@
 /**
  * Batch routes of the dashboard: the HTML page `/dashboard/batches`, JSON `/api/batches` and `/api/batches/:id`,
- * and the export `/api/batches/:id/export?format=jsonl|csv[&state=&failCode=&group=&q=&sort=&order=]` (the whole batch,
- * or exactly a filtered set as the batch page shows it), streamed from Redis with backpressure.
+ * and the export `/api/batches/:id/export?format=jsonl|csv[&bom=1][&state=&failCode=&group=&q=&sort=&order=]` (the
+ * whole batch by line, or exactly a filtered set as the batch page shows it), streamed from Redis with backpressure;
+ * `bom=1` starts a CSV with a UTF-8 byte order mark, for Excel (the pages' "Excel" links).
  */
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
@@ -99,6 +100,12 @@ export function registerBatches(app: FastifyInstance, rt: Runtime, options: Batc
       if (!EXPORT_FORMATS.includes(format)) {
         return reply.code(400).send({ error: `format must be one of ${EXPORT_FORMATS.join(', ')}` });
       }
+      const bomParam = request.query.bom;
+      if (bomParam !== undefined && bomParam !== '0' && bomParam !== '1') {
+        return reply.code(400).send({ error: `bom must be 1 (a UTF-8 byte order mark, for Excel) or 0 (got "${bomParam}")` });
+      }
+      const bom = bomParam === '1';
+      if (bom && format !== 'csv') return reply.code(400).send({ error: 'bom=1 is for format=csv (JSON Lines has no byte order mark)' });
       // With filters (the batch page's "export these"): exactly that set, in its order, from a snapshot.
       let query: RecordQuery | null = null;
       try {
@@ -116,7 +123,7 @@ export function registerBatches(app: FastifyInstance, rt: Runtime, options: Batc
       reply.raw.once('close', () => {
         if (!ended) out.destroy(new Error('export: the client closed the connection'));
       });
-      exportBatch(rt.store, id, { format, out, ...(records ? { records } : {}) }).then(
+      exportBatch(rt.store, id, { format, bom, out, ...(records ? { records } : {}) }).then(
         (count) => {
           ended = true;
           out.end();

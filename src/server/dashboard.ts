@@ -19,7 +19,7 @@ import type { Runtime } from '../runtime.js';
 import { BOARD_PATH, writeGuard } from './access.js';
 import { basicAuthHook, dashboardCredentials } from './auth.js';
 import { registerBatchDetail } from './batch-detail.js';
-import { publicUrl } from './public-path.js';
+import { publicUrl, redirectTrailingSlash } from './public-path.js';
 import { registerBatches, type BatchesOptions } from './batches.js';
 
 export interface DashboardOptions {
@@ -30,10 +30,13 @@ export interface DashboardOptions {
 
 export { BOARD_PATH };
 
+/** The batch pages and JSON documents people open by URL; each also answers with a trailing slash (a redirect). */
+export const BATCH_PAGES: readonly string[] = ['/dashboard/batches', '/dashboard/batches/:id', '/api/batches', '/api/batches/:id'];
+
 const DESCRIPTIONS: Record<Lane, string> = {
   submit: 'createTask under the account budget; a job per image and generation',
   poll: 'recordInfo checks; a job parked (delayed) between checks of one task',
-  download: 'downloads of results to OUTPUT_DIR',
+  download: 'downloads of results to OUTPUT_URL / OUTPUT_DIR',
 };
 
 const SECRET_KEY = /token|secret|password|api[-_]?key|authorization|callback[-_]?url|hmac/i;
@@ -100,5 +103,7 @@ export function registerDashboard(app: FastifyInstance, rt: Runtime, options: Da
     await scope.register(serverAdapter.registerPlugin(), { prefix: BOARD_PATH });
     registerBatches(scope, rt, { ...options.batches, write });
     registerBatchDetail(scope, rt, { write });
+    // The pages and JSON typed with a trailing slash (`/dashboard/batches/` answered 400 for the empty id "").
+    for (const pattern of BATCH_PAGES) redirectTrailingSlash(scope, pattern);
   });
 }

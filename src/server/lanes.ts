@@ -3,6 +3,7 @@
  * slow-down is in force, and BullMQ's job counts. Read-only: it never changes a lane.
  */
 import { LANE_COUNT_TYPES, laneStatus, type LaneCountType, type LaneStatus, type LaneStatusMap } from '../queue/lane-status.js';
+import { formatDuration } from '../config/units.js';
 
 /** BullMQ job states counted per lane (a paused queue keeps its jobs in `waiting`). */
 export const JOB_STATES = LANE_COUNT_TYPES;
@@ -17,7 +18,7 @@ export const readLanes = laneStatus;
 export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${formatDuration(ms)}`)), ms);
   });
   try {
     return await Promise.race([promise, timeout]);

@@ -77,3 +77,18 @@ export function publicUrl(request: Pick<FastifyRequest, 'publicPath'> | string, 
   const prefix = typeof request === 'string' ? request : (request.publicPath ?? '');
   return `${prefix}${path.startsWith('/') ? path : `/${path}`}`;
 }
+
+/**
+ * Registers `GET <pattern>/` (the same path typed with a trailing slash) as a redirect (302, query kept) to
+ * `pattern`, with the public prefix: `/dashboard/batches/` otherwise routes to `/dashboard/batches/:id` with an
+ * empty id. The target is built from the pattern and the decoded params (each re-encoded), never from the URL as
+ * typed, so it always stays on this app's own path (no `//host` open redirect).
+ */
+export function redirectTrailingSlash(app: FastifyInstance, pattern: string): void {
+  app.get(`${pattern}/`, async (request, reply) => {
+    const params = (request.params ?? {}) as Record<string, string>;
+    const path = pattern.replace(/:([A-Za-z]+)/g, (_, name: string) => encodeURIComponent(params[name] ?? ''));
+    const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
+    return reply.redirect(publicUrl(request, path) + query, 302);
+  });
+}

@@ -39,6 +39,7 @@ export function statsOf(ctx: SimContext): SimStats {
     createLimit: { ...ctx.opts.createLimit },
     queryLimit: { ...ctx.opts.queryLimit },
     ...ctx.stats.inputs(),
+    callsByPath: ctx.stats.callsByPath(),
     tasksSucceeded: counts.succeeded,
     tasksFailed: counts.failed,
     tasksInFlight: counts.inFlight,

@@ -2,10 +2,16 @@
  * Fetching an input image (createTask, file-url-upload) the way kie.ai would: http(s) only, a timeout, a size
  * cap read from the stream (not trusted from Content-Length alone), and the type read from the bytes by sharp.
  * The request sends the path, query and Host exactly as written (no URL normalisation), as a fetcher that keeps
- * signed URLs working does; redirects (at most 5) are followed.
+ * signed URLs working does; redirects (at most 5) are followed. A body sent with `Content-Encoding` (gzip,
+ * deflate, br; RFC 9110 section 8.4) is decoded, as any standard HTTP client does, so a host that gzips images
+ * anyway serves the image (the pipeline's pre-flight decodes it too: the two agree); the size cap counts the
+ * decoded bytes. Kept apart from the pipeline's own decoder (src/worker/http-body.ts) on purpose, as everything
+ * in the simulator is.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { Transform, type Readable } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate, createInflateRaw } from 'node:zlib';
 import sharp from 'sharp';
 
 /** Input files larger than this are refused (KIE_API.md: at most 10 MB). */
@@ -47,20 +53,34 @@ export async function fetchLimited(url: string, limits: FetchLimits): Promise<Fe
       res.destroy();
       return { ok: false, reason: `fetching it answered HTTP ${status}` };
     }
-    const declared = Number(res.headers['content-length'] ?? NaN);
+    const body = decoded(res);
+    if ('reason' in body) {
+      res.destroy();
+      return { ok: false, reason: body.reason };
+    }
+    const declared = body.identity ? Number(res.headers['content-length'] ?? NaN) : NaN;
     if (declared > limits.maxBytes) {
       res.destroy();
       return { ok: false, reason: tooLarge(declared, limits.maxBytes) };
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of res as AsyncIterable<Buffer>) {
-      size += chunk.byteLength;
-      if (size > limits.maxBytes) {
-        res.destroy();
-        return { ok: false, reason: tooLarge(size, limits.maxBytes, true) };
+    try {
+      for await (const chunk of body.stream as AsyncIterable<Buffer>) {
+        size += chunk.byteLength;
+        if (size > limits.maxBytes) {
+          res.destroy();
+          body.stream.destroy();
+          return { ok: false, reason: tooLarge(size, limits.maxBytes, true) };
+        }
+        chunks.push(chunk);
       }
-      chunks.push(chunk);
+    } catch (e) {
+      if (!body.identity && !limits.signal.aborted && !signal.aborted) {
+        res.destroy();
+        return { ok: false, reason: `its ${body.codings} body does not decode (${(e as Error).message})` };
+      }
+      throw e;
     }
     return { ok: true, data: Buffer.concat(chunks, size), contentType: res.headers['content-type'] ?? null };
   } catch (e) {
@@ -101,6 +121,43 @@ async function getExact(written: string, signal: AbortSignal): Promise<IncomingM
     res.destroy();
     url = /^[A-Za-z][A-Za-z0-9+.-]*:/.test(location) ? location : new URL(location, url).href;
   }
+}
+
+/** A deflate decoder for the zlib-wrapped form (RFC 9110) and the raw form some servers send (first byte 0x78: zlib). */
+function inflateEither(): Transform {
+  let chosen: Transform | null = null;
+  const front: Transform = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      if (chosen === null) {
+        chosen = (chunk[0] ?? 0) === 0x78 ? createInflate() : createInflateRaw();
+        chosen.on('data', (d: Buffer) => front.push(d));
+        chosen.on('error', (e) => front.destroy(e));
+      }
+      chosen.write(chunk, () => done());
+    },
+    flush(done) {
+      if (chosen === null) return done();
+      chosen.once('end', () => done());
+      chosen.end();
+    },
+  });
+  return front;
+}
+
+/** `res`'s content, decoded by its Content-Encoding (listed codings undone last first); a reason for an unknown one. */
+function decoded(res: IncomingMessage): { stream: Readable; identity: boolean; codings: string } | { reason: string } {
+  const header = String(res.headers['content-encoding'] ?? '').toLowerCase();
+  const codings = header.split(',').map((c) => c.trim()).filter((c) => c !== '' && c !== 'identity');
+  let stream: Readable = res;
+  for (const coding of [...codings].reverse()) {
+    const decoder =
+      coding === 'gzip' || coding === 'x-gzip' ? createGunzip() : coding === 'deflate' ? inflateEither() : coding === 'br' ? createBrotliDecompress() : null;
+    if (decoder === null) return { reason: `it is sent with Content-Encoding "${header}", which cannot be decoded` };
+    const source = stream;
+    source.once('error', (e) => decoder.destroy(e));
+    stream = source.pipe(decoder);
+  }
+  return { stream, identity: codings.length === 0, codings: codings.join(', ') };
 }
 
 function tooLarge(bytes: number, max: number, atLeast = false): string {

@@ -21,6 +21,7 @@ export function keyOf(request: FastifyRequest): string | null {
 export function addGate(app: FastifyInstance, ctx: SimContext, upload: boolean): void {
   const style = ctx.opts;
   app.addHook('onRequest', async (request, reply) => {
+    ctx.stats.arrived(request.url.split('?', 1)[0] as string);
     if (!request.headers['user-agent']) return sendCloudflare1010(reply);
     if (ctx.faults.draw('htmlErrorRate')) {
       ctx.stats.counters.htmlErrors++;
@@ -31,6 +32,7 @@ export function addGate(app: FastifyInstance, ctx: SimContext, upload: boolean):
       return sendEnvelope(reply, style, 455, MESSAGES[455] as string, null, upload);
     }
     const key = keyOf(request);
+    // The accepted keys can change at run time (`setApiKeys`: a key revoked or restored mid-run).
     if (!key || !ctx.opts.apiKeys.has(key)) {
       ctx.stats.countCode(401);
       return sendEnvelope(reply, style, 401, MESSAGES[401] as string, null, upload);

@@ -11,6 +11,8 @@
  *   orientations 5-8 are displayed `<h>x<w>`.
  * - A name starting with `cut<P>-` (P = 1-99) is the first P % of the file's bytes: a truncated image, served
  *   with a Content-Length that matches what is sent.
+ * - A name starting with `zero<K>-` (K = 1-99) has K KiB zeroed from the middle of the file on: complete (every
+ *   end marker in place) but damaged inside, the fault only decoding finds.
  */
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
@@ -86,6 +88,13 @@ export async function renderSampleImage(
   if (cut) {
     const whole = await renderSampleImage(name.slice(cut[0].length), width, height, format);
     return whole.subarray(0, Math.max(1, Math.floor((whole.length * Number(cut[1])) / 100)));
+  }
+  const zero = /^zero(\d{1,2})-/.exec(name);
+  if (zero) {
+    const damaged = Buffer.from(await renderSampleImage(name.slice(zero[0].length), width, height, format));
+    const from = Math.floor(damaged.length / 2);
+    damaged.fill(0, from, Math.max(from, Math.min(damaged.length - 16, from + Number(zero[1]) * 1024)));
+    return damaged;
   }
   const anim = /^anim(\d{1,3})-/.exec(name);
   if (anim && (format === 'webp' || format === 'gif')) {

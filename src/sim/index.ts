@@ -18,7 +18,7 @@ import { FaultState } from './faults.js';
 import { FileStore } from './files.js';
 import { LightOutputs } from './light.js';
 import { KeyedLimiter } from './limits.js';
-import { resolveOptions, type SimFaults, type SimOptions } from './options.js';
+import { checkApiKeys, resolveOptions, type SimFaults, type SimOptions } from './options.js';
 import { streamRng } from './random.js';
 import { buildSimApp } from './server.js';
 import { StatsCollector, type SimStats } from './stats.js';
@@ -36,12 +36,21 @@ export { renderSampleImage, NOT_AN_IMAGE, type SampleFormat } from './images.js'
 export interface Simulator {
   /** `http://127.0.0.1:PORT` (or `publicUrl`): use it as KIE_BASE_URL and KIE_UPLOAD_BASE_URL both. */
   url: string;
+  /** Where the server really listens, `http://<host>:<port>` (127.0.0.1 for a wildcard host), whatever `publicUrl` says. */
+  listenUrl: string;
   port: number;
   /** Changes some faults now; throws a RangeError naming a bad field. */
   setFaults(f: Partial<SimFaults>): void;
   setCredits(n: number): void;
   /** Changes the daily cap of createTask (433 past it; null lifts it). */
   setDailyLimit(n: number | null): void;
+  /**
+   * Replaces the accepted Bearer keys, as revoking a key on kie.ai's dashboard (or creating a new one) would: from
+   * the next call on, every API call with a key not in `keys` answers 401 (createTask, recordInfo, the credit
+   * endpoint and the uploads alike); tasks already created run on. Throws a RangeError unless `keys` holds at least
+   * one non-empty key (the same rule as the `apiKeys` option).
+   */
+  setApiKeys(keys: string[]): void;
   /** Every API call answers 455 for `durationMs` (real ms, scaled) from now. */
   maintenanceWindow(durationMs: number): void;
   stats(): SimStats;
@@ -65,17 +74,15 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
   const stats = new StatsCollector();
   const faults = new FaultState(opts.faults, rng('faults'));
   const credits = { balance: opts.credits };
-  // The slow drain: other spending on the account, applied every 50 ms of real time (scaled).
+  // The slow drain: other spending on the account, applied every 50 ms of real time (scaled). The rate is read at
+  // each step, so `POST /sim/control { creditDrain }` starts, changes or stops it.
   let drainedAt = Date.now();
-  const drain =
-    opts.creditDrain > 0
-      ? setInterval(() => {
-          const now = Date.now();
-          credits.balance = Math.max(0, credits.balance - (opts.creditDrain * opts.timeScale * (now - drainedAt)) / 1000);
-          drainedAt = now;
-        }, 50)
-      : null;
-  drain?.unref();
+  const drain = setInterval(() => {
+    const now = Date.now();
+    if (opts.creditDrain > 0) credits.balance = Math.max(0, credits.balance - (opts.creditDrain * opts.timeScale * (now - drainedAt)) / 1000);
+    drainedAt = now;
+  }, 50);
+  drain.unref();
   let base = opts.publicUrl ?? `http://${urlHost(opts.host)}:${opts.port}`;
   const callbacks = new CallbackSender({
     dialect: opts.dialect,
@@ -127,15 +134,17 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
     throw e;
   }
   const port = (app.server.address() as AddressInfo).port;
-  base = opts.publicUrl ?? `http://${urlHost(opts.host)}:${port}`;
+  const listenUrl = `http://${urlHost(opts.host)}:${port}`;
+  base = opts.publicUrl ?? listenUrl;
   logger.info(
-    { url: base, timeScale: opts.timeScale, createLimit: opts.createLimit, queryLimit: opts.queryLimit },
+    { url: base, listenUrl, timeScale: opts.timeScale, createLimit: opts.createLimit, queryLimit: opts.queryLimit },
     'sim: listening',
   );
 
   let stopping: Promise<void> | undefined;
   return {
     url: base,
+    listenUrl,
     port,
     setFaults: (f) => faults.set(f),
     setCredits: (n) => {
@@ -147,13 +156,16 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
       if (n !== null && !(Number.isSafeInteger(n) && n >= 0)) throw new RangeError(`dailyLimit must be a whole number of at least 0, or null (got ${n})`);
       opts.dailyLimit = n;
     },
+    setApiKeys: (keys) => {
+      opts.apiKeys = checkApiKeys(keys);
+    },
     maintenanceWindow: (durationMs) => faults.maintenanceFor(durationMs / opts.timeScale),
     stats: () => statsOf(ctx),
     tasks: () => tasks.list(),
     stop: () =>
       (stopping ??= (async () => {
         stopController.abort();
-        if (drain) clearInterval(drain);
+        clearInterval(drain);
         await tasks.stop();
         await callbacks.stop();
         await app.close();

@@ -113,7 +113,7 @@ export interface SimOptions {
   port?: number;
   /** Base of every URL the simulator hands out (results, uploads). @defaultValue `http://<host>:<port>` (127.0.0.1 for a wildcard host) */
   publicUrl?: string;
-  /** Bearer keys accepted; anything else answers 401. At least one. */
+  /** Bearer keys accepted; anything else answers 401. At least one. Replaceable at run time (`setApiKeys`). */
   apiKeys: string[];
   /** Speed-up: 10 makes every latency, window, expiry and delay ten times shorter. @defaultValue 1 */
   timeScale?: number;
@@ -230,7 +230,9 @@ function nonNegative(name: string, v: number): number {
 export function checkFaults(f: Partial<SimFaults>): Partial<SimFaults> {
   const out: Partial<SimFaults> = {};
   for (const [key, value] of Object.entries(f) as [keyof SimFaults, unknown][]) {
-    if (!Object.hasOwn(DEFAULT_FAULTS, key)) throw new RangeError(`unknown fault "${key}"`);
+    if (!Object.hasOwn(DEFAULT_FAULTS, key)) {
+      throw new RangeError(`unknown fault "${key}" (faults: ${Object.keys(DEFAULT_FAULTS).join(', ')})`);
+    }
     if (key === 'maintenance') {
       if (typeof value !== 'boolean') throw new RangeError('maintenance must be true or false');
       out.maintenance = value;
@@ -251,10 +253,16 @@ function scaleLimit(name: string, l: RateLimit, scale: number): RateLimit {
   return { max: l.max, durationMs: positive(`${name}.durationMs`, l.durationMs) / scale };
 }
 
-export function resolveOptions(o: SimOptions): ResolvedOptions {
-  if (o.apiKeys.length === 0 || o.apiKeys.some((k) => k.trim() === '')) {
+/** The accepted Bearer keys as a set; throws a RangeError unless there is at least one and none is blank. */
+export function checkApiKeys(keys: readonly string[]): Set<string> {
+  if (!Array.isArray(keys) || keys.length === 0 || keys.some((k) => typeof k !== 'string' || k.trim() === '')) {
     throw new RangeError('apiKeys must hold at least one non-empty key');
   }
+  return new Set<string>(keys);
+}
+
+export function resolveOptions(o: SimOptions): ResolvedOptions {
+  const apiKeys = checkApiKeys(o.apiKeys);
   const timeScale = positive('timeScale', o.timeScale ?? 1);
   const latency: Record<string, LatencySpec> = {
     [SIM_TOPAZ]: { medianMs: 20_000, p95Ms: 60_000 },
@@ -289,7 +297,7 @@ export function resolveOptions(o: SimOptions): ResolvedOptions {
     host: o.host ?? '127.0.0.1',
     port: o.port ?? 0,
     publicUrl: o.publicUrl?.replace(/\/+$/, ''),
-    apiKeys: new Set(o.apiKeys),
+    apiKeys,
     timeScale,
     createLimit: scaleLimit('createLimit', o.createLimit ?? { max: 20, durationMs: 10_000 }, timeScale),
     queryLimit: scaleLimit('queryLimit', o.queryLimit ?? { max: 10, durationMs: 1_000 }, timeScale),

@@ -1,15 +1,22 @@
 /**
  * The simulator's own endpoints, for tests and demos in other processes (no key needed):
- * `GET /sim/stats`, `GET /sim/tasks`, `POST /sim/control` `{ faults?, credits?, maintenanceMs?, dailyLimit? }`
- * (maintenanceMs in real ms, scaled) and `POST /sim/reset-stats`.
+ * `GET /sim/stats`, `GET /sim/tasks`, `POST /sim/control` `{ faults?, credits?, creditDrain?, maintenanceMs?, dailyLimit? }`
+ * (creditDrain: credits per simulated second spent elsewhere on the account, 0 stops it)
+ * (maintenanceMs in real ms, scaled; faults as `{ "faults": { "truncatedResultRate": 1 } }`) and
+ * `POST /sim/reset-stats`. A fault name at the top level is refused with the body to send instead.
  */
 import type { FastifyInstance } from 'fastify';
 import { statsOf, type SimContext } from './context.js';
-import type { SimFaults } from './options.js';
+import { DEFAULT_FAULTS, type SimFaults } from './options.js';
+
+/** The fields of a `POST /sim/control` body. */
+const CONTROL_FIELDS = ['faults', 'credits', 'creditDrain', 'maintenanceMs', 'dailyLimit'];
 
 export interface SimControl {
   faults?: Partial<SimFaults>;
   credits?: number;
+  /** Credits per simulated second the account loses to other spending (the slow drain); 0 stops it. */
+  creditDrain?: number;
   maintenanceMs?: number;
   /** createTask's daily cap (433 past it); null lifts it. */
   dailyLimit?: number | null;
@@ -21,7 +28,15 @@ export function applyControl(ctx: SimContext, body: unknown): void {
     throw new RangeError('the body must be a JSON object');
   const c = body as Record<string, unknown>;
   for (const key of Object.keys(c)) {
-    if (!['faults', 'credits', 'maintenanceMs', 'dailyLimit'].includes(key)) throw new RangeError(`unknown field "${key}"`);
+    if (CONTROL_FIELDS.includes(key)) continue;
+    if (Object.hasOwn(DEFAULT_FAULTS, key)) {
+      const example = JSON.stringify({ faults: { [key]: c[key] } });
+      throw new RangeError(`${key} is a fault: send ${example}`);
+    }
+    throw new RangeError(
+      `unknown field "${key}": the body takes ${CONTROL_FIELDS.join(', ')}; faults go inside "faults" ` +
+        `(${Object.keys(DEFAULT_FAULTS).join(', ')})`,
+    );
   }
   if (c.dailyLimit !== undefined && c.dailyLimit !== null && !(typeof c.dailyLimit === 'number' && Number.isSafeInteger(c.dailyLimit) && c.dailyLimit >= 0)) {
     throw new RangeError('dailyLimit must be a whole number of at least 0, or null');
@@ -32,6 +47,9 @@ export function applyControl(ctx: SimContext, body: unknown): void {
   ) {
     throw new RangeError('credits must be a number of at least 0');
   }
+  if (c.creditDrain !== undefined && (typeof c.creditDrain !== 'number' || !Number.isFinite(c.creditDrain) || c.creditDrain < 0)) {
+    throw new RangeError('creditDrain must be a number of at least 0 (credits per simulated second)');
+  }
   if (c.maintenanceMs !== undefined && (typeof c.maintenanceMs !== 'number' || !(c.maintenanceMs >= 0))) {
     throw new RangeError('maintenanceMs must be a number of at least 0');
   }
@@ -40,6 +58,7 @@ export function applyControl(ctx: SimContext, body: unknown): void {
     ctx.faults.set(c.faults);
   }
   if (typeof c.credits === 'number') ctx.credits.balance = c.credits;
+  if (typeof c.creditDrain === 'number') ctx.opts.creditDrain = c.creditDrain;
   if (c.dailyLimit !== undefined) ctx.opts.dailyLimit = c.dailyLimit;
   if (typeof c.maintenanceMs === 'number') ctx.faults.maintenanceFor(c.maintenanceMs / ctx.opts.timeScale);
 }
@@ -57,6 +76,7 @@ export function registerSimRoutes(app: FastifyInstance, ctx: SimContext): void {
       ok: true,
       faults: ctx.faults.faults,
       credits: ctx.credits.balance,
+      creditDrain: ctx.opts.creditDrain,
       maintenance: ctx.faults.inMaintenance(),
       dailyLimit: ctx.opts.dailyLimit,
     };

@@ -62,8 +62,14 @@ export interface SimStats {
   uploads: number;
   /** Remaining credit balance. */
   credits: number;
-  /** Calls of the credit endpoint (GET /api/v1/chat/credit). */
+  /** Calls of the credit endpoint (GET /api/v1/chat/credit) that were answered (past the key check). */
   creditChecks: number;
+  /**
+   * API calls received, by path (`/api/v1/jobs/createTask`, `/api/v1/jobs/recordInfo`, `/api/v1/chat/credit`, the
+   * upload paths...), counted on arrival before anything can refuse them: a call answered 401, 455 or the HTML 502
+   * counts too. Tells "nothing was sent" apart from "nothing was accepted".
+   */
+  callsByPath: Record<string, number>;
 }
 
 /** The plain counters; the rest of `SimStats` is derived when a snapshot is taken. */
@@ -114,10 +120,20 @@ export function zeroCounters(): Counters {
   };
 }
 
-/** Counters plus the accepted creates per input. */
+/** Counters plus the accepted creates per input and the calls received per path. */
 export class StatsCollector {
   counters: Counters = zeroCounters();
   private perInput = new Map<string, number>();
+  private byPath = new Map<string, number>();
+
+  /** An API call arrived at `path` (no query string). */
+  arrived(path: string): void {
+    this.byPath.set(path, (this.byPath.get(path) ?? 0) + 1);
+  }
+
+  callsByPath(): Record<string, number> {
+    return Object.fromEntries(this.byPath);
+  }
 
   /** Counts the answer code of an API call. */
   countCode(code: number): void {
@@ -148,5 +164,6 @@ export class StatsCollector {
   reset(): void {
     this.counters = zeroCounters();
     this.perInput.clear();
+    this.byPath.clear();
   }
 }

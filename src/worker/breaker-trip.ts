@@ -2,9 +2,11 @@
  * What the submit lane does when its circuit breaker trips (src/queue/submit-breaker.ts): submission pauses with
  * "N images in a row failed with <code> <msg>" and a self-lifting probe (lane-probe.ts), and every image of the run
  * goes back to `waiting`. The image in hand goes back with its job; the others (already recorded `failed`, or
- * parked for a retry) get a new generation with a fresh submit job, exactly as `upscale retry` would, so nothing of
- * the run stays `failed` because of a refusal that was about the account or the request shape, not the image.
+ * parked for a retry) get a new generation with a fresh submit job held for the batch scheduler (with the image's
+ * meta), exactly as `upscale retry` would, so nothing of the run stays `failed` because of a refusal that was about
+ * the account or the request shape, not the image.
  */
+import type { HeldJob } from '../queue/fair-share.js';
 import { submitJobId } from '../queue/identity.js';
 import type { SubmitJobData } from '../queue/job-data.js';
 import type { BreakerImage } from '../queue/submit-breaker.js';
@@ -29,8 +31,9 @@ export async function pauseForBreaker(ctx: LaneContext, run: number, signature: 
  * @returns how many were sent back.
  */
 export async function sendBackImages(ctx: LaneContext, images: readonly BreakerImage[], current: Pick<BreakerImage, 'batchId' | 'jobId'>): Promise<number> {
-  const { store, queues } = ctx.rt;
+  const { store } = ctx.rt;
   let sent = 0;
+  const byBatch = new Map<string, HeldJob<SubmitJobData>[]>();
   for (const img of images) {
     if (img.batchId === current.batchId && img.jobId === current.jobId) continue;
     const record = await store.getRecord(img.batchId, img.jobId);
@@ -43,10 +46,24 @@ export async function sendBackImages(ctx: LaneContext, images: readonly BreakerI
       { from: [record.state] },
     );
     if (moved.status !== 'ok' || moved.record.generation !== generation) continue;
-    const data: SubmitJobData = { jobId: img.jobId, batchId: img.batchId, input: record.input, model: record.model, factor: record.factor, generation };
-    await queues.submit.add('submit', data, { jobId: submitJobId(img.jobId, generation) });
+    const data: SubmitJobData = {
+      jobId: img.jobId,
+      batchId: img.batchId,
+      input: record.input,
+      model: record.model,
+      factor: record.factor,
+      generation,
+      ...(Object.keys(record.meta).length > 0 ? { meta: record.meta } : {}),
+    };
+    byBatch.set(img.batchId, [...(byBatch.get(img.batchId) ?? []), { name: 'submit', data, opts: { jobId: submitJobId(img.jobId, generation) } }]);
     sent++;
   }
-  if (sent > 0) ctx.log.warn({ images: sent }, 'images of the tripped run went back to waiting');
+  // Held for the batch scheduler like every submit job (as `upscale retry` does): they take their batch's turns and
+  // wait while their batch is paused.
+  for (const [batchId, jobs] of byBatch) await ctx.fair.holdJobs(batchId, jobs);
+  if (sent > 0) {
+    ctx.admission.kick();
+    ctx.log.warn({ images: sent }, 'images of the tripped run went back to waiting');
+  }
   return sent;
 }

@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import type { FairShare } from '../queue/fair-share.js';
 import type { Admission } from './admission.js';
 import type { Stopper } from './shutdown.js';
+import type { Storage } from '../storage/index.js';
 
 /**
  * Turns an image's input into the URL createTask gets, after pre-flight checks: uploads local files, refuses
@@ -32,4 +33,6 @@ export interface LaneContext {
   readonly admission: Admission;
   /** The process' stop: `draining` (start nothing new) and `aborted` (abort what runs). See shutdown.ts. */
   readonly stopper: Stopper;
+  /** Where results are stored (OUTPUT_URL / OUTPUT_DIR); null when neither is set (or this process needs none). */
+  readonly storage: Storage | null;
 }

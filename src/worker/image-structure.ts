@@ -9,11 +9,15 @@
  *   files work) until EOI (`FFD9`). Complete when EOI is reached. An embedded EXIF thumbnail's EOI sits inside
  *   APP1 and is skipped with it.
  * - PNG (RFC 2083 / W3C PNG): chunks are walked by their lengths; complete when IEND and its CRC are read.
- *   `acTL` (APNG) gives the frame count, `eXIf` the EXIF block. CRCs are not checked.
+ *   `acTL` (APNG) gives the frame count, `eXIf` the EXIF block. The CRC of every critical chunk (IHDR, PLTE,
+ *   IDAT, IEND: an upper-case first letter) is checked as it streams past (zlib's crc32, cheap): a mismatch is
+ *   damaged data, refused as libpng refuses it. An ancillary chunk's bad CRC is ignored, as decoders drop the chunk.
  * - WebP (RIFF, Google's container spec): complete when every chunk inside the RIFF size has arrived. `ANMF`
  *   chunks are counted as frames, `EXIF` holds the EXIF block.
  * - EXIF orientation: tag 0x0112 of IFD0 of the TIFF structure (EXIF 2.32, CIPA DC-008), values 1-8.
  */
+
+import { crc32 } from 'node:zlib';
 
 export type StructureFormat = 'jpeg' | 'png' | 'webp';
 
@@ -36,7 +40,7 @@ const MAX_EXIF_BYTES = 256 * 1024;
 
 type Step =
   | { kind: 'read'; n: number; then: (b: Buffer) => void }
-  | { kind: 'skip'; n: number; then: () => void }
+  | { kind: 'skip'; n: number; then: () => void; tap?: (b: Buffer) => void }
   | { kind: 'scan' }
   | { kind: 'done' }
   | { kind: 'fail'; why: string };
@@ -136,7 +140,8 @@ export class ImageStructure {
         step.then(this.take(step.n));
       } else if (step.kind === 'skip') {
         const n = Math.min(step.n, this.queued);
-        this.take(n);
+        const skipped = this.take(n);
+        step.tap?.(skipped);
         step.n -= n;
         if (step.n > 0) return;
         step.then();
@@ -251,17 +256,43 @@ export class ImageStructure {
   // --- PNG ---
 
   private pngChunk(c: Buffer): void {
+    const at = this.seen - this.queued - 8;
     const len = c.readUInt32BE(0);
     const type = c.subarray(4, 8).toString('latin1');
     if (len > 0x7fffffff || !/^[A-Za-z]{4}$/.test(type)) return this.fail('the PNG structure is damaged (an invalid chunk header)');
     const next = () => (this.step = { kind: 'read', n: 8, then: (h) => this.pngChunk(h) });
+    const critical = type.charCodeAt(0) < 0x61;
+    // The CRC covers the type and the data; it is computed as the data streams past, for critical chunks only.
+    // (zlib's crc32 of an empty buffer with no memory behind it is 0, the start value: empty pieces are left out.)
+    let crc = critical ? crc32(c.subarray(4, 8)) : 0;
+    const checkCrc = (then: () => void): void => {
+      if (!critical) {
+        this.step = { kind: 'skip', n: 4, then };
+        return;
+      }
+      this.step = {
+        kind: 'read',
+        n: 4,
+        then: (b) => {
+          if (b.readUInt32BE(0) !== crc >>> 0) {
+            return this.fail(`the PNG data is damaged: the ${type} chunk at byte ${at} fails its CRC check`);
+          }
+          then();
+        },
+      };
+    };
+    const data = (afterData: () => void) => {
+      this.step = critical
+        ? { kind: 'skip', n: len, then: afterData, tap: (b) => (crc = b.length > 0 ? crc32(b, crc) : crc) }
+        : { kind: 'skip', n: len, then: afterData };
+    };
     if (type === 'IEND') {
-      this.step = { kind: 'skip', n: len + 4, then: () => (this.step = { kind: 'done' }) };
+      data(() => checkCrc(() => (this.step = { kind: 'done' })));
     } else if (type === 'acTL' && len >= 8) {
       this.step = { kind: 'read', n: len + 4, then: (b) => ((this.frames = Math.max(1, b.readUInt32BE(0))), next()) };
     } else if (type === 'eXIf' && len <= MAX_EXIF_BYTES) {
       this.step = { kind: 'read', n: len + 4, then: (b) => ((this.orientation = exifOrientation(b.subarray(0, len))), next()) };
-    } else this.step = { kind: 'skip', n: len + 4, then: next };
+    } else data(() => checkCrc(next));
   }
 
   // --- WebP ---

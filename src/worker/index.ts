@@ -23,10 +23,12 @@ import { PollBudget, shareOf } from './poll-budget.js';
 import { PollSchedule } from './poll-schedule.js';
 import { pollProcessor } from './poll-lane.js';
 import { downloadProcessor } from './download-lane.js';
-import { LaneProber } from './lane-probe.js';
+import { getPauseReason } from '../queue/pause-reason.js';
+import { LaneProber, liftPause, pauseDownloadsForStore } from './lane-probe.js';
 import { defaultPrepareInput } from './prepare-input.js';
 import { removeStaleParts } from './part-files.js';
 import { Stopper, stoppable } from './shutdown.js';
+import { isStorageAuthError, isStoreFault, openStorage, probeStorage } from '../storage/index.js';
 import { submitProcessor } from './submit-lane.js';
 import { fairShareOf, lookaheadFor } from '../queue/fair-share.js';
 import { Admission } from './admission.js';
@@ -36,7 +38,7 @@ import { downloadTimeoutMs } from './download-lane.js';
 export const CLOSE_GRACE_MS = 2000;
 
 export interface WorkerOptions {
-  /** Lanes to run. @defaultValue submit and poll (and download when OUTPUT_DIR is set) */
+  /** Lanes to run. @defaultValue submit and poll (and download when OUTPUT_URL or OUTPUT_DIR is set) */
   lanes?: readonly Lane[];
   /** Jobs run at once per lane in this process (HTTP calls in flight). @defaultValue 16 */
   concurrency?: number;
@@ -62,7 +64,7 @@ export interface WorkerHandle {
 }
 
 export function defaultLanes(rt: Runtime): Lane[] {
-  return rt.config.outputDir ? ['submit', 'poll', 'download'] : ['submit', 'poll'];
+  return rt.config.output ? ['submit', 'poll', 'download'] : ['submit', 'poll'];
 }
 
 /**
@@ -98,6 +100,8 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
   const fair = fairShareOf(rt);
   const admission = new Admission(fair, lookaheadFor(rt.config.createLimit), rt.log);
   const stopper = new Stopper();
+  // The output storage (OUTPUT_URL / OUTPUT_DIR) of the download lane and the finalizer's files; opening makes no request.
+  const storage = lanes.includes('download') || options.watch !== false ? await openStorage(rt.config) : null;
   const context: LaneContext = {
     rt,
     log: rt.log,
@@ -107,9 +111,30 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
     fair,
     admission,
     stopper,
+    storage,
   };
-  if (lanes.includes('download') && rt.config.outputDir) {
-    await removeStaleParts(rt.config.outputDir, downloadTimeoutMs(rt.config.requestTimeoutMs), rt.log);
+  if (lanes.includes('download') && storage) {
+    // On disk the whole output folder (staging, batch and OUTPUT_NAME folders); for S3 the local staging folder.
+    const root = rt.config.outputDir ?? (await storage.stagingDir());
+    await removeStaleParts(root, downloadTimeoutMs(rt.config.requestTimeoutMs), rt.log);
+    // Check the store now (one probe write), not at the first result: a bad key or a missing bucket pauses the
+    // download lane with the reason; the worker still starts and the probe resumes the lane once the store works.
+    await probeStorage(storage).then(
+      async () => {
+        rt.log.info({ output: storage.url }, 'output store takes writes');
+        // A store pause left by an earlier run (not a manual one) is over: this write worked.
+        const left = await getPauseReason(rt.redis, rt.store.keys, 'download');
+        if (left?.code === 'storage') await liftPause(context, 'download', `the output store ${storage.url} takes writes again (checked at worker start)`);
+      },
+      async (e: unknown) => {
+        if (!isStoreFault(e)) {
+          rt.log.warn({ output: storage.url, err: e }, 'output store probe at start failed (downloads go on; each result is checked when stored)');
+          return;
+        }
+        const reason = await pauseDownloadsForStore(context, e, isStorageAuthError(e));
+        rt.log.error({ output: storage.url, at: 'worker start' }, `downloads paused: ${reason.message}`);
+      },
+    );
   }
   const processors: Partial<Record<Lane, Processor>> = {
     submit: submitProcessor(context) as Processor,
@@ -150,7 +175,14 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
   }
   await Promise.all([...workers.values()].map((w) => w.waitUntilReady()));
   // Beside the lanes, never in them: finishing batches and sending notifications hold up no image.
-  const watchOptions = options.watch === false ? null : { ...options.watch, extra: [...(options.watch?.extra ?? []), (open: BatchSummary[], now: number) => watchRunway(rt, open, now)] };
+  const watchOptions =
+    options.watch === false
+      ? null
+      : {
+          ...options.watch,
+          finalizer: { storage, ...options.watch?.finalizer },
+          extra: [...(options.watch?.extra ?? []), (open: BatchSummary[], now: number) => watchRunway(rt, open, now)],
+        };
   const watch = watchOptions === null ? null : new BatchWatch(rt, rt.log, watchOptions);
   const deliverer = options.deliver === false ? null : new Deliverer(rt, options.deliver ?? {});
   watch?.start();
@@ -158,11 +190,11 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
   if (deliverer && rt.config.notifyUrls.length > 0 && !rt.config.notifySecret) {
     rt.log.warn('NOTIFY_URL is set without NOTIFY_SECRET: notifications are sent unsigned');
   }
-  // Paused lanes probe on their own (401/402/433/breaker); every process running an API lane takes part.
-  const prober = new LaneProber(context, lanes.filter((l): l is 'submit' | 'poll' => l === 'submit' || l === 'poll'));
+  // Paused lanes probe on their own (401/402/433/breaker; the store for downloads); every process running the lane takes part.
+  const prober = new LaneProber(context, lanes.filter((l) => l === 'submit' || l === 'poll' || (l === 'download' && storage !== null)));
   prober.start();
   if (workers.has('submit')) admission.start();
-  rt.log.info({ lanes, concurrency, prefix: rt.config.prefix }, 'workers started');
+  rt.log.info({ lanes, concurrency, prefix: rt.config.prefix, ...(storage ? { output: storage.url } : {}) }, 'workers started');
 
   let closing: Promise<boolean> | undefined;
   async function drain(timeoutMs: number): Promise<boolean> {
@@ -188,6 +220,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
     }
     await sideStopped;
     await within(counters.flush().catch(() => undefined), CLOSE_GRACE_MS * 0.25);
+    storage?.close();
     workerConnection.disconnect();
     return clean;
   }

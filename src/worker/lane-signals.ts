@@ -7,7 +7,7 @@
  */
 import { Worker } from 'bullmq';
 import { formatDuration } from '../config/units.js';
-import type { Lane } from '../queue/names.js';
+import { LANE_ACTIVITY, type Lane } from '../queue/names.js';
 import type { QueueOutcome } from '../queue/outcome.js';
 import { slowDownLane, StrikeReset } from '../queue/slowdown.js';
 import type { LaneContext } from './context.js';
@@ -15,7 +15,6 @@ import { pauseWithProbe } from './lane-probe.js';
 
 type ApiLane = Extract<Lane, 'submit' | 'poll'>;
 const ENDPOINT: Record<ApiLane, string> = { submit: 'createTask', poll: 'recordInfo' };
-const ACTIVITY: Record<ApiLane, string> = { submit: 'submission', poll: 'polling' };
 
 export class LaneSignals {
   private readonly strikes: StrikeReset;
@@ -76,7 +75,7 @@ export class LaneSignals {
       });
       log.error(
         { lane, code: outcome.code, source: this.lane, nextProbeAt: r.probe ? new Date(r.probe.at).toISOString() : null },
-        `${ACTIVITY[lane]} paused: ${outcome.message}`,
+        `${LANE_ACTIVITY[lane]} paused: ${outcome.message}`,
       );
     }
     if (lanes.includes(this.lane)) throw Worker.RateLimitError();

@@ -52,16 +52,16 @@ export function pollProcessor(ctx: LaneContext) {
     await schedule.recordDuration(data.model, took);
     counters.observe('upscale_task_duration_seconds', took / 1000, DURATION_BUCKETS_S, { model: data.model });
     if (info.creditsConsumed) counters.inc('upscale_credits_consumed_total', { model: data.model }, info.creditsConsumed);
-    // With OUTPUT_DIR the download is pending in the same write, so the batch cannot look finished in between.
+    // With OUTPUT_URL / OUTPUT_DIR the download is pending in the same write, so the batch cannot look finished in between.
     const result = await finish(data, 'succeeded', {
       resultUrls: info.resultUrls,
       creditsConsumed: info.creditsConsumed,
       costTimeMs: info.costTimeMs,
-      ...(config.outputDir ? { download: 'pending' as const } : {}),
+      ...(config.output ? { download: 'pending' as const } : {}),
       kieCostTime: info.kieCostTime,
       kieState: info.rawState,
     });
-    if (config.outputDir) {
+    if (config.output) {
       const download: DownloadJobData = { jobId: data.jobId, batchId: data.batchId, generation: data.generation, resultUrls: info.resultUrls };
       await queues.download.add('download', download, { jobId: downloadJobId(data.jobId, data.generation) });
     }
@@ -78,7 +78,17 @@ export function pollProcessor(ctx: LaneContext) {
         const moved = await store.transition(
           data.batchId,
           data.jobId,
-          { state: 'waiting', generation, taskId: null, submittedAt: null, $inc: { polls: data.polls } },
+          {
+            state: 'waiting',
+            generation,
+            taskId: null,
+            submittedAt: null,
+            // The failed task stays visible (a cancel before the new task keeps it); the next one replaces it.
+            lastTaskId: data.taskId,
+            lastFailCode: info.failCode ?? 'fail',
+            lastFailMsg: info.failMsg ?? 'kie.ai reported the task failed',
+            $inc: { polls: data.polls },
+          },
           { from: ['polling'] },
         );
         // A re-run after a crash between the two steps finds the record already moved: finish the step.
@@ -94,8 +104,9 @@ export function pollProcessor(ctx: LaneContext) {
             autoResubmits: resubmits + 1,
             ...(Object.keys(record.meta).length > 0 ? { meta: record.meta } : {}),
           };
-          // Held like every submit job: it takes its batch's turn, and waits while the batch's gate is closed.
-          await ctx.fair.holdJobs(data.batchId, [{ name: 'submit', data: next, opts: { jobId: submitJobId(data.jobId, generation) } }]);
+          // Held like every submit job: it takes its batch's turn, and waits while the batch's gate is closed; first
+          // in its batch (it came back), not behind the images enqueued since.
+          await ctx.fair.holdJobs(data.batchId, [{ name: 'submit', data: next, opts: { jobId: submitJobId(data.jobId, generation) } }], 'first');
           ctx.admission.kick();
           counters.inc('upscale_resubmits_total', { model: data.model });
           log.info({ jobId: data.jobId, batchId: data.batchId, taskId: data.taskId, failCode: info.failCode, generation }, 'task failed server-side; submitting again');

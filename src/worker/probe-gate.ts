@@ -4,6 +4,9 @@
  * worker); the others are parked for a moment and stay `waiting` in their records. The probe's answer decides:
  * success lifts the pause (`liftPause`), the same refusal pauses the lane again (through the normal outcome), and
  * anything else (a rate limit, this image's own bad input) hands the probe to the next image (`releaseProbe`).
+ *
+ * `maySendNow` is the submit lane's last look before a createTask goes out: a job that started before the lane
+ * paused (it was in its pre-flight, or held at the send gate) must not send after the pause.
  */
 import { DelayedError, type Job } from 'bullmq';
 import { parsePauseReason, type PauseReason } from '../queue/pause-reason.js';
@@ -47,4 +50,21 @@ export async function enterProbeGate(ctx: LaneContext, job: Job<SubmitJobData>, 
 export async function releaseProbe(ctx: LaneContext, job: Job<SubmitJobData>): Promise<void> {
   const key = ctx.rt.store.keys.probeToken('submit');
   if ((await ctx.rt.redis.get(key)) === (job.id ?? job.data.jobId)) await ctx.rt.redis.del(key);
+}
+
+/**
+ * The last look before createTask is sent, after the pre-flight and the send gate (which can take seconds): false
+ * when submission paused since this job started and the job may not send: the lane is paused (a 401 met while
+ * polling, a 402 or 433, the breaker, the credit runway, `upscale pause`), or a probe runs and this job is not it.
+ * The caller gives the job back to waiting, nothing sent. A reason whose queue is not paused (a process died between
+ * writing the reason and pausing) does not hold the job. One GET when nothing is paused, two when something is.
+ * A pause that lands after this look (a few ms before the send) is not seen: that call meets kie.ai as before.
+ */
+export async function maySendNow(ctx: LaneContext, verdict: GateVerdict): Promise<boolean> {
+  const { rt } = ctx;
+  const raw = await rt.redis.get(rt.store.keys.pauseReason('submit'));
+  if (!raw) return true;
+  const reason = parsePauseReason(raw);
+  if (reason.probe?.running) return verdict.probe;
+  return !(await rt.queues.submit.isPaused());
 }

@@ -8,14 +8,24 @@
  *   until createTask answers; when what is left is below the image's price, the submit lane pauses with reason
  *   `credits` and the image waits (nothing sent, no 402). A fresh read starts `spent` at what is still in flight
  *   (sent but maybe not yet in the balance), so a read in the middle of sends does not forget them.
+ * - An image not sent after all (it failed its preparation, the batch was paused, the worker is draining) gives its
+ *   price back at once (`releaseRunway`).
  * - With each read the watch compares the balance with what the waiting images need (per batch: its measured
  *   credits per succeeded image, else the price table's typical case): below it, `credits.low` once per shortfall
- *   and the status line "credits for about N more images". A `credits` pause ends by itself once a read shows
- *   enough for the next image (or by `upscale resume`).
+ *   and the status line "credits for about N more images".
+ *
+ * **Hysteresis.** A `credits` pause starts when what is left is below the next image's price P, and ends by itself
+ * only when a read shows, after the reservations still in flight, at least `P × (1 + KIE_CREATE_LIMIT's count)`
+ * (the next image and one full window of the create budget: 210 credits at 10 per image and 20 per 10 s), or enough
+ * for every image still waiting, whichever is less (or by `upscale resume`). Without it a read showing a little more
+ * than P resumed the lane, the next sends took it, and the lane paused again at once: with two workers and reads
+ * every 5 s it flapped 3 times in 8 s (trial of issues 10/14, item G). The pause is logged once (error); the other
+ * images that meet it while it lasts are logged at debug, and do not move its start (`at`), so `batch.paused` is
+ * sent once per pause.
  */
 import { Worker } from 'bullmq';
 import { creditsLow, emitOnce, clearOccurrence } from '../notify/index.js';
-import { pauseLane, getPauseReason } from '../queue/pause-reason.js';
+import { parsePauseReason, swapPauseReason, type PauseReason } from '../queue/pause-reason.js';
 import type { BatchSummary } from '../results/record.js';
 import { runScript } from '../results/scripts.js';
 import type { Runtime } from '../runtime.js';
@@ -72,8 +82,11 @@ export async function getRunway(rt: Runtime): Promise<RunwayState | null> {
   return { balance: Number(h.balance), at: Number(h.at), spent: Number(h.spent ?? 0), needed: n(h.needed), imagesLeft: n(h.imagesLeft) };
 }
 
-/** Reads the balance when no process did within CREDITS_CHECK_INTERVAL. Returns the balance read, or null. */
-export async function refreshBalance(rt: Runtime, now = Date.now()): Promise<number | null> {
+/**
+ * Reads the balance when no process did within CREDITS_CHECK_INTERVAL. Returns the balance read and the credits of
+ * the sends in flight at that moment (counted as spent since), or null.
+ */
+export async function readBalance(rt: Runtime, now = Date.now()): Promise<{ balance: number; inFlight: number } | null> {
   const got = await rt.redis.set(rt.store.keys.creditReadLock, String(now), 'PX', rt.config.creditsCheckIntervalMs, 'NX');
   if (got !== 'OK') return null;
   let balance: number;
@@ -83,12 +96,36 @@ export async function refreshBalance(rt: Runtime, now = Date.now()): Promise<num
     rt.log.warn({ err }, 'could not read the credit balance; trying again after CREDITS_CHECK_INTERVAL');
     return null;
   }
-  await runScript(rt.redis, STORE_READ, [rt.store.keys.creditBalance, inflightKey(rt)], [balance, now, now - 2 * rt.config.requestTimeoutMs]);
-  return balance;
+  const inFlight = Number(await runScript(rt.redis, STORE_READ, [rt.store.keys.creditBalance, inflightKey(rt)], [balance, now, now - 2 * rt.config.requestTimeoutMs]));
+  return { balance, inFlight };
+}
+
+/** Reads the balance when no process did within CREDITS_CHECK_INTERVAL. Returns the balance read, or null. */
+export async function refreshBalance(rt: Runtime, now = Date.now()): Promise<number | null> {
+  return (await readBalance(rt, now))?.balance ?? null;
 }
 
 function inflightKey(rt: Runtime): string {
   return `${rt.store.keys.creditBalance}:inflight`;
+}
+
+/**
+ * KEYS: balance hash, in-flight hash. ARGV: jobId. Drops the send's reservation and gives its price back to what is
+ * left (when a balance is known: a fresh read counted it in `spent`, and so did the take). → 1, or 0 when none.
+ */
+const RELEASE = `
+local v = redis.call('HGET', KEYS[2], ARGV[1])
+if not v then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+local price = tonumber(string.match(v, '([^:]+):'))
+local spent = tonumber(redis.call('HGET', KEYS[1], 'spent') or '')
+if price and spent then redis.call('HSET', KEYS[1], 'spent', tostring(math.max(0, spent - price))) end
+return 1
+`;
+
+/** For the submit lane: this image's reservation was not sent after all (see the module comment); a no-op without one. */
+export async function releaseRunway(rt: Runtime, jobId: string): Promise<void> {
+  await runScript(rt.redis, RELEASE, [rt.store.keys.creditBalance, inflightKey(rt)], [jobId]);
 }
 
 /** For the submit lane, once createTask answered (or failed): that send is no longer in flight. */
@@ -104,14 +141,34 @@ export async function takeFromRunway(rt: Runtime, jobId: string, price: number, 
   return status === 'short' ? { ok: false, left: Number(left) } : { ok: true };
 }
 
+/** The credits a read must show free (after in-flight reservations) to lift a `credits` pause met at `price`. */
+export function resumeThreshold(price: number, createLimit: { max: number }): number {
+  return round(price * (1 + createLimit.max));
+}
+
 /**
  * For the submit lane: pauses submission with reason `credits` (jobs stay waiting) and ends this job's run the way
- * a 402 would (BullMQ's RateLimitError: back to waiting, no attempt spent).
+ * a 402 would (BullMQ's RateLimitError: back to waiting, no attempt spent). Only the first image to meet the
+ * shortfall pauses and logs (error); while the `credits` pause lasts, the others keep it as it is (its start, its
+ * threshold) and log at debug.
  */
 export async function pauseForCredits(rt: Runtime, left: number, price: number): Promise<never> {
-  const message = `about ${round(left)} credits left, below this image's ${round(price)}: submission paused before kie.ai would refuse it (402). Add credits; it resumes by itself within CREDITS_CHECK_INTERVAL, or run \`upscale resume\`.`;
-  await pauseLane(rt.redis, rt.store.keys, rt.queues.submit, 'submit', { code: 'credits', message });
-  rt.log.error({ lane: 'submit', left: round(left), price }, 'submission paused: credits would run out');
+  const keys = rt.store.keys;
+  const current = await rt.redis.get(keys.pauseReason('submit'));
+  const existing = current ? parsePauseReason(current) : null;
+  const resumeAt = resumeThreshold(price, rt.config.createLimit);
+  const reason: PauseReason = {
+    code: 'credits',
+    message:
+      `about ${round(left)} credits left, below this image's ${round(price)}: submission paused before kie.ai would refuse it (402). ` +
+      `It resumes by itself once a balance read (every CREDITS_CHECK_INTERVAL) shows ${resumeAt} credits free beyond the sends in flight, or enough for every waiting image; add credits, or run \`upscale resume\` to spend what is left.`,
+    at: Date.now(),
+    resumeAbove: resumeAt,
+  };
+  const first = existing?.code !== 'credits' && (await swapPauseReason(rt.redis, keys, 'submit', current, reason));
+  await rt.queues.submit.pause();
+  if (first) rt.log.error({ lane: 'submit', left: round(left), price, resumeAbove: resumeAt }, 'submission paused: credits would run out');
+  else rt.log.debug({ lane: 'submit', left: round(left), price }, 'credits pause already in force; image waits');
   throw Worker.RateLimitError();
 }
 
@@ -137,16 +194,20 @@ async function pricePerImage(rt: Runtime, b: BatchSummary): Promise<number> {
 
 /** The watch's step: reads the balance (when due), compares it with the waiting images, notifies, lifts a `credits` pause. */
 export async function watchRunway(rt: Runtime, open: readonly BatchSummary[], now: number): Promise<void> {
-  const read = await refreshBalance(rt, now);
-  if (read === null) return; // another process read it within the interval, or the read failed
+  const fresh = await readBalance(rt, now);
+  if (fresh === null) return; // another process read it within the interval, or the read failed
+  const { balance: read, inFlight } = fresh;
   let needed = 0;
   let waiting = 0;
+  let unsentNeed = 0;
   let minPrice = Infinity;
   for (const b of open) {
     const count = b.counts.waiting + b.counts.held + b.counts.submitting;
     if (count === 0) continue;
     const price = await pricePerImage(rt, b);
     needed += count * price;
+    // Images that may be sent now and hold no reservation yet (held ones wait for a pilot's approval).
+    unsentNeed += b.counts.waiting * price;
     waiting += count;
     minPrice = Math.min(minPrice, price);
   }
@@ -159,12 +220,21 @@ export async function watchRunway(rt: Runtime, open: readonly BatchSummary[], no
   } else {
     await clearOccurrence(rt, mark);
   }
-  const reason = await getPauseReason(rt.redis, rt.store.keys, 'submit');
-  if (reason?.code === 'credits' && (await rt.queues.submit.isPaused()) && (waiting === 0 || read >= minPrice)) {
-    await rt.redis.del(rt.store.keys.pauseReason('submit'));
-    await rt.queues.submit.resume();
-    rt.log.info({ balance: read }, 'credits available again: submission resumed');
+  const raw = await rt.redis.get(rt.store.keys.pauseReason('submit'));
+  const reason = raw ? parsePauseReason(raw) : null;
+  if (reason?.code !== 'credits' || !(await rt.queues.submit.isPaused())) return;
+  // Hysteresis (module comment): what is free after the reservations in flight must cover the next image and one
+  // window of the create budget, or every waiting image.
+  const free = read - inFlight;
+  const threshold = reason.resumeAbove ?? resumeThreshold(Number.isFinite(minPrice) ? minPrice : 0, rt.config.createLimit);
+  if (unsentNeed > 0 && free < Math.min(threshold, unsentNeed)) {
+    rt.log.debug({ balance: read, inFlight, free, threshold, needed: round(unsentNeed) }, 'credits pause stays: not enough free yet');
+    return;
   }
+  // Only the reason read above is lifted (another process may have changed it meanwhile).
+  if (!(await swapPauseReason(rt.redis, rt.store.keys, 'submit', raw, null))) return;
+  await rt.queues.submit.resume();
+  rt.log.info({ balance: read, inFlight, free, threshold }, 'credits available again: submission resumed');
 }
 
 function round(n: number): number {

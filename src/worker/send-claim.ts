@@ -11,36 +11,52 @@
  * a second run that starts after the first marked sees the mark in the data BullMQ hands it (the pick-up and the
  * read are one script) and waits, without writing anything, until the first attempt's answer must have arrived
  * (`inFlightUntil`): then the first run's checkpoint is in the data, or that attempt really was cut off (crash).
+ *
+ * The same script reads the batch's gate: a batch paused (`upscale pause --batch`) while this run prepared the input
+ * or waited at the create gate is not sent to (`gated`), so a pause holds from the moment it is written, not from
+ * the job's start.
  */
 import type { Job } from 'bullmq';
 import type { Runtime } from '../runtime.js';
 import { runScript } from '../results/scripts.js';
 import type { SubmitJobData } from '../queue/job-data.js';
 
-/** KEYS: job hash, job lock. ARGV: lock token, data JSON. Returns 1 written, 0 lock not ours, -1 job gone. */
+/**
+ * KEYS: job hash, job lock, the batch's hash. ARGV: lock token, data JSON. Returns 1 written, 0 lock not ours,
+ * -1 job gone, 2 the batch's gate is closed (nothing written).
+ */
 const CLAIM_SEND = `
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local gate = redis.call('HGET', KEYS[3], 'gate')
+if gate and gate ~= '' then return 2 end
 redis.call('HSET', KEYS[1], 'data', ARGV[2])
 return 1
 `;
 
+/** `sent`: this run may send; `lost`: another run (or none) holds the job's lock; `gated`: the batch was paused. */
+export type SendClaim = 'sent' | 'lost' | 'gated';
+
 /**
- * Writes `data` (with its `sendingAt` mark) as the job's data if this run still holds the job's lock, as
- * `job.updateData` would. Resolves `true` when written (this run may send), `false` when the lock belongs to
- * another run or to none (this run must stop: the job runs again elsewhere). Without a token (a processor called
- * outside a BullMQ worker) it writes unconditionally.
+ * Writes `data` (with its `sendingAt` mark) as the job's data if this run still holds the job's lock and the batch's
+ * gate is open, as `job.updateData` would. Resolves `sent` when written (this run may send), `lost` when the lock
+ * belongs to another run or to none (this run must stop: the job runs again elsewhere), `gated` when the batch was
+ * paused meanwhile (nothing written: the caller holds the image again). Without a token (a processor called outside
+ * a BullMQ worker) the lock is not checked.
  */
-export async function claimSend(rt: Runtime, job: Job<SubmitJobData>, token: string | undefined, data: SubmitJobData): Promise<boolean> {
-  if (token === undefined) {
-    await job.updateData(data);
-    return true;
-  }
+export async function claimSend(rt: Runtime, job: Job<SubmitJobData>, token: string | undefined, data: SubmitJobData): Promise<SendClaim> {
   const jobKey = `${job.queueQualifiedName}:${job.id ?? ''}`;
-  const written = Number(await runScript(rt.redis, CLAIM_SEND, [jobKey, `${jobKey}:lock`], [token, JSON.stringify(data)]));
-  if (written !== 1) return false;
+  const batchKey = rt.store.keys.batch(data.batchId);
+  if (token === undefined) {
+    if (await rt.redis.hget(batchKey, 'gate')) return 'gated';
+    await job.updateData(data);
+    return 'sent';
+  }
+  const written = Number(await runScript(rt.redis, CLAIM_SEND, [jobKey, `${jobKey}:lock`, batchKey], [token, JSON.stringify(data)]));
+  if (written === 2) return 'gated';
+  if (written !== 1) return 'lost';
   job.data = data;
-  return true;
+  return 'sent';
 }
 
 /**

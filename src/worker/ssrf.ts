@@ -17,6 +17,7 @@ import { isIP, type LookupFunction } from 'node:net';
 import { isPrivateAddress } from '../producer/address-policy.js';
 import { originOf, wireTarget, type WireTarget } from '../producer/input-url.js';
 import { DEFAULT_USER_AGENT } from '../kie/version.js';
+import { formatDuration } from '../config/units.js';
 
 /** Why a guarded fetch did not get a usable answer. `permanent` failures will not improve by trying again. */
 export class FetchRefused extends Error {
@@ -118,7 +119,7 @@ function once(target: WireTarget, pinned: { address: string; family: number }, s
 
 function describeError(e: unknown, signal: AbortSignal, timeoutMs: number): FetchRefused {
   if (e instanceof FetchRefused) return e;
-  if (signal.aborted) return new FetchRefused(`no complete answer within ${timeoutMs} ms`, false);
+  if (signal.aborted) return new FetchRefused(`no complete answer within ${formatDuration(timeoutMs)}`, false);
   const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
   const permanent = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ERR_INVALID_URL';
   return new FetchRefused(`it could not be fetched (${code})`, permanent);

@@ -15,6 +15,10 @@
  * run's mark waits until that attempt's answer must be in before treating it as ambiguous.
  * Jobs arrive here admitted by the batch scheduler (src/queue/fair-share.ts); a job whose batch's gate closed after
  * its admission is held again, unless it already has a task.
+ *
+ * A pause reaches jobs already running: right before sending (after the pre-flight and the send gate, which can take
+ * seconds) the job looks again at the submit lane's pause (probe-gate.ts `maySendNow`) and its batch's gate, and goes
+ * back unsent when either closed meanwhile.
  */
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { isKieError } from '../kie/errors.js';
@@ -28,15 +32,14 @@ import { isTerminal } from '../results/record.js';
 import { breakerSignature, SubmitBreaker } from '../queue/submit-breaker.js';
 import { pauseForBreaker, sendBackImages } from './breaker-trip.js';
 import type { LaneContext } from './context.js';
-import { applyEarlyCallback } from './early-callback.js';
+import { applyEarlyCallback, rememberedTaskId } from './early-callback.js';
 import { LaneSignals } from './lane-signals.js';
 import { liftPause } from './lane-probe.js';
-import { enterProbeGate, releaseProbe, type GateVerdict } from './probe-gate.js';
+import { enterProbeGate, maySendNow, releaseProbe, type GateVerdict } from './probe-gate.js';
 import { recordOrRecreate } from './records.js';
-import { answeredForRunway } from './runway.js';
+import { answeredForRunway, releaseRunway } from './runway.js';
 import { claimSend, inFlightUntil } from './send-claim.js';
 import { createTaskGate } from './create-gate.js';
-import { gotAnswer } from './sliding-gate.js';
 
 export interface SubmitResult {
   taskId: string | null;
@@ -111,6 +114,18 @@ export function submitProcessor(ctx: LaneContext) {
 
     // Resume from the checkpoint: the task exists, follow it.
     if (data.taskId && data.submittedAt) return followAndReturn(job, { ...data, taskId: data.taskId, submittedAt: data.submittedAt });
+    // An attempt was sent and never checkpointed (its process died), and kie.ai's callback for it came while the
+    // dead run still held the job (it could not be re-attached then): the task exists, follow it, pay nothing again.
+    if (data.sendingAt !== undefined) {
+      const taskId = await rememberedTaskId(ctx, data);
+      if (taskId !== null) {
+        const { sendingAt, callbackWaitFor: _w, ...rest } = data;
+        const checkpoint = { ...rest, taskId, submittedAt: sendingAt };
+        await job.updateData(checkpoint);
+        log.info({ jobId: data.jobId, batchId: data.batchId, taskId }, 'a callback named the task of an attempt that ended without an answer; following it');
+        return followAndReturn(job, checkpoint);
+      }
+    }
 
     // An earlier run marked a send and has not checkpointed: it may still be waiting for the answer (it lost its
     // lock, e.g. starved of CPU, and this run took over). Wait, writing nothing, until that answer must be in.
@@ -143,30 +158,57 @@ export function submitProcessor(ctx: LaneContext) {
     }
     // A paused lane probing on its own lets exactly one image through (lane-probe.ts); the others wait.
     const gate = await enterProbeGate(ctx, job, token);
-    const prepared = await ctx.prepareInput(data, stopper.aborted);
-    stopper.throwIfAborted();
-    // Draining: no createTask is sent any more (one cut at the deadline would be ambiguous); the job goes back.
-    stopper.throwIfDraining();
-    if (!prepared.ok) return fail(data, prepared.failCode, prepared.failMsg, prepared.state);
-
-    // The preparation took a variable time: the exact sliding window of the create budget decides the send.
-    const pass = await createGate.pass();
-    data = { ...data, ...prepared.update, sendingAt: Date.now(), attempts: (data.attempts ?? 0) + 1 };
-    // Until createTask is sent, a way out gives the gate its place back (an unsent call cannot arrive).
-    let claimed: boolean;
+    // prepareInput takes this image's estimated price off the credit runway (runway.ts); until createTask is sent,
+    // every way out gives it back, so reservations of images not sent never hold the runway down.
+    let prepared: Awaited<ReturnType<typeof ctx.prepareInput>>;
+    let pass: Awaited<ReturnType<typeof createGate.pass>>;
+    // The gate's place while this run holds it unsent: every way out before the send gives it back (GatePass.release).
+    let unsent: typeof pass | undefined;
     try {
-      claimed = await claimSend(rt, job, token, data);
-      if (claimed) await recordOrRecreate(ctx, data, { state: 'submitting', $inc: { submitAttempts: 1, ambiguousSubmits: ambiguous ? 1 : 0 } });
+      prepared = await ctx.prepareInput(data, stopper.aborted);
+      stopper.throwIfAborted();
+      // Draining: no createTask is sent any more (one cut at the deadline would be ambiguous); the job goes back.
+      stopper.throwIfDraining();
+      if (!prepared.ok) {
+        await releaseRunway(rt, data.jobId);
+        return fail(data, prepared.failCode, prepared.failMsg, prepared.state);
+      }
+
+      // The preparation took a variable time: the exact sliding window of the create budget decides the send.
+      pass = await createGate.pass();
+      unsent = pass;
+      // The last look: submission (a 401 met while polling, a 402, the breaker, `upscale pause`) or this image's batch
+      // may have paused while this job prepared or waited at the gate. An image not sent yet then goes back, its place
+      // at the gate and its runway share given back (releaseRunway), instead of spending (or meeting the same
+      // refusal). The lane is read here; the batch's gate is read by the send claim, in the same atomic step as the
+      // `sendingAt` mark.
+      data = { ...data, ...prepared.update, sendingAt: Date.now(), attempts: (data.attempts ?? 0) + 1 };
+      const claim = (await maySendNow(ctx, gate)) ? await claimSend(rt, job, token, data) : 'paused';
+      if (claim !== 'sent') {
+        await Promise.all([releaseRunway(rt, data.jobId), gate.probe && claim !== 'lost' ? releaseProbe(ctx, job) : undefined]);
+        if (claim === 'lost') {
+          // This run lost the job's lock while preparing; another run owns the job now and sends in its place.
+          log.warn({ jobId: data.jobId, batchId: data.batchId }, 'submit job lost its lock before sending; leaving it to the run that took over');
+          throw new DelayedError();
+        }
+        if (claim === 'paused') {
+          // Back to waiting with the lane (its batch's gate, if closed too, holds it again when it starts).
+          log.info({ jobId: data.jobId, batchId: data.batchId }, 'submission paused while this image waited to send; back to waiting, nothing sent');
+          throw Worker.RateLimitError();
+        }
+        await ctx.fair.rehold(job, data.batchId, token);
+        log.info({ jobId: data.jobId, batchId: data.batchId }, 'batch gate closed while this image waited to send; held again, nothing sent');
+        throw new DelayedError();
+      }
+      unsent = undefined;
     } catch (e) {
-      await pass.cancel().catch(() => undefined);
+      await Promise.all([
+        unsent?.release().catch((err: unknown) => log.warn({ err, jobId: data.jobId }, 'could not give back a place at the create gate')),
+        releaseRunway(rt, data.jobId).catch((err: unknown) => log.warn({ err, jobId: data.jobId }, 'could not give back a credit reservation')),
+      ]);
       throw e;
     }
-    if (!claimed) {
-      await pass.cancel();
-      // This run lost the job's lock while preparing; another run owns the job now and sends in its place.
-      log.warn({ jobId: data.jobId, batchId: data.batchId }, 'submit job lost its lock before sending; leaving it to the run that took over');
-      throw new DelayedError();
-    }
+    await recordOrRecreate(ctx, data, { state: 'submitting', $inc: { submitAttempts: 1, ambiguousSubmits: ambiguous ? 1 : 0 } });
 
     const spec = MODELS[data.model];
     const sid = submitJobId(data.jobId, data.generation);
@@ -180,7 +222,7 @@ export function submitProcessor(ctx: LaneContext) {
       taskId = created.taskId;
     } catch (e) {
       await answeredForRunway(rt, data.jobId);
-      if (gotAnswer(e)) await pass.answered();
+      await pass.settled(e);
       // Aborted at the drain deadline: `sendingAt` stays checkpointed, so the re-run knows this attempt is ambiguous.
       stopper.throwIfAborted();
       return handleError(job, data, e, gate, token);

@@ -2,18 +2,20 @@
  * Before/after thumbnails for the batch page, made once by the download lane when an output is accepted: the input
  * (fetched again through the SSRF guard, or read from its local path) and the downloaded output, each as a small
  * WebP (SMALL_PX, for the table) and a preview (PREVIEW_PX, for the comparison view), both fitted inside the same
- * square so input and output share one frame. Written beside the outputs, in `OUTPUT_DIR/<batchId>/.thumbs/`:
- * `<jobId>-in.webp`, `<jobId>-in-small.webp`, `<jobId>-out.webp`, `<jobId>-out-small.webp` (atomically: temp file,
- * then rename). The dashboard serves them behind its auth (src/server/batch-thumbs.ts).
+ * square so input and output share one frame. Stored beside the outputs through the lane's storage (OUTPUT_URL /
+ * OUTPUT_DIR), under `<batchId>/.thumbs/`: `<jobId>-in.webp`, `<jobId>-in-small.webp`, `<jobId>-out.webp`,
+ * `<jobId>-out-small.webp` (each written atomically, as any stored object). The dashboard serves them behind its
+ * auth (src/server/batch-detail.ts).
  *
  * Thumbnails are a convenience: a failure (input gone, not decodable) is logged and leaves the download accepted.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import sharp, { type Sharp } from 'sharp';
 import { MAX_INPUT_BYTES } from '../kie/models.js';
 import type { ResultRecord } from '../results/record.js';
-import { thumbPath, thumbsDir, type ThumbFile } from '../results/thumbs.js';
+import { thumbKey, type ThumbFile } from '../results/thumbs.js';
+import type { Storage } from '../storage/index.js';
 import type { LaneContext } from './context.js';
 import { isRemoteUrl, localPath } from './prepare-input.js';
 import { FetchRefused, guardedGet, readHead } from './ssrf.js';
@@ -35,36 +37,38 @@ async function inputBytes(ctx: LaneContext, input: string): Promise<Buffer> {
   return read.head;
 }
 
-async function writeWebp(image: Sharp, px: number, path: string): Promise<void> {
+async function writeWebp(storage: Storage, image: Sharp, px: number, key: string): Promise<void> {
   const data = await image.clone().resize(px, px, { fit: 'inside', withoutEnlargement: false }).webp({ quality: 78 }).toBuffer();
-  const temp = `${path}.${randomBytes(4).toString('hex')}.part`;
-  try {
-    await writeFile(temp, data, { flag: 'wx' });
-    await rename(temp, path);
-  } catch (e) {
-    await rm(temp, { force: true });
-    throw e;
-  }
+  await storage.put(key, Readable.from([data]), { contentType: 'image/webp' });
 }
 
-/** Makes the four thumbnails of a succeeded image whose output is at `outputPath`. Throws on any failure. */
-export async function makeThumbnails(ctx: LaneContext, record: Pick<ResultRecord, 'batchId' | 'jobId' | 'input'>, outputPath: string): Promise<void> {
-  const outputDir = ctx.rt.config.outputDir;
-  if (!outputDir) return;
-  await mkdir(thumbsDir(outputDir, record.batchId), { recursive: true });
-  const at = (file: ThumbFile) => thumbPath(outputDir, record.batchId, record.jobId, file);
-  const output = sharp(outputPath, { limitInputPixels: 1e9 }).rotate();
-  await writeWebp(output, PREVIEW_PX, at('out.webp'));
-  await writeWebp(output, SMALL_PX, at('out-small.webp'));
+/**
+ * Makes the four thumbnails of a succeeded image whose verified output is the local file `outputFile` (the
+ * download lane's staged copy) and stores them through `ctx.storage`. Throws on any failure.
+ */
+export async function makeThumbnails(ctx: LaneContext, record: Pick<ResultRecord, 'batchId' | 'jobId' | 'input'>, outputFile: string): Promise<void> {
+  const storage = ctx.storage;
+  if (!storage) return;
+  const at = (file: ThumbFile) => thumbKey(record.batchId, record.jobId, file);
+  // One pass over the (possibly huge) output, read in order (sequentialRead: strips, not the whole image);
+  // the small one is made from the preview, not by decoding the output again.
+  const preview = await sharp(outputFile, { limitInputPixels: false, sequentialRead: true })
+    .rotate()
+    .resize(PREVIEW_PX, PREVIEW_PX, { fit: 'inside', withoutEnlargement: false })
+    .png({ compressionLevel: 1 })
+    .toBuffer();
+  const output = sharp(preview);
+  await writeWebp(storage, output, PREVIEW_PX, at('out.webp'));
+  await writeWebp(storage, output, SMALL_PX, at('out-small.webp'));
   const input = sharp(await inputBytes(ctx, record.input)).rotate();
-  await writeWebp(input, PREVIEW_PX, at('in.webp'));
-  await writeWebp(input, SMALL_PX, at('in-small.webp'));
+  await writeWebp(storage, input, PREVIEW_PX, at('in.webp'));
+  await writeWebp(storage, input, SMALL_PX, at('in-small.webp'));
 }
 
 /** The download lane's hook: `makeThumbnails`, with a failure logged and counted instead of thrown. */
-export async function thumbnailsAfterDownload(ctx: LaneContext, record: Pick<ResultRecord, 'batchId' | 'jobId' | 'input'>, outputPath: string): Promise<void> {
+export async function thumbnailsAfterDownload(ctx: LaneContext, record: Pick<ResultRecord, 'batchId' | 'jobId' | 'input'>, outputFile: string): Promise<void> {
   try {
-    await makeThumbnails(ctx, record, outputPath);
+    await makeThumbnails(ctx, record, outputFile);
     ctx.counters.inc('upscale_thumbnails_total', { result: 'ok' });
   } catch (e) {
     ctx.counters.inc('upscale_thumbnails_total', { result: 'failed' });

@@ -3,14 +3,16 @@
  * path; any storage backend can do the same before publishing a file):
  * 1. complete: a JPEG/PNG/WebP must reach its end marker (image-structure.ts). A body cut short without an error
  *    (HTTP/1.0 with no Content-Length, closed halfway) is caught here;
- * 2. decodable: sharp decodes every pixel (`stats()`, streamed in strips by libvips) with `failOn: 'truncated'`,
- *    so damaged entropy data is caught as well as a missing end;
+ * 2. decodable: every pixel is decoded (decode-check.ts): a decoder warning of damaged data ("Corrupt JPEG data:
+ *    premature end of data segment" for a JPEG with zeros in the middle) fails it, a warning about metadata the
+ *    decoder worked around (an unknown Adobe transform, a duplicate sRGB chunk) does not;
  * 3. size: its displayed size (after its own EXIF orientation) must equal `expected` (the input's displayed size ×
  *    the model's scale: recraft ×2, topaz × the factor). The same size turned by 90° is accepted but flagged
  *    (`orientationMismatch`): the pixels are what was paid for, the orientation was lost or applied twice.
  */
 import { createReadStream } from 'node:fs';
 import sharp, { type Metadata } from 'sharp';
+import { decodeCheck } from './decode-check.js';
 import { ImageStructure, swapsSides } from './image-structure.js';
 
 export interface OutputExpectation {
@@ -39,11 +41,18 @@ export async function verifyOutput(path: string, expectation: OutputExpectation)
   if (report.format !== null && report.problem !== null) return { ok: false, problem: `the output is incomplete: ${report.problem}` };
   let meta: Metadata;
   try {
-    const image = sharp(path, { failOn: 'truncated', limitInputPixels: false, sequentialRead: true });
-    meta = await image.metadata();
-    await image.stats();
+    meta = await sharp(path, { failOn: 'error', limitInputPixels: false }).metadata();
   } catch (e) {
     return { ok: false, problem: `the output does not decode as an image (${(e as Error).message.split('\n')[0] ?? ''})` };
+  }
+  const decoded = await decodeCheck(path);
+  if (!decoded.ok) {
+    return {
+      ok: false,
+      problem: decoded.damaged
+        ? `the output's image data is damaged (${decoded.message})`
+        : `the output does not decode as an image (${decoded.message})`,
+    };
   }
   if (!meta.width || !meta.height || !meta.format) return { ok: false, problem: 'the output does not decode as an image' };
   const swap = swapsSides(meta.orientation ?? null);

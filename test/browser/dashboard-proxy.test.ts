@@ -2,26 +2,22 @@
  * The dashboard behind a reverse proxy under a prefix (issue 10), in Debian's headless Chromium: a loopback proxy
  * serves the app at /ops/ and strips the prefix (as nginx `location /ops/ { proxy_pass http://app/; }` does),
  * answering 404 to anything outside /ops/. With PUBLIC_PATH=/ops and basic auth, the browser opens Bull Board,
- * clicks into a lane, follows the Batches link, downloads a CSV export, opens the JSON API and comes back to the
- * board, and no request misses the prefix. The callback route stays outside basic auth through the proxy. Every
+ * clicks into a lane, follows the Batches link, downloads a CSV export, opens a batch's page and comes back through
+ * its "All batches" link (and the list typed with a trailing slash), opens the JSON API and comes back to the board,
+ * and no request misses the prefix. The callback route stays outside basic auth through the proxy. Every
  * request to a host other than loopback is blocked. Skipped, with the reason, only when /usr/bin/chromium is absent.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imageId, startBench, submitData, type Bench } from '../integration/server-fixtures.js';
+import { HAVE_CHROMIUM, launchBrowser, type Browser } from '../helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const USER = 'ops';
 const PASSWORD = 'proxy-pass-9';
 const PREFIX = '/ops';
-if (!HAVE_CHROMIUM) console.warn(`browser test skipped: ${CHROMIUM} is absent (CI installs it: apt-get install -y chromium)`);
 
 /** A prefix-stripping reverse proxy: `/ops/x` → upstream `/x`; everything else 404 (and remembered). */
 function startProxy(upstreamPort: number): Promise<{ server: Server; url: string; misses: string[]; seen: string[] }> {
@@ -53,9 +49,8 @@ function startProxy(upstreamPort: number): Promise<{ server: Server; url: string
 describe.skipIf(!HAVE_CHROMIUM)('dashboard behind a prefix-stripping proxy, in headless Chromium', () => {
   let b: Bench;
   let proxy: Awaited<ReturnType<typeof startProxy>>;
-  let profile: string;
+  let browser: Browser;
   let context: BrowserContext;
-  const blocked: string[] = [];
   const failed: string[] = [];
 
   beforeAll(async () => {
@@ -65,30 +60,15 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard behind a prefix-stripping proxy, in h
     for (const img of images) await b.rt.queues.submit.add('submit', submitData(img.jobId, { batchId: 'proxied-batch' }), { jobId: img.jobId });
     await b.app.listen({ port: 0, host: '127.0.0.1' });
     proxy = await startProxy((b.app.server.address() as AddressInfo).port);
-    profile = mkdtempSync(join(tmpdir(), 'upscale-chromium-proxy-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      args: ARGS,
-      headless: true,
-      acceptDownloads: true,
-      httpCredentials: { username: USER, password: PASSWORD },
-      viewport: { width: 1280, height: 800 },
-    });
-    // Nothing leaves loopback (Bull Board's page asks for Google Fonts).
-    await context.route('**/*', (route) => {
-      const host = new URL(route.request().url()).hostname;
-      if (host === '127.0.0.1' || host === 'localhost') return route.continue();
-      blocked.push(route.request().url());
-      return route.abort();
-    });
+    browser = await launchBrowser({ credentials: { username: USER, password: PASSWORD }, acceptDownloads: true });
+    context = browser.context;
     context.on('response', (res) => {
       if (res.url().startsWith(proxy.url) && res.status() >= 400) failed.push(`${res.status()} ${res.url()}`);
     });
   }, 60_000);
 
   afterAll(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     proxy?.server.closeAllConnections();
     await new Promise<void>((r) => (proxy ? proxy.server.close(() => r()) : r()));
     await b?.close();
@@ -124,6 +104,17 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard behind a prefix-stripping proxy, in h
     expect(download.url()).toBe(`${proxy.url}${PREFIX}/api/batches/proxied-batch/export?format=csv`);
     const csv = readFileSync(await download.path(), 'utf8');
     expect(csv.split('\r\n').filter(Boolean)).toHaveLength(6);
+
+    // The batch's own page and back through its "All batches" link (it was href="./": /ops/dashboard/batches/, a 400).
+    await batch.getByRole('link', { name: 'proxied-batch' }).click();
+    await page.waitForURL(`${proxy.url}${PREFIX}/dashboard/batches/proxied-batch`, { timeout: 15_000 });
+    await page.getByRole('link', { name: 'All batches' }).click();
+    await page.waitForURL(`${proxy.url}${PREFIX}/dashboard/batches`, { timeout: 15_000 });
+    await page.locator('[data-batch-id="proxied-batch"]').waitFor({ timeout: 10_000 });
+    // The list typed with a trailing slash is redirected to it.
+    await page.goto(`${proxy.url}${PREFIX}/dashboard/batches/`);
+    await page.waitForURL(`${proxy.url}${PREFIX}/dashboard/batches`, { timeout: 15_000 });
+    await page.locator('[data-batch-id="proxied-batch"]').waitFor({ timeout: 10_000 });
 
     await page.locator('nav').getByRole('link', { name: 'JSON', exact: true }).click();
     await page.waitForURL(`${proxy.url}${PREFIX}/api/batches`);

@@ -3,33 +3,17 @@
  * sees the lanes' queues in Bull Board and a batch's progress on the batches page, and screenshots both into
   * test-results/ (dashboard.png, batches.png; copied to docs/ with UPDATE_DOCS=1). Skipped, with the reason, only when /usr/bin/chromium is absent.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pauseLane } from '../../src/queue/pause-reason.js';
 import type { RecordState } from '../../src/results/record.js';
 import { imageId, pollData, startBench, submitData, type Bench } from '../integration/server-fixtures.js';
 import { artifactPath, publishArtifact } from '../helpers/artifacts.js';
+import { HAVE_CHROMIUM, launchBrowser, type Browser } from '../helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const USER = 'ops';
 const PASSWORD = 'dashboard-pass-42';
-if (!HAVE_CHROMIUM)
-  console.warn(`browser test skipped: ${CHROMIUM} is absent (CI installs it: apt-get install -y chromium)`);
 
 /** 120 images: 70 succeeded, 8 failed, 3 timed out, 15 polling, 6 submitting, 18 waiting; and a finished batch. */
 async function seed(b: Bench): Promise<void> {
@@ -151,7 +135,7 @@ async function seed(b: Bench): Promise<void> {
 describe.skipIf(!HAVE_CHROMIUM)('dashboard in headless Chromium', () => {
   let b: Bench;
   let url: string;
-  let profile: string;
+  let browser: Browser;
   let context: BrowserContext;
 
   beforeAll(async () => {
@@ -159,19 +143,12 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard in headless Chromium', () => {
     await seed(b);
     await b.app.listen({ port: 0, host: '127.0.0.1' });
     url = `http://127.0.0.1:${(b.app.server.address() as AddressInfo).port}`;
-    profile = mkdtempSync(join(tmpdir(), 'upscale-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      args: ARGS,
-      headless: true,
-      httpCredentials: { username: USER, password: PASSWORD },
-      viewport: { width: 1280, height: 800 },
-    });
+    browser = await launchBrowser({ credentials: { username: USER, password: PASSWORD } });
+    context = browser.context;
   }, 60_000);
 
   afterAll(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await b?.close();
   });
 

@@ -4,7 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
+import { expect } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/index.js';
+import type { ResultRecord } from '../../src/results/record.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { scaledPipelineEnv } from '../../src/sim/scaled-config.js';
 import { startSimulator, type SimOptions, type Simulator } from '../../src/sim/index.js';
@@ -81,4 +83,36 @@ export async function waitForBatch(rt: Runtime, batchId: string, timeoutMs = 90_
     },
     { timeoutMs, intervalMs: 200, what: `batch ${batchId} to finish` },
   );
+}
+
+export const TOPAZ = 'topaz/image-upscale';
+
+/** Every record of a batch, in the store's order. */
+export async function batchRecords(rig: Pick<Rig, 'rt'>, batchId: string): Promise<ResultRecord[]> {
+  const out: ResultRecord[] = [];
+  for await (const r of rig.rt.store.records(batchId)) out.push(r);
+  return out;
+}
+
+/** `n` topaz ×2 items on distinct simulator sample images (`<tag><i>`, 32..36 × 24 px). */
+export function topazImages(rig: Pick<Rig, 'image'>, n: number, tag: string) {
+  return Array.from({ length: n }, (_, i) => ({ input: rig.image(`${tag}${i}`, 32 + (i % 5), 24), model: TOPAZ, factor: '2' }));
+}
+
+/** Every input was created at most once, except those whose record admits an ambiguous submit. */
+export function expectNoDoublePayment(rig: Pick<Rig, 'sim'>, recs: readonly ResultRecord[]): void {
+  const byInput = new Map(recs.map((r) => [r.input, r]));
+  for (const [input, creates] of Object.entries(rig.sim.stats().perInput)) {
+    const r = byInput.get(input);
+    if (creates > 1) expect(r?.ambiguousSubmits ?? 0, `${input} was created ${creates} times`).toBeGreaterThanOrEqual(creates - 1);
+  }
+}
+
+/**
+ * A call of "another process" holds one place of the createTask send window (src/worker/sliding-gate.ts) for `ms`
+ * from now, as a call whose answer is slow would: with the window otherwise full, the next image to send waits at
+ * the gate, its submit job running, until then.
+ */
+export async function holdSendPlace(rig: Pick<Rig, 'rt'>, ms: number): Promise<void> {
+  await rig.rt.redis.zadd(rig.rt.store.keys.createGate, Date.now() + ms, `a-call-of-another-process-${randomBytes(4).toString('hex')}`);
 }

@@ -68,6 +68,27 @@ describe('batch page routes', () => {
     expect(sku).toContain('<span class="chip">sku: 12345</span>');
   });
 
+  it('answers a page past the end (page=999) with the last page, the same on the HTML page and in the JSON API', async () => {
+    b = await startBench();
+    await seed(b);
+    const json = await b.app.inject({ method: 'GET', url: `/api/batches/${BATCH}/records?page=999&size=10` });
+    const body = json.json<{ total: number; offset: number; page: number; pageSize: number; pages: number; records: { line: number }[] }>();
+    expect(body).toMatchObject({ total: 30, offset: 20, page: 3, pageSize: 10, pages: 3 });
+    expect(body.records.map((r) => r.line)).toEqual(Array.from({ length: 10 }, (_, k) => 22 + k));
+    const html = (await b.app.inject({ method: 'GET', url: `/dashboard/batches/${BATCH}?page=999&size=10` })).body;
+    expect(html).toContain('<span class="range">21–30 of 30</span> · page 3 of 3');
+    const empty = (await b.app.inject({ method: 'GET', url: `/api/batches/${BATCH}/records?page=999&q=nothing-matches` })).json();
+    expect(empty).toMatchObject({ total: 0, offset: 0, page: 1, pages: 1, records: [] });
+  });
+
+  it('the comparison page of a failed image says why it has no frames', async () => {
+    b = await startBench();
+    await seed(b);
+    const html = (await b.app.inject({ method: 'GET', url: `/dashboard/batches/${BATCH}/compare/${imageId(1)}` })).body;
+    expect(html).toContain('<p class="why" role="note"');
+    expect(html).toContain('This image is failed: 422 — bad image. Thumbnails are made only for succeeded images whose output was downloaded');
+  });
+
   it('exports exactly the filtered set', async () => {
     b = await startBench();
     await seed(b);
@@ -102,7 +123,7 @@ describe('batch page routes', () => {
     b = await startBench();
     await seed(b);
     const get = (url: string) => b!.app.inject({ method: 'GET', url });
-    expect((await get(`/dashboard/batches/${BATCH}/thumbs/${imageId(2)}/in.webp`)).json()).toEqual({ error: 'no thumbnails: OUTPUT_DIR is not set for upscale serve' });
+    expect((await get(`/dashboard/batches/${BATCH}/thumbs/${imageId(2)}/in.webp`)).json()).toEqual({ error: 'no thumbnails: neither OUTPUT_URL nor OUTPUT_DIR is set for upscale serve' });
     expect((await get(`/dashboard/batches/${BATCH}/thumbs/${imageId(2)}/..%2F..%2Fetc%2Fpasswd`)).statusCode).toBe(404);
     expect((await get(`/dashboard/batches/${BATCH}/thumbs/not-a-job/in.webp`)).statusCode).toBe(404);
   });

@@ -171,11 +171,74 @@ describe('batch index', () => {
   it('keeps at most MAX_FAILURE_GROUPS groups; further kinds of failure share one "other" group', async () => {
     const images = Array.from({ length: MAX_FAILURE_GROUPS + 5 }, (_, i) => ({ jobId: id(i + 1), input: `https://x.test/${i}.png`, model: MODEL, factor: '2' as const, line: i + 1 }));
     await rt.store.createRecords(BATCH, images);
-    for (const [i, img] of images.entries()) await rt.store.transition(BATCH, img.jobId, { state: 'failed', failCode: '400', failMsg: `bad thing number ${i}` });
+    const word = (i: number) => String.fromCharCode(97 + (i % 26)) + String.fromCharCode(97 + Math.floor(i / 26));
+    for (const [i, img] of images.entries()) await rt.store.transition(BATCH, img.jobId, { state: 'failed', failCode: '400', failMsg: `bad thing kind ${word(i)}` });
     const groups = await failureGroups(rt.store, BATCH);
     expect(groups).toHaveLength(MAX_FAILURE_GROUPS + 1);
     expect(groups[0]).toMatchObject({ id: 'other', count: 5 });
     expect((await queryRecords(rt.store, BATCH, { failCode: '400' })).total).toBe(MAX_FAILURE_GROUPS);
+  });
+
+  it('groups by the reason pattern: numbers, byte counts, sizes, URLs, paths, quoted strings and ids do not split a group', async () => {
+    const reasons: [string, string, string][] = [
+      // [failCode, reason, the pattern it must group under]
+      ['decode', 'JPEG file is truncated: it ends after 1067 bytes, before its end marker (EOI)', 'JPEG file is truncated: it ends after <size>, before its end marker (EOI)'],
+      ['decode', 'JPEG file is truncated: it ends after 52311 bytes, before its end marker (EOI)', 'JPEG file is truncated: it ends after <size>, before its end marker (EOI)'],
+      ['422', 'image 600x400 is below the minimum 640x480', 'image <w>x<h> is below the minimum <w>x<h>'],
+      ['422', 'image 32X32 is below the minimum 640x480', 'image <w>x<h> is below the minimum <w>x<h>'],
+      ['download', 'GET https://img.test/a/IMG_0001.jpg?v=1 answered 404', 'GET <url> answered <n>'],
+      ['download', 'GET http://cdn.test/b.png answered 404', 'GET <url> answered <n>'],
+      ['input', 'cannot read /data/in/IMG_0001.jpg: no such file', 'cannot read <path>: no such file'],
+      ['input', 'cannot read C:\\shop\\IMG_7.jpg: no such file', 'cannot read <path>: no such file'],
+      ['input', 'cannot read photos/2024/IMG_9.jpg: no such file', 'cannot read <path>: no such file'],
+      ['400', 'column "image" value \'IMG 1.jpg\' is not a URL', 'column "<text>" value \'<text>\' is not a URL'],
+      ['400', 'column "picture" value \'x\' is not a URL', 'column "<text>" value \'<text>\' is not a URL'],
+      ['500', 'task 9f8e7d6c5b4a3f2e1d0c failed', 'task <id> failed'],
+      ['500', 'task 0123456789abcdef0123 failed', 'task <id> failed'],
+      ['500', 'task 123e4567-e89b-12d3-a456-426614174000 failed', 'task <id> failed'],
+      ['413', 'output is 12.5 MB, over the 10 MB limit', 'output is <size>, over the <size> limit'],
+      ['413', 'output is 900 KB, over the 512 KiB limit', 'output is <size>, over the <size> limit'],
+    ];
+    const images = reasons.map((_, i) => ({ jobId: id(i + 1), input: `https://x.test/${i}.png`, model: MODEL, factor: '2' as const, line: i + 1 }));
+    await rt.store.createRecords(BATCH, images);
+    for (const [i, [failCode, failMsg]] of reasons.entries()) await rt.store.transition(BATCH, id(i + 1), { state: 'failed', failCode, failMsg });
+    const groups = await failureGroups(rt.store, BATCH);
+    const expected = new Map<string, { count: number; example: string }>();
+    for (const [code, reason, pattern] of reasons) {
+      const k = `${code} ${pattern}`;
+      expected.set(k, { count: (expected.get(k)?.count ?? 0) + 1, example: expected.get(k)?.example ?? reason });
+    }
+    expect(new Map(groups.map((g) => [`${g.failCode} ${g.reason}`, { count: g.count, example: g.example }]))).toEqual(expected);
+    const jpeg = groups.find((g) => g.failCode === 'decode')!;
+    expect((await queryRecords(rt.store, BATCH, { group: jpeg.id })).records.map((r) => r.failMsg)).toEqual([reasons[0]![1], reasons[1]![1]]);
+  });
+
+  it('keeps truncations of 300 different byte counts in one group, so a later 500 keeps a group of its own (not "other")', async () => {
+    const n = 300;
+    const images = Array.from({ length: n + 1 }, (_, i) => ({ jobId: id(i + 1), input: `https://x.test/${i}.jpg`, model: MODEL, factor: '2' as const, line: i + 1 }));
+    await rt.store.createRecords(BATCH, images);
+    for (let i = 0; i < n; i++)
+      await rt.store.transition(BATCH, id(i + 1), { state: 'failed', failCode: 'decode', failMsg: `JPEG file is truncated: it ends after ${1000 + i * 7} bytes, before its end marker (EOI)` });
+    await rt.store.transition(BATCH, id(n + 1), { state: 'failed', failCode: '500', failMsg: 'internal error' });
+    const groups = await failureGroups(rt.store, BATCH);
+    expect(groups.map((g) => [g.failCode, g.count])).toEqual([['decode', n], ['500', 1]]);
+  });
+
+  it('an image of a batch indexed with exact-reason groups leaves its old group when it moves on', async () => {
+    await rt.store.createRecords(BATCH, [{ jobId: id(1), input: 'https://x.test/1.jpg', model: MODEL, factor: '2' as const, line: 1 }]);
+    await rt.store.transition(BATCH, id(1), { state: 'failed', failCode: '500', failMsg: 'upstream 503 after 3 tries' });
+    // Rewrite the index as the exact-reason version left it: group id sha1(code \n reason)[0..12], value [code, reason].
+    const ix = rt.store.keys.index(BATCH);
+    const { createHash } = await import('node:crypto');
+    const legacy = createHash('sha1').update('500\nupstream 503 after 3 tries').digest('hex').slice(0, 12);
+    await rt.redis.del(`${ix}grp`, ...(await rt.redis.keys(`${ix}g:*`)));
+    await rt.redis.hset(`${ix}grp`, legacy, JSON.stringify(['500', 'upstream 503 after 3 tries']));
+    await rt.redis.zadd(`${ix}g:${legacy}`, 1, id(1));
+    expect((await failureGroups(rt.store, BATCH)).map((g) => [g.id, g.reason, g.count])).toEqual([[legacy, 'upstream 503 after 3 tries', 1]]);
+    await rt.store.transition(BATCH, id(1), { state: 'failed', failCode: '500', failMsg: 'upstream 502 after 4 tries' });
+    expect((await failureGroups(rt.store, BATCH)).map((g) => [g.reason, g.count])).toEqual([['upstream <n> after <n> tries', 1]]);
+    await rt.store.transition(BATCH, id(1), { state: 'waiting', failCode: null, failMsg: null });
+    expect(await failureGroups(rt.store, BATCH)).toEqual([]);
   });
 
   it('counts images finished per minute', async () => {
@@ -220,6 +283,27 @@ describe('batch index', () => {
       if (ids.length === 1) await rt.store.transition(BATCH, r.jobId, { state: 'waiting' }); // the snapshot holds
     }
     expect(ids).toEqual(bruteForce(all, q));
+    expect(await rt.redis.keys(`${rt.store.keys.index(BATCH)}tmp:*`)).toEqual([]);
+  });
+
+  it('exports every match of a capped search (q=sku-2: 12,000 matches, a page looks at 10,000), in order', async () => {
+    const n = 12_000;
+    for (let i = 0; i < n; i += 3000) {
+      await rt.store.createRecords(
+        BATCH,
+        Array.from({ length: 3000 }, (_, k) => ({ jobId: id(i + k + 1), input: `https://x.test/${i + k}.jpg`, model: MODEL, factor: '2' as const, line: i + k + 2, meta: { sku: `sku-2${String(i + k).padStart(5, '0')}` } })),
+      );
+    }
+    await rt.store.createRecords(BATCH, [{ jobId: id(n + 1), input: 'https://x.test/other.jpg', model: MODEL, factor: '2' as const, line: n + 2, meta: { sku: 'sku-3' } }]);
+    const page = await queryRecords(rt.store, BATCH, { search: 'sku-2' }, 0, 50);
+    expect(page).toMatchObject({ capped: true, total: MAX_SEARCH_MATCHES });
+    const lines: number[] = [];
+    for await (const r of queryAll(rt.store, BATCH, { search: 'sku-2' }, 1000)) lines.push(r.line!);
+    expect(lines).toHaveLength(n);
+    expect(lines).toEqual(Array.from({ length: n }, (_, i) => i + 2));
+    const desc: number[] = [];
+    for await (const r of queryAll(rt.store, BATCH, { search: 'sku-2', state: 'waiting', desc: true }, 1000)) desc.push(r.line!);
+    expect(desc).toEqual(lines.slice().reverse());
     expect(await rt.redis.keys(`${rt.store.keys.index(BATCH)}tmp:*`)).toEqual([]);
   });
 

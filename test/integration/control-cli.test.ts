@@ -49,7 +49,7 @@ describe('upscale status / pause / resume / retry / cancel (CLI)', { timeout: 18
       [
         'batchId', 'total', 'counts', 'creditsConsumed', 'createdAt', 'startedAt', 'updatedAt', 'finishedAt', 'ambiguousSubmits', 'throughputPerMinute', 'etaSeconds',
         // the batch's lifecycle (finalizer, deadline, pilot) and its notifications
-        'downloadsPending', 'finalizedAt', 'epoch', 'resultsAt', 'deadlineAt', 'pilot', 'pilotApprovedAt', 'notifications',
+        'downloadsPending', 'downloadsFailed', 'finalizedAt', 'epoch', 'resultsAt', 'deadlineAt', 'pilot', 'pilotApprovedAt', 'notifications',
         // its place in the batch scheduler
         'priority', 'gate',
       ].sort(),
@@ -107,8 +107,9 @@ describe('upscale status / pause / resume / retry / cancel (CLI)', { timeout: 18
     await rt.store.createRecords('b-watch', [{ jobId: id(9), input: 'https://img.test/9.png', model: MODEL, factor: '2' }]);
     const watch = startCli(['status', '--batch', 'b-watch', '--json', '--watch', '--interval', '200ms'], env);
     const human = startCli(['status', '--watch', '--interval', '200ms'], env);
-    await waitFor(() => watch.out().split('\n').length > 2, { what: 'two ticks of status --watch --json' });
-    await waitFor(() => human.out().includes('lanes:'), { what: 'a first block of status --watch' });
+    // Two CLI processes start at once: on a loaded machine that alone has taken over 20 s.
+    await waitFor(() => watch.out().split('\n').length > 2, { what: 'two ticks of status --watch --json', timeoutMs: 90_000 });
+    await waitFor(() => human.out().includes('lanes:'), { what: 'a first block of status --watch', timeoutMs: 90_000 });
     await rt.store.transition('b-watch', id(9), { state: 'succeeded' });
     const w = await watch.done;
     expect(w.code).toBe(0);
@@ -121,5 +122,5 @@ describe('upscale status / pause / resume / retry / cancel (CLI)', { timeout: 18
     const h = await human.done;
     expect(h.code).toBe(130);
     expect(h.stdout).not.toContain('\x1b[2J');
-  });
+  }, 200_000);
 });

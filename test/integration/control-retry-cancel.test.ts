@@ -74,6 +74,25 @@ describe('retry and cancel', () => {
     expect(await rt.queues.submit.count()).toBe(3);
   });
 
+  it('keeps the previous task (taskId, failCode, failMsg) of a retried image through a cancel before its new task', async () => {
+    make();
+    const [a] = await images(1);
+    await rt.store.transition(BATCH, a!.jobId, { state: 'failed', taskId: 't-a', failCode: '500', failMsg: 'internal error', completedAt: 1, submittedAt: 1, $inc: { submitAttempts: 1 } });
+    expect(await retry(rt, BATCH)).toEqual({ retried: 1, skipped: 0 });
+    expect(await cancel(rt, BATCH)).toMatchObject({ cancelled: 1 });
+    expect(await rt.store.getRecord(BATCH, a!.jobId)).toMatchObject({
+      state: 'cancelled',
+      taskId: null,
+      failCode: null,
+      submittedAt: null,
+      submitAttempts: 1,
+      generation: 1,
+      lastTaskId: 't-a',
+      lastFailCode: '500',
+      lastFailMsg: 'internal error',
+    });
+  });
+
   it('rejects an unknown batch by name', async () => {
     make();
     await expect(retry(rt, 'nope')).rejects.toThrow(UnknownBatchError);

@@ -42,9 +42,11 @@ function upscaleArgs(s: Service): string[] {
 }
 
 describe('docker-compose.yml', () => {
-  it('has Redis 7 with AOF and noeviction, the server, scalable workers and the simulator behind a profile', async () => {
+  it('has Redis 7 with AOF and noeviction, the server, scalable workers, the simulator and an S3 store behind profiles', async () => {
     const { services, volumes } = await compose();
-    expect(Object.keys(services).sort()).toEqual(['enqueue', 'redis', 'server', 'sim', 'worker']);
+    expect(Object.keys(services).sort()).toEqual(['enqueue', 'minio', 'minio-bucket', 'redis', 'server', 'sim', 'worker']);
+    expect(services.minio!.profiles).toEqual(['s3']);
+    expect(services['minio-bucket']!.profiles).toEqual(['s3']);
     const redis = services.redis!;
     expect(redis.image).toMatch(/^redis:7/);
     expect(redis.command?.join(' ')).toMatch(/--appendonly yes/);
@@ -55,12 +57,12 @@ describe('docker-compose.yml', () => {
     // `--scale worker=4` needs no fixed name and no published port.
     expect(services.worker!.container_name).toBeUndefined();
     expect(services.worker!.ports).toBeUndefined();
-    expect(services.worker!.environment?.OUTPUT_DIR).toBe('/data/output');
+    expect(services.worker!.environment?.OUTPUT_URL).toBe('${OUTPUT_URL:-file:///data/output}');
     expect(services.sim!.profiles).toEqual(['sim']);
     expect(upscaleArgs(services.sim!)[0]).toBe('sim');
     expect(services.server!.ports).toEqual(['127.0.0.1:8080:8080']);
     for (const name of ['server', 'worker', 'sim', 'enqueue']) expect(services[name]!.build, name).toBe('.');
-    expect(Object.keys(volumes)).toEqual(['redis-data', 'output']);
+    expect(Object.keys(volumes)).toEqual(['redis-data', 'output', 'minio-data']);
   });
 
   it('runs only commands and flags the CLI has, and sets only variables the config schema knows', async () => {
@@ -68,13 +70,15 @@ describe('docker-compose.yml', () => {
     registerCommands(program);
     const { services } = await compose();
     for (const [name, service] of Object.entries(services)) {
-      if (name === 'redis') continue;
+      if (['redis', 'minio', 'minio-bucket'].includes(name)) continue;
       const [command, ...rest] = upscaleArgs(service);
       const cmd = program.commands.find((c) => c.name() === command);
       expect(cmd, `${name}: upscale ${command}`).toBeDefined();
       const flags = new Set(cmd!.options.map((o) => o.long));
       for (const flag of rest.filter((a) => a.startsWith('--'))) expect(flags.has(flag), `${name}: ${command} ${flag}`).toBe(true);
-      for (const key of Object.keys(service.environment ?? {})) expect(CONFIG_KEYS as string[], `${name}: ${key}`).toContain(key);
+      // The AWS SDK's credential chain reads its own standard variables.
+      const aws = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'];
+      for (const key of Object.keys(service.environment ?? {})) expect([...CONFIG_KEYS, ...aws] as string[], `${name}: ${key}`).toContain(key);
     }
   });
 });

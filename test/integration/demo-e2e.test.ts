@@ -25,7 +25,8 @@ describe('upscale demo', () => {
     expect(res.stdout).toMatch(/11 tasks created .* 3 local files uploaded/);
     expect(res.stdout).toMatch(/All 16 images ended as expected/);
     const prefix = /Redis prefix (demo-[0-9a-f]+)/.exec(res.stdout)?.[1];
-    const [batch] = await readdir(out);
+    // The batch's folder; the store's probe object (.kie-upscale-probe) and its staging folder sit beside it.
+    const [batch] = (await readdir(out, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);
     const files = (await readdir(join(out, batch!))).filter((f) => !['demo.log', '.thumbs', 'results.jsonl', 'summary.json'].includes(f));
     expect(files).toHaveLength(11);
     const icon = files.find((f) => f.endsWith('-icon-96x96.webp'))!;

@@ -27,9 +27,9 @@ describe('upscale export (CLI)', { timeout: 180_000 }, () => {
     env = { REDIS_URL: testRedisUrl(), UPSCALE_PREFIX: prefix };
     dir = mkdtempSync(join(tmpdir(), 'upscale-export-'));
     rt = createRuntime(loadConfig({}, { ...env, LOG_LEVEL: 'silent' }));
-    const images = [1, 2, 3].map((n) => ({ jobId: id(n), input: `https://img.test/${n}.png`, model: 'recraft/crisp-upscale' as const, factor: null }));
+    const images = [3, 1, 2].map((n) => ({ jobId: id(10 - n), input: `https://img.test/${n}.png`, model: 'recraft/crisp-upscale' as const, factor: null, line: n }));
     await rt.store.createRecords(BATCH, images);
-    await rt.store.transition(BATCH, id(1), { state: 'failed', failCode: '500', failMsg: 'a, "b"\nc' });
+    await rt.store.transition(BATCH, id(9), { state: 'failed', failCode: '500', failMsg: 'a, "b"\nc' });
   });
   afterAll(async () => {
     await rt.close();
@@ -39,14 +39,23 @@ describe('upscale export (CLI)', { timeout: 180_000 }, () => {
 
   it('writes JSONL to standard output and CSV to a file, through FILE.tmp', async () => {
     const file = join(dir, 'out.csv');
-    const [jsonl, csv] = await Promise.all([
+    const excel = join(dir, 'excel.csv');
+    const [jsonl, csv, bom, badBom] = await Promise.all([
       runCli(['export', '--batch', BATCH], env),
       runCli(['export', '--batch', BATCH, '--format', 'csv', '--out', file], env),
+      runCli(['export', '--batch', BATCH, '--format', 'csv', '--bom', '--out', excel], env),
+      runCli(['export', '--batch', BATCH, '--bom'], env),
     ]);
+    expect(bom.code).toBe(0);
+    expect([...readFileSync(excel).subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    expect(readFileSync(excel).subarray(3).equals(readFileSync(file))).toBe(true);
+    expect(badBom.code).toBe(2);
+    expect(badBom.stderr).toContain('--bom is for --format csv');
     expect(jsonl.code).toBe(0);
     const lines = jsonl.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toHaveLength(3);
     expect(Object.keys(lines[0]!)).toEqual(RECORD_FIELDS);
+    expect(lines.map((l) => l.line)).toEqual([1, 2, 3]); // by line
 
     expect(csv.code).toBe(0);
     expect(csv.stdout).toBe('');

@@ -1,6 +1,7 @@
 /** `upscale enqueue --priority`, `upscale pause|resume --batch`, `upscale priority` as separate processes, on real Redis. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
+import { enqueue } from '../../src/producer/index.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { spawnUpscale } from '../helpers/processes.js';
 import { deletePrefix, freshPrefix, testRedisUrl } from '../helpers/redis.js';
@@ -69,6 +70,24 @@ describe('batch priority and pause (CLI)', { timeout: 480_000 }, () => {
     expect((await rt.store.getSummary('P1'))!.gate).toBeNull();
     const twice = await runCli(['resume', '--batch', 'P1'], env);
     expect(twice.stdout).toMatch(/Batch P1 was not paused/);
+  });
+
+  it('enqueue into a paused batch warns that the new images hold until resume --batch (CLI and library)', async () => {
+    const first = await runCli(['enqueue', '--url', 'https://img.example.com/p2a.png', '--model', 'topaz/image-upscale', '--batch', 'P2'], env);
+    expect(first.stderr).not.toMatch(/paused/);
+    expect((await runCli(['pause', '--batch', 'P2'], env)).code).toBe(0);
+    const [human, json] = await Promise.all([
+      runCli(['enqueue', '--url', 'https://img.example.com/p2b.png', '--model', 'topaz/image-upscale', '--batch', 'P2'], env),
+      runCli(['enqueue', '--url', 'https://img.example.com/p2c.png', '--model', 'topaz/image-upscale', '--batch', 'P2', '--json'], env),
+    ]);
+    const message = 'batch P2 is paused (paused by upscale pause --batch): its new images hold until `upscale resume --batch P2`';
+    expect(human.code).toBe(0);
+    expect(human.stderr).toContain(`warning: ${message}`);
+    expect(JSON.parse(json.stdout)).toMatchObject({ enqueued: 1, batchWarnings: [message] });
+    const lib = await enqueue(rt, [{ input: 'https://img.example.com/p2d.png', model: 'topaz/image-upscale' }], { batchId: 'P2' });
+    expect(lib.batchPaused).toBe(message);
+    const other = await enqueue(rt, [{ input: 'https://img.example.com/p3.png', model: 'topaz/image-upscale' }], { batchId: 'P3' });
+    expect(other.batchPaused).toBeUndefined();
   });
 
   it('priority --batch ID LEVEL changes the priority; bad input is refused with a reason', async () => {

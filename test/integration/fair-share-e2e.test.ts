@@ -6,14 +6,18 @@
  * - batch U of 20 `urgent`: within about 20 ÷ rate;
  * - A paused: C and D (20 each) take the whole budget, A submits nothing new; resumed, A continues;
  * - throughout: 0 429s, no sliding window over the limit, nothing created twice, no image lost.
+ * And (at ×10): a batch paused while one of its images is already running, held at the send gate, sends nothing
+ * more; the image is held again and goes once the batch resumes.
  * "About" is counted in create slots, i.e. job starts under the limiter (B's 20 start within 2 × 20 slots plus the
  * few already admitted), and in time with a margin for a loaded machine; FIFO would take 2,000 ÷ rate = 200 s.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cancel, pauseBatch, resumeBatch } from '../../src/control/index.js';
 import { enqueue } from '../../src/producer/index.js';
+import { fairShareOf } from '../../src/queue/fair-share.js';
 import { isTerminal, type ResultRecord } from '../../src/results/record.js';
-import { startRig, type Rig } from '../helpers/pipeline.js';
+import { batchRecords, holdSendPlace, startRig, topazImages, waitForBatch, type Rig } from '../helpers/pipeline.js';
 import { waitFor } from '../helpers/redis.js';
 
 const SCALE = 5;
@@ -37,10 +41,8 @@ describe('fair share across batches (worker process, simulator at ×5)', () => {
     rig = undefined;
   });
 
-  async function records(batchId: string): Promise<ResultRecord[]> {
-    const out: ResultRecord[] = [];
-    for await (const r of rig!.rt.store.records(batchId)) out.push(r);
-    return out;
+  function records(batchId: string): Promise<ResultRecord[]> {
+    return batchRecords(rig!, batchId);
   }
 
   /** Submit times (record `submittedAt`, ms) of a batch's images that have a task. */
@@ -147,8 +149,9 @@ describe('fair share across batches (worker process, simulator at ×5)', () => {
     expect(uSlots.own).toBe(20);
     expect(uSlots.total).toBeLessThanOrEqual(20 + AHEAD);
     expect(u.ms).toBeLessThanOrEqual(SLACK * (20 / RATE) * 1000);
-    // A paused: jobs already started when the pause came may still send (within a second); nothing after that
-    // until the resume, while C and D took the whole budget.
+    // A paused: a job past its last look before sending when the pause came may still send (its answer within a
+    // second); nothing after that until the resume (jobs held at the send gate go back), while C and D took the whole
+    // budget.
     expect(aTimes.filter((t) => t > pausedAt + 1000 && t < resumedAt)).toEqual([]);
     expect(Math.max(c.ms, d.ms)).toBeLessThanOrEqual(SLACK * (40 / RATE) * 1000); // 60 / rate if A took its third
 
@@ -163,4 +166,31 @@ describe('fair share across batches (worker process, simulator at ×5)', () => {
     expect(stats.createAccepted).toBe(withTask.length);
     expect(all.filter((r) => r.state === 'cancelled').length + withTask.length).toBe(all.length);
   }, 240_000);
+
+  it('a batch paused while one of its images waits at the send gate: that image is held again, nothing sent until the batch resumes', async () => {
+    // 3 sends per 6 s (×10), one place held 10 s by another process's slow call: 2 images go, the third waits at the
+    // gate until their places free 6 s later.
+    rig = await startRig({ timeScale: 10, env: { KIE_CREATE_LIMIT: '3/6000ms' } });
+    await rig.startWorker();
+    await holdSendPlace(rig, 10_000);
+    await enqueue(rig.rt, topazImages(rig, 3, 'gw'), { batchId: 'gw' });
+    await waitFor(() => rig!.sim.stats().createAccepted >= 2, { timeoutMs: 20_000, what: '2 tasks created' });
+    await waitFor(async () => (await rig!.rt.queues.submit.getJobCounts('active')).active === 1, { what: 'the third image running, at the gate' });
+    await pauseBatch(rig.rt, 'gw');
+    const creates = () => rig!.sim.stats().callsByPath['/api/v1/jobs/createTask'] ?? 0;
+    const atPause = creates();
+    expect(atPause).toBe(2);
+    // Past the moment the third image passes the gate, and then some: it went back to its batch's held images.
+    const firstCreateAt = Math.min(...rig.sim.tasks().map((t) => t.createdAt));
+    await sleep(Math.max(0, firstCreateAt + 8000 - Date.now()));
+    expect(creates()).toBe(atPause);
+    expect((await rig.rt.queues.submit.getJobCounts('active')).active).toBe(0);
+    expect(await fairShareOf(rig.rt).heldCount('gw')).toBe(1);
+    expect((await rig.rt.store.getSummary('gw'))!.counts).toMatchObject({ waiting: 1, submitting: 0, failed: 0 });
+    await resumeBatch(rig.rt, 'gw');
+    const summary = await waitForBatch(rig.rt, 'gw', 60_000);
+    expect(summary.counts.succeeded).toBe(3);
+    expect(rig.sim.stats().createAccepted).toBe(3);
+    expect(rig.sim.stats().duplicatedInputs).toEqual([]);
+  });
 });

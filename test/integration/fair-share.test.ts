@@ -156,6 +156,22 @@ describe('batch scheduler (fair share, priority, batch gates)', () => {
     expect(await take(5)).toEqual(['A-2']);
   });
 
+  it('puts images coming back (resubmission, retry) first in their batch, in the order they came back, before later arrivals', async () => {
+    make();
+    await batch('A', 6);
+    expect(await take(2)).toEqual(['A-0', 'A-1']);
+    // failed at kie (500) and come back as new generations, while 2 more images arrive after them.
+    await fair.holdJobs('A', [{ name: 'submit', data: { jobId: 'A-0', batchId: 'A' }, opts: { jobId: 'A-0-g1' } }], 'first');
+    await fair.holdJobs('A', [{ name: 'submit', data: { jobId: 'A-6', batchId: 'A' }, opts: { jobId: 'A-6' } }, { name: 'submit', data: { jobId: 'A-7', batchId: 'A' }, opts: { jobId: 'A-7' } }]);
+    await fair.holdJobs('A', [{ name: 'submit', data: { jobId: 'A-1', batchId: 'A' }, opts: { jobId: 'A-1-g1' } }], 'first');
+    expect(await take(3)).toEqual(['A-0-g1', 'A-1-g1', 'A-2']);
+    // A job held again by a closing gate goes before even those.
+    await fair.holdJobs('A', [{ name: 'submit', data: { jobId: 'A-2', batchId: 'A' }, opts: { jobId: 'A-2-g1' } }], 'first');
+    await rt.queues.submit.add('submit', {}, { jobId: 'A-x', delay: HOLD_MS });
+    await fair.index('A', ['A-x'], 'rehold');
+    expect(await take(10)).toEqual(['A-x', 'A-2-g1', 'A-3', 'A-4', 'A-5', 'A-6', 'A-7']);
+  });
+
   it('never promotes a job that left the held state (retry backoff, cancelled), and re-promotes ids a dead process left', async () => {
     make();
     await batch('A', 4);
@@ -164,7 +180,7 @@ describe('batch scheduler (fair share, priority, batch gates)', () => {
     await j0.promote();
     await rt.redis.del(rt.queues.submit.toKey('wait'));
     await rt.queues.submit.add('submit', {}, { jobId: 'A-retry', delay: 10_000 });
-    await fair.index('A', ['A-retry'], true);
+    await fair.index('A', ['A-retry'], 'rehold');
     // A process popped A-1 for admission and died before promoting it.
     await rt.redis.zrem(rt.store.keys.held('A'), 'A-1');
     await rt.redis.zadd(rt.store.keys.schedAdmitting, Date.now() - STALE_ADMIT_MS - 1000, 'A-1');

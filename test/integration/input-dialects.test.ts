@@ -45,6 +45,12 @@ function utf16(text: string, endian: 'le' | 'be', bom = true): Buffer {
   return be;
 }
 
+/** Windows-1252 bytes of `text`, as German Excel's "CSV (Trennzeichen-getrennt)" writes them (€ is 0x80, – 0x96). */
+function cp1252(text: string): Buffer {
+  const extra: Record<string, number> = { '€': 0x80, '–': 0x96, '„': 0x84, '“': 0x93 };
+  return Buffer.from([...text].map((c) => extra[c] ?? (c.charCodeAt(0) < 256 ? c.charCodeAt(0) : 0x3f)));
+}
+
 async function inputsOf(batchId: string): Promise<{ line: number | null; input: string; factor: string | null }[]> {
   const out = [];
   for await (const r of rt.store.records(batchId)) out.push({ line: r.line, input: r.input, factor: r.factor });
@@ -129,5 +135,67 @@ describe('spreadsheet dialects', () => {
     const encoded = [];
     for await (const rec of rt.store.records('url-only')) if (rec.originalInput !== null) encoded.push([rec.input, rec.originalInput]);
     expect(encoded).toEqual([['https://cdn.example.test/My%20Photo.jpg', 'https://cdn.example.test/My Photo.jpg']]);
+  });
+
+  it('German Excel "CSV" in Windows-1252 (ANSI): without --encoding each row with an umlaut is rejected with its line and what to do; with encoding windows-1252 every row lands', async () => {
+    runtime();
+    const file = join(dir, 'excel-de-ansi.csv');
+    const body = `url;factor;Notiz\r\nhttps://cdn.example.test/a.jpg;2;Käse, würzig\r\nhttps://cdn.example.test/b.jpg;4;plain\r\nhttps://cdn.example.test/c.jpg;2;Größe 3 – 5 €\r\n`;
+    writeFileSync(file, cp1252(body));
+    const hint = 'not text: invalid UTF-8 (the file is not UTF-8: re-export it as "CSV UTF-8" or pass --encoding windows-1252)';
+    const plain = await enqueueFile(rt, file, { batchId: 'ansi', model: TOPAZ });
+    expect(plain.enqueued).toBe(1);
+    expect(plain.rejected.map((r) => [r.line, r.reason])).toEqual([
+      [2, hint],
+      [4, hint],
+    ]);
+    const decoded = await enqueueFile(rt, file, { batchId: 'ansi-1252', model: TOPAZ, encoding: 'windows-1252' });
+    expect(decoded).toMatchObject({ enqueued: 3, rejected: [] });
+    const meta = [];
+    for await (const r of rt.store.records('ansi-1252')) meta.push([r.line, r.meta]);
+    expect(meta.sort((a, b) => Number(a[0]) - Number(b[0]))).toEqual([
+      [2, { Notiz: 'Käse, würzig' }],
+      [3, { Notiz: 'plain' }],
+      [4, { Notiz: 'Größe 3 – 5 €' }],
+    ]);
+    // latin1 is read as Windows-1252 (WHATWG), so the € and – of the same file come through too.
+    const latin1 = await enqueueFile(rt, file, { batchId: 'ansi-latin1', model: TOPAZ, encoding: 'latin1' });
+    expect(latin1).toMatchObject({ enqueued: 3, rejected: [] });
+    // A header that is not UTF-8 fails the file before anything is stored, naming its line.
+    const header = join(dir, 'excel-de-ansi-header.csv');
+    writeFileSync(header, cp1252('url;Stück\r\nhttps://cdn.example.test/a.jpg;1\r\n'));
+    await expect(enqueueFile(rt, header, { batchId: 'ansi-header', model: TOPAZ })).rejects.toThrow(
+      `${header}: line 1: cannot read the CSV header: ${hint}`,
+    );
+    expect(await rt.store.batchExists('ansi-header')).toBe(false);
+    // A byte order mark that contradicts --encoding fails the file too.
+    const bom = join(dir, 'utf8-bom.csv');
+    writeFileSync(bom, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('url\nhttps://cdn.example.test/a.jpg\n')]));
+    await expect(enqueueFile(rt, bom, { batchId: 'bom-vs-flag', model: TOPAZ, encoding: 'windows-1252' })).rejects.toThrow(
+      /starts with a UTF-8 byte order mark, but --encoding windows-1252 was given/,
+    );
+  });
+
+  it('old Mac Excel: CR-only line ends in a CSV and a plain list are records with the right line numbers', async () => {
+    runtime();
+    const csv = join(dir, 'mac.csv');
+    writeFileSync(csv, 'url,sku\rhttps://cdn.example.test/good.jpg,A1\rftp://cdn.example.test/bad.jpg,B2\r\rhttps://cdn.example.test/c.png,C3\r');
+    const r = await enqueueFile(rt, csv, { batchId: 'mac-csv', model: TOPAZ });
+    expect(r.enqueued).toBe(2);
+    expect(r.rejected).toEqual([
+      { line: 3, input: 'ftp://cdn.example.test/bad.jpg', reason: 'unsupported scheme "ftp:"; use an http(s) URL or a local file path' },
+    ]);
+    const rows = [];
+    for await (const rec of rt.store.records('mac-csv')) rows.push([rec.line, rec.input, rec.meta]);
+    expect(rows.sort((a, b) => Number(a[0]) - Number(b[0]))).toEqual([
+      [2, 'https://cdn.example.test/good.jpg', { sku: 'A1' }],
+      [5, 'https://cdn.example.test/c.png', { sku: 'C3' }],
+    ]);
+    const txt = join(dir, 'mac.txt');
+    writeFileSync(txt, '# list\rhttps://cdn.example.test/1.jpg\rnot a url at all\rhttps://cdn.example.test/2.jpg');
+    const t = await enqueueFile(rt, txt, { batchId: 'mac-txt', model: TOPAZ });
+    expect(t.enqueued).toBe(2);
+    expect(t.rejected.map((x) => x.line)).toEqual([3]);
+    expect((await inputsOf('mac-txt')).map((x) => x.line)).toEqual([2, 4]);
   });
 });

@@ -5,6 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { enqueue } from '../../src/producer/index.js';
@@ -31,6 +32,14 @@ beforeAll(async () => {
   // A host that checks its "signature" over the exact request target and Host header, as S3 and CDNs do.
   host = createServer((req, res) => {
     seen.push({ url: req.url ?? '', host: req.headers.host ?? '' });
+    // Images sent Content-Encoded though nobody asked (a misconfigured CDN or server): /enc/<coding>.png.
+    const coded = /^\/enc\/(gzip|deflate|br|zstd)\.png$/.exec(req.url ?? '');
+    if (coded) {
+      const coding = coded[1] as string;
+      const body = coding === 'gzip' ? gzipSync(png) : coding === 'deflate' ? deflateSync(png) : coding === 'br' ? brotliCompressSync(png) : png;
+      res.writeHead(200, { 'content-type': 'image/png', 'content-encoding': coding, 'content-length': body.length }).end(body);
+      return;
+    }
     const exact = req.url === SIGNED_PATH && req.headers.host === `127.0.0.1:${hostPort}`;
     const spaced = req.url === '/p/My%20Photo.png';
     if (!exact && !spaced) {
@@ -79,6 +88,33 @@ describe('one URL, exactly', () => {
   });
 });
 
+describe('Content-Encoding of inputs: pre-flight and the simulator\'s fetcher agree', () => {
+  it('gzip, deflate and br inputs pass the pre-flight and are fetched, decoded and upscaled by the simulator; an unknown coding is refused by both', async () => {
+    rig = await startLocalRig({ env: { OUTPUT_DIR: '' } });
+    const url = (coding: string) => `http://127.0.0.1:${hostPort}/enc/${coding}.png`;
+    for (const coding of ['gzip', 'deflate', 'br']) {
+      expect(await preflight({ url: url(coding) }, TOPAZ, '2', { allowPrivate: true }), coding).toMatchObject({ ok: true, facts: { mimeType: 'image/png', width: 40, height: 30 } });
+    }
+    const zstd = await preflight({ url: url('zstd') }, TOPAZ, '2', { allowPrivate: true, tries: 1 });
+    expect(zstd).toMatchObject({ ok: false, permanent: true, reason: 'the answer is sent with Content-Encoding "zstd", which cannot be decoded' });
+    // The simulator's own createTask fetch (kie.ai's stand-in), asked directly: it decodes too.
+    const direct = await fetch(`${rig.sim.url}/api/v1/jobs/createTask`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${rig.env.KIE_API_KEY ?? ''}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: TOPAZ, input: { image_url: url('zstd'), upscale_factor: '2' } }),
+    });
+    expect(((await direct.json()) as { msg: string }).msg).toBe(`cannot use the input image ${url('zstd')}: it is sent with Content-Encoding "zstd", which cannot be decoded`);
+    // Through the lane: pre-flight passes, the simulator accepts, the tasks succeed.
+    await enqueue(rig.rt, ['gzip', 'deflate', 'br'].map((c) => ({ input: url(c) })), { batchId: 'encoded', model: TOPAZ });
+    await rig.start();
+    const records = await waitForRecords(rig.rt, 'encoded');
+    expect(records.map((r) => [r.input, r.state, r.failMsg, r.inputWidth])).toEqual(
+      expect.arrayContaining(['gzip', 'deflate', 'br'].map((c) => [url(c), 'succeeded', null, 40])),
+    );
+    expect(records).toHaveLength(3);
+  });
+});
+
 describe('image truths before paying', () => {
   it('a JPEG cut at 60 % and a 10-frame WebP are refused before createTask; --allow-animated lets the WebP through', async () => {
     rig = await startLocalRig({ env: { OUTPUT_DIR: '' } });
@@ -107,6 +143,24 @@ describe('image truths before paying', () => {
       [2, null],
       [3, 'pre-flight: the image is animated (10 fr'],
     ]);
+  });
+
+  it('a complete JPEG with 2 KB zeroed in the middle is refused before createTask with the decoder\'s reason, in the lane and with --check', async () => {
+    rig = await startLocalRig({ env: { OUTPUT_DIR: '' } });
+    const damaged = rig.image('zero2-photo', 800, 600, 'jpg');
+    const good = rig.image('photo', 800, 600, 'jpg');
+    const reason =
+      'the image is incomplete or damaged: the file is complete but its data is damaged ' +
+      '(the decoder reports "VipsJpeg: Corrupt JPEG data: premature end of data segment")';
+    await enqueue(rig.rt, [{ input: damaged }, { input: good }], { batchId: 'zeroed', model: TOPAZ });
+    await rig.start();
+    const records = await waitForRecords(rig.rt, 'zeroed');
+    expect(records.find((r) => r.input === damaged)).toMatchObject({ state: 'failed', failCode: 'preflight', failMsg: reason, submitAttempts: 0 });
+    expect(records.find((r) => r.input === good)).toMatchObject({ state: 'succeeded', submitAttempts: 1 });
+    expect(rig.sim.stats().createAccepted).toBe(1);
+    const checked = [];
+    for await (const l of preflightLines([{ line: 7, input: damaged }], { defaultModel: TOPAZ, preflight: { allowPrivate: true } })) checked.push(l);
+    expect(checked).toEqual([expect.objectContaining({ line: 7, reason: `pre-flight: ${reason}` })]);
   });
 
   it('EXIF orientation 6: the displayed size is recorded, and a result that comes back sideways is flagged (file kept)', async () => {
@@ -140,7 +194,7 @@ describe('expiring inputs', () => {
       const res = await enqueue(rt, [{ input: expired }, { input: soon }, { input: later }], { batchId: 'links', model: TOPAZ });
       expect(res.enqueued).toBe(2);
       expect(res.rejected).toEqual([{ line: 1, input: expired, reason: expect.stringMatching(/^the link expired at .* \(X-Amz-Date \+ X-Amz-Expires\); sign a new URL$/) as unknown }]);
-      expect(res.warnings).toEqual([{ line: 2, input: soon, reason: expect.stringMatching(/^the link expires at .*, in 10 min, before its estimated submission in 3\d min/) as unknown }]);
+      expect(res.warnings).toEqual([{ line: 2, input: soon, reason: expect.stringMatching(/^the link expires at .*, in (9m59|10m00)s, before its estimated submission in 3\dm\d\ds/) as unknown }]);
       const records = [];
       for await (const r of rt.store.records('links')) records.push(r);
       const warned = records.find((r) => r.input === soon);

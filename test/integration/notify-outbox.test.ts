@@ -1,11 +1,16 @@
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { BatchWatch } from '../../src/batch/watch.js';
 import { loadConfig, ConfigError } from '../../src/config/index.js';
 import { pause } from '../../src/control/index.js';
-import { Deliverer, batchStalled, emit, emitOnce, eventBody, getEvent, makeSigner, webhookHeaders, type NotifyEvent } from '../../src/notify/index.js';
+import { Deliverer, batchStalled, emit, emitOnce, eventBody, getEvent, makeSigner, outboxSummary, webhookHeaders, type NotifyEvent } from '../../src/notify/index.js';
+import { laneStatus } from '../../src/queue/lane-status.js';
+import { describeDelivery, renderNotifications } from '../../src/results/status-view.js';
+import { renderBatchesPage } from '../../src/server/batches-page.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { deletePrefix, freshPrefix, testRedisUrl, waitFor } from '../helpers/redis.js';
 import { startReceiver, type Receiver } from '../helpers/webhook-receiver.js';
@@ -59,6 +64,41 @@ describe('notification outbox', () => {
       expect(text).toMatch(/NOTIFY_SECRET: .*not base64/);
       expect(text).toMatch(/NOTIFY_FORMAT/);
     }
+  });
+
+  it('the trial: two targets, one dead: the event is delivered to one and FAILED to the other, shown per target', async () => {
+    // A loopback port nobody listens on: connections are refused.
+    const dead = createServer();
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', () => r()));
+    const deadPort = (dead.address() as AddressInfo).port;
+    await new Promise<void>((r) => dead.close(() => r()));
+    prefix = freshPrefix('nt');
+    rt = runtime({ NOTIFY_URL: `${receiver.url},http://127.0.0.1:${deadPort}/hook`, NOTIFY_RETRY_FOR: '400ms' });
+    await emit(rt, event('evt.two'));
+    const deliverer = new Deliverer(rt, { tickMs: 20 });
+    deliverer.start();
+    try {
+      await waitFor(async () => {
+        const e = await getEvent(rt, 'evt.two');
+        return e?.deliveries.every((d) => d.state !== 'pending') ? e : null;
+      }, { timeoutMs: 15_000, what: 'both deliveries settled' });
+    } finally {
+      await deliverer.stop();
+    }
+    const summary = await outboxSummary(rt);
+    const recent = summary.recent[0];
+    expect(recent).toMatchObject({ delivered: 1, failed: 1 });
+    expect(recent?.targets).toEqual([
+      { target: `${new URL(receiver.url).origin}/…`, state: 'delivered', attempts: 1, lastError: null },
+      { target: `http://127.0.0.1:${deadPort}/…`, state: 'failed', attempts: expect.any(Number) as number, lastError: 'ECONNREFUSED' },
+    ]);
+    const line = renderNotifications(summary, Date.now());
+    expect(line).toContain(`delivered to #1 ${new URL(receiver.url).origin}/…; FAILED to #2 http://127.0.0.1:${deadPort}/… (ECONNREFUSED)`);
+    expect(line).not.toMatch(/· FAILED \(/);
+    const page = renderBatchesPage({ batches: [], lanes: await laneStatus(rt), now: Date.now(), notifications: summary });
+    expect(page).toContain(`<span class="delivery">delivered to #1 ${new URL(receiver.url).origin}/…; FAILED to #2 http://127.0.0.1:${deadPort}/… (ECONNREFUSED)</span>`);
+    // All targets in one state still read as one word.
+    expect(describeDelivery({ ...recent!, targets: recent!.targets.map((t) => ({ ...t, state: 'delivered' as const })), failed: 0, delivered: 2 }, 2)).toBe('delivered');
   });
 
   it('stores an occurrence once however often it is emitted, and delivers it once per target', async () => {

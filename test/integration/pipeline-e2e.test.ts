@@ -1,16 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { enqueue } from '../../src/producer/index.js';
-import type { ResultRecord } from '../../src/results/record.js';
-import { startRig, waitForBatch, type Rig } from '../helpers/pipeline.js';
+import { batchRecords, startRig, TOPAZ, waitForBatch, type Rig } from '../helpers/pipeline.js';
 
-const TOPAZ = 'topaz/image-upscale';
 const RECRAFT = 'recraft/crisp-upscale';
-
-async function allRecords(rig: Rig, batchId: string): Promise<ResultRecord[]> {
-  const out: ResultRecord[] = [];
-  for await (const r of rig.rt.store.records(batchId)) out.push(r);
-  return out;
-}
 
 describe('pipeline end to end (two worker processes, simulator at ×10)', () => {
   let rig: Rig | undefined;
@@ -37,7 +29,7 @@ describe('pipeline end to end (two worker processes, simulator at ×10)', () => 
     const summary = await waitForBatch(rig.rt, 'e2e-200', 120_000);
     const stats = rig.sim.stats();
     const tasks = new Map(rig.sim.tasks().map((t) => [t.taskId, t]));
-    const records = await allRecords(rig, 'e2e-200');
+    const records = await batchRecords(rig, 'e2e-200');
     expect(records).toHaveLength(200);
     for (const r of records) {
       const task = tasks.get(r.taskId ?? '');

@@ -7,32 +7,10 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { enqueue } from '../../src/producer/index.js';
 import { getPauseReason } from '../../src/queue/pause-reason.js';
-import type { ResultRecord } from '../../src/results/record.js';
 import { buildApp } from '../../src/server/app.js';
 import { runUpscale } from '../helpers/processes.js';
-import { startRig, waitForBatch, type Rig } from '../helpers/pipeline.js';
+import { batchRecords, expectNoDoublePayment, startRig, TOPAZ, topazImages, waitForBatch, type Rig } from '../helpers/pipeline.js';
 import { waitFor } from '../helpers/redis.js';
-
-const TOPAZ = 'topaz/image-upscale';
-
-async function records(rig: Rig, batchId: string): Promise<ResultRecord[]> {
-  const out: ResultRecord[] = [];
-  for await (const r of rig.rt.store.records(batchId)) out.push(r);
-  return out;
-}
-
-function images(rig: Rig, n: number, tag: string) {
-  return Array.from({ length: n }, (_, i) => ({ input: rig.image(`${tag}${i}`, 32 + (i % 5), 24), model: TOPAZ, factor: '2' }));
-}
-
-/** Every input was created at most once, except those whose record admits an ambiguous submit. */
-function expectNoDoublePayment(rig: Rig, recs: ResultRecord[]) {
-  const byInput = new Map(recs.map((r) => [r.input, r]));
-  for (const [input, creates] of Object.entries(rig.sim.stats().perInput)) {
-    const r = byInput.get(input);
-    if (creates > 1) expect(r?.ambiguousSubmits ?? 0, `${input} was created ${creates} times`).toBeGreaterThanOrEqual(creates - 1);
-  }
-}
 
 describe('pipeline under faults', () => {
   let rig: Rig | undefined;
@@ -44,13 +22,13 @@ describe('pipeline under faults', () => {
   it('completes a batch when a worker is SIGKILLed mid-batch, paying for nothing twice', async () => {
     rig = await startRig({ timeScale: 10 });
     const [w1] = await Promise.all([rig.startWorker(), rig.startWorker()]);
-    await enqueue(rig.rt, images(rig, 80, 'kill'), { batchId: 'kill' });
+    await enqueue(rig.rt, topazImages(rig, 80, 'kill'), { batchId: 'kill' });
     await waitFor(async () => (await rig!.rt.store.getSummary('kill'))!.counts.polling >= 10, { what: '10 tasks in flight' });
     await w1.stop('SIGKILL');
     await rig.startWorker();
     const summary = await waitForBatch(rig.rt, 'kill');
     expect(summary.counts.succeeded).toBe(80);
-    const recs = await records(rig, 'kill');
+    const recs = await batchRecords(rig, 'kill');
     expectNoDoublePayment(rig, recs);
     expect(rig.sim.stats().createAccepted).toBe(80 + summary.ambiguousSubmits);
   });
@@ -59,7 +37,7 @@ describe('pipeline under faults', () => {
     rig = await startRig({ timeScale: 10 });
     // One job at a time, so no other createTask is in flight when the process dies.
     const crashing = await rig.startWorker(['--concurrency', '1'], { UPSCALE_CRASH_AT: 'after-checkpoint' });
-    await enqueue(rig.rt, images(rig, 3, 'ckpt'), { batchId: 'ckpt' });
+    await enqueue(rig.rt, topazImages(rig, 3, 'ckpt'), { batchId: 'ckpt' });
     const exit = await crashing.exited;
     expect(exit.signal).toBe('SIGKILL');
     await rig.startWorker();
@@ -73,28 +51,35 @@ describe('pipeline under faults', () => {
   it('records an ambiguous submit after a crash between createTask and its checkpoint', async () => {
     rig = await startRig({ timeScale: 10 });
     const crashing = await rig.startWorker(['--concurrency', '1'], { UPSCALE_CRASH_AT: 'after-create' });
-    await enqueue(rig.rt, images(rig, 1, 'amb'), { batchId: 'amb' });
+    await enqueue(rig.rt, topazImages(rig, 1, 'amb'), { batchId: 'amb' });
     expect((await crashing.exited).signal).toBe('SIGKILL');
     await rig.startWorker();
     const summary = await waitForBatch(rig.rt, 'amb');
-    const [r] = await records(rig, 'amb');
+    const [r] = await batchRecords(rig, 'amb');
     expect(r).toMatchObject({ state: 'succeeded', ambiguousSubmits: 1, submitAttempts: 2 });
     expect(summary.ambiguousSubmits).toBe(1);
     expect(rig.sim.stats().perInput[r!.input]).toBe(2);
   });
 
   it('with callbacks on, a crash between createTask and its checkpoint waits for the callback instead of paying again', async () => {
-    rig = await startRig({ timeScale: 10, sim: { webhookHmacKey: 'whk-crash' }, env: { KIE_WEBHOOK_HMAC_KEY: 'whk-crash' } });
+    // The task ends within seconds (kie time): its callback must come well inside the wait for it (4 × the longest
+    // poll interval without duration samples), also on a loaded machine where the callback's delivery is slow.
+    const quick = { medianMs: 3000, p95Ms: 6000 };
+    rig = await startRig({
+      timeScale: 10,
+      sim: { webhookHmacKey: 'whk-crash', latency: { [TOPAZ]: quick } },
+      env: { KIE_WEBHOOK_HMAC_KEY: 'whk-crash' },
+    });
     const app = buildApp(rig.rt, { logger: pino({ level: 'silent' }) });
     await app.listen({ port: 0, host: '127.0.0.1' });
     try {
       const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
       const crashing = await rig.startWorker(['--concurrency', '1'], { UPSCALE_CRASH_AT: 'after-create', PUBLIC_BASE_URL: url });
-      await enqueue(rig.rt, images(rig, 1, 'cbwait'), { batchId: 'cbwait' });
+      await enqueue(rig.rt, topazImages(rig, 1, 'cbwait'), { batchId: 'cbwait' });
       expect((await crashing.exited).signal).toBe('SIGKILL');
       await rig.startWorker([], { PUBLIC_BASE_URL: url });
       await waitForBatch(rig.rt, 'cbwait');
-      const [r] = await records(rig, 'cbwait');
+      const [r] = await batchRecords(rig, 'cbwait');
       // kie.ai's callback re-attached the lost taskId: one task, one payment, nothing ambiguous left.
       expect(r).toMatchObject({ state: 'succeeded', submitAttempts: 1, ambiguousSubmits: 0 });
       expect(rig.sim.stats().perInput[r!.input]).toBe(1);
@@ -104,21 +89,23 @@ describe('pipeline under faults', () => {
     }
   });
 
-  // Skipped: since the exact sliding-window send gate (issue 13), a simulator whose budget is 3.3× below the configured
-  // one draws more 429s than images (46-68 for 40) after each slow-down; the adaptive spacing that fixes it is open work.
-  it.skip('backs every worker off together in a 429 storm, and nothing fails', async () => {
+  // The exact send gate alone drew 46-68 429s for 40 images here (it sent the configured budget again after every
+  // slow-down); the max it learns from refusals (sliding-gate.ts) keeps the next bursts within the real budget.
+  it('backs every worker off together in a 429 storm, and nothing fails', async () => {
     // The simulator's create budget is below the configured one: 429s are certain.
     rig = await startRig({ timeScale: 10, sim: { createLimit: { max: 6, durationMs: 10_000 } } });
     await Promise.all([rig.startWorker(), rig.startWorker()]);
-    await enqueue(rig.rt, images(rig, 40, 'storm'), { batchId: 'storm' });
+    await enqueue(rig.rt, topazImages(rig, 40, 'storm'), { batchId: 'storm' });
     const summary = await waitForBatch(rig.rt, 'storm');
     expect(summary.counts.succeeded).toBe(40);
     const stats = rig.sim.stats();
     expect(stats.createRejected429).toBeGreaterThan(0);
-    // Slowing everyone down keeps the 429s to a fraction of the images; hammering would multiply them.
-    expect(stats.createRejected429).toBeLessThan(40);
+    // Slowing everyone down keeps the 429s to a fraction of the images; hammering would multiply them. The first
+    // burst can draw 20 - 6 = 14; after it the gate's learned max fits the real budget, and climbing back costs at
+    // most one 429 per RECOVER_WINDOWS windows (about 2 in this run): 20 leaves room for a loaded machine.
+    expect(stats.createRejected429).toBeLessThanOrEqual(20);
     expect(stats.duplicatedInputs).toEqual([]);
-    const recs = await records(rig, 'storm');
+    const recs = await batchRecords(rig, 'storm');
     expect(recs.every((r) => r.state === 'succeeded')).toBe(true);
     const counters = await rig.rt.redis.hgetall(rig.rt.store.keys.counters);
     expect(Object.keys(counters).some((k) => k.startsWith('upscale_slowdowns_total') && k.includes('rate-limited'))).toBe(true);
@@ -127,7 +114,7 @@ describe('pipeline under faults', () => {
   it('waits out a 455 maintenance window without failing anything', async () => {
     rig = await startRig({ timeScale: 10 });
     await rig.startWorker();
-    await enqueue(rig.rt, images(rig, 30, 'maint'), { batchId: 'maint' });
+    await enqueue(rig.rt, topazImages(rig, 30, 'maint'), { batchId: 'maint' });
     await waitFor(() => rig!.sim.stats().createAccepted >= 5, { what: '5 creates' });
     rig.sim.maintenanceWindow(15_000); // 1.5 s at ×10
     const summary = await waitForBatch(rig.rt, 'maint');
@@ -139,7 +126,7 @@ describe('pipeline under faults', () => {
   it('pauses submission when the credits run out (the runway before a 402, or the 402), keeps the rest waiting, and continues after `upscale resume`', async () => {
     rig = await startRig({ timeScale: 10, sim: { credits: 50 } }); // five 2K topaz upscales at 10 credits
     await rig.startWorker();
-    await enqueue(rig.rt, images(rig, 20, 'credits'), { batchId: 'credits' });
+    await enqueue(rig.rt, topazImages(rig, 20, 'credits'), { batchId: 'credits' });
     await waitFor(async () => await rig!.rt.queues.submit.isPaused(), { what: 'submit lane paused' });
     const reason = await getPauseReason(rig.rt.redis, rig.rt.store.keys, 'submit');
     // The credit runway (src/worker/runway.ts) usually pauses first, from the balance it read; a 402 from kie.ai
@@ -163,7 +150,7 @@ describe('pipeline under faults', () => {
   it('pauses on 401 with a fix-it reason; a worker with the right key continues after resume', async () => {
     rig = await startRig({ timeScale: 10 });
     const wrong = await rig.startWorker([], { KIE_API_KEY: 'sk-wrong-key' });
-    await enqueue(rig.rt, images(rig, 5, 'auth'), { batchId: 'auth' });
+    await enqueue(rig.rt, topazImages(rig, 5, 'auth'), { batchId: 'auth' });
     await waitFor(async () => await rig!.rt.queues.submit.isPaused(), { what: 'submit lane paused' });
     expect(await getPauseReason(rig.rt.redis, rig.rt.store.keys, 'submit')).toMatchObject({ code: '401' });
     expect(wrong.stderr()).not.toContain('sk-wrong-key');

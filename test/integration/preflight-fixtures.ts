@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { loadConfig } from '../../src/config/index.js';
 import type { Factor, ModelName } from '../../src/kie/models.js';
 import { imageJobId, submitJobId } from '../../src/queue/identity.js';
@@ -37,6 +37,8 @@ export async function startLocalRig(
     sim?: Partial<SimOptions>;
     /** Puts something between the workers and the simulator: gets the simulator's URL, resolves the API base URL to use. */
     kieProxy?: (simUrl: string) => Promise<string>;
+    /** The runtime's logger. @defaultValue silent */
+    log?: Logger;
   } = {},
 ): Promise<LocalRig> {
   const timeScale = options.timeScale ?? 50;
@@ -51,7 +53,7 @@ export async function startLocalRig(
     ...options.env,
     ...(options.kieProxy ? { KIE_BASE_URL: await options.kieProxy(sim.url) } : {}),
   };
-  const rt = createRuntime(loadConfig({}, env), { log: pino({ level: 'silent' }) });
+  const rt = createRuntime(loadConfig({}, env), { log: options.log ?? pino({ level: 'silent' }) });
   const rig: LocalRig = {
     sim,
     rt,
@@ -104,7 +106,7 @@ export async function waitForRecords(rt: Runtime, batchId: string, opts: { downl
       const records = [];
       for await (const r of rt.store.records(batchId)) records.push(r);
       const done = records.every((r) => ['succeeded', 'failed', 'timed_out', 'cancelled'].includes(r.state));
-      const downloaded = !opts.downloads || records.every((r) => r.state !== 'succeeded' || r.outputPath !== null || r.failMsg !== null);
+      const downloaded = !opts.downloads || records.every((r) => r.state !== 'succeeded' || r.outputUrl !== null || r.failMsg !== null);
       return records.length > 0 && done && downloaded ? records : null;
     },
     { timeoutMs: opts.timeoutMs ?? 60_000, intervalMs: 100, what: `batch ${batchId} to finish` },

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTaskGate } from '../../src/worker/create-gate.js';
-import { SlidingGate } from '../../src/worker/sliding-gate.js';
+import { RECOVER_WINDOWS, SlidingGate } from '../../src/worker/sliding-gate.js';
 import { startLocalRig, type LocalRig } from './preflight-fixtures.js';
 
 let rig: LocalRig;
@@ -49,7 +49,7 @@ describe('createTask send gate (exact sliding window)', () => {
   it('a pass given back (the call was never sent) stops counting at once; an unanswered one counts until timeout + window', async () => {
     const gate = new SlidingGate(rig.rt.redis, `${rig.rt.config.prefix}:gate:test-cancel`, { max: 1, durationMs: 200 }, 5000);
     const first = await gate.pass();
-    await first.cancel();
+    await first.release();
     const started = Date.now();
     const second = await gate.pass();
     expect(second.waitedMs).toBe(0);
@@ -58,7 +58,7 @@ describe('createTask send gate (exact sliding window)', () => {
     const third = gate.pass();
     const waited = await Promise.race([third.then(() => 'passed'), sleep(1500).then(() => 'waiting')]);
     expect(waited).toBe('waiting');
-    await second.cancel();
+    await second.release();
     await third;
   });
 
@@ -112,5 +112,32 @@ describe('createTask send gate (exact sliding window)', () => {
     expect(peakInWindow(arrivals, limit.durationMs)).toBeLessThanOrEqual(limit.max);
     // 72 calls at 8 per 250 ms cannot have taken less than 8 full windows.
     expect(Date.now() - started).toBeGreaterThanOrEqual(8 * limit.durationMs);
+  });
+
+  it('learns a lower budget from 429s: the next burst holds what kie.ai accepted, then climbs back one call at a time', async () => {
+    const limit = { max: 10, durationMs: 300 };
+    const gate = new SlidingGate(rig.rt.redis, `${rig.rt.config.prefix}:gate:test-learn`, limit, 5000);
+    const burst = await Promise.all(Array.from({ length: 10 }, () => gate.pass()));
+    // kie.ai's real budget is 4: it accepts 4 and refuses 6, answers arriving in any order.
+    const refusal = { code: 429, httpStatus: 200 };
+    const answeredAt = Date.now();
+    await Promise.all(burst.map((p, i) => (i % 5 < 2 ? p.settled() : p.settled(refusal))));
+    expect(await gate.effectiveMax()).toBe(4);
+    // One window after the answers the gate sends 4 at once, not 10.
+    const next = await Promise.all(Array.from({ length: 4 }, () => gate.pass()));
+    expect(Date.now() - answeredAt).toBeGreaterThanOrEqual(limit.durationMs - 5);
+    const extra = gate.pass();
+    const raced = await Promise.race([extra.then(() => 'passed'), sleep(limit.durationMs / 2).then(() => 'waiting')]);
+    expect(raced).toBe('waiting');
+    await Promise.all(next.map((p) => p.settled()));
+    await (await extra).settled();
+    // Without refusals, one call more per RECOVER_WINDOWS windows, up to the configured max.
+    await sleep(limit.durationMs * RECOVER_WINDOWS + 20);
+    expect(await gate.effectiveMax()).toBe(5);
+    // A transport failure (no answer) teaches nothing; a 455 or a 500 is an answer, not a refusal for the rate.
+    const others = await Promise.all([gate.pass(), gate.pass()]);
+    await others[0].settled(new Error('socket hang up'));
+    await others[1].settled({ code: 455 });
+    expect(await gate.effectiveMax()).toBe(5);
   });
 });

@@ -204,6 +204,31 @@ describe('upscale enqueue flags (in-process)', () => {
     expect(await withRuntime((rt) => rt.store.listBatches())).toEqual([]);
   });
 
+  it('--encoding windows-1252 reads German Excel\'s ANSI "CSV"; without it the umlaut rows are rejected with their line and the fix', async () => {
+    const file = join(dir, 'ansi.csv');
+    // "url;Notiz" with "Käse" and "Größe" in Windows-1252 bytes (ä 0xE4, ö 0xF6, ß 0xDF), CRLF.
+    writeFileSync(file, Buffer.from('url;Notiz\r\nhttps://a.example/1.png;K\xe4se\r\nhttps://a.example/2.png;plain\r\nhttps://a.example/3.png;Gr\xf6\xdfe\r\n', 'latin1'));
+    await run(file, '--model', TOPAZ, '--batch', 'cli-ansi');
+    expect(process.exitCode).toBe(1);
+    const fix = 'not text: invalid UTF-8 (the file is not UTF-8: re-export it as "CSV UTF-8" or pass --encoding windows-1252)';
+    expect(err.join('')).toContain(`line 2: https://a.example/1.png;K\uFFFDse: ${fix}\n`);
+    expect(err.join('')).toContain(`line 4: https://a.example/3.png;Gr\uFFFD\uFFFDe: ${fix}\n`);
+    process.exitCode = undefined;
+    out.length = 0;
+    await run(file, '--model', TOPAZ, '--batch', 'cli-ansi-2', '--encoding', 'windows-1252', '--json');
+    expect(process.exitCode).toBe(0);
+    expect(JSON.parse(out.join(''))).toMatchObject({ enqueued: 3, rejected: [] });
+    const meta = await withRuntime(async (rt) => {
+      const m: string[] = [];
+      for await (const r of rt.store.records('cli-ansi-2')) m.push(r.meta?.Notiz ?? '');
+      return m.sort();
+    });
+    expect(meta).toEqual(['Größe', 'Käse', 'plain']);
+    await expect(run(file, '--encoding', 'cp850')).rejects.toThrow(CommanderError);
+    expect(err.join('')).toMatch(/Allowed choices are utf-8, utf-16le, utf-16be, windows-1252, latin1/);
+    await expect(run('--url', 'https://a.example/1.png', '--encoding', 'latin1')).rejects.toThrow(/--encoding describes FILE/);
+  });
+
   it('an empty file says "no images in FILE" and exits 0', async () => {
     const empty = join(dir, 'empty.txt');
     writeFileSync(empty, '# nothing yet\n');

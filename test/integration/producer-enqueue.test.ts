@@ -88,7 +88,7 @@ describe('enqueueFile formats', () => {
     expect((await rt.store.getSummary('b1'))?.counts.waiting).toBe(4);
   });
 
-  it('csv: columns in any order, per-line model and factor override the defaults', async () => {
+  it('csv: columns in any order, per-line model and factor override the defaults, other columns kept as meta', async () => {
     runtime();
     const result = await enqueueFile(rt, `${FIXTURES}/images.csv`, {
       batchId: 'b1',
@@ -291,7 +291,7 @@ describe('bad lines', () => {
       [12, `host 127.0.0.1 ${PRIVATE}`],
       [13, `host [::1] ${PRIVATE}`],
       [14, `host 169.254.169.254 ${PRIVATE}`],
-      [16, 'not text: invalid UTF-8'],
+      [16, 'not text: invalid UTF-8 (the file is not UTF-8: re-export it as "CSV UTF-8" or pass --encoding windows-1252)'],
     ]);
     expect(result.rejected[6]?.input).toBe(`https://ok.example/${'x'.repeat(181)}…`);
     expect(result.rejected[7]?.input).toBe('https://ok.example/\\x00.png');

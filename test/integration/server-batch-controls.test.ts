@@ -30,7 +30,10 @@ describe('batch pause/resume on the batches page', () => {
     expect(paused.json()).toMatchObject({ batchId: 'b-one', gate: { state: 'paused', reason: 'paused from the dashboard' } });
     await pauseLane(b.rt.redis, b.rt.store.keys, b.rt.queues.submit, 'submit', { code: '402', message: 'no credits' });
     const after = await b.app.inject({ url: '/dashboard/batches', headers: AUTH });
-    expect(after.body).toMatch(/b-one<\/a> <span class="badge running">running<\/span> <span class="badge paused">paused<\/span>/);
+    expect(after.body).toMatch(/b-one<\/a> <span class="badge paused">paused<\/span><\/h2>/);
+    expect(after.body).not.toMatch(/b-one<\/a> <span class="badge running">/);
+    // No ETA for a paused batch: the page says why instead.
+    expect(after.body).toMatch(/<dt>ETA<\/dt><dd>none: paused: paused from the dashboard<\/dd>/);
     expect(after.body).toContain('paused since');
     expect(after.body).toContain('data-act="resume" data-batch="b-one"');
     expect(after.body).toMatch(/data-lane="submit"[\s\S]*402: no credits/); // the lane pause, separately

@@ -185,6 +185,19 @@ describe('callback receiver: lost taskId re-attach and running jobs', () => {
   let b: Bench;
   afterEach(async () => b?.close());
 
+  it('without an HMAC key, an unreadable body with a valid URL token still promotes the parked poll job (the result comes from recordInfo)', async () => {
+    b = await startBench();
+    const jobId = imageId(9);
+    const job = await parkedPollJob(b.rt, jobId, 'task-9');
+    const before = await snapshot(b.rt, job);
+    expect(before?.state).toBe('delayed');
+    const res = await postCallback(b.app, { id: submitJobId(jobId, 0), taskId: 'task-9', body: '{"code":200,"data":{"taskId":"task-9",' });
+    expect(res.statusCode).toBe(200);
+    expect(await snapshot(b.rt, job)).toEqual({ state: 'waiting', data: before?.data });
+    expect(await metricValue(b.app, outcome('unreadable_body'))).toBe(1);
+    expect(await metricValue(b.app, outcome('promoted'))).toBe(1);
+  });
+
   it('re-attaches the taskId to a parked submit job without one, clears sendingAt, and promotes it', async () => {
     b = await startBench();
     const jobId = imageId(3);

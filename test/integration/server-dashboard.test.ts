@@ -161,6 +161,7 @@ describe('dashboard', () => {
     expect(html).toMatch(/polling <b class="count-polling">1<\/b>/);
     expect(html).toContain('<dd>20</dd>');
     expect(html).toContain('href="/api/batches/b-mixed/export?format=csv"');
+    expect(html).toContain('href="/api/batches/b-mixed/export?format=csv&amp;bom=1"'); // the "Excel" link
     expect(html).toContain('href="/dashboard"');
     expect(html).toContain('credits &lt;script&gt;alert(1)&lt;/script&gt;');
     expect(html).not.toContain('<script>');
@@ -213,6 +214,15 @@ describe('dashboard', () => {
     expect(csv.body.startsWith('jobId,batchId,input,')).toBe(true);
     expect(csv.body).toContain('"bad, ""image""\nreally"');
     expect(csv.body.split('\r\n').filter(Boolean)).toHaveLength(7); // header + 6 records (a quoted LF is not a record end)
+
+    // bom=1: the same CSV after a UTF-8 byte order mark (for Excel); bom with JSONL or another value is refused.
+    const excel = await b.app.inject({ method: 'GET', url: '/api/batches/b-mixed/export?format=csv&bom=1' });
+    expect([...excel.rawPayload.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    expect(excel.rawPayload.subarray(3).toString('utf8')).toBe(csv.body);
+    expect((await b.app.inject({ method: 'GET', url: '/api/batches/b-mixed/export?format=jsonl&bom=1' })).json()).toEqual({ error: 'bom=1 is for format=csv (JSON Lines has no byte order mark)' });
+    const yes = await b.app.inject({ method: 'GET', url: '/api/batches/b-mixed/export?format=csv&bom=yes' });
+    expect(yes.statusCode).toBe(400);
+    expect(yes.json()).toEqual({ error: 'bom must be 1 (a UTF-8 byte order mark, for Excel) or 0 (got "yes")' });
   });
 
   it('/ redirects to the batches page', async () => {

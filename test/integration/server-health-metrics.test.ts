@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log.js';
-import { pauseLane } from '../../src/queue/pause-reason.js';
+import { getStatus } from '../../src/control/index.js';
+import { pauseLane, setPauseReason, type PauseReason } from '../../src/queue/pause-reason.js';
+import { renderStatus } from '../../src/results/status-view.js';
 import { createRuntime } from '../../src/runtime.js';
 import { buildApp } from '../../src/server/app.js';
 import { imageId, startBench, submitData, type Bench } from './server-fixtures.js';
@@ -30,6 +32,30 @@ describe('health and metrics', () => {
         download: { paused: false },
       },
     });
+  });
+
+  it('a pause that lifts itself shows its reason and its next probe in /metrics, /healthz, the batches page and status', async () => {
+    b = await startBench();
+    const probeAt = Date.now() + 3 * 3_600_000;
+    const message = "the API key's daily limit is reached (433: The current number of points used by apiKey has exceeded the daily limit). The lane probes again when the daily limit resets (KIE_DAILY_RESET), or run `upscale resume` after raising it.";
+    const reason: PauseReason = { code: '433', message, at: Date.now() - 60_000, source: 'poll', probe: { kind: 'image', at: probeAt, tries: 1, running: false, last: '433 The current number of points used by apiKey has exceeded the daily limit' } };
+    await setPauseReason(b.rt.redis, b.rt.store.keys, 'submit', reason);
+    await b.rt.queues.submit.pause();
+    const metrics = (await b.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toContain('upscale_lane_pause_reason{lane="submit",code="433",probing="no"} 1\n');
+    expect(metrics).toContain(`upscale_lane_next_probe_timestamp_seconds{lane="submit"} ${Math.round(probeAt / 1000)}\n`);
+    expect(metrics).not.toMatch(/upscale_lane_pause_reason\{[^}]*lane="poll"/);
+    expect((await b.app.inject({ method: 'GET', url: '/healthz' })).json()).toMatchObject({ lanes: { submit: { paused: true, reason } } });
+    const page = (await b.app.inject({ method: 'GET', url: '/dashboard/batches' })).body;
+    expect(page).toContain('433: the API key&#39;s daily limit is reached (433: The current number of points used by apiKey has exceeded the daily limit)');
+    expect(page).toMatch(/<p class="probe">resumes on its own: next probe \(one image\) at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(in (2h59m|3h00m); 1 tried, last met 433 The current/);
+    const status = renderStatus(await getStatus(b.rt), { now: Date.now() });
+    expect(status).toMatch(/submit lane PAUSED: the API key's daily limit is reached \(433: .* \(since .*\) — resumes on its own: next probe \(one image\) at .* UTC \(in (2h59m|3h00m); 1 tried/);
+    // While the probe runs the lane is not paused, and says so.
+    await setPauseReason(b.rt.redis, b.rt.store.keys, 'submit', { ...reason, probe: { ...reason.probe!, running: true, startedAt: Date.now() } });
+    await b.rt.queues.submit.resume();
+    expect((await b.app.inject({ method: 'GET', url: '/metrics' })).body).toContain('upscale_lane_pause_reason{lane="submit",code="433",probing="yes"} 1\n');
+    expect(renderStatus(await getStatus(b.rt), { now: Date.now() })).toMatch(/submit lane PROBING \(paused by 433\): probing with one image now; 1 tried/);
   });
 
   it('/healthz answers 503 and /metrics says redis down when Redis does not answer', async () => {

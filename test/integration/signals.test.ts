@@ -125,6 +125,46 @@ describe('long-running commands as the README documents them', () => {
   }, 120_000);
 });
 
+/** The README's fenced code blocks (```...```), each with the line it starts at. */
+function codeBlocks(markdown: string): { line: number; text: string }[] {
+  const out: { line: number; text: string }[] = [];
+  const lines = markdown.split('\n');
+  let start = -1;
+  for (const [i, l] of lines.entries()) {
+    if (!l.startsWith('```')) continue;
+    if (start < 0) start = i;
+    else {
+      out.push({ line: start + 1, text: lines.slice(start + 1, i).join('\n') });
+      start = -1;
+    }
+  }
+  return out;
+}
+
+describe('the README never tells people to start a long-running command through npm', () => {
+  // A wrapper (npx, npm exec, npm run) between the shell and `upscale` does not pass SIGTERM on (trial of issues
+  // 10/14, item C: "Running a long batch" said `npx upscale worker & npx upscale worker &`).
+  const WRAPPED = /\b(npx|npm\s+exec|npm\s+run|pnpm|yarn)(\s+--?[\w-]+)*\s+(--\s+)?upscale\s+(worker|serve|sim|demo)\b/;
+
+  it('no code block runs worker, serve, sim or demo through npx / npm exec / npm run', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const found = codeBlocks(readme).flatMap((b) => b.text.split('\n').map((l, i) => ({ at: b.line + i + 1, l }))).filter(({ l }) => WRAPPED.test(l));
+    expect(found.map(({ at, l }) => `README.md:${at}: ${l.trim()}`)).toEqual([]);
+  });
+
+  it('in prose, the wrapped form appears only where the README warns against it', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const prose = readme.split('\n').map((l, i) => ({ at: i + 1, l })).filter(({ l }) => WRAPPED.test(l) && !/\b(not|never)\b/i.test(l.slice(0, l.search(WRAPPED))));
+    expect(prose.map(({ at, l }) => `README.md:${at}: ${l.trim()}`)).toEqual([]);
+  });
+
+  it('the trial sample line is recognised as wrapped (the check is not vacuous)', () => {
+    expect(WRAPPED.test('npx upscale worker &  npx upscale worker &                          # two or more')).toBe(true);
+    expect(WRAPPED.test('KIE_API_KEY=sk-demo npx upscale sim --port 8790 --time-scale 10')).toBe(true);
+    expect(WRAPPED.test('./bin/upscale.js worker &  ./bin/upscale.js worker &')).toBe(false);
+  });
+});
+
 describe('container files deliver SIGTERM to the process', () => {
   it('the Dockerfile ENTRYPOINT and CMD are exec form (JSON arrays) running node directly', () => {
     const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');

@@ -3,7 +3,7 @@
  * KIE_API_KEY, stops cleanly (exit 0) on SIGTERM, and refuses bad flags (exit 2) naming the flag.
  */
 import { describe, expect, it } from 'vitest';
-import { simOptionsFromFlags, type SimFlags } from '../../src/cli/commands/sim.js';
+import { simOptionsFromFlags, startLines, type SimFlags } from '../../src/cli/commands/sim.js';
 import { simCall } from '../helpers/images.js';
 import { runUpscale, spawnUpscale, type Proc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/redis.js';
@@ -35,11 +35,13 @@ async function started(p: Proc): Promise<string> {
 
 // The processes start in parallel: each start costs a couple of seconds of tsx.
 describe.concurrent('upscale sim', () => {
-  it('prints its URL, serves the API with --key, and exits 0 on SIGTERM', async () => {
-    const args = ['sim', '--port', '0', '--key', 'k', '--time-scale', '50', '--create-limit', '5/10s', '--dialect', 'docs'];
+  it('prints the URL it listens on (and --public-url apart), serves the API with --key, and exits 0 on SIGTERM', async () => {
+    const args = ['sim', '--port', '0', '--key', 'k', '--time-scale', '50', '--create-limit', '5/10s', '--dialect', 'docs', '--public-url', 'http://127.0.0.1:8893'];
     await withProc(args, { KIE_API_KEY: '' }, async (proc) => {
       const url = await started(proc);
+      expect(url).not.toBe('http://127.0.0.1:8893'); // the listening address, not the public one
       expect(proc.stdout()).toContain(`KIE_BASE_URL=${url} KIE_UPLOAD_BASE_URL=${url}`);
+      expect(proc.stdout()).toContain('public URL (in the result, upload and file URLs it hands out): http://127.0.0.1:8893');
       expect((await simCall(url, '/api/v1/chat/credit')).json).toEqual({
         code: 200,
         msg: 'success',
@@ -52,6 +54,18 @@ describe.concurrent('upscale sim', () => {
       expect({ code, signal }).toEqual({ code: 0, signal: null });
       expect(proc.stderr()).toContain('stopped');
     });
+  });
+
+  it('with --public-url, prints the address it really listens on, and the public URL apart', () => {
+    // The issue's command, `upscale sim --port 8892 --public-url http://127.0.0.1:8893`, as the lines it prints:
+    expect(startLines({ listenUrl: 'http://127.0.0.1:8892', url: 'http://127.0.0.1:8893' }, '127.0.0.1')).toEqual([
+      'simulator listening on http://127.0.0.1:8892',
+      'public URL (in the result, upload and file URLs it hands out): http://127.0.0.1:8893',
+      'point workers at it: KIE_BASE_URL=http://127.0.0.1:8892 KIE_UPLOAD_BASE_URL=http://127.0.0.1:8892 (with the same KIE_API_KEY), or the public URL where workers reach the simulator through it',
+      'sample inputs: http://127.0.0.1:8892/sim/images/<name>-<w>x<h>.<jpg|png|webp> (workers need ALLOW_PRIVATE_URLS=true for them)',
+      'stats: http://127.0.0.1:8892/sim/stats   tasks: http://127.0.0.1:8892/sim/tasks   faults: POST http://127.0.0.1:8892/sim/control',
+    ]);
+    // As a process (the first test runs one with --public-url): the printed address answers, the public one is named.
   });
 
   it('takes the key from KIE_API_KEY', async () => {
@@ -135,6 +149,24 @@ describe.concurrent('upscale sim', () => {
     ];
     for (const [extra, message] of cases) {
       expect(() => simOptionsFromFlags(flags(extra), {}), JSON.stringify(extra)).toThrow(message);
+    }
+  });
+
+  it('parses the live-dialect flags: --dialect, --daily-limit, --retry-after, --odd-states', () => {
+    const base: SimFlags = { port: '0', host: '127.0.0.1', key: ['k'], timeScale: '1', createLimit: '20/10s', queryLimit: '10/1s', rateLimitStyle: 'envelope', errorStyle: 'envelope', latency: [], fault: [] };
+    expect(simOptionsFromFlags(base, {}).dialect).toBe('live');
+    expect(simOptionsFromFlags({ ...base, dialect: 'docs', dailyLimit: '10', retryAfter: '120', oddStates: '0.3' }, {})).toMatchObject({ dialect: 'docs', dailyLimit: 10, retryAfter: 120, oddStates: 0.3 });
+    expect(simOptionsFromFlags({ ...base, retryAfter: '2m' }, {}).retryAfter).toBe(120);
+    expect(simOptionsFromFlags({ ...base, retryAfter: '=soon' }, {}).retryAfter).toBe('soon');
+    const cases: [Partial<SimFlags>, RegExp][] = [
+      [{ dialect: 'ancient' }, /--dialect "ancient" must be live or docs/],
+      [{ dailyLimit: '-1' }, /--daily-limit "-1" must be from 0/],
+      [{ dailyLimit: '2.5' }, /--daily-limit "2.5" must be a whole number/],
+      [{ retryAfter: 'soon' }, /--retry-after "soon"/],
+      [{ oddStates: '2' }, /--odd-states "2" must be from 0 to 1/],
+    ];
+    for (const [extra, message] of cases) {
+      expect(() => simOptionsFromFlags({ ...base, ...extra }, {}), JSON.stringify(extra)).toThrow(message);
     }
   });
 });

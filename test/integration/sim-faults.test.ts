@@ -66,6 +66,15 @@ describe('faults', () => {
     expect(bad.json.error).toMatch(/serverErrorRate must be a share from 0 to 1/);
     const unknown = await simCall(s.url, '/sim/control', { body: { faults: { meteorStrike: true } } });
     expect(unknown.json.error).toMatch(/unknown fault "meteorStrike"/);
+    // A fault sent at the top level (the exact body) is refused with the body to send instead; nothing changes.
+    const topLevel = await simCall(s.url, '/sim/control', { body: { truncatedResultRate: 1 } });
+    expect(topLevel.status).toBe(400);
+    expect(topLevel.json.error).toBe('truncatedResultRate is a fault: send {"faults":{"truncatedResultRate":1}}');
+    expect((await simCall(s.url, '/sim/control', { body: {} })).json).toMatchObject({ ok: true, faults: { truncatedResultRate: 0 } });
+    const other = await simCall(s.url, '/sim/control', { body: { creditz: 5 } });
+    expect(other.json.error).toMatch(/^unknown field "creditz": the body takes faults, credits, creditDrain, maintenanceMs, dailyLimit; faults go inside "faults" \(maintenance, serverErrorRate, .*gzipResultRate\)$/);
+    const fixed = await simCall(s.url, '/sim/control', { body: { faults: { truncatedResultRate: 1 } } });
+    expect(fixed.json).toMatchObject({ ok: true, faults: { truncatedResultRate: 1 } });
     expect(() => s.setFaults({ slowRate: -1 })).toThrow(/slowRate/);
   });
 

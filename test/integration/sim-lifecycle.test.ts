@@ -1,7 +1,7 @@
 /**
  * A task's whole life in the simulator: createTask → waiting/queuing/generating → success with a real,
  * correctly sized output (or fail with a failCode and no charge), result URLs that expire, download links,
- * the statistics per input, and seeded determinism.
+ * the statistics per input and per path, a key revoked mid-run, and seeded determinism.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSimulator, type SimOptions, type Simulator } from '../../src/sim/index.js';
@@ -241,5 +241,32 @@ describe('task life', () => {
     const first = await run();
     expect(await run()).toEqual(first);
     expect(new Set(first.map(([, st]) => st))).toEqual(new Set(['success', 'fail']));
+  });
+
+  it('setApiKeys: a revoked key answers 401 on every endpoint while its task runs on; restored, it works again; callsByPath counts refused calls too', async () => {
+    const s = await start({ apiKeys: ['k', 'other'] });
+    const taskId = await create(s, topazBody(sampleImageUrl(s.url, 'rvk', 40, 30)));
+    s.setApiKeys(['other']);
+    const refused = await Promise.all([
+      simCall(s.url, CREATE, { body: topazBody(sampleImageUrl(s.url, 'rvk2', 40, 30)) }),
+      simCall(s.url, `/api/v1/jobs/recordInfo?taskId=${taskId}`),
+      simCall(s.url, '/api/v1/chat/credit'),
+    ]);
+    for (const a of refused) expect(a.json).toMatchObject({ code: 401 });
+    // The other key still works, and the task created before the revocation ran on.
+    const other = await simCall(s.url, `/api/v1/jobs/recordInfo?taskId=${taskId}`, { key: 'other' });
+    expect(other.json).toMatchObject({ code: 200 });
+    expect(() => s.setApiKeys([])).toThrow(/apiKeys must hold at least one non-empty key/);
+    expect(() => s.setApiKeys([' '])).toThrow(RangeError);
+    s.setApiKeys(['k']);
+    const { data } = await follow(s, taskId);
+    expect(data.state).toBe('success');
+    expect((await simCall(s.url, '/api/v1/chat/credit')).json).toMatchObject({ code: 200 });
+    const stats = s.stats();
+    expect(stats.callsByPath[CREATE]).toBe(2);
+    expect(stats.callsByPath['/api/v1/chat/credit']).toBe(2);
+    expect(stats.creditChecks).toBe(1); // answered ones only
+    expect(stats.rejected401).toBe(3);
+    expect(stats.createAccepted).toBe(1);
   });
 });

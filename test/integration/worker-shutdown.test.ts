@@ -3,7 +3,8 @@
  * recordInfo calls that never answer, parked polls, result downloads that trickle for minutes, more downloads
  * queued behind them), SIGTERM with SHUTDOWN_TIMEOUT=2s ends the process with exit 0 within the deadline plus the
  * documented margin; nothing new starts after the signal; the aborted jobs are back in `waiting` with their
- * checkpoints (no attempt or try spent, no image recorded failed); no `.part` file is left; and stale `.part` files
+ * checkpoints (no attempt or try spent, no image recorded failed); no `.part` file is left (downloads are staged in
+ * `OUTPUT_DIR/.staging/`, stored under their names only once verified); and stale `.part` files
  * of an earlier crash are removed when the download lane starts (live-looking recent ones are kept).
  */
 import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
@@ -79,8 +80,10 @@ class SlowWorld {
 
 function partFiles(dir: string): string[] {
   const out: string[] = [];
-  for (const batch of existsSync(dir) ? readdirSync(dir) : []) {
-    for (const name of readdirSync(join(dir, batch))) if (name.endsWith('.part')) out.push(`${batch}/${name}`);
+  // Folders only: the store's probe object (.kie-upscale-probe) sits at the top of OUTPUT_DIR.
+  for (const batch of existsSync(dir) ? readdirSync(dir, { withFileTypes: true }) : []) {
+    if (!batch.isDirectory()) continue;
+    for (const name of readdirSync(join(dir, batch.name))) if (name.endsWith('.part')) out.push(`${batch.name}/${name}`);
   }
   return out;
 }
@@ -165,7 +168,7 @@ describe('upscale worker: SIGTERM with every lane busy', () => {
 
     proc = spawnUpscale(['worker', '--lanes', 'submit,poll,download', '--concurrency', '4'], env);
     await waitFor(
-      () => world.counts.createTask >= 3 && world.counts.recordInfo >= 2 && world.counts.results >= 2 && partFiles(outDir).filter((p) => p.startsWith('busy/')).length >= 2,
+      () => world.counts.createTask >= 3 && world.counts.recordInfo >= 2 && world.counts.results >= 2 && partFiles(outDir).filter((p) => p.startsWith('.staging/')).length >= 2,
       { timeoutMs: 60_000, what: `every lane busy (${JSON.stringify(world.counts)}; ${proc.stderr().slice(-400)})` },
     );
     expect(existsSync(stale)).toBe(false);

@@ -9,8 +9,9 @@
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queueName } from '../../src/queue/names.js';
 import { BOARD_WRITE_RULES, PUBLIC_ROUTES, routesOf } from '../../src/server/access.js';
-import { startBench, submitData, takeJob, type Bench } from '../integration/server-fixtures.js';
+import { imageId, startBench, submitData, takeJob, type Bench } from '../integration/server-fixtures.js';
 import { fingerprint } from './fixtures.js';
 
 const USER = 'ops';
@@ -18,7 +19,7 @@ const PASSWORD = 'routing-pass-7';
 const AUTH = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
 
 /** Sends `method path` exactly as written (no normalisation) and resolves the status, headers and body. */
-function raw(port: number, method: string, path: string, auth = AUTH) {
+function raw(port: number, method: string, path: string, auth = AUTH, extra: Record<string, string> = {}) {
   return new Promise<{ status: number; body: string; headers: Record<string, unknown> }>((resolve, reject) => {
     const req = httpRequest(
       {
@@ -26,7 +27,7 @@ function raw(port: number, method: string, path: string, auth = AUTH) {
         port,
         method,
         path,
-        headers: { authorization: auth, 'content-type': 'application/json', ...(method === 'GET' || method === 'HEAD' ? {} : { 'content-length': 2 }) },
+        headers: { authorization: auth, 'content-type': 'application/json', ...(method === 'GET' || method === 'HEAD' ? {} : { 'content-length': 2 }), ...extra },
       },
       (res) => {
         let body = '';
@@ -254,5 +255,105 @@ describe('every route of the app, reviewed', () => {
     expect(res.status).toBe(401);
     expect(res.headers['www-authenticate']).toBeUndefined();
     expect(JSON.parse(res.body)).toEqual({ code: 401, msg: 'invalid callback token' });
+  });
+});
+
+/**
+ * One cross-site check for every state-changing route (trial of issues 10/14, item B): `POST
+ * /dashboard/batches/:id/pause` with `Origin: http://evil.example` paused the batch while `/api/batches/:id/retry`
+ * refused the same Origin. Every non-GET route the app registers behind the dashboard is sent the foreign Origin
+ * (and the other browser signals of a foreign page) and must refuse it without writing anything.
+ */
+describe('cross-site writes are refused on every dashboard route', () => {
+  let b: Bench;
+  let port: number;
+  const BATCH = 'xsite-batch';
+  const failedJob = 'xsite-failed-1';
+
+  beforeAll(async () => {
+    b = await startBench({ DASHBOARD_USER: USER, DASHBOARD_PASSWORD: PASSWORD }, { dashboardWrite: true });
+    await b.app.listen({ port: 0, host: '127.0.0.1' });
+    port = (b.app.server.address() as AddressInfo).port;
+    const images = Array.from({ length: 3 }, (_, i) => ({ jobId: imageId(9100 + i), input: `https://img.test/x/${i}.png`, model: 'topaz/image-upscale' as const, factor: '2' as const }));
+    await b.rt.store.createRecords(BATCH, images);
+    await b.rt.store.transition(BATCH, imageId(9100), { state: 'failed', failCode: '500', failMsg: 'seeded', completedAt: Date.now() });
+    await b.rt.queues.submit.add('submit', submitData('e'.repeat(24)), { jobId: failedJob, attempts: 1 });
+    const taken = await takeJob(b.rt, 'submit');
+    await taken.job.moveToFailed(new Error('seeded failure'), taken.token, false);
+    await taken.release();
+  }, 60_000);
+
+  afterAll(async () => {
+    await b?.close();
+  });
+
+  /** The route's pattern with real values: this batch, the submit lane, its failed job, pause. */
+  const pathOf = (url: string) =>
+    url
+      .replace(':queueName', queueName('submit'))
+      .replace(':queueStatus', 'failed')
+      .replace(':jobId', failedJob)
+      .replace(':id', BATCH)
+      .replace(':action', 'pause')
+      .replace(/:[A-Za-z]+/g, 'x1');
+  const writeRoutes = () => routesOf(b.app).filter((r) => r.method !== 'GET' && r.method !== 'HEAD' && !PUBLIC_ROUTES.includes(`${r.method} ${r.url}`));
+  const skipCounters = (k: string) => k.endsWith(':counters') || k.endsWith(':stalled-check');
+
+  it('the trial sample: POST /dashboard/batches/:id/pause with Origin: http://evil.example is 403 and the batch runs on', async () => {
+    const res = await raw(port, 'POST', `/dashboard/batches/${BATCH}/pause`, AUTH, { origin: 'http://evil.example' });
+    expect(res.status, res.body).toBe(403);
+    expect(JSON.parse(res.body).error).toMatch(/^cross-site request refused/);
+    expect((await b.rt.store.getSummary(BATCH))?.gate).toBeNull();
+  });
+
+  it('every write route refuses a foreign Origin, Origin: null and Sec-Fetch-Site cross-site/same-site; nothing changes', async () => {
+    const routes = writeRoutes();
+    // Bull Board's PUT routes and the pipeline's own POST routes.
+    expect(routes.length).toBeGreaterThan(10);
+    expect(routes.map((r) => `${r.method} ${r.url}`)).toEqual(expect.arrayContaining(['POST /dashboard/batches/:id/:action', 'POST /api/batches/:id/retry']));
+    const before = await fingerprint(b.rt.redis, b.prefix, skipCounters);
+    const foreign: Record<string, string>[] = [
+      { origin: 'http://evil.example' },
+      { origin: 'https://evil.example' },
+      { origin: `http://127.0.0.1:${port}.evil.example` },
+      { origin: `http://127.0.0.1:${port + 1}` },
+      { origin: 'null' },
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site' },
+      { 'sec-fetch-site': 'cross-site', origin: `http://127.0.0.1:${port}` },
+    ];
+    for (const { method, url } of routes) {
+      for (const headers of foreign) {
+        const res = await raw(port, method, pathOf(url), AUTH, headers);
+        expect(res.status, `${method} ${url} with ${JSON.stringify(headers)}: ${res.body.slice(0, 120)}`).toBe(403);
+        expect(JSON.parse(res.body).error, `${method} ${url}`).toMatch(/^cross-site request refused/);
+      }
+    }
+    expect(await fingerprint(b.rt.redis, b.prefix, skipCounters)).toEqual(before);
+    expect(await b.rt.queues.submit.getJobState(failedJob)).toBe('failed');
+  });
+
+  it('the same routes with this dashboard\'s own Origin (or a browser saying same-origin behind a proxy) pass the check', async () => {
+    for (const { method, url } of writeRoutes()) {
+      for (const headers of [{ origin: `http://127.0.0.1:${port}` }, { origin: 'https://ops.example.com', 'sec-fetch-site': 'same-origin' }, {}]) {
+        const res = await raw(port, method, pathOf(url), AUTH, headers);
+        expect(res.body, `${method} ${url} with ${JSON.stringify(headers)}`).not.toMatch(/cross-site/);
+      }
+    }
+  });
+
+  it('with a matching Origin, pause and resume of the batch and retry of its failed images run', async () => {
+    const own = { origin: `http://127.0.0.1:${port}` };
+    const paused = await raw(port, 'POST', `/dashboard/batches/${BATCH}/pause`, AUTH, own);
+    expect(paused.status, paused.body).toBe(200);
+    expect((await b.rt.store.getSummary(BATCH))?.gate?.state).toBe('paused');
+    const resumed = await raw(port, 'POST', `/dashboard/batches/${BATCH}/resume`, AUTH, { ...own, 'sec-fetch-site': 'same-origin' });
+    expect(resumed.status, resumed.body).toBe(200);
+    expect((await b.rt.store.getSummary(BATCH))?.gate).toBeNull();
+    // (the test before retried the first failed image already)
+    await b.rt.store.transition(BATCH, imageId(9101), { state: 'failed', failCode: '500', failMsg: 'seeded', completedAt: Date.now() });
+    const retried = await raw(port, 'POST', `/api/batches/${BATCH}/retry?state=failed`, AUTH, own);
+    expect(retried.status, retried.body).toBe(200);
+    expect(JSON.parse(retried.body)).toMatchObject({ retried: 1 });
   });
 });

@@ -49,6 +49,19 @@ describe('image structure: complete, frames, orientation', () => {
     expect(imageStructure(apng)).toMatchObject({ complete: true, frames: 3 });
   });
 
+  it('checks the CRC of a PNG\'s critical chunks in any chunking; an ancillary chunk\'s bad CRC is left to the decoder', async () => {
+    const png = await renderSampleImage('crc', 120, 90, 'png');
+    const idat = png.indexOf('IDAT');
+    const damaged = Buffer.from(png);
+    damaged.writeUInt8(damaged.readUInt8(idat + 20) ^ 0x01, idat + 20);
+    for (const size of [1, 5, 4096, png.length]) {
+      expect(walk(damaged, size)).toMatchObject({ complete: false, problem: `the PNG data is damaged: the IDAT chunk at byte ${idat - 4} fails its CRC check` });
+      expect(walk(png, size)).toMatchObject({ complete: true, problem: null });
+    }
+    const text = Buffer.concat([Buffer.from([0, 0, 0, 5]), Buffer.from('tEXtx\0abc', 'latin1'), Buffer.alloc(4)]); // CRC 0: wrong
+    expect(imageStructure(Buffer.concat([png.subarray(0, 33), text, png.subarray(33)]))).toMatchObject({ complete: true, problem: null });
+  });
+
   it('reads orientation from big- and little-endian TIFF blocks', () => {
     const block = (le: boolean, value: number) => {
       const b = Buffer.alloc(26);

@@ -28,7 +28,14 @@ describe('one URL rule: kept as written when valid, encoded once otherwise', () 
     ['https://exa mple.test/x.jpg', 'the host "exa mple.test" holds a space, which no host name can'],
     ['https:///x.jpg', 'the URL has no host'],
     ['https://a.test/x\t.jpg', 'the URL holds a control character (\\x09); remove it'],
-    ['https://a.test:99999/x.jpg', 'not a valid https URL'],
+    ['http://127.0.0.1:99999/x.jpg', 'port 99999 is out of range (1-65535)'],
+    ['https://a.test:99999/x.jpg', 'port 99999 is out of range (1-65535)'],
+    ['http://a.test:0/x.jpg', 'port 0 is out of range (1-65535)'],
+    ['http://a.test:8o8o/x.jpg', 'the port "8o8o" is not a number (a port is 1-65535)'],
+    ['http://999.1.2.3/x.jpg', 'the host "999.1.2.3" ends in a number, so it must be an IPv4 address, and 999 is over 255'],
+    ['http://10.0.0.1.5/x.jpg', 'the host "10.0.0.1.5" ends in a number, so it must be an IPv4 address, and it has 5 parts (at most 4)'],
+    ['http://[::g]/x.jpg', 'the host "[::g]" is not a valid IPv6 address'],
+    ['http://xn--a.test/x.jpg', 'the host "xn--a.test" is not a valid domain name (an empty or over-long label, or a label that is not valid IDNA/punycode)'],
   ])('rejects %j: %s', (written, reason) => {
     expect(inputUrl(written)).toEqual({ ok: false, reason });
   });
@@ -61,6 +68,30 @@ describe('presigned link expiry', () => {
     expect(linkExpiry(`https://d.cloudfront.net/k.jpg?Policy=${policy}&Signature=x&Key-Pair-Id=K`)?.expiresAt).toBe(1_800_000_000_000);
     expect(linkExpiry('https://a.blob.core.windows.net/c/k.png?sv=2022&se=2026-11-29T21%3A00%3A00Z&sig=x')?.expiresAt).toBe(Date.UTC(2026, 10, 29, 21));
     expect(linkExpiry('https://cdn.example.test/k.png?v=3')).toBeNull();
+    // Expires beside Signature and each scheme's key id; a Unix time in milliseconds (> 1e11) is read as ms.
+    expect(linkExpiry('https://b.s3.amazonaws.com/k.jpg?AWSAccessKeyId=AKIA&Expires=1900000000&Signature=x')).toEqual({ expiresAt: 1_900_000_000_000, source: 'Expires, S3 V2' });
+    expect(linkExpiry('https://storage.googleapis.com/b/k.jpg?GoogleAccessId=a%40b&Expires=1900000000&Signature=x')?.source).toBe('Expires, GCS V2');
+    expect(linkExpiry('https://b.oss-cn-hangzhou.aliyuncs.com/k.jpg?OSSAccessKeyId=k&Expires=1900000000&Signature=x')?.source).toBe('Expires, OSS');
+    expect(linkExpiry('https://d111.cloudfront.net/k.jpg?Expires=1900000000123&Signature=x&Key-Pair-Id=K')).toEqual({ expiresAt: 1_900_000_000_123, source: 'Expires, CloudFront' });
+    expect(linkExpiry('https://a.akamaized.net/k.jpg?__token__=st%3D1800000000~exp%3D1900000000~acl%3D%2F*~hmac%3Dab12')).toEqual({ expiresAt: 1_900_000_000_000, source: 'the Akamai token exp' });
+  });
+
+  it('reads no expiry from a URL that is not recognisably signed', () => {
+    // The issue's false positive: a plain, unsigned ?expires=3600 was refused as "expired at 1970-01-01".
+    const plain = 'https://cdn.example.test/photos/a.jpg?expires=3600';
+    expect(linkExpiry(plain)).toBeNull();
+    expect(expiryProblem(plain, NOW)).toBeNull();
+    expect(checkInput(plain, '/', false, NOW)).toEqual({ kind: 'url', input: plain });
+    for (const url of [
+      'https://cdn.example.test/a.jpg?Expires=1700000000&Signature=x', // no key id: no scheme
+      'https://cdn.example.test/a.jpg?Expires=1700000000&Key-Pair-Id=K', // no signature
+      'https://b.s3.amazonaws.com/k.jpg?X-Amz-Date=20261129T180000Z&X-Amz-Expires=60', // SigV4 without its signature
+      'https://storage.googleapis.com/b/k.png?X-Goog-Date=20261129T180000Z&X-Goog-Expires=60&X-Amz-Signature=x', // another scheme's signature
+      'https://a.blob.core.windows.net/c/k.png?se=2020-01-01T00%3A00%3A00Z', // SAS se without sig
+      'https://a.akamaized.net/k.jpg?__token__=exp%3D1600000000', // a token without its hmac
+    ]) {
+      expect(linkExpiry(url), url).toBeNull();
+    }
   });
 
   it('refuses an expired S3 link at enqueue with the reason, even with a valid URL otherwise', () => {
@@ -74,7 +105,12 @@ describe('presigned link expiry', () => {
     const soon = s3('20261129T193000Z', 3600); // 20:30
     expect(expiryWarning(soon, NOW + 10 * 60_000, NOW)).toBeNull();
     expect(expiryWarning(soon, NOW + 45 * 60_000, NOW)?.warning).toBe(
-      'the link expires at 2026-11-29T20:30:00.000Z (X-Amz-Date + X-Amz-Expires), in 30 min, before its estimated submission in 45 min: it may be refused as expired; sign it for longer',
+      'the link expires at 2026-11-29T20:30:00.000Z (X-Amz-Date + X-Amz-Expires), in 30m00s, before its estimated submission in 45m00s: it may be refused as expired; sign it for longer',
+    );
+    // Under a minute, in seconds (it read "expires in 0 min, before its estimated submission in 1 min").
+    const seconds = s3('20261129T190000Z', 3625); // 20:00:25
+    expect(expiryWarning(seconds, NOW + 40_000, NOW)?.warning).toBe(
+      'the link expires at 2026-11-29T20:00:25.000Z (X-Amz-Date + X-Amz-Expires), in 25s, before its estimated submission in 40s: it may be refused as expired; sign it for longer',
     );
   });
 });

@@ -81,7 +81,7 @@ describe('transportFailure', () => {
     expect(transportFailure(err('ETIMEDOUT', 'x'), ctx)).toMatchObject({ kind: 'timeout' });
     expect(transportFailure(err('ERR_CANCELED', 'canceled'), { ...ctx, deadlineHit: true })).toMatchObject({
       kind: 'timeout',
-      message: 'no answer within 1000 ms',
+      message: 'no answer within 1.0s',
     });
   });
 

@@ -66,4 +66,24 @@ describe('preflight of local files', () => {
     expect(await preflight({ path }, TOPAZ, '2', { allowPrivate: false })).toMatchObject({ ok: false, permanent: true, reason: expect.stringMatching(/11\.0 MB/) as unknown });
     expect(await preflight({ path: join(dir, 'gone.png') }, TOPAZ, '2', { allowPrivate: false })).toMatchObject({ ok: false, unreadable: true, reason: expect.stringMatching(/no longer exists/) as unknown });
   });
+
+  it('decodes a complete file: a JPEG with 2 KB zeroed in the middle is refused with the decoder\'s words (unless decode: false)', async () => {
+    const path = join(dir, 'zeroed.jpg');
+    await writeFile(path, await renderSampleImage('zero2-photo', 800, 600, 'jpg'));
+    expect(await preflight({ path }, TOPAZ, '2', { allowPrivate: false })).toEqual({
+      ok: false,
+      permanent: true,
+      kind: 'image',
+      reason:
+        'the image is incomplete or damaged: the file is complete but its data is damaged ' +
+        '(the decoder reports "VipsJpeg: Corrupt JPEG data: premature end of data segment")',
+    });
+    expect(await preflight({ path }, TOPAZ, '2', { allowPrivate: false, decode: false })).toMatchObject({ ok: true });
+    const png = join(dir, 'zeroed.png');
+    await writeFile(png, await renderSampleImage('zero2-photo', 800, 600, 'png'));
+    expect(await preflight({ path: png }, TOPAZ, '2', { allowPrivate: false })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^the image is incomplete or damaged: the PNG data is damaged: the IDAT chunk at byte \d+ fails its CRC check$/) as unknown,
+    });
+  });
 });

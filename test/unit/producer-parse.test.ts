@@ -33,6 +33,24 @@ describe('readLines', () => {
     ]);
   });
 
+  it('ends lines at LF, CRLF and a lone CR (old Mac), a CRLF split across chunks being one end', async () => {
+    const lines = await collect(readLines(chunks('a\rb\r', '\nc\r\r', 'd\n\re\r')));
+    expect(lines).toEqual<RawLine[]>([
+      { line: 1, text: 'a' },
+      { line: 2, text: 'b' },
+      { line: 3, text: 'c' },
+      { line: 4, text: '' },
+      { line: 5, text: 'd' },
+      { line: 6, text: '' },
+      { line: 7, text: 'e' },
+    ]);
+    // A UTF-8 file with a BOM names no encoding problem on a bad byte: the hint is for files without one.
+    const bom = await collect(readLines(chunks(Buffer.from([0xef, 0xbb, 0xbf, 0x61, 0xff, 0x0d]), 'ok\r')));
+    expect(bom).toEqual([{ line: 1, text: 'a\uFFFD', problem: 'not text: invalid UTF-8' }, { line: 2, text: 'ok' }]);
+    // Windows-1252 when asked: 0x80 is €.
+    expect(await collect(readLines(chunks(Buffer.from([0x47, 0x72, 0xf6, 0xdf, 0x65, 0x20, 0x80, 0x0d])), { encoding: 'windows-1252' }))).toEqual([{ line: 1, text: 'Größe €' }]);
+  });
+
   it('keeps only the start of an over-long line and reports its length', async () => {
     const lines = await collect(
       readLines(chunks('ok\n', 'x'.repeat(600_000), 'x'.repeat(448_576), '\nnext\n')),
@@ -54,7 +72,7 @@ describe('readLines', () => {
     );
     expect(lines[0]).toEqual({ line: 1, text: 'y'.repeat(8192) });
     expect(lines[1]?.problem).toBe('not text: contains NUL bytes');
-    expect(lines[2]?.problem).toBe('not text: invalid UTF-8');
+    expect(lines[2]?.problem).toBe('not text: invalid UTF-8 (the file is not UTF-8: re-export it as "CSV UTF-8" or pass --encoding windows-1252)');
     expect(lines[3]).toEqual({ line: 4, text: 'café' });
   });
 });

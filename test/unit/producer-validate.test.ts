@@ -227,7 +227,7 @@ describe('validateLine', () => {
 
 describe('checkEnqueueOptions', () => {
   it('checks the batch id, chunk size, default model and factor up front', () => {
-    expect(checkEnqueueOptions({ batchId: 'b1' })).toEqual({ batchId: 'b1', chunkSize: 1000 });
+    expect(checkEnqueueOptions({ batchId: 'b1' })).toMatchObject({ batchId: 'b1', chunkSize: 1000, template: { source: '{batchId}/{jobId}-{name}.{ext}' } });
     expect(checkEnqueueOptions().batchId).toMatch(/^b\d{8}-\d{6}-[0-9a-f]{4}$/);
     expect(() => checkEnqueueOptions({ batchId: 'no spaces' })).toThrow(/batch id "no spaces" must be/);
     expect(() => checkEnqueueOptions({ chunkSize: 0 })).toThrow(/chunk size 0/);

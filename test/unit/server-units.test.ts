@@ -159,7 +159,7 @@ describe('batches page', () => {
     expect(html).toContain('style="width:30.00%;background:#2e9e5b"');
     expect(html).toContain('<dt>credits used</dt><dd>60.5</dd>');
     expect(html).toContain('<dd>5 images/min</dd>');
-    expect(html).toContain('<dt>ETA</dt><dd>1m00s</dd>');
+    expect(html).toContain('<dt>ETA</dt><dd>none: paused: submit lane (401)</dd>');
     expect(html).toContain('<dd>2026-11-21 22:29:00Z (1m00s ago)</dd>');
     expect(html).toContain('ambiguous submits');
     expect(html).toContain('401: bad key &lt;b&gt; (since 2026-11-21 22:29:55Z (5.0s ago))');

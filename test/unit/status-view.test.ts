@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { LaneStatusMap } from '../../src/queue/lane-status.js';
 import type { BatchSummary } from '../../src/results/record.js';
-import { formatTime, isBatchFinished, progressBar, renderBatch, renderLanes, renderStatus, statusJson } from '../../src/results/status-view.js';
+import { describePilot } from '../../src/batch/pilot.js';
+import { etaText, formatTime, isBatchFinished, noEtaReason, pilotNext, progressBar, renderBatch, renderLanes, renderStatus, statusJson } from '../../src/results/status-view.js';
+import { renderChart } from '../../src/server/batch-chart.js';
+import { renderBatchesPage } from '../../src/server/batches-page.js';
 
 const NOW = Date.UTC(2026, 10, 21, 23, 0, 0);
 const MIN = 60_000;
@@ -59,6 +62,12 @@ describe('status rendering', () => {
     );
   });
 
+  it('gives a paused batch no ETA (it admits nothing until resumed)', () => {
+    const text = renderBatch(summary({ gate: { state: 'paused', reason: 'paused by upscale pause --batch', at: NOW - MIN } }), { now: NOW, barWidth: 10 });
+    expect(text).toContain('no ETA: paused: paused by upscale pause --batch');
+    expect(text).not.toMatch(/ETA \d/);
+  });
+
   it('renders a finished batch with how long it took, and ambiguous submits', () => {
     const s = summary({
       counts: { waiting: 0, submitting: 0, polling: 0, succeeded: 990, failed: 10, timed_out: 0, cancelled: 0, held: 0, expired: 0 },
@@ -110,5 +119,63 @@ describe('status rendering', () => {
     const s = summary();
     expect(statusJson({ batches: [s], lanes: lanes() }, 'b1')).toBe(s);
     expect(statusJson({ batches: [s], lanes: lanes() })).toEqual({ batches: [s], lanes: lanes() });
+  });
+});
+
+/**
+ * Trial of issues 10/14, items E and F: advice and ETAs that no longer apply. E: after cancel or expiry a finished
+ * batch still advised "run `upscale approve --batch X` to submit the 0 held images"; F: "ETA 4m24s" while the batch
+ * waited for the pilot's approval, "ETA 16s" while the poll lane was paused. The same words reach `upscale status`,
+ * the batches page, the batch page's chart and the pilot's notice.
+ */
+describe('pilot advice and the ETA say what is true now', () => {
+  const pilotDone = { images: 3, counts: { succeeded: 3 }, done: true, credits: 30, creditsPerImage: 10, extrapolatedCredits: 200, approvedAt: null };
+  const finishedCounts = { waiting: 0, submitting: 0, polling: 0, succeeded: 3, failed: 0, timed_out: 0, cancelled: 17, held: 0, expired: 0 };
+
+  it('E: a batch whose held images were cancelled (or expired) gives no approval advice, in status and on the batches page', () => {
+    for (const counts of [finishedCounts, { ...finishedCounts, cancelled: 0, expired: 17 }]) {
+      const s = summary({ total: 20, counts, pilot: 3, pilotApprovedAt: null, finishedAt: NOW - MIN, etaSeconds: 0 });
+      const text = renderStatus({ batches: [s], lanes: lanes(), pilots: { b1: pilotDone } }, { now: NOW });
+      expect(text).toContain('pilot 3 images: 3 succeeded · 10 credits/image → about 200 credits for all 20 images · not approved (nothing held any more)');
+      expect(text).not.toMatch(/upscale approve|0 held/);
+      const page = renderBatchesPage({ batches: [s], lanes: lanes(), now: NOW, pilots: { b1: pilotDone } });
+      expect(page).toContain('not approved (nothing held any more)');
+      expect(page).not.toMatch(/upscale approve|0 held/);
+      expect(describePilot({ ...pilotDone, extrapolatedRemaining: 0 }, s)).not.toMatch(/upscale approve/);
+    }
+  });
+
+  it('E: while images are held in an open batch the advice stays, with the count in good grammar', () => {
+    const s = summary({ total: 20, counts: { ...finishedCounts, cancelled: 0, held: 1, succeeded: 19 }, pilot: 3, pilotApprovedAt: null });
+    expect(pilotNext(s, pilotDone)).toBe('done: run `upscale approve --batch b1` to submit the 1 held image (or `upscale cancel --batch b1`)');
+    expect(pilotNext(s, { ...pilotDone, done: false })).toBe('running');
+    expect(pilotNext(s, { ...pilotDone, approvedAt: NOW })).toBe('approved');
+  });
+
+  it('F: no ETA while the batch waits for the pilot\'s approval (it showed ETA 4m24s)', () => {
+    const s = summary({ total: 100, counts: { ...finishedCounts, succeeded: 10, cancelled: 0, held: 90 }, pilot: 10, pilotApprovedAt: null, etaSeconds: 264 });
+    const text = renderStatus({ batches: [s], lanes: lanes(), pilots: { b1: { ...pilotDone, images: 10, counts: { succeeded: 10 } } } }, { now: NOW });
+    expect(text).toContain('no ETA: waiting for approval of the pilot (90 held: `upscale approve --batch b1`)');
+    expect(text).not.toContain('ETA 4m24s');
+    const page = renderBatchesPage({ batches: [s], lanes: lanes(), now: NOW });
+    expect(page).toContain('<dt>ETA</dt><dd>none: waiting for approval of the pilot (90 held: `upscale approve --batch b1`)</dd>');
+    expect(page).not.toContain('4m24s');
+    // Once approved, the ETA is back.
+    expect(etaText({ ...s, counts: { ...s.counts, held: 0, waiting: 90 }, pilotApprovedAt: NOW }, lanes())).toBe('ETA 4m24s');
+  });
+
+  it('F: no ETA while a lane the remaining images need is paused (it showed ETA 16s with the poll lane paused)', () => {
+    const polling = summary({ total: 20, counts: { ...finishedCounts, cancelled: 0, succeeded: 12, polling: 8 }, etaSeconds: 16 });
+    const pollPaused = lanes({ poll: { paused: true, reason: { code: 'manual', message: 'paused with upscale pause', at: NOW - MIN }, slowedDown: false, counts: idle } });
+    expect(renderStatus({ batches: [polling], lanes: pollPaused }, { now: NOW })).toContain('no ETA: paused: poll lane (manual)');
+    expect(renderBatchesPage({ batches: [polling], lanes: pollPaused, now: NOW })).toContain('<dd>none: paused: poll lane (manual)</dd>');
+    expect(renderChart({ minutes: [{ minute: Math.floor(NOW / MIN) - 1, count: 12 }], remaining: 8, now: NOW, noEta: noEtaReason(polling, pollPaused) })).toContain('8 to go; no ETA: paused: poll lane (manual)');
+    // The submit lane paused does not stop images that are already polling.
+    const submitPaused = lanes({ submit: { paused: true, reason: { code: 'credits', message: 'low', at: NOW }, slowedDown: false, counts: idle } });
+    expect(etaText(polling, submitPaused)).toBe('ETA 16s');
+    // ...but it does stop waiting ones; a paused batch names its own reason.
+    expect(etaText(summary(), submitPaused)).toBe('no ETA: paused: submit lane (credits)');
+    expect(etaText(summary({ gate: { state: 'paused', reason: 'paused from the dashboard', at: NOW } }), lanes())).toBe('no ETA: paused: paused from the dashboard');
+    expect(etaText(summary({ downloadsPending: 3, counts: { ...finishedCounts, cancelled: 0, succeeded: 20 } }), lanes({ download: { paused: true, reason: { code: 'storage', message: 'denied', at: NOW }, slowedDown: false, counts: idle } }))).toBe('no ETA: paused: download lane (storage)');
   });
 });

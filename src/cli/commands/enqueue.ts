@@ -3,6 +3,8 @@
  *
  * - FILE is .txt (a URL or path a line), .csv (header with `url`, optional `model`, `factor`) or .jsonl (an object a
  *   line); `-` reads standard input. `--url` adds single images (numbered after the file's lines in rejections).
+ *   `--encoding` names FILE's text encoding (utf-8, utf-16le, utf-16be, windows-1252, latin1); default: from its
+ *   byte order mark, else UTF-8, with a hint on each line that is not UTF-8.
  * - stdout: the batch id alone (so `BATCH=$(upscale enqueue ...)` works); stderr: `batch <id>: N enqueued,
  *   N duplicates, N rejected` and one `line N: <input>: <reason>` per rejected line (`--url N: ...` for the Nth
  *   --url value; in --json its `line` continues after the file's last line, so numbers never collide).
@@ -17,7 +19,8 @@
  * - Warnings (a presigned link that will likely expire before its estimated submission) go to stderr as
  *   `line N: <input>: warning: <reason>`, and into `--json`'s `warnings` array; the lines are enqueued.
  * - `--deadline 24h|DATE`: the batch's completion window; images not submitted by then end `expired`. A warning
- *   (stderr, and `batchWarnings` in --json) when the create budget cannot submit them all in time with the queue ahead.
+ *   (stderr, and `batchWarnings` in --json) when the create budget, shared with the other batches as the scheduler
+ *   shares it (priority weights, urgent first: src/batch/deadline.ts `windowFit`), cannot submit them all in time.
  * - `--pilot N`: N images spread over the input are submitted first; the rest are held until `upscale approve`
  *   (`pilot` in --json: images released).
  * - `--max-credits N`: the batch's credit budget; workers stop submitting its images once their estimated prices
@@ -30,21 +33,22 @@ import {
   checkEnqueueOptions,
   checkInputFile,
   enqueueLines,
+  INPUT_ENCODINGS,
   INPUT_FORMATS,
   isInputError,
   parseInput,
   type EnqueueOptions,
   type EnqueueProgress,
+  type InputEncoding,
   type InputFormat,
   type ParsedLine,
 } from '../../producer/index.js';
-import { PRIORITIES } from '../../queue/fair-share.js';
+import { DEFAULT_PRIORITY, PRIORITIES } from '../../queue/fair-share.js';
 import { checkBatchId, newBatchId } from '../../queue/identity.js';
 import { createRuntime } from '../../runtime.js';
 import { setBatchBudget } from '../../worker/budget.js';
-import { parseDeadline, setBatchDeadline, windowFit } from '../../batch/deadline.js';
+import { deadlineWarning, parseDeadline, readBudgetShare, setBatchDeadline, windowFit } from '../../batch/deadline.js';
 import { declarePilot, startPilot } from '../../batch/pilot.js';
-import { formatDuration } from '../../config/units.js';
 import { allowAnimated } from '../../worker/input-policy.js';
 import { preflightLines } from '../../worker/check-lines.js';
 import { UsageError } from '../usage-error.js';
@@ -55,6 +59,7 @@ interface EnqueueCliOptions {
   factor?: string;
   batch?: string;
   format?: InputFormat;
+  encoding?: InputEncoding;
   json?: boolean;
   check?: boolean;
   maxCredits?: string;
@@ -106,6 +111,9 @@ function checkOptions(
   }
   if (opts.format !== undefined && file === undefined) {
     throw new UsageError('--format describes FILE; it does not apply to --url values');
+  }
+  if (opts.encoding !== undefined && file === undefined) {
+    throw new UsageError('--encoding describes FILE; it does not apply to --url values');
   }
   if (opts.batch !== undefined) {
     const problem = checkBatchId(opts.batch);
@@ -161,6 +169,11 @@ export function register(program: Command): void {
         INPUT_FORMATS,
       ),
     )
+    .addOption(
+      new Option('--encoding <encoding>', "FILE's text encoding (default: its byte order mark, else UTF-8; latin1 reads as windows-1252)").choices(
+        INPUT_ENCODINGS,
+      ),
+    )
     .option('--json', 'print { batchId, enqueued, duplicates, rejected, warnings } as JSON')
     .option('--check', "pre-flight every image now (format, size, output size, address, complete, animation) and reject those that would fail")
     .option('--allow-animated', 'let animated images (more than one frame) through the pre-flight for this batch')
@@ -192,6 +205,7 @@ export function register(program: Command): void {
         let last = 0;
         if (file !== undefined) {
           const parsed = parseInput(file, opts.format, {
+            ...(opts.encoding ? { encoding: opts.encoding } : {}),
             onOpen: (info) =>
               Object.assign(
                 bytes,
@@ -227,8 +241,8 @@ export function register(program: Command): void {
         if (deadlineAt !== null) await setBatchDeadline(rt, options.batchId, deadlineAt);
         const pilot = opts.pilot === undefined ? null : Number(opts.pilot);
         if (pilot !== null) await declarePilot(rt, options.batchId, pilot);
-        const counts = await rt.queues.submit.getJobCounts('waiting', 'prioritized', 'delayed');
-        const ahead = (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0);
+        // What shares the create budget before these images join it (the scheduler's fair share, not FIFO).
+        const share = deadlineAt === null ? null : await readBudgetShare(rt, options.batchId);
         if (opts.allowAnimated) await allowAnimated(rt, options.batchId);
         const result = await enqueueLines(rt, input, options, () => ({ ...bytes })).catch((e: unknown) => {
           throw isInputError(e) ? new UsageError((e as Error).message) : e;
@@ -236,15 +250,12 @@ export function register(program: Command): void {
         progress?.clear();
         const { batchId, enqueued, duplicates, rejected, warnings: lineWarnings } = result;
         const pilotReleased = pilot === null ? null : await startPilot(rt, batchId, pilot);
-        const warnings: string[] = [];
-        if (deadlineAt !== null) {
-          const fit = windowFit({ images: enqueued, ahead, createLimit: config.createLimit, deadlineAt, now: Date.now() });
-          if (!fit.fits) {
-            warnings.push(
-              `the deadline cannot fit: ${enqueued} images with ${ahead} already queued need about ${formatDuration(fit.neededMs)} at ${config.createLimit.max} per ${formatDuration(config.createLimit.durationMs)}, ` +
-                `and the deadline is in ${formatDuration(fit.availableMs)}: about ${fit.wouldExpire} images would expire`,
-            );
-          }
+        const warnings: string[] = result.batchPaused === undefined ? [] : [result.batchPaused];
+        if (deadlineAt !== null && share !== null) {
+          const priority = (await rt.store.getSummary(batchId))?.priority ?? DEFAULT_PRIORITY;
+          const fit = windowFit({ images: enqueued, ahead: share.admitted, own: share.own, competitors: share.competitors, priority, createLimit: config.createLimit, deadlineAt, now: Date.now() });
+          const warning = deadlineWarning(fit, { images: enqueued, share, priority, createLimit: config.createLimit });
+          if (warning) warnings.push(warning);
         }
         if (enqueued + duplicates + rejected.length === 0) {
           process.stderr.write(

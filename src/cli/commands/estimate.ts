@@ -9,10 +9,10 @@
  * - stderr: one `line N: <input>: <reason>` per rejected line. Exit 0 (rejections are reported, not fatal), 2 for
  *   usage errors.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
 import { MODEL_NAMES } from '../../kie/models.js';
-import { checkEnqueueOptions, checkInputFile, isInputError, parseInput, type ParsedLine } from '../../producer/index.js';
+import { checkEnqueueOptions, checkInputFile, INPUT_ENCODINGS, isInputError, parseInput, type InputEncoding, type ParsedLine } from '../../producer/index.js';
 import { estimateLines, type EstimateReport } from '../../worker/estimate.js';
 import { UsageError } from '../usage-error.js';
 
@@ -22,6 +22,7 @@ interface EstimateCliOptions {
   factor?: string;
   probe?: boolean;
   json?: boolean;
+  encoding?: InputEncoding;
 }
 
 export function renderEstimate(r: EstimateReport): string {
@@ -49,6 +50,7 @@ export function register(program: Command): void {
     .option('--factor <factor>', 'upscale factor of images that give none (topaz: 1, 2, 4 or 8; default 2)')
     .option('--probe', "read each image's head to price it by its real size (and count out images that would fail)")
     .option('--json', 'print the estimate as JSON')
+    .addOption(new Option('--encoding <encoding>', "FILE's text encoding (as for enqueue)").choices(INPUT_ENCODINGS))
     .action(async (file: string | undefined, opts: EstimateCliOptions) => {
       if (file === undefined && opts.url.length === 0) {
         throw new UsageError('nothing to estimate: give a FILE and/or --url, e.g. `upscale estimate images.txt --model topaz/image-upscale --factor 4`');
@@ -64,7 +66,7 @@ export function register(program: Command): void {
       async function* lines(): AsyncGenerator<ParsedLine> {
         let last = 0;
         if (file !== undefined) {
-          for await (const p of parseInput(file)) {
+          for await (const p of parseInput(file, undefined, opts.encoding ? { encoding: opts.encoding } : {})) {
             last = p.line;
             yield p;
           }

@@ -1,7 +1,8 @@
 /**
- * `upscale export --batch ID [--format jsonl|csv] [--out FILE]`: every result record of a batch, to standard output
- * unless `--out`. With `--out` the records go to `FILE.tmp`, renamed to FILE when complete, so a partial file
- * never appears under FILE.
+ * `upscale export --batch ID [--format jsonl|csv] [--bom] [--out FILE]`: every result record of a batch, in input
+ * order (by line), to standard output unless `--out`. With `--out` the records go to `FILE.tmp`, renamed to FILE
+ * when complete, so a partial file never appears under FILE. `--bom` starts a CSV with a UTF-8 byte order mark,
+ * for Excel.
  */
 import { createWriteStream } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
@@ -21,13 +22,13 @@ function parseFormat(text: string): ExportFormat {
   return f as ExportFormat;
 }
 
-async function toFile(rt: Runtime, batchId: string, format: ExportFormat, file: string): Promise<number> {
+async function toFile(rt: Runtime, batchId: string, format: ExportFormat, bom: boolean, file: string): Promise<number> {
   await requireBatch(rt.store, batchId);
   const tmp = `${file}.tmp`;
   const stream = createWriteStream(tmp);
   try {
     await once(stream, 'open');
-    const count = await exportBatch(rt.store, batchId, { format, out: stream });
+    const count = await exportBatch(rt.store, batchId, { format, bom, out: stream });
     stream.end();
     await once(stream, 'close');
     await rename(tmp, file);
@@ -39,7 +40,7 @@ async function toFile(rt: Runtime, batchId: string, format: ExportFormat, file: 
   }
 }
 
-async function toStdout(rt: Runtime, batchId: string, format: ExportFormat): Promise<void> {
+async function toStdout(rt: Runtime, batchId: string, format: ExportFormat, bom: boolean): Promise<void> {
   // A reader that stops early (`| head`) closes the pipe: stop quietly instead of failing on EPIPE.
   let streamError: NodeJS.ErrnoException | undefined;
   const onError = (e: NodeJS.ErrnoException) => {
@@ -47,7 +48,7 @@ async function toStdout(rt: Runtime, batchId: string, format: ExportFormat): Pro
   };
   process.stdout.on('error', onError);
   try {
-    await exportBatch(rt.store, batchId, { format, out: process.stdout });
+    await exportBatch(rt.store, batchId, { format, bom, out: process.stdout });
   } catch (e) {
     if (streamError?.code !== 'EPIPE') throw streamError ?? e;
   } finally {
@@ -58,20 +59,23 @@ async function toStdout(rt: Runtime, batchId: string, format: ExportFormat): Pro
 export function register(program: Command): void {
   program
     .command('export')
-    .description('Write every result record of a batch as JSONL or CSV (to standard output unless --out)')
+    .description('Write every result record of a batch, by line, as JSONL or CSV (to standard output unless --out)')
     .option('--batch <id>', 'the batch (see `upscale status`)')
     .option('--format <format>', `${EXPORT_FORMATS.join(' or ')}`, 'jsonl')
+    .option('--bom', 'start a CSV with a UTF-8 byte order mark, so Excel reads ü, é, € right')
     .option('--out <file>', 'write to FILE (atomically, through FILE.tmp) instead of standard output')
-    .action(async (opts: { batch?: string; format: string; out?: string }) => {
+    .action(async (opts: { batch?: string; format: string; bom?: boolean; out?: string }) => {
       const batchId = requireBatchOption('export', opts.batch);
       const format = parseFormat(opts.format);
+      const bom = opts.bom ?? false;
+      if (bom && format !== 'csv') throw new UsageError('--bom is for --format csv (a byte order mark is what Excel needs to read a CSV as UTF-8; JSON Lines has none)');
       if (opts.out !== undefined && opts.out.trim() === '') throw new UsageError('--out is empty; give a file name, or leave it out to write to standard output');
       const rt = createRuntime(loadConfig());
       try {
         if (opts.out === undefined) {
-          await toStdout(rt, batchId, format);
+          await toStdout(rt, batchId, format, bom);
         } else {
-          const count = await toFile(rt, batchId, format, opts.out);
+          const count = await toFile(rt, batchId, format, bom, opts.out);
           console.error(`Exported ${count} record(s) of batch ${batchId} to ${opts.out}`);
         }
       } finally {

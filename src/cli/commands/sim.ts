@@ -9,6 +9,7 @@ import { createLogger, registerSecret } from '../../log.js';
 // The simulator itself (sharp, fastify) is loaded only when this command runs: every `upscale` start pays otherwise.
 import { DEFAULT_FAULTS, SIM_MODELS, type LatencySpec, type SimFaults, type SimOptions } from '../../sim/options.js';
 import { UsageError } from '../usage-error.js';
+import { httpUrlProblem } from '../../url-problem.js';
 
 /** The flags as commander hands them over (strings; repeatable ones as arrays). */
 export interface SimFlags {
@@ -22,6 +23,7 @@ export interface SimFlags {
   errorStyle: string;
   failRate?: string;
   credits?: string;
+  creditDrain?: string;
   hmacKey?: string;
   seed?: string;
   latency: string[];
@@ -140,6 +142,7 @@ export function simOptionsFromFlags(
   if (flags.oddStates !== undefined) opts.oddStates = num('--odd-states', flags.oddStates, 0, 1);
   if (flags.failRate !== undefined) opts.failRate = num('--fail-rate', flags.failRate, 0, 1);
   if (flags.credits !== undefined) opts.credits = num('--credits', flags.credits, 0);
+  if (flags.creditDrain !== undefined) opts.creditDrain = num('--credit-drain', flags.creditDrain, 0);
   const hmacKey = flags.hmacKey ?? env.webhookHmacKey;
   if (hmacKey !== undefined && hmacKey !== '') opts.webhookHmacKey = hmacKey;
   if (flags.seed !== undefined) opts.seed = num('--seed', flags.seed, 0, 2 ** 32 - 1, true);
@@ -147,14 +150,34 @@ export function simOptionsFromFlags(
   if (flags.resultTtl !== undefined)
     opts.resultTtlMs = parsed('--result-ttl', flags.resultTtl, parseDuration);
   if (flags.publicUrl !== undefined) {
-    if (!/^https?:\/\/[^/]+/.test(flags.publicUrl))
-      throw new UsageError(`--public-url "${flags.publicUrl}" must be an http(s) URL`);
+    const problem = httpUrlProblem(flags.publicUrl);
+    if (problem !== null) throw new UsageError(`--public-url "${flags.publicUrl}" must be an http(s) URL: ${problem}`);
     opts.publicUrl = flags.publicUrl;
   }
   if (flags.light) opts.light = true;
   if (flags.fault.length > 0)
     opts.faults = Object.assign({}, ...flags.fault.map(faultEntry)) as Partial<SimFaults>;
   return opts;
+}
+
+/**
+ * What `upscale sim` prints once it listens: the address it really listens on, the public URL apart when
+ * `--public-url` names another, and the variables that point workers at it (the listen address: the public URL
+ * is what the simulator writes into the URLs it hands out, which may be a proxy or another host's view of it).
+ */
+export function startLines(sim: { listenUrl: string; url: string }, host: string): string[] {
+  const listen = sim.listenUrl;
+  const wildcard = host === '' || host === '0.0.0.0' || host === '::';
+  const lines = [`simulator listening on ${listen}${wildcard ? ` (every interface, ${host || 'all'})` : ''}`];
+  const publicUrl = sim.url !== listen ? sim.url : null;
+  if (publicUrl !== null) lines.push(`public URL (in the result, upload and file URLs it hands out): ${publicUrl}`);
+  lines.push(
+    `point workers at it: KIE_BASE_URL=${listen} KIE_UPLOAD_BASE_URL=${listen} (with the same KIE_API_KEY)` +
+      (publicUrl !== null ? `, or the public URL where workers reach the simulator through it` : ''),
+    `sample inputs: ${listen}/sim/images/<name>-<w>x<h>.<jpg|png|webp> (workers need ALLOW_PRIVATE_URLS=true for them)`,
+    `stats: ${listen}/sim/stats   tasks: ${listen}/sim/tasks   faults: POST ${listen}/sim/control`,
+  );
+  return lines;
 }
 
 export function register(program: Command): void {
@@ -192,6 +215,7 @@ export function register(program: Command): void {
     .option('--odd-states <share>', 'share of tasks reporting unknown state words while running (0 to 1)')
     .option('--fail-rate <share>', 'share of tasks that end in state fail (0 to 1; default 0)')
     .option('--credits <n>', 'starting credit balance (default 100000)')
+    .option('--credit-drain <n>', 'credits per simulated second spent elsewhere on the account (default 0; POST /sim/control {"creditDrain": N} changes it)')
     .option('--hmac-key <key>', 'sign callbacks with this webhook HMAC key (default KIE_WEBHOOK_HMAC_KEY)')
     .option('--seed <n>', 'seed of every random draw (default 1)')
     .option(
@@ -223,14 +247,7 @@ export function register(program: Command): void {
       const { startSimulator } = await import('../../sim/index.js');
       const sim = await startSimulator(options);
       // One write: a reader that sees the first line sees the rest.
-      process.stdout.write(
-        [
-          `simulator listening on ${sim.url}`,
-          `point workers at it: KIE_BASE_URL=${sim.url} KIE_UPLOAD_BASE_URL=${sim.url} (with the same KIE_API_KEY)`,
-          `sample inputs: ${sim.url}/sim/images/<name>-<w>x<h>.<jpg|png|webp> (workers need ALLOW_PRIVATE_URLS=true for them)`,
-          `stats: ${sim.url}/sim/stats   tasks: ${sim.url}/sim/tasks   faults: POST ${sim.url}/sim/control`,
-        ].join('\n') + '\n',
-      );
+      process.stdout.write(startLines(sim, options.host ?? '127.0.0.1').join('\n') + '\n');
       const signal = await new Promise<string>((resolve) => {
         const on = (s: string) => {
           process.off('SIGINT', on);

@@ -3,9 +3,10 @@
  *
  * - Human output: a block per batch (progress, counts per state, credits, throughput, ETA, times in UTC) and the lanes
  *   (paused or not, and why).
- * - `--json`: with `--batch`, the batch's whole summary (`BatchSummary`: batchId, total, counts, creditsConsumed,
- *   createdAt, startedAt, updatedAt, finishedAt, ambiguousSubmits, throughputPerMinute, etaSeconds); without it,
- *   `{ batches: [...], lanes: { submit: { paused, reason, counts }, ... } }`. Times are Unix milliseconds.
+ * - `--json`: with `--batch`, the batch's whole summary (`BatchSummary`, every state in `counts`) with `pilot` (the
+ *   pilot's outcome, or null) and `notifications`; without it, `{ batches: [...], lanes: { submit: { paused, reason,
+ *   counts }, ... }, pilots, notifications, credits }`. Times are Unix milliseconds. The README lists the fields
+ *   (test/unit/readme-facts.test.ts holds it to `statusJson`).
  * - `--watch`: redraws every `--interval` (default 2s) until every shown batch is finished (exit 0) or SIGINT
  *   (exit 130). On a terminal the screen is redrawn in place; otherwise a new block is printed each time, and with
  *   `--json` one JSON line per tick (NDJSON).

@@ -30,16 +30,16 @@ export function register(program: Command): void {
   program
     .command('worker')
     .description('Run the lanes (submit, poll, download) until SIGINT/SIGTERM, then drain within SHUTDOWN_TIMEOUT.')
-    .option('--lanes <list>', `comma list of lanes (${LANES.join(', ')}); default submit,poll (+download with OUTPUT_DIR)`)
+    .option('--lanes <list>', `comma list of lanes (${LANES.join(', ')}); default submit,poll (+download with OUTPUT_URL or OUTPUT_DIR)`)
     .option('--concurrency <n>', 'jobs in flight per lane in this process', '16')
     .action(async (opts: { lanes?: string; concurrency: string }) => {
       const config = loadConfig();
       const concurrency = parsePositiveInt('--concurrency', opts.concurrency);
       const rt = createRuntime(config, { role: 'worker' });
       const lanes = opts.lanes ? parseLanes(opts.lanes) : defaultLanes(rt);
-      if (lanes.includes('download') && !config.outputDir) {
+      if (lanes.includes('download') && !config.output) {
         await rt.close();
-        throw new UsageError('--lanes download needs OUTPUT_DIR (where the results are written)');
+        throw new UsageError('--lanes download needs OUTPUT_URL or OUTPUT_DIR (where the results are stored)');
       }
       await checkEvictionPolicy(rt.redis, rt.log);
       const handle = await startWorkers(rt, { lanes, concurrency });
