@@ -14,6 +14,14 @@
  *   "bad ICC marker"; libpng's "sRGB: duplicate", "iCCP: ..." are not even raised as failures by libvips): the image
  *   is decoded again with `failOn: 'error'` and passes when that succeeds, with the warning reported.
  * - Bytes after a JPEG's EOI or a PNG's IEND are not read by any decoder and are not judged.
+ * - libvips keeps its error text in one buffer per process, and a decode that ends on another thread clears or
+ *   overwrites it. A warning raised while another image decodes thus reaches us without its text (sharp's "Warning
+ *   treated as error due to failOn setting") or with another's ("error in tile 0 x 576"): measured, 2 in 15 decodes
+ *   of a damaged JPEG beside a good one. Judged a harmless warning, that let a damaged JPEG through the pre-flight to
+ *   a paid createTask (a CI run). So checks run one at a time per process (`CHECK_SLOTS`, shared by the pre-flight
+ *   and the download lane's verification), and a warning that is not damage is believed only when two decodes in a
+ *   row report the same text (at most `WARNING_TRIES` decodes): other sharp work in the process (a thumbnail, a
+ *   header read) can still garble one.
  *
  * Limits (measured, see README "Pre-flight checks"): a JPEG has no checksum, so damage the entropy decoder does not
  * stumble over (a flipped byte, a few zeros) decodes "cleanly" into wrong pixels and cannot be told; lossy WebP
@@ -22,6 +30,7 @@
  */
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import pLimit from 'p-limit';
 import sharp from 'sharp';
 
 /** Decoder messages that say the pixel data is damaged (libjpeg's JWRN_* texts, jerror.h). */
@@ -41,8 +50,20 @@ export type DecodeVerdict =
       message: string;
     };
 
-function firstLine(e: unknown): string {
-  return ((e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '').trim();
+/** sharp's words when the decoder's warning text was lost to another decode (sharp's src/pipeline.cc). */
+const LOST_TEXT = 'Warning treated as error due to failOn setting';
+/** Decodes at most, with failOn 'warning', for two to agree on a warning's text. */
+export const WARNING_TRIES = 4;
+/** Checks at once per process. */
+export const CHECK_SLOTS = 1;
+const slots = pLimit(CHECK_SLOTS);
+
+/** The lines of an error's message, trimmed, empty ones and sharp's lost-text line left out. */
+function messageLines(e: unknown): string[] {
+  return (e instanceof Error ? e.message : String(e))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && l !== LOST_TEXT);
 }
 
 /** Pixels are decoded into a sink that drops them (raw output, streamed): about 6× cheaper than `stats()`. */
@@ -55,18 +76,32 @@ async function decodeAll(input: string | Buffer, failOn: 'warning' | 'error'): P
  * Decodes every pixel of the image at `input` (a path or the bytes). Never throws: the verdict says what the
  * decoder reported.
  */
-export async function decodeCheck(input: string | Buffer): Promise<DecodeVerdict> {
-  try {
-    await decodeAll(input, 'warning');
-    return { ok: true, warning: null };
-  } catch (e) {
-    const message = firstLine(e);
-    if (DAMAGE.some((re) => re.test(message))) return { ok: false, damaged: true, message };
+export function decodeCheck(input: string | Buffer): Promise<DecodeVerdict> {
+  return slots(() => check(input));
+}
+
+async function check(input: string | Buffer): Promise<DecodeVerdict> {
+  let previous: string | null = null;
+  let warning: string | null = null;
+  for (let tries = 1; warning === null; tries++) {
     try {
-      await decodeAll(input, 'error');
-      return { ok: true, warning: message };
-    } catch (again) {
-      return { ok: false, damaged: false, message: firstLine(again) };
+      await decodeAll(input, 'warning');
+      // A decode that passes after one that warned: the warning came from another image's decode.
+      return { ok: true, warning: null };
+    } catch (e) {
+      const lines = messageLines(e);
+      const damage = lines.find((l) => DAMAGE.some((re) => re.test(l)));
+      if (damage !== undefined) return { ok: false, damaged: true, message: damage };
+      const text = lines[0] ?? null;
+      if (text !== null && text === previous) warning = text;
+      else if (tries >= WARNING_TRIES) warning = text ?? `a decoder warning whose text was lost ${tries} times`;
+      previous = text;
     }
+  }
+  try {
+    await decodeAll(input, 'error');
+    return { ok: true, warning };
+  } catch (again) {
+    return { ok: false, damaged: false, message: messageLines(again)[0] ?? String(again) };
   }
 }

@@ -259,8 +259,9 @@ export function submitProcessor(ctx: LaneContext) {
     // A probe meeting the very refusal that tripped the breaker trips it again at once.
     const threshold = gate.probe && gate.reason.probe?.signature === signature ? 1 : undefined;
     const verdict = await breaker.failed({ batchId: data.batchId, jobId: data.jobId, generation: data.generation }, signature, threshold);
-    if (!verdict.tripped) return false;
+    if (!verdict.tripped) return verdict.joinsTrip === true;
     await pauseForBreaker(ctx, verdict.run, signature);
+    await breaker.tripHandled(signature);
     await sendBackImages(ctx, verdict.images, data);
     return true;
   }

@@ -14,6 +14,7 @@ import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imageId, startBench, submitData, type Bench } from '../integration/server-fixtures.js';
 import { HAVE_CHROMIUM, launchBrowser, type Browser } from '../helpers/browser.js';
+import { listenLoopback } from '../helpers/listen.js';
 
 const USER = 'ops';
 const PASSWORD = 'proxy-pass-9';
@@ -41,9 +42,7 @@ function startProxy(upstreamPort: number): Promise<{ server: Server; url: string
     upstream.on('error', () => res.writeHead(502).end());
     req.pipe(upstream);
   });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, misses, seen })),
-  );
+  return listenLoopback(server).then((port) => ({ server, url: `http://127.0.0.1:${port}`, misses, seen }));
 }
 
 describe.skipIf(!HAVE_CHROMIUM)('dashboard behind a prefix-stripping proxy, in headless Chromium', () => {

@@ -4,6 +4,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listenLoopback } from './listen.js';
 
 export interface ProxyAnswer {
   status: number;
@@ -50,7 +51,7 @@ export async function startKieProxy(target: string): Promise<KieProxy> {
       })().catch(() => res.destroy());
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await listenLoopback(server);
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     calls: (path) => counts.get(path) ?? 0,

@@ -220,7 +220,7 @@ describe('credit runway', () => {
       const reason = await waitFor(() => getPauseReason(r.rt.redis, r.rt.store.keys, 'submit'), { timeoutMs: 30_000, what: 'the credits pause' });
       expect(reason.code).toBe('credits');
       expect(reason.message).toMatch(/about 5 credits left, below this image's 10/);
-      await waitFor(async () => ((await r.rt.store.getSummary(batch))?.counts.succeeded ?? 0) === 5, { timeoutMs: 30_000, what: 'the five paid images' });
+      await waitFor(async () => ((await r.rt.store.getSummary(batch))?.counts.succeeded ?? 0) === 5, { timeoutMs: 60_000, what: 'the five paid images' });
       const low = await waitFor(async () => (await recentEvents(r.rt)).find((e) => e.event.type === 'credits.low'), { what: 'credits.low' });
       // First noticed at the watch's first read: 55 credits against 10 images priced at topaz ×2's typical case (4K,
       // 20), or, on a loaded machine where five images were sent before that read, the 5 left after them.

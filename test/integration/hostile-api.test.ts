@@ -19,6 +19,7 @@ import { waitForBatch } from '../helpers/pipeline.js';
 import { spawnUpscale, type Proc } from '../helpers/processes.js';
 import { deletePrefix, freshPrefix, testRedisUrl, waitFor } from '../helpers/redis.js';
 import { makeImage } from '../helpers/images.js';
+import { listenLoopback } from '../helpers/listen.js';
 
 const SCALE = 20;
 const HTML_502 = '<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1><p>cloudflare</p></body></html>';
@@ -117,7 +118,7 @@ function fakeKie() {
     creates,
     async start() {
       image = await makeImage(40, 30);
-      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      await listenLoopback(server);
       return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     },
     async stop() {

@@ -46,8 +46,14 @@ describe('SubmitBreaker', () => {
     expect(v).toMatchObject({ tripped: true, run: 5, signature: REQUIRED });
     const images = v.tripped ? v.images : [];
     expect([...images].sort((a, c) => a.jobId.localeCompare(c.jobId))).toEqual([img(1), img(2), img(3), img(4), img(5, 'b2')]);
-    // Tripping ends the run: the next failure starts counting again.
-    expect(await b.failed(img(6), REQUIRED)).toEqual({ tripped: false, run: 1 });
+    // A failure with the same signature answered before the lane's pause is in place (sent before the trip) joins it.
+    expect(await b.failed(img(6), REQUIRED)).toEqual({ tripped: false, run: 0, joinsTrip: true });
+    // Once the pause is in place (tripHandled), the next failure starts counting again.
+    await b.tripHandled(REQUIRED);
+    expect(await b.failed(img(7), REQUIRED)).toEqual({ tripped: false, run: 1 });
+    // A different failure during a trip's window starts its own run.
+    expect((await b.failed(img(1), REQUIRED, 1)).tripped).toBe(true);
+    expect(await b.failed(img(8), ENUM)).toEqual({ tripped: false, run: 1 });
   });
 
   it('the same image failing again counts once', async () => {
@@ -114,7 +120,7 @@ describe('a tripped breaker through the submit lane', () => {
     const summary = await waitFor(async () => {
       const s = await rig!.rt.store.getSummary('brk');
       return s && s.counts.waiting === 6 ? s : null;
-    }, { timeoutMs: 10_000, what: 'all 6 back to waiting' });
+    }, { timeoutMs: 20_000, what: 'all 6 back to waiting' });
     expect(summary.counts.failed).toBe(0);
     const records = [];
     for await (const r of rig.rt.store.records('brk')) records.push(r);

@@ -11,6 +11,7 @@ import { submitJobId } from '../../src/queue/identity.js';
 import { defaultPrepareInput } from '../../src/worker/prepare-input.js';
 import { waitFor } from '../helpers/redis.js';
 import { enqueueDirect, startLocalRig, waitForRecords, type LocalRig } from './preflight-fixtures.js';
+import { listenLoopback } from '../helpers/listen.js';
 
 /** A loopback proxy in front of the simulator that can hold createTask answers (the task already exists). */
 async function startHoldingProxy(target: string) {
@@ -41,7 +42,7 @@ async function startHoldingProxy(target: string) {
       })().catch(() => res.destroy());
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await listenLoopback(server);
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     creates: () => creates,

@@ -22,6 +22,7 @@ import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { makeImage } from '../helpers/images.js';
 import { spawnUpscale, type Proc } from '../helpers/processes.js';
 import { deletePrefix, freshPrefix, testRedisUrl, waitFor } from '../helpers/redis.js';
+import { listenLoopback } from '../helpers/listen.js';
 
 const TIMEOUT_MS = 2000;
 const TOPAZ = 'topaz/image-upscale' as const;
@@ -67,7 +68,7 @@ class SlowWorld {
     });
   }
   async start(): Promise<string> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    await listenLoopback(this.server);
     this.port = (this.server.address() as AddressInfo).port;
     return `http://127.0.0.1:${this.port}`;
   }
