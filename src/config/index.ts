@@ -267,6 +267,12 @@ const schema = z.object({
   /** Longest wait between two status checks of one task. @defaultValue `30s` */
   POLL_MAX_INTERVAL: duration('30s'),
   /**
+   * How long after createTask kie.ai may still answer `422 recordInfo is null` for the new task before the image is
+   * recorded failed (kie.ai answers it for a few seconds after createTask: kie-samples 28, 29; KIE_API.md). A time, not
+   * a count of checks: checks come as often as the query budget allows. @defaultValue `60s`
+   */
+  TASK_VISIBLE_WITHIN: duration('60s'),
+  /**
    * Share of KIE_QUERY_LIMIT that polling spends (the rest is headroom for other users of the key); within it the
    * checks go to the tasks most likely to have finished. @defaultValue `0.8`
    */
@@ -429,6 +435,8 @@ export interface Config {
   readonly priceTable: PriceTable;
   readonly pollDeadlineMs: number;
   readonly pollMinIntervalMs: number;
+  /** TASK_VISIBLE_WITHIN, ms. */
+  readonly taskVisibleWithinMs: number;
   readonly pollMaxIntervalMs: number;
   /** POLL_BUDGET_SHARE: the share (0, 1] of the query budget polling spends. */
   readonly pollBudgetShare: number;
@@ -565,6 +573,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
     priceTable: p.PRICE_TABLE,
     pollDeadlineMs: p.POLL_DEADLINE,
     pollMinIntervalMs: p.POLL_MIN_INTERVAL,
+    taskVisibleWithinMs: p.TASK_VISIBLE_WITHIN,
     pollMaxIntervalMs: p.POLL_MAX_INTERVAL,
     pollBudgetShare: p.POLL_BUDGET_SHARE,
     rateLimitBackoffMs: p.RATE_LIMIT_BACKOFF,

@@ -35,6 +35,7 @@ export function scaledPipelineEnv(o: ScaledEnvOptions): Record<string, string> {
     POLL_MIN_INTERVAL: ms(2000 / s),
     POLL_MAX_INTERVAL: ms(30_000 / s),
     POLL_DEADLINE: ms((15 * 60_000) / s),
+    TASK_VISIBLE_WITHIN: ms(60_000 / s),
     RATE_LIMIT_BACKOFF: ms(10_000 / s),
     MAINTENANCE_BACKOFF: ms(60_000 / s),
     MAX_BACKOFF: ms(600_000 / s),

@@ -139,9 +139,10 @@ export function pollProcessor(ctx: LaneContext) {
     }
     const errors = data.errors + 1;
     const reason = outcome.kind === 'fail' ? `${outcome.failCode} ${outcome.failMsg}` : outcome.reason;
-    // kie.ai may not know a brand-new task for a moment; an unknown task that stays unknown is a failure.
-    const limit = outcome.kind === 'not-visible' ? 3 : MAX_POLL_ERRORS;
-    if (errors >= limit || Date.now() >= data.deadlineAt) {
+    // kie.ai may not know a brand-new task for a moment (TASK_VISIBLE_WITHIN after createTask, however often it was
+    // checked meanwhile); an unknown task that stays unknown longer is a failure.
+    const given = outcome.kind === 'not-visible' ? errors >= 3 && Date.now() - data.submittedAt >= config.taskVisibleWithinMs : errors >= MAX_POLL_ERRORS;
+    if (given || Date.now() >= data.deadlineAt) {
       return finish(data, 'failed', { failCode: pollErrorCode(error), failMsg: `status check failed ${errors} times in a row; last: ${reason}` });
     }
     log.warn({ jobId: data.jobId, taskId: data.taskId, errors, reason }, 'status check failed; checking again later');
