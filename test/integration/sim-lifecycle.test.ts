@@ -152,7 +152,9 @@ describe('task life', () => {
     // The same bytes, model and factor share one output; another factor or input gets its own.
     expect(bodies[1]!.equals(bodies[0]!)).toBe(true);
     expect(bodies[2]!.equals(bodies[0]!)).toBe(false);
-    expect(s.tasks().map((t) => [t.outputWidth, t.outputHeight])).toEqual(cases.map((c) => [c.size.width, c.size.height]));
+    // The four createTasks went at once: the simulator's task list is in arrival order, so tasks are matched by id.
+    const byId = new Map(s.tasks().map((t) => [t.taskId, t]));
+    expect(ids.map((id) => [byId.get(id!)?.outputWidth, byId.get(id!)?.outputHeight])).toEqual(cases.map((c) => [c.size.width, c.size.height]));
     expect(s.stats()).toMatchObject({ tasksSucceeded: 4, createAccepted: 4 });
   });
 
