@@ -154,7 +154,7 @@ describe('task life', () => {
     expect(bodies[2]!.equals(bodies[0]!)).toBe(false);
     // The four createTasks went at once: the simulator's task list is in arrival order, so tasks are matched by id.
     const byId = new Map(s.tasks().map((t) => [t.taskId, t]));
-    expect(ids.map((id) => [byId.get(id!)?.outputWidth, byId.get(id!)?.outputHeight])).toEqual(cases.map((c) => [c.size.width, c.size.height]));
+    expect(ids.map((id) => [byId.get(id)?.outputWidth, byId.get(id)?.outputHeight])).toEqual(cases.map((c) => [c.size.width, c.size.height]));
     expect(s.stats()).toMatchObject({ tasksSucceeded: 4, createAccepted: 4 });
   });
 
