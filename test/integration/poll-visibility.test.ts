@@ -4,25 +4,18 @@
  * overhead scenario found the count it used to be (3 checks): with POLL_MIN_INTERVAL at 1 ms the three came within
  * a few ms and every one of 5,000 paid images was recorded failed while the simulator still hid them (2 s scaled).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { enqueue } from '../../src/producer/index.js';
-import { startKieProxy, type KieProxy } from '../helpers/kie-proxy.js';
-import { startLocalRig, waitForRecords, type LocalRig } from './preflight-fixtures.js';
+import { localRigs, waitForRecords } from './preflight-fixtures.js';
 
 const TOPAZ = 'topaz/image-upscale' as const;
-let rig: LocalRig | undefined;
-let proxy: KieProxy | undefined;
-afterEach(async () => {
-  await rig?.stop();
-  await proxy?.close();
-  rig = undefined;
-  proxy = undefined;
-});
 
 describe('a task kie.ai does not show yet', () => {
+  const rigs = localRigs();
+
   it('checked every few ms while the simulator hides it (200 ms at ×10), it is followed to success, paid once', async () => {
-    rig = await startLocalRig({ timeScale: 10, env: { OUTPUT_DIR: '', POLL_MIN_INTERVAL: '1ms', POLL_MAX_INTERVAL: '5ms' } });
-    const items = Array.from({ length: 4 }, (_, i) => ({ input: rig!.image(`vis-${i}`, 40, 30), model: TOPAZ, factor: '2' as const }));
+    const rig = await rigs.start({ timeScale: 10, env: { OUTPUT_DIR: '', POLL_MIN_INTERVAL: '1ms', POLL_MAX_INTERVAL: '5ms' } });
+    const items = Array.from({ length: 4 }, (_, i) => ({ input: rig.image(`vis-${i}`, 40, 30), model: TOPAZ, factor: '2' as const }));
     await enqueue(rig.rt, items, { batchId: 'vis' });
     await rig.start({ lanes: ['submit', 'poll'] });
     const records = await waitForRecords(rig.rt, 'vis', { timeoutMs: 60_000 });
@@ -31,12 +24,11 @@ describe('a task kie.ai does not show yet', () => {
   });
 
   it('a task still unknown TASK_VISIBLE_WITHIN after createTask fails with kie`s 422 and how many checks it got', async () => {
-    rig = await startLocalRig({
+    const { rig, proxy } = await rigs.startProxied({
       timeScale: 10,
       env: { OUTPUT_DIR: '', POLL_MIN_INTERVAL: '20ms', POLL_MAX_INTERVAL: '50ms', TASK_VISIBLE_WITHIN: '700ms' },
-      kieProxy: async (simUrl) => (proxy = await startKieProxy(simUrl)).url,
     });
-    proxy!.intercept((method, path) => (method === 'GET' && path.startsWith('/api/v1/jobs/recordInfo') ? { status: 200, body: { code: 422, msg: 'recordInfo is null', data: null } } : null));
+    proxy.intercept((method, path) => (method === 'GET' && path.startsWith('/api/v1/jobs/recordInfo') ? { status: 200, body: { code: 422, msg: 'recordInfo is null', data: null } } : null));
     await enqueue(rig.rt, [{ input: rig.image('never-shown', 40, 30), model: TOPAZ, factor: '2' }], { batchId: 'hidden' });
     await rig.start({ lanes: ['submit', 'poll'] });
     const [r] = await waitForRecords(rig.rt, 'hidden', { timeoutMs: 60_000 });

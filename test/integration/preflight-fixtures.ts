@@ -17,6 +17,8 @@ import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { scaledPipelineEnv } from '../../src/sim/scaled-config.js';
 import { startSimulator, type SimOptions, type Simulator } from '../../src/sim/index.js';
 import { startWorkers, type WorkerHandle, type WorkerOptions } from '../../src/worker/index.js';
+import { afterEach } from 'vitest';
+import { startKieProxy, type KieProxy } from '../helpers/kie-proxy.js';
 import { deletePrefix, freshPrefix, testRedisUrl, waitFor } from '../helpers/redis.js';
 
 export interface LocalRig {
@@ -74,6 +76,36 @@ export async function startLocalRig(
     },
   };
   return rig;
+}
+
+/**
+ * Rigs for the tests of one file or describe block, each stopped (with its kie proxy) after its test. Call at the
+ * top of a describe block (it registers an afterEach).
+ */
+export function localRigs(): {
+  start(options?: Parameters<typeof startLocalRig>[0]): Promise<LocalRig>;
+  /** A rig whose workers reach the simulator through a kie proxy (test/helpers/kie-proxy.ts) the test can steer. */
+  startProxied(options?: Omit<NonNullable<Parameters<typeof startLocalRig>[0]>, 'kieProxy'>): Promise<{ rig: LocalRig; proxy: KieProxy }>;
+} {
+  let rig: LocalRig | undefined;
+  let proxy: KieProxy | undefined;
+  afterEach(async () => {
+    await rig?.stop();
+    await proxy?.close();
+    rig = undefined;
+    proxy = undefined;
+  });
+  return {
+    async start(options = {}) {
+      rig = await startLocalRig(options);
+      return rig;
+    },
+    async startProxied(options = {}) {
+      const started = await startLocalRig({ ...options, kieProxy: async (simUrl) => (proxy = await startKieProxy(simUrl)).url });
+      rig = started;
+      return { rig: started, proxy: proxy as KieProxy };
+    },
+  };
 }
 
 export interface Item {

@@ -14,9 +14,8 @@ import { submitJobId } from '../../src/queue/identity.js';
 import { getPauseReason } from '../../src/queue/pause-reason.js';
 import { breakerSignature, SubmitBreaker, type BreakerImage } from '../../src/queue/submit-breaker.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
-import { startKieProxy, type KieProxy } from '../helpers/kie-proxy.js';
 import { deletePrefix, freshPrefix, testRedisUrl, waitFor } from '../helpers/redis.js';
-import { startLocalRig, waitForRecords, type LocalRig } from './preflight-fixtures.js';
+import { localRigs, waitForRecords } from './preflight-fixtures.js';
 
 const REQUIRED = breakerSignature(500, 'This field is required');
 const ENUM = breakerSignature(500, 'output_format is not within the range of allowed options');
@@ -91,34 +90,23 @@ describe('SubmitBreaker', () => {
 });
 
 describe('a tripped breaker through the submit lane', () => {
-  let rig: LocalRig | undefined;
-  let proxy: KieProxy | undefined;
-  afterEach(async () => {
-    await rig?.stop();
-    await proxy?.close();
-    rig = undefined;
-    proxy = undefined;
-  });
+  const rigs = localRigs();
 
   it('five images failed alike (422 "The page does not exist or is not published") go back to waiting, meta kept; after resume all end succeeded', async () => {
-    rig = await startLocalRig({
-      timeScale: 10,
-      env: { OUTPUT_DIR: '', PROBE_COOLDOWN: '10m' },
-      kieProxy: async (simUrl) => (proxy = await startKieProxy(simUrl)).url,
-    });
-    proxy!.intercept((method, path) =>
+    const { rig, proxy } = await rigs.startProxied({ timeScale: 10, env: { OUTPUT_DIR: '', PROBE_COOLDOWN: '10m' } });
+    proxy.intercept((method, path) =>
       method === 'POST' && path === '/api/v1/jobs/createTask' ? { status: 200, body: { code: 422, msg: 'The page does not exist or is not published', data: null } } : null,
     );
-    const items = Array.from({ length: 6 }, (_, i) => ({ input: rig!.image(`brk-${i}`, 40 + i, 30), model: 'topaz/image-upscale' as const, factor: '2' as const, meta: { sku: `SKU-${i}` } }));
+    const items = Array.from({ length: 6 }, (_, i) => ({ input: rig.image(`brk-${i}`, 40 + i, 30), model: 'topaz/image-upscale' as const, factor: '2' as const, meta: { sku: `SKU-${i}` } }));
     await enqueue(rig.rt, items, { batchId: 'brk' });
     await rig.start({ concurrency: 2, lanes: ['submit', 'poll'] });
     const reason = await waitFor(async () => {
-      const r = await getPauseReason(rig!.rt.redis, rig!.rt.store.keys, 'submit');
+      const r = await getPauseReason(rig.rt.redis, rig.rt.store.keys, 'submit');
       return r?.code === 'breaker' ? r : null;
     }, { timeoutMs: 20_000, what: 'the breaker to pause submission' });
     expect(reason.message).toMatch(/^5 images in a row failed with 422 The page does not exist or is not published\. Submission is paused/);
     const summary = await waitFor(async () => {
-      const s = await rig!.rt.store.getSummary('brk');
+      const s = await rig.rt.store.getSummary('brk');
       return s && s.counts.waiting === 6 ? s : null;
     }, { timeoutMs: 20_000, what: 'all 6 back to waiting' });
     expect(summary.counts.failed).toBe(0);
@@ -133,7 +121,7 @@ describe('a tripped breaker through the submit lane', () => {
       expect(job?.data).toMatchObject({ generation: 1, meta: r.meta });
       expect(r.meta.sku).toMatch(/^SKU-\d$/);
     }
-    proxy!.intercept(null);
+    proxy.intercept(null);
     expect((await resume(rig.rt)).resumed.map((l) => l.lane)).toEqual(['submit']);
     const done = await waitForRecords(rig.rt, 'brk', { timeoutMs: 60_000 });
     expect(done.map((r) => r.state)).toEqual(Array(6).fill('succeeded'));
