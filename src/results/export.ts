@@ -112,12 +112,22 @@ export function csvLine(record: ResultRecord, metaKeys: readonly string[] = []):
   return fields.join(',') + '\r\n';
 }
 
-/** One CSV field: null/undefined empty, arrays joined with a space, quoted when it holds `,` `"` CR or LF. */
+/** Text a spreadsheet would run as a formula (OWASP "CSV injection"): a first `=`, `+`, `-`, `@`, tab or CR. */
+const FORMULA_START = /^[=+\-@\t\r]/;
+/** A plain number (`-12`, `+3.5`): a spreadsheet reads it as the number it is, never as a formula. */
+const PLAIN_NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
+ * One CSV field: null/undefined empty, arrays joined with a space, quoted when it holds `,` `"` CR or LF. Text that
+ * a spreadsheet would run as a formula (a meta value `=HYPERLINK(...)`, `@SUM(A1)`, `+1+1` from an input file) gets a
+ * leading `'`, which Excel, LibreOffice and Google Sheets show as text (OWASP's advice for CSV injection); plain
+ * numbers stay as they are. JSONL keeps every value verbatim.
+ */
 export function csvCell(value: unknown): string {
   if (value === null || value === undefined) return '';
   let text: string;
   if (Array.isArray(value)) text = value.map(String).join(' ');
-  else if (typeof value === 'string') text = value;
+  else if (typeof value === 'string') text = FORMULA_START.test(value) && !PLAIN_NUMBER.test(value) ? `'${value}` : value;
   else if (typeof value === 'number' || typeof value === 'boolean') text = String(value);
   else text = JSON.stringify(value);
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;

@@ -32,7 +32,7 @@ import {
   type QueryPage,
   type RecordQuery,
 } from '../results/batch-query.js';
-import { STATES, type RecordState } from '../results/record.js';
+import { STATES, type RecordState, type ResultRecord } from '../results/record.js';
 import type { ResultStore } from '../results/store.js';
 import type { Runtime } from '../runtime.js';
 import { THUMB_FILES, thumbKey, thumbPath, type ThumbFile } from '../results/thumbs.js';
@@ -40,11 +40,19 @@ import { openStorage, type Storage } from '../storage/index.js';
 import { noEtaReason } from '../results/status-view.js';
 import { batchUrls, queryString, renderBatchPage, renderComparePage } from './batch-page.js';
 import { readLanes } from './lanes.js';
+import { MAX_LINE_CHARS } from '../producer/types.js';
 
 export interface BatchDetailOptions {
   /** Offer and accept "retry these". @defaultValue `false` */
   write?: boolean;
 }
+
+/**
+ * Longest search text: an input line's limit (producer MAX_LINE_CHARS), so a whole presigned URL pasted from the
+ * input file can be searched (a text with a `/` must be contained in the input; batch-query.ts). It was 200, which
+ * refused most signed S3 and CDN URLs.
+ */
+export const MAX_SEARCH_CHARS = MAX_LINE_CHARS;
 
 /** Rows per page unless `?size=` (10-500). */
 export const DEFAULT_PAGE_SIZE = 50;
@@ -87,7 +95,7 @@ export function parseRecordQuery(raw: Query): { query: RecordQuery; page: number
   const group = one('group');
   if (group !== undefined) query.group = /^([0-9a-f]{12}|other)$/.test(group) ? group : bad('group', `"${group}" is not a failure group id`);
   const q = one('q');
-  if (q !== undefined && q.trim() !== '') query.search = q.length > 200 ? bad('q', 'longer than 200 characters') : q.trim();
+  if (q !== undefined && q.trim() !== '') query.search = q.length > MAX_SEARCH_CHARS ? bad('q', `longer than ${MAX_SEARCH_CHARS} characters (a whole input line's limit)`) : q.trim();
   const sort = one('sort');
   if (sort !== undefined) {
     if (sort !== 'line' && sort !== 'finished') bad('sort', `"${sort}" must be line or finished`);
@@ -136,6 +144,14 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
   app.addHook('onClose', async () => {
     (await s3?.catch(() => null))?.close();
   });
+  /** Whether the thumbnail `file` of a succeeded, stored image is there (OUTPUT_DIR, else the object store). */
+  async function hasThumb(batchId: string, r: ResultRecord, file: ThumbFile): Promise<boolean> {
+    if (r.state !== 'succeeded') return false;
+    const outputDir = rt.config.outputDir;
+    if (outputDir) return r.outputPath ? (await stat(thumbPath(outputDir, batchId, r.jobId, file)).catch(() => null)) !== null : false;
+    const storage = r.outputUrl ? await s3Storage() : null;
+    return storage ? storage.exists(thumbKey(batchId, r.jobId, file)).catch(() => false) : false;
+  }
   const write = options.write ?? false;
 
   // A form posts "retry these" as urlencoded; its fields are not used (the filters are in the URL).
@@ -172,26 +188,12 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
       ]);
       if (!summary) return reply.code(404).type('text/plain; charset=utf-8').send(`no batch named ${id}`);
       const thumbs = new Set<string>();
-      const outputDir = rt.config.outputDir;
-      const storage = outputDir ? null : await s3Storage();
-      if (outputDir) {
-        await Promise.all(
-          page.records
-            .filter((r) => r.state === 'succeeded' && r.outputPath)
-            .map(async (r) => {
-              if (await stat(thumbPath(outputDir, id, r.jobId, 'out-small.webp')).catch(() => null)) thumbs.add(r.jobId);
-            }),
-        );
-      } else if (storage) {
-        // One HEAD per stored output on this page (at most the page size); a store that cannot answer shows none.
-        await Promise.all(
-          page.records
-            .filter((r) => r.state === 'succeeded' && r.outputUrl)
-            .map(async (r) => {
-              if (await storage.exists(thumbKey(id, r.jobId, 'out-small.webp')).catch(() => false)) thumbs.add(r.jobId);
-            }),
-        );
-      }
+      // One stat or HEAD per stored output on this page (at most the page size); a store that cannot answer shows none.
+      await Promise.all(
+        page.records.map(async (r) => {
+          if (await hasThumb(id, r, 'out-small.webp')) thumbs.add(r.jobId);
+        }),
+      );
       const retried = request.query.retried;
       const html = renderBatchPage({
         summary,
@@ -274,7 +276,7 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
       return reply
         .type('text/html; charset=utf-8')
         .header('cache-control', 'no-store')
-        .send(renderComparePage({ record, back: back === '' ? '' : `?${back}`, publicPath: request.publicPath }));
+        .send(renderComparePage({ record, back: back === '' ? '' : `?${back}`, publicPath: request.publicPath, frames: (await hasThumb(id, record, 'in.webp')) && (await hasThumb(id, record, 'out.webp')) }));
     },
   );
 

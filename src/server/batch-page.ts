@@ -119,6 +119,14 @@ function row(r: ResultRecord, urls: BatchUrls, hasThumbs: boolean, back: string)
 </tr>`;
 }
 
+/** Rows-per-page choices of the filter form, the page's own size among them (any 10-500 may be typed as `?size=`). */
+function sizeOptions(current: number): string {
+  return [...new Set([10, 25, 50, 100, 200, 500, current])]
+    .sort((a, b) => a - b)
+    .map((n) => `<option value="${n}"${n === current ? ' selected' : ''}>${n} per page</option>`)
+    .join('');
+}
+
 function filterForm(input: BatchPageInput, urls: BatchUrls): string {
   const q = input.query;
   const states = ['', ...STATES]
@@ -135,6 +143,7 @@ function filterForm(input: BatchPageInput, urls: BatchUrls): string {
 <select name="sort" aria-label="sort"><option value="line"${q.sort === 'finished' ? '' : ' selected'}>by line</option><option value="finished"${q.sort === 'finished' ? ' selected' : ''}>by finish time</option></select>
 <select name="order" aria-label="order"><option value="asc"${q.desc ? '' : ' selected'}>ascending</option><option value="desc"${q.desc ? ' selected' : ''}>descending</option></select>
 ${q.group ? `<input type="hidden" name="group" value="${escapeHtml(q.group)}">` : ''}
+<select name="size" aria-label="rows per page">${sizeOptions(input.pageSize)}</select>
 <button type="submit">Apply</button> ${hasFilter(q) || q.sort || q.desc ? `<a href="${escapeHtml(urls.page)}">clear</a>` : ''}
 </form>`;
 }
@@ -222,7 +231,7 @@ export function renderBatchPage(input: BatchPageInput): string {
 <header><h1>${escapeHtml(s.batchId)}</h1><nav><a href="${escapeHtml(urls.list)}">All batches</a> · <a href="${escapeHtml(urls.summary)}">summary JSON</a></nav></header>
 <main>
 <div class="top"><div>${summaryBlock(s, urls)}${failures(input, urls)}</div>
-<section><h2>Images finished per minute</h2>${renderChart({ minutes: input.minutes, remaining, now: input.now, noEta: input.noEta ?? null })}</section></div>
+<section><h2>Images finished per minute</h2>${renderChart({ minutes: input.minutes, remaining, now: input.now, etaSeconds: s.etaSeconds, perMinute: s.throughputPerMinute, noEta: input.noEta ?? null })}</section></div>
 <h2>Images</h2>
 ${filterForm(input, urls)}
 ${notice}
@@ -242,6 +251,8 @@ export interface ComparePageInput {
   back: string;
   /** The public prefix every link carries (public-path.ts). @defaultValue `''` */
   publicPath?: string;
+  /** Both full-size thumbnails are there: without them only the reason is shown (no frame of broken images). */
+  frames: boolean;
 }
 
 /**
@@ -250,42 +261,22 @@ export interface ComparePageInput {
  * script as side-by-side images; the slider needs a few lines of inline script.
  */
 /** Why an image has no before/after (not succeeded, or its output not stored), as a notice; '' when it has one. */
-function noComparison(r: ResultRecord): string {
+function noComparison(r: ResultRecord, frames: boolean): string {
   let why: string | null = null;
   if (r.state !== 'succeeded') {
     const cause = r.failCode ? `: ${r.failCode}${r.failMsg ? ` — ${r.failMsg}` : ''}` : '';
     why = `This image is ${r.state}${cause}. Thumbnails are made only for succeeded images whose output was downloaded, so there is nothing to compare.`;
   } else if (!r.outputUrl) {
     why = `This image succeeded but its output was not stored${r.outputProblem ? ` (${r.outputProblem})` : ' (no OUTPUT_URL / OUTPUT_DIR, or the download is pending)'}, so there are no thumbnails to compare.`;
+  } else if (!frames) {
+    why = 'This image succeeded and its output is stored, but its thumbnails are not there (the download lane makes them after checking the output; a worker from before thumbnails, or a failure making them, leaves none), so there is nothing to compare.';
   }
   return why === null ? '' : `<p class="why" role="note" style="text-align:center;margin:12px 20px">${escapeHtml(why)}</p>\n`;
 }
 
-export function renderComparePage(input: ComparePageInput): string {
-  const r = input.record;
-  const urls = batchUrls(input.publicPath ?? '', r.batchId);
-  const thumb = (file: string) => escapeHtml(urls.thumb(r.jobId, file));
-  const title = `${shortInput(r.input)} · ${r.batchId}`;
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)} · compare</title>
-<style>
-body{font:14px/1.45 system-ui,sans-serif;margin:0;background:#111;color:#eee} a{color:#9cc3ff}
-header{padding:10px 20px;display:flex;gap:20px;align-items:baseline;flex-wrap:wrap} header h1{font-size:16px;margin:0}
-.stage{position:relative;width:min(92vw,640px);aspect-ratio:1;margin:0 auto;overflow:hidden;background:#222}
-.stage img{position:absolute;inset:0;width:100%;height:100%;object-fit:contain;transform-origin:var(--ox,50%) var(--oy,50%);transform:scale(var(--zoom,1))}
-.stage .after{clip-path:inset(0 0 0 var(--split,50%))}
-.stage .line{position:absolute;top:0;bottom:0;left:var(--split,50%);width:2px;background:#fff;pointer-events:none}
-.stage .tag{position:absolute;top:6px;font:600 12px system-ui;background:#000a;padding:2px 6px;border-radius:4px} .tag.b{left:6px} .tag.a{right:6px}
-.controls{display:flex;gap:16px;justify-content:center;align-items:center;margin:10px;flex-wrap:wrap}
-.side{display:flex;gap:8px;justify-content:center;margin:12px} .side figure{margin:0;text-align:center;overflow:hidden}
-.side img{width:min(45vw,320px);aspect-ratio:1;object-fit:contain;background:#222;transform-origin:var(--ox,50%) var(--oy,50%);transform:scale(var(--zoom,1))}
-</style></head>
-<body>
-<header><h1>${escapeHtml(shortInput(r.input))}</h1><a href="${escapeHtml(urls.page + input.back)}">← back to the batch</a>
-<span>${escapeHtml(r.model)}${r.factor ? ` ×${escapeHtml(r.factor)}` : ''}${Object.entries(r.meta).map(([k, v]) => ` · ${escapeHtml(k)}: ${escapeHtml(v)}`).join('')}</span></header>
-${noComparison(r)}<div class="stage" id="stage">
+/** The comparison itself: the stage (slider, zoom) and the side-by-side pair. */
+function frame(thumb: (file: string) => string): string {
+  return `<div class="stage" id="stage">
 <img class="before" src="${thumb('in.webp')}" alt="before (input)">
 <img class="after" src="${thumb('out.webp')}" alt="after (output)">
 <span class="line"></span><span class="tag b">before</span><span class="tag a">after</span>
@@ -309,6 +300,34 @@ ${noComparison(r)}<div class="stage" id="stage">
   });
 })();
 </script>
-</body></html>
+`;
+}
+
+export function renderComparePage(input: ComparePageInput): string {
+  const r = input.record;
+  const urls = batchUrls(input.publicPath ?? '', r.batchId);
+  const thumb = (file: string) => escapeHtml(urls.thumb(r.jobId, file));
+  const title = `${shortInput(r.input)} · ${r.batchId}`;
+  const why = noComparison(r, input.frames);
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)} · compare</title>
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:0;background:#111;color:#eee} a{color:#9cc3ff}
+header{padding:10px 20px;display:flex;gap:20px;align-items:baseline;flex-wrap:wrap} header h1{font-size:16px;margin:0}
+.stage{position:relative;width:min(92vw,640px);aspect-ratio:1;margin:0 auto;overflow:hidden;background:#222}
+.stage img{position:absolute;inset:0;width:100%;height:100%;object-fit:contain;transform-origin:var(--ox,50%) var(--oy,50%);transform:scale(var(--zoom,1))}
+.stage .after{clip-path:inset(0 0 0 var(--split,50%))}
+.stage .line{position:absolute;top:0;bottom:0;left:var(--split,50%);width:2px;background:#fff;pointer-events:none}
+.stage .tag{position:absolute;top:6px;font:600 12px system-ui;background:#000a;padding:2px 6px;border-radius:4px} .tag.b{left:6px} .tag.a{right:6px}
+.controls{display:flex;gap:16px;justify-content:center;align-items:center;margin:10px;flex-wrap:wrap}
+.side{display:flex;gap:8px;justify-content:center;margin:12px} .side figure{margin:0;text-align:center;overflow:hidden}
+.side img{width:min(45vw,320px);aspect-ratio:1;object-fit:contain;background:#222;transform-origin:var(--ox,50%) var(--oy,50%);transform:scale(var(--zoom,1))}
+</style></head>
+<body>
+<header><h1>${escapeHtml(shortInput(r.input))}</h1><a href="${escapeHtml(urls.page + input.back)}">← back to the batch</a>
+<span>${escapeHtml(r.model)}${r.factor ? ` ×${escapeHtml(r.factor)}` : ''}${Object.entries(r.meta).map(([k, v]) => ` · ${escapeHtml(k)}: ${escapeHtml(v)}`).join('')}</span></header>
+${why === '' ? frame(thumb) : why}</body></html>
 `;
 }

@@ -159,6 +159,13 @@ describe.skipIf(!HAVE_CHROMIUM)('batch page in headless Chromium', () => {
     await page.waitForURL(/q=img_010/);
     rows = await rowsOf(page);
     expect(rows.map((r) => r.line)).toEqual(Array.from({ length: 10 }, (_, k) => String(102 + k)));
+    // A page opened with ?size=10 keeps its size through a search typed into the form (it fell back to 50).
+    await page.goto(`${url}/dashboard/batches/${BATCH}?size=10`);
+    await page.fill('input[name=q]', 'img_01');
+    await page.press('input[name=q]', 'Enter');
+    await page.waitForURL(/q=img_01/);
+    expect(new URL(page.url()).searchParams.get('size')).toBe('10');
+    expect(await rowsOf(page)).toHaveLength(10);
     await page.close();
   });
 

@@ -87,6 +87,31 @@ describe('batch page routes', () => {
     const html = (await b.app.inject({ method: 'GET', url: `/dashboard/batches/${BATCH}/compare/${imageId(1)}` })).body;
     expect(html).toContain('<p class="why" role="note"');
     expect(html).toContain('This image is failed: 422 — bad image. Thumbnails are made only for succeeded images whose output was downloaded');
+    // Only the reason: no stage, slider or side-by-side pair of images that cannot load (they drew broken icons).
+    expect(html).not.toContain('<img');
+    expect(html).not.toContain('id="stage"');
+    // A succeeded image whose thumbnails are missing says so, and draws no frame either.
+    const ok = (await b.app.inject({ method: 'GET', url: `/dashboard/batches/${BATCH}/compare/${imageId(2)}` })).body;
+    expect(ok).not.toContain('<img');
+    expect(ok).toMatch(/This image succeeded but its output was not stored|its thumbnails are not there/);
+  });
+
+  it('searches a whole presigned URL (over 200 characters) pasted from the input file', async () => {
+    b = await startBench();
+    const signed =
+      'https://bucket.s3.eu-west-1.amazonaws.com/catalogue/2026/IMG_4242.jpg?X-Amz-Algorithm=AWS4-HMAC-SHA256' +
+      '&X-Amz-Credential=AKIAEXAMPLE%2F20261130%2Feu-west-1%2Fs3%2Faws4_request&X-Amz-Date=20261130T020000Z' +
+      '&X-Amz-Expires=604800&X-Amz-SignedHeaders=host&X-Amz-Signature=' + 'ab'.repeat(32);
+    expect(signed.length).toBeGreaterThan(300);
+    await b.rt.store.createRecords(BATCH, [
+      { jobId: imageId(1), input: signed, model: 'topaz/image-upscale', factor: '2', line: 2, meta: {} },
+      { jobId: imageId(2), input: signed.replace('IMG_4242', 'IMG_4243'), model: 'topaz/image-upscale', factor: '2', line: 3, meta: {} },
+    ]);
+    const res = await b.app.inject({ method: 'GET', url: `/api/batches/${BATCH}/records?q=${encodeURIComponent(signed)}` });
+    expect(res.statusCode).toBe(200);
+    expect(res.json<{ total: number; records: { line: number }[] }>()).toMatchObject({ total: 1, records: [{ line: 2 }] });
+    const tooLong = await b.app.inject({ method: 'GET', url: `/api/batches/${BATCH}/records?q=${'x'.repeat(8193)}` });
+    expect(tooLong.json()).toEqual({ error: "q: longer than 8192 characters (a whole input line's limit)" });
   });
 
   it('exports exactly the filtered set', async () => {

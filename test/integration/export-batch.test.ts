@@ -111,6 +111,21 @@ describe('exportBatch', () => {
     expect(rows.find((r) => r.jobId === id(3))).toMatchObject({ 'meta.alt': 'x', 'meta.sku': '' });
   });
 
+  it('CSV shows values a spreadsheet would run as formulas as text (a leading \'), numbers as numbers; JSONL keeps them verbatim', async () => {
+    prefix = freshPrefix('exp');
+    rt = createRuntime(loadConfig({}, { REDIS_URL: testRedisUrl(), UPSCALE_PREFIX: prefix, LOG_LEVEL: 'silent' }));
+    // The trial's SKUs (+1+1, @SUM(A1)) and the rest of the class: =, -, tab and CR first; plain numbers untouched.
+    const skus = ['+1+1', '@SUM(A1)', '=HYPERLINK("http://x.test","click")', '-2+3', '\tcmd', '\r=1', '-12', '+3.5', '1e5', 'SKU-1'];
+    await rt.store.createRecords(BATCH, skus.map((sku, i) => ({ jobId: id(i + 1), input: `https://img.test/${i}.png`, model: MODEL, factor: '2' as const, line: i + 1, meta: { sku } })));
+    const csv = new SlowSink();
+    await exportBatch(rt.store, BATCH, { format: 'csv', out: csv });
+    const rows = parse<Record<string, string>>(csv.text(), { columns: true, record_delimiter: '\r\n' });
+    expect(rows.map((r) => r['meta.sku'])).toEqual(["'+1+1", "'@SUM(A1)", '\'=HYPERLINK("http://x.test","click")', "'-2+3", "'\tcmd", "'\r=1", '-12', '+3.5', '1e5', 'SKU-1']);
+    const jsonl = new SlowSink();
+    await exportBatch(rt.store, BATCH, { format: 'jsonl', out: jsonl });
+    expect(jsonl.text().trim().split('\n').map((l) => (JSON.parse(l) as { meta: { sku: string } }).meta.sku)).toEqual(skus);
+  });
+
   it('rejects an unknown batch before writing anything', async () => {
     await seed();
     const out = new SlowSink();

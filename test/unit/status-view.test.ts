@@ -164,12 +164,21 @@ describe('pilot advice and the ETA say what is true now', () => {
     expect(etaText({ ...s, counts: { ...s.counts, held: 0, waiting: 90 }, pilotApprovedAt: NOW }, lanes())).toBe('ETA 4m24s');
   });
 
+  it('the chart gives the batch\'s one ETA, the same as the batches page (it showed "ETA 1h39m at 4.0 images/min" beside 150 s, 157.8/min)', () => {
+    const running = summary({ total: 400, counts: { ...finishedCounts, cancelled: 0, succeeded: 6, polling: 394 }, etaSeconds: 150, throughputPerMinute: 157.8 });
+    // A batch 40 s old: its finishes sit in the current, partial minute.
+    const chart = renderChart({ minutes: [{ minute: Math.floor(NOW / MIN), count: 6 }], remaining: 394, now: NOW, etaSeconds: running.etaSeconds, perMinute: running.throughputPerMinute });
+    expect(chart).toContain('394 to go · ETA 2m30s at 157.8 images/min');
+    expect(renderBatchesPage({ batches: [running], lanes: lanes(), now: NOW })).toContain('<dd>2m30s</dd>');
+    expect(renderChart({ minutes: [{ minute: Math.floor(NOW / MIN), count: 6 }], remaining: 394, now: NOW, etaSeconds: null, perMinute: null })).toContain('394 to go; no ETA yet');
+  });
+
   it('F: no ETA while a lane the remaining images need is paused (it showed ETA 16s with the poll lane paused)', () => {
     const polling = summary({ total: 20, counts: { ...finishedCounts, cancelled: 0, succeeded: 12, polling: 8 }, etaSeconds: 16 });
     const pollPaused = lanes({ poll: { paused: true, reason: { code: 'manual', message: 'paused with upscale pause', at: NOW - MIN }, slowedDown: false, counts: idle } });
     expect(renderStatus({ batches: [polling], lanes: pollPaused }, { now: NOW })).toContain('no ETA: paused: poll lane (manual)');
     expect(renderBatchesPage({ batches: [polling], lanes: pollPaused, now: NOW })).toContain('<dd>none: paused: poll lane (manual)</dd>');
-    expect(renderChart({ minutes: [{ minute: Math.floor(NOW / MIN) - 1, count: 12 }], remaining: 8, now: NOW, noEta: noEtaReason(polling, pollPaused) })).toContain('8 to go; no ETA: paused: poll lane (manual)');
+    expect(renderChart({ minutes: [{ minute: Math.floor(NOW / MIN) - 1, count: 12 }], remaining: 8, now: NOW, etaSeconds: 40, perMinute: 12, noEta: noEtaReason(polling, pollPaused) })).toContain('8 to go; no ETA: paused: poll lane (manual)');
     // The submit lane paused does not stop images that are already polling.
     const submitPaused = lanes({ submit: { paused: true, reason: { code: 'credits', message: 'low', at: NOW }, slowedDown: false, counts: idle } });
     expect(etaText(polling, submitPaused)).toBe('ETA 16s');
