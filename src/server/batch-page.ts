@@ -161,7 +161,8 @@ function failures(input: BatchPageInput, urls: BatchUrls): string {
 
 function pager(input: BatchPageInput, urls: BatchUrls): string {
   const { page, pageSize, query } = input;
-  const from = page.total === 0 ? 0 : page.offset + 1;
+  if (page.total === 0) return `<p class="pager"><span class="range">no images${hasFilter(query) ? ' match these filters' : ''}</span></p>`;
+  const from = page.offset + 1;
   const to = page.offset + page.records.length;
   const current = Math.floor(page.offset / pageSize) + 1;
   const pages = Math.max(1, Math.ceil(page.total / pageSize));

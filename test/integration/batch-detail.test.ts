@@ -79,6 +79,9 @@ describe('batch page routes', () => {
     expect(html).toContain('<span class="range">21–30 of 30</span> · page 3 of 3');
     const empty = (await b.app.inject({ method: 'GET', url: `/api/batches/${BATCH}/records?page=999&q=nothing-matches` })).json();
     expect(empty).toMatchObject({ total: 0, offset: 0, page: 1, pages: 1, records: [] });
+    // The page says so in words ("0–0 of 0 · page 1 of 1" before).
+    const none = (await b.app.inject({ method: 'GET', url: `/dashboard/batches/${BATCH}?q=nothing-matches` })).body;
+    expect(none).toContain('<p class="pager"><span class="range">no images match these filters</span></p>');
   });
 
   it('the comparison page of a failed image says why it has no frames', async () => {
