@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { runUpscale, spawnUpscale, type Proc } from '../helpers/processes.js';
 import { deletePrefix, freshPrefix, testRedisUrl, waitFor } from '../helpers/redis.js';
+import { startRedisServer } from '../helpers/redis-server.js';
 
 describe('upscale serve (a real process)', () => {
   let proc: Proc | undefined;
@@ -55,6 +56,25 @@ describe('upscale serve (a real process)', () => {
     expect((await fetch(`${url}/dashboard`)).status).toBe(404);
     expect((await fetch(`${url}/callbacks/kie/abc`, { method: 'POST', body: '{}' })).status).toBe(401);
     expect(await proc.stop('SIGINT')).toEqual({ code: 0, signal: null });
+  });
+
+  it('exits 0 within SHUTDOWN_TIMEOUT after SIGTERM even when its Redis is gone (a request waiting on Redis held it open for good)', async () => {
+    const redis = await startRedisServer();
+    try {
+      proc = spawnUpscale(['serve', '--port', '0'], { ...env(), REDIS_URL: redis.url, SHUTDOWN_TIMEOUT: '2s' });
+      const url = await listening(proc);
+      await redis.stop('SIGKILL');
+      // A request in flight that waits on Redis: closing the server waits for it, and it for a reconnect.
+      const pending = fetch(`${url}/api/batches`).catch(() => null);
+      await new Promise((r) => setTimeout(r, 300));
+      const started = Date.now();
+      expect(await proc.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+      expect(Date.now() - started).toBeLessThan(2000 + 8000);
+      expect(proc.stderr()).toContain('closing the server');
+      await pending;
+    } finally {
+      await redis.destroy();
+    }
   });
 
   it('warns loudly when the dashboard is served without auth beyond loopback', async () => {

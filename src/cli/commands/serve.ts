@@ -1,7 +1,7 @@
 /**
  * `upscale serve [--port 8080] [--host 127.0.0.1] [--no-dashboard] [--no-callbacks] [--no-metrics] [--dashboard-write]`:
  * the HTTP app of src/server (callback receiver, dashboard, /metrics, /healthz). Prints `listening on http://HOST:PORT`
- * on standard output once it listens; SIGINT/SIGTERM close it cleanly (exit 0).
+ * on standard output once it listens; SIGINT/SIGTERM close it cleanly (exit 0), within SHUTDOWN_TIMEOUT whatever Redis does.
  *
  * Run the public callback receiver and the private dashboard as separate processes with
  * `--no-dashboard --no-metrics` and `--no-callbacks`.
@@ -109,7 +109,15 @@ export function register(program: Command): void {
             process.exit(1);
           }
           stopping = true;
-          log.info({ signal }, 'closing the server');
+          const timeoutMs = config.shutdownTimeoutMs;
+          log.info({ signal, timeoutMs }, 'closing the server');
+          // Requests in flight may finish until SHUTDOWN_TIMEOUT; whatever Redis does, the process exits 0 by then
+          // (with Redis gone, closing its connection waited for a reconnect that never came: a CI-style Ctrl-C that
+          // also stopped Redis left `upscale serve` running).
+          setTimeout(() => {
+            log.warn({ timeoutMs }, 'the server did not close within SHUTDOWN_TIMEOUT (Redis unreachable?); exiting');
+            process.exit(0);
+          }, timeoutMs).unref();
           void app
             .close()
             .catch((err: unknown) => log.error({ err }, 'error while closing the server'))
