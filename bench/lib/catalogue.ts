@@ -37,6 +37,7 @@ import { startRedisServer, type RedisServer } from '../../test/helpers/redis-ser
 import { checkPayments, compareWithTask, inputsCreatedTwice, tallyRecords } from '../../test/helpers/run-checks.js';
 import { spawnUpscale, type Proc } from './procs.js';
 import { quantile, sleep } from './report.js';
+import { onInterrupt } from './interrupt.js';
 
 const exec = promisify(execFile);
 
@@ -308,6 +309,13 @@ export async function runCatalogue(o: CatalogueOptions): Promise<CatalogueRun> {
   let rt: Runtime | undefined;
   let fleet: Fleet<Proc> | undefined;
   let sampler: NodeJS.Timeout | undefined;
+  // Ctrl-C: the same teardown as below, and the run's folder too (bench/lib/interrupt.ts).
+  const forget = onInterrupt(async () => {
+    for (const fp of fleet?.procs ?? []) if (fp.exit === null) fp.proc.child.kill('SIGKILL');
+    await sim?.stop();
+    await redis?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
   try {
     redis = await startRedisServer({ aof: true, appendfsync: 'everysec' });
     sim = await startSimulator({
@@ -523,6 +531,7 @@ export async function runCatalogue(o: CatalogueOptions): Promise<CatalogueRun> {
       dir,
     };
   } finally {
+    forget();
     if (sampler) clearInterval(sampler);
     for (const fp of fleet?.procs ?? []) if (fp.exit === null) fp.proc.child.kill('SIGKILL');
     await rt?.close().catch(() => undefined);

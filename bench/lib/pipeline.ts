@@ -16,6 +16,7 @@ import { scaledPipelineEnv } from '../../src/sim/scaled-config.js';
 import { spawnUpscale, stopAll, type Proc } from './procs.js';
 import { deletePrefix, freshPrefix, REDIS_URL } from './redis.js';
 import { log, waitFor } from './report.js';
+import { onInterrupt } from './interrupt.js';
 
 export interface Image {
   url: string;
@@ -108,6 +109,7 @@ export async function startRig(o: {
       if (r.enqueued !== images.length) throw new Error(`enqueued ${r.enqueued} of ${images.length}: ${JSON.stringify(r.rejected.slice(0, 3))}`);
     },
     async stop() {
+      forget();
       await stopAll(workers, 'SIGTERM', 15_000);
       if (server) await server.stop('SIGTERM', 10_000);
       await sim.stop();
@@ -116,6 +118,8 @@ export async function startRig(o: {
       rmSync(tmp, { recursive: true, force: true });
     },
   };
+  // Ctrl-C (bench/lib/interrupt.ts): the same teardown.
+  const forget = onInterrupt(() => rig.stop());
   return rig;
 }
 
