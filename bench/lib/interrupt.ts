@@ -5,7 +5,7 @@
  * `kie-redis-*` (the AOF, 20-27 MB) and `kie-sim-*` folders in /tmp each time (the fresh-user trial of issue 18).
  * A second signal exits at once; a teardown that hangs is given up after `GIVE_UP_MS`.
  */
-type Teardown = () => Promise<unknown> | unknown;
+type Teardown = () => unknown;
 
 const teardowns = new Set<Teardown>();
 /** The most the teardowns may take before the process exits anyway (ms). */
