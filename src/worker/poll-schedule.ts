@@ -14,7 +14,8 @@
  * Bounds: every delay lies in [POLL_MIN_INTERVAL, POLL_MAX_INTERVAL] and never passes the task's deadline. When the
  * tasks in flight are so many that even POLL_MAX_INTERVAL would overrun the share (10,000 tasks at 8 per second),
  * every delay is raised to `tasks × (1 / share rate)`: plain round-robin spacing, computed from the poll queue's
- * counts (no scan). A task that outlived every sample backs off by half its age. Until a model has 8 samples the
+ * counts (no scan). A task that outlived every sample is checked at −ln(1 − p) × its age (an exponential tail with a
+ * mean of its age: half its age at p = 0.39, the minimum interval once the budget is idle). Until a model has 8 samples the
  * schedule follows kie.ai's advice (at the default intervals: every 3 s for 30 s, then 8 s, then 20 s after 2 minutes).
  *
  * With callbacks on, a verified callback promotes the parked check the moment a task ends, so polling is only the
@@ -103,7 +104,12 @@ export function budgetedDelay(args: {
     const top = n / (n + 1);
     const f = cdfAt(sortedMs, elapsedMs);
     if (f >= top) {
-      delay = elapsedMs / 2; // outlived every sample: back off
+      // Outlived every sample: nothing observed says when it ends, so its remaining time is taken as exponential with
+      // a mean of its age, and it is checked when the chance it ended since reaches the pressure, like every other
+      // task: −ln(1 − p) × age. With the budget idle (the pressure at its floor, the end of a run) that is the
+      // minimum interval; it was half its age whatever the pressure, so the run's slowest tasks, the last to end,
+      // waited up to POLL_MAX_INTERVAL each while the budget sat unused (the polling-only makespan's tail).
+      delay = -elapsedMs * Math.log(1 - pressure);
     } else {
       const u = f + pressure * (1 - f);
       // Past the last sample's plotting position: land just after the slowest sample.

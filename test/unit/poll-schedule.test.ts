@@ -71,9 +71,13 @@ describe('poll schedule', () => {
     }
   });
 
-  it('a task past every sample backs off by half its age; bounds, floor and deadline hold', () => {
+  it('a task past every sample is checked at −ln(1 − p) × its age (half its age at p = 0.39, the minimum interval when the budget is idle); bounds, floor and deadline hold', () => {
     const sorted = Array.from({ length: 10 }, (_, i) => (i + 1) * 1000);
-    expect(budgetedDelay({ ...base, minMs: 1, sortedMs: sorted, elapsedMs: 40_000 })).toBe(20_000);
+    expect(budgetedDelay({ ...base, minMs: 1, sortedMs: sorted, elapsedMs: 40_000, pressure: 1 - Math.exp(-0.5) })).toBe(20_000);
+    expect(budgetedDelay({ ...base, minMs: 1, sortedMs: sorted, elapsedMs: 40_000, pressure: 0.3 })).toBe(Math.round(-40_000 * Math.log(0.7)));
+    // The budget idle (the pressure at its floor, 0.02): the run's slowest tasks are checked every POLL_MIN_INTERVAL,
+    // not every POLL_MAX_INTERVAL (they were: half their age, capped at 30 s).
+    expect(budgetedDelay({ ...base, sortedMs: sorted, elapsedMs: 90_000, pressure: 0.02 })).toBe(2000);
     expect(budgetedDelay({ ...base, sortedMs: sorted, elapsedMs: 200_000 })).toBe(30_000);
     expect(budgetedDelay({ ...base, sortedMs: [100, 200, 300, 400, 500, 600, 700, 800], elapsedMs: 0 })).toBe(2000);
     // 10,000 tasks at 8 per second: round-robin spacing, above POLL_MAX_INTERVAL
