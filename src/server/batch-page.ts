@@ -63,6 +63,11 @@ export function queryString(q: RecordQuery, extra: Record<string, string | numbe
   return s === '' ? '' : `?${s}`;
 }
 
+/** The `size` parameter every link of the page carries: the page's own rows per page, unless the default. */
+function sizeParam(pageSize: number): { size: number | undefined } {
+  return { size: pageSize === 50 ? undefined : pageSize };
+}
+
 function hasFilter(q: RecordQuery): boolean {
   return Boolean(q.state || q.failCode || q.group || q.search);
 }
@@ -144,7 +149,7 @@ function filterForm(input: BatchPageInput, urls: BatchUrls): string {
 <select name="order" aria-label="order"><option value="asc"${q.desc ? '' : ' selected'}>ascending</option><option value="desc"${q.desc ? ' selected' : ''}>descending</option></select>
 ${q.group ? `<input type="hidden" name="group" value="${escapeHtml(q.group)}">` : ''}
 <select name="size" aria-label="rows per page">${sizeOptions(input.pageSize)}</select>
-<button type="submit">Apply</button> ${hasFilter(q) || q.sort || q.desc ? `<a href="${escapeHtml(urls.page)}">clear</a>` : ''}
+<button type="submit">Apply</button> ${hasFilter(q) || q.sort || q.desc ? `<a href="${escapeHtml(urls.page + queryString({}, sizeParam(input.pageSize)))}">clear</a>` : ''}
 </form>`;
 }
 
@@ -153,7 +158,7 @@ function failures(input: BatchPageInput, urls: BatchUrls): string {
   const rows = input.groups
     .map(
       (g) =>
-        `<tr data-group="${escapeHtml(g.id)}"><td><a class="code" href="${escapeHtml(urls.page + queryString({ failCode: g.failCode }))}">${escapeHtml(g.failCode)}</a></td><td><a class="reason" href="${escapeHtml(urls.page + queryString({ group: g.id }))}">${escapeHtml(g.reason || '(no message)')}</a>${g.example && g.example !== g.reason ? `<br><small class="example">e.g. ${escapeHtml(g.example)}</small>` : ''}</td><td class="num">${g.count}</td></tr>`,
+        `<tr data-group="${escapeHtml(g.id)}"><td><a class="code" href="${escapeHtml(urls.page + queryString({ failCode: g.failCode }, sizeParam(input.pageSize)))}">${escapeHtml(g.failCode)}</a></td><td><a class="reason" href="${escapeHtml(urls.page + queryString({ group: g.id }, sizeParam(input.pageSize)))}">${escapeHtml(g.reason || '(no message)')}</a>${g.example && g.example !== g.reason ? `<br><small class="example">e.g. ${escapeHtml(g.example)}</small>` : ''}</td><td class="num">${g.count}</td></tr>`,
     )
     .join('');
   return `<section class="failures"><h2>Failures</h2><table><thead><tr><th>failCode</th><th>reason</th><th>images</th></tr></thead><tbody>${rows}</tbody></table></section>`;
@@ -167,18 +172,18 @@ function pager(input: BatchPageInput, urls: BatchUrls): string {
   const current = Math.floor(page.offset / pageSize) + 1;
   const pages = Math.max(1, Math.ceil(page.total / pageSize));
   const link = (n: number, text: string, rel: string) =>
-    `<a rel="${rel}" href="${escapeHtml(urls.page + queryString(query, { page: n, size: pageSize === 50 ? undefined : pageSize }))}">${text}</a>`;
+    `<a rel="${rel}" href="${escapeHtml(urls.page + queryString(query, { page: n, ...sizeParam(pageSize) }))}">${text}</a>`;
   const prev = current > 1 ? link(current - 1, '← previous', 'prev') : '<span>← previous</span>';
   const next = current < pages ? link(current + 1, 'next →', 'next') : '<span>next →</span>';
   const capped = page.capped ? ` <b class="capped">(the search matched more than the page looks at: the count and pages cover its first ${MAX_SEARCH_MATCHES.toLocaleString('en-US')} matching terms; refine it — "export these" and "retry these" still take every match)</b>` : '';
   return `<p class="pager"><span class="range">${from}–${to} of ${page.total}</span> · page ${current} of ${pages} · ${prev} · ${next}${capped}</p>`;
 }
 
-function summaryBlock(s: BatchSummary, urls: BatchUrls): string {
+function summaryBlock(s: BatchSummary, urls: BatchUrls, pageSize: number): string {
   const done = s.total - ACTIVE_STATES.reduce((n, st) => n + s.counts[st], 0);
   const counts = STATES.map(
     (st) =>
-      `<li><a href="${escapeHtml(urls.page + queryString({ state: st }))}"><i style="background:${COLORS[st]}"></i>${escapeHtml(st)} <b class="count-${st}">${s.counts[st]}</b></a></li>`,
+      `<li><a href="${escapeHtml(urls.page + queryString({ state: st }, sizeParam(pageSize)))}"><i style="background:${COLORS[st]}"></i>${escapeHtml(st)} <b class="count-${st}">${s.counts[st]}</b></a></li>`,
   ).join('');
   return `<p class="progress"><b>${done}</b> of <b>${s.total}</b> done · credits used <b>${escapeHtml(credits(s.creditsConsumed))}</b></p>
 <ul class="counts">${counts}</ul>`;
@@ -211,7 +216,7 @@ export function renderBatchPage(input: BatchPageInput): string {
   const urls = batchUrls(input.publicPath ?? '', s.batchId);
   const q = input.query;
   const pageNo = Math.floor(input.page.offset / input.pageSize) + 1;
-  const back = queryString(q, { page: pageNo > 1 ? pageNo : undefined, size: input.pageSize === 50 ? undefined : input.pageSize });
+  const back = queryString(q, { page: pageNo > 1 ? pageNo : undefined, ...sizeParam(input.pageSize) });
   const rows = input.page.records.map((r) => row(r, urls, input.thumbs.has(r.jobId), back)).join('\n');
   const remaining = ACTIVE_STATES.reduce((n, st) => n + s.counts[st], 0);
   const exportQs = (format: string, bom?: string) => escapeHtml(urls.exportOf + queryString(q, { format, bom }));
@@ -231,7 +236,7 @@ export function renderBatchPage(input: BatchPageInput): string {
 <body>
 <header><h1>${escapeHtml(s.batchId)}</h1><nav><a href="${escapeHtml(urls.list)}">All batches</a> · <a href="${escapeHtml(urls.summary)}">summary JSON</a></nav></header>
 <main>
-<div class="top"><div>${summaryBlock(s, urls)}${failures(input, urls)}</div>
+<div class="top"><div>${summaryBlock(s, urls, input.pageSize)}${failures(input, urls)}</div>
 <section><h2>Images finished per minute</h2>${renderChart({ minutes: input.minutes, remaining, now: input.now, etaSeconds: s.etaSeconds, perMinute: s.throughputPerMinute, noEta: input.noEta ?? null })}</section></div>
 <h2>Images</h2>
 ${filterForm(input, urls)}

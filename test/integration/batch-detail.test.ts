@@ -84,6 +84,22 @@ describe('batch page routes', () => {
     expect(none).toContain('<p class="pager"><span class="range">no images match these filters</span></p>');
   });
 
+  it('every link back to the table keeps the rows per page (?size=): state counts, failure groups, clear, pager', async () => {
+    b = await startBench();
+    await seed(b);
+    const linksOf = async (url: string) => {
+      const html = (await b!.app.inject({ method: 'GET', url })).body;
+      return [...html.matchAll(/href="([^"]+)"/g)].map((m) => (m[1] as string).replace(/&amp;/g, '&')).filter((h) => h.startsWith(`/dashboard/batches/${BATCH}`));
+    };
+    // The 9 state counts, the failure group's code and reason, and "clear" (they dropped it: the trial's finding).
+    const filtered = await linksOf(`/dashboard/batches/${BATCH}?state=failed&size=10`);
+    expect(filtered.length).toBe(12);
+    // 30 images at 10 a page: the pager's links too.
+    const paged = await linksOf(`/dashboard/batches/${BATCH}?size=10&page=2`);
+    expect(paged.filter((h) => /[?&]page=/.test(h)).length).toBeGreaterThanOrEqual(2);
+    for (const href of [...filtered, ...paged]) expect(new URL(href, 'http://x.test').searchParams.get('size'), href).toBe('10');
+  });
+
   it('the comparison page of a failed image says why it has no frames', async () => {
     b = await startBench();
     await seed(b);
