@@ -111,7 +111,7 @@ for (const prefix of ['', '/ops']) {
 
       const page = await get(`/dashboard/batches/${BATCH}?size=10&page=1`);
       const fromPage = await checkLinks(page.body, 'the batch page');
-      expect(fromPage).toEqual(expect.arrayContaining(['/dashboard/batches', `/api/batches/${BATCH}`, `/dashboard/batches/${BATCH}?state=failed`, `/dashboard/batches/${BATCH}?page=2&size=10`]));
+      expect(fromPage).toEqual(expect.arrayContaining(['/dashboard/batches', `/api/batches/${BATCH}`, `/dashboard/batches/${BATCH}?state=failed&size=10`, `/dashboard/batches/${BATCH}?page=2&size=10`]));
       const compare = fromPage.find((p) => p.includes('/compare/'));
       expect(compare, 'a compare link').toBeDefined();
       const cmp = await get(compare as string);
