@@ -166,9 +166,11 @@ export function downloadProcessor(ctx: LaneContext) {
         return { outputPath: record.outputPath ?? record.outputUrl, skipped: 'already stored' };
       }
       const dir = await storage.stagingDir();
-      const facts = await getInputFacts(rt, data.batchId, data.jobId);
       const scale = MODELS[record.model].scaleFor(record.factor);
-      const shown = facts ? { width: facts.displayWidth ?? facts.width, height: facts.displayHeight ?? facts.height } : null;
+      // The input's displayed size, as the pre-flight recorded it (its facts are forgotten once createTask is
+      // accepted; a record from before inputWidth existed falls back to them).
+      const facts = record.inputWidth && record.inputHeight ? null : await getInputFacts(rt, data.batchId, data.jobId);
+      const shown = record.inputWidth && record.inputHeight ? { width: record.inputWidth, height: record.inputHeight } : facts ? { width: facts.displayWidth ?? facts.width, height: facts.displayHeight ?? facts.height } : null;
       const expected = data.expected ?? (shown?.width && shown.height ? { width: shown.width * scale, height: shown.height * scale } : null);
       // A download still queued for a slot when the drain begins does not start; every started one settles (its
       // temp file removed if it did not complete) before the job ends.

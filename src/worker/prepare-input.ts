@@ -59,6 +59,16 @@ export async function getInputFacts(rt: Runtime, batchId: string, jobId: string)
   }
 }
 
+/**
+ * Forgets an image's pre-flight facts once kie.ai accepted its createTask: they serve the send (price, pre-flight
+ * verdict) and nothing after it (the record keeps the displayed size the download lane checks against). About 220 B
+ * of Redis per image in flight (issue 13's ≤ 2 KB); a later generation (a resubmission, a retry) checks the input
+ * again, which also sees an input that changed meanwhile.
+ */
+export async function forgetInputFacts(rt: Runtime, batchId: string, jobId: string): Promise<void> {
+  await rt.redis.hdel(inputFactsKey(rt, batchId), jobId);
+}
+
 export interface PrepareOptions {
   /** Seams of the pre-flight fetch (tests): address policy, resolver, timeouts. `allowPrivate` comes from config. */
   preflight?: Omit<PreflightOptions, 'allowPrivate'>;

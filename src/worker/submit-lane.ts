@@ -40,6 +40,7 @@ import { recordOrRecreate } from './records.js';
 import { answeredForRunway, releaseRunway } from './runway.js';
 import { claimSend, inFlightUntil } from './send-claim.js';
 import { createTaskGate } from './create-gate.js';
+import { forgetInputFacts } from './prepare-input.js';
 
 export interface SubmitResult {
   taskId: string | null;
@@ -235,7 +236,7 @@ export function submitProcessor(ctx: LaneContext) {
     await job.updateData(checkpoint);
     crashPoint('after-checkpoint');
     await answeredForRunway(rt, data.jobId);
-    await Promise.all([signals.answered(), pass.answered()]);
+    await Promise.all([signals.answered(), pass.answered(), forgetInputFacts(rt, data.batchId, data.jobId)]);
     await breaker.reset();
     if (gate.probe) await liftPause(ctx, 'submit', `the probe image was accepted (was ${gate.reason.code}: ${gate.reason.message})`);
     return followAndReturn(job, checkpoint);

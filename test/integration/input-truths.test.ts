@@ -17,6 +17,7 @@ import { createPrepareInput } from '../../src/worker/prepare-input.js';
 import { preflight } from '../../src/worker/preflight.js';
 import { deletePrefix, freshPrefix, testRedisUrl } from '../helpers/redis.js';
 import { startLocalRig, waitForRecords, type LocalRig } from './preflight-fixtures.js';
+import { inputFactsKey } from '../../src/worker/prepare-input.js';
 
 const TOPAZ = 'topaz/image-upscale';
 /** The signed path, exactly: a quote, dot segments, an escaped slash in the query. */
@@ -172,6 +173,9 @@ describe('image truths before paying', () => {
     expect(r).toMatchObject({ state: 'succeeded', inputWidth: 48, inputHeight: 64, inputOrientation: 6, orientationMismatch: true, outputProblem: null });
     // The simulator upscales the stored pixels (128×96, no EXIF): the displayed input × 2 would be 96×128.
     expect(r?.outputPath).not.toBeNull();
+    // The pre-flight facts were forgotten once createTask was accepted (Redis per image in flight); the check above
+    // came from the record's displayed size.
+    expect(await rig.rt.redis.hlen(inputFactsKey(rig.rt, 'turned'))).toBe(0);
   });
 });
 
