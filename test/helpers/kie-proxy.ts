@@ -18,12 +18,23 @@ export interface KieProxy {
   calls(path: string): number;
   /** From now on, answers the calls for which `answer` returns something; null passes everything through again. */
   intercept(answer: ((method: string, path: string) => ProxyAnswer | null) | null): void;
+  /**
+   * Holds the answer of the next call to `path` (passed through: the upstream has answered, so a createTask's task
+   * exists) until `releaseAll()`; repeatable.
+   */
+  holdNext(path: string): void;
+  /** Answers held now. */
+  heldCount(): number;
+  /** Sends every held answer. */
+  releaseAll(): void;
   close(): Promise<void>;
 }
 
 export async function startKieProxy(target: string): Promise<KieProxy> {
   let hook: ((method: string, path: string) => ProxyAnswer | null) | null = null;
   const counts = new Map<string, number>();
+  const toHold = new Map<string, number>();
+  const held: (() => void)[] = [];
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -46,6 +57,11 @@ export async function startKieProxy(target: string): Promise<KieProxy> {
           ...(chunks.length > 0 ? { body: Buffer.concat(chunks) } : {}),
         });
         const body = Buffer.from(await upstream.arrayBuffer());
+        const hold = toHold.get(path) ?? 0;
+        if (hold > 0) {
+          toHold.set(path, hold - 1);
+          await new Promise<void>((resolve) => held.push(resolve));
+        }
         res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
         res.end(body);
       })().catch(() => res.destroy());
@@ -57,6 +73,13 @@ export async function startKieProxy(target: string): Promise<KieProxy> {
     calls: (path) => counts.get(path) ?? 0,
     intercept(answer) {
       hook = answer;
+    },
+    holdNext(path) {
+      toHold.set(path, (toHold.get(path) ?? 0) + 1);
+    },
+    heldCount: () => held.length,
+    releaseAll() {
+      for (const release of held.splice(0)) release();
     },
     close: () =>
       new Promise<void>((resolve) => {

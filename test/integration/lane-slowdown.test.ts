@@ -3,27 +3,15 @@
  * 90 s ahead → 90 s), clamped to MAX_BACKOFF; absent or invalid, today's escalation applies; a longer asked wait
  * extends a slow-down in force, a shorter one leaves it.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.js';
+import { describe, expect, it } from 'vitest';
 import { parseRetryAfter } from '../../src/kie/index.js';
 import { slowDownLane } from '../../src/queue/slowdown.js';
-import { createRuntime, type Runtime } from '../../src/runtime.js';
-import { deletePrefix, freshPrefix, testRedisUrl, waitFor } from '../helpers/redis.js';
+import type { Runtime } from '../../src/runtime.js';
+import { waitFor } from '../helpers/redis.js';
+import { testRuntimes } from '../helpers/runtime.js';
 
 describe('slowDownLane with Retry-After', () => {
-  let rt: Runtime | undefined;
-  let prefix = '';
-  afterEach(async () => {
-    await rt?.close();
-    rt = undefined;
-    await deletePrefix(testRedisUrl(), prefix);
-  });
-
-  function make(): Runtime {
-    prefix = freshPrefix('slow');
-    rt = createRuntime(loadConfig({}, { REDIS_URL: testRedisUrl(), UPSCALE_PREFIX: prefix, LOG_LEVEL: 'silent' }));
-    return rt;
-  }
+  const make = testRuntimes('slow');
 
   /** ms left of the submit queue's rate limit (what every worker waits), -2 when none. */
   async function limitLeft(r: Runtime): Promise<number> {

@@ -90,6 +90,7 @@ export function localRigs(): {
   let rig: LocalRig | undefined;
   let proxy: KieProxy | undefined;
   afterEach(async () => {
+    proxy?.releaseAll(); // answers a test still held would keep the rig's workers waiting
     await rig?.stop();
     await proxy?.close();
     rig = undefined;

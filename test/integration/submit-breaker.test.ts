@@ -6,15 +6,15 @@
  * submit lane (in this process, a proxy in front of the simulator refusing createTask): a run of identical `fail`
  * refusals sends the images already recorded failed back to waiting with their meta, held for the batch scheduler.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.js';
+import { describe, expect, it } from 'vitest';
 import { resume } from '../../src/control/index.js';
 import { enqueue } from '../../src/producer/index.js';
 import { submitJobId } from '../../src/queue/identity.js';
 import { getPauseReason } from '../../src/queue/pause-reason.js';
 import { breakerSignature, SubmitBreaker, type BreakerImage } from '../../src/queue/submit-breaker.js';
-import { createRuntime, type Runtime } from '../../src/runtime.js';
-import { deletePrefix, freshPrefix, testRedisUrl, waitFor } from '../helpers/redis.js';
+import type { Runtime } from '../../src/runtime.js';
+import { waitFor } from '../helpers/redis.js';
+import { testRuntimes } from '../helpers/runtime.js';
 import { localRigs, waitForRecords } from './preflight-fixtures.js';
 
 const REQUIRED = breakerSignature(500, 'This field is required');
@@ -22,23 +22,17 @@ const ENUM = breakerSignature(500, 'output_format is not within the range of all
 const img = (i: number, batchId = 'b1'): BreakerImage => ({ batchId, jobId: `job-${i}`, generation: i % 2 });
 
 describe('SubmitBreaker', () => {
-  let rt: Runtime | undefined;
-  let prefix = '';
-  afterEach(async () => {
-    await rt?.close();
-    rt = undefined;
-    await deletePrefix(testRedisUrl(), prefix);
-  });
+  const runtime = testRuntimes('brk');
+  let rt: Runtime;
 
   function breaker(env: Record<string, string> = {}): SubmitBreaker {
-    prefix = freshPrefix('brk');
-    rt = createRuntime(loadConfig({}, { REDIS_URL: testRedisUrl(), UPSCALE_PREFIX: prefix, LOG_LEVEL: 'silent', ...env }));
+    rt = runtime(env);
     return new SubmitBreaker(rt.redis, rt.store.keys, rt.config.submitBreaker);
   }
 
   it('SUBMIT_BREAKER defaults to 5: five different images refused with 500 "This field is required" trip it, with all five', async () => {
     const b = breaker();
-    expect(rt!.config.submitBreaker).toBe(5);
+    expect(rt.config.submitBreaker).toBe(5);
     expect(REQUIRED).toBe('500 This field is required');
     for (let i = 1; i <= 4; i++) expect(await b.failed(img(i), REQUIRED)).toEqual({ tripped: false, run: i });
     const v = await b.failed(img(5, 'b2'), REQUIRED);
@@ -76,8 +70,6 @@ describe('SubmitBreaker', () => {
     await three.failed(img(1), REQUIRED);
     await three.failed(img(2), REQUIRED);
     expect((await three.failed(img(3), REQUIRED)).tripped).toBe(true);
-    await rt!.close();
-    await deletePrefix(testRedisUrl(), prefix);
     const off = breaker({ SUBMIT_BREAKER: '0' });
     expect(off.enabled).toBe(false);
     for (let i = 1; i <= 20; i++) expect((await off.failed(img(i), REQUIRED)).tripped).toBe(false);

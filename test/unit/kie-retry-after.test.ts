@@ -2,10 +2,10 @@
  * Retry-After (issue 11 point 2): seconds or an HTTP-date, read on any answer, invalid values ignored; the client
  * hands the parsed wait to the queue outcome, which slows the lane down (429/455) or floors a retry (500...).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KieClient, parseRetryAfter } from '../../src/kie/index.js';
+import { describe, expect, it } from 'vitest';
+import { parseRetryAfter } from '../../src/kie/index.js';
 import { outcomeFor } from '../../src/queue/outcome.js';
-import { KEY, sendJson, startTestServer, type TestServer } from './kie-test-server.js';
+import { sendJson, serverAndClient } from './kie-test-server.js';
 
 const NOW = Date.parse('2026-11-29T12:00:00Z');
 
@@ -32,23 +32,14 @@ describe('parseRetryAfter', () => {
 });
 
 describe('the client reads Retry-After on any answer', () => {
-  let server: TestServer;
-  let client: KieClient;
-  beforeAll(async () => {
-    server = await startTestServer();
-    client = new KieClient({ apiKey: KEY, baseUrl: `${server.url}/`, uploadBaseUrl: 'http://127.0.0.1:9', timeoutMs: 2000 });
-  });
-  afterAll(async () => {
-    client.close();
-    await server.close();
-  });
+  const kie = serverAndClient();
 
   async function refusal(status: number, body: unknown, retryAfter?: string) {
-    server.handle((_req, res) => {
+    kie.server.handle((_req, res) => {
       if (retryAfter !== undefined) res.setHeader('retry-after', retryAfter);
       sendJson(res, status, body);
     });
-    return client.getCredits().then(
+    return kie.client.getCredits().then(
       () => {
         throw new Error('expected a refusal');
       },

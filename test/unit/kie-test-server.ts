@@ -4,8 +4,8 @@
  */
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { expect } from 'vitest';
-import { KieError } from '../../src/kie/index.js';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { KieClient, KieError } from '../../src/kie/index.js';
 
 export const KEY = 'sk-test-S3CRET-0123456789abcdef';
 
@@ -118,4 +118,21 @@ export async function failure(p: Promise<unknown>): Promise<KieError> {
     return e as KieError;
   }
   throw new Error('expected the call to fail');
+}
+
+/**
+ * A test server and a KieClient pointed at it (2 s timeout, KEY), started before the tests of the block it is called
+ * in and closed after them (registers beforeAll/afterAll). Read `.server` and `.client` inside the tests.
+ */
+export function serverAndClient(): { readonly server: TestServer; readonly client: KieClient } {
+  const pair = {} as { server: TestServer; client: KieClient };
+  beforeAll(async () => {
+    pair.server = await startTestServer();
+    pair.client = new KieClient({ apiKey: KEY, baseUrl: `${pair.server.url}/`, uploadBaseUrl: 'http://127.0.0.1:9', timeoutMs: 2000 });
+  });
+  afterAll(async () => {
+    pair.client.close();
+    await pair.server.close();
+  });
+  return pair;
 }

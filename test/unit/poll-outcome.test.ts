@@ -4,25 +4,16 @@
  * unreadable HTTP-200 answer recorded with failCode "200"); account refusals pause; "recordInfo is null" is not yet
  * visible; a 501 without a task record is kie's verdict.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KieClient } from '../../src/kie/index.js';
 import { pollErrorCode, pollOutcomeFor } from '../../src/queue/poll-outcome.js';
-import { closedPort, KEY, sendJson, sendText, startTestServer, type TestServer } from './kie-test-server.js';
+import { closedPort, KEY, sendJson, sendText, serverAndClient } from './kie-test-server.js';
 
-let server: TestServer;
-let client: KieClient;
-beforeAll(async () => {
-  server = await startTestServer();
-  client = new KieClient({ apiKey: KEY, baseUrl: `${server.url}/`, uploadBaseUrl: 'http://127.0.0.1:9', timeoutMs: 2000 });
-});
-afterAll(async () => {
-  client.close();
-  await server.close();
-});
+const kie = serverAndClient();
 
 async function checkError(answer: (res: Parameters<typeof sendJson>[0]) => void): Promise<unknown> {
-  server.handle((_req, res) => answer(res));
-  return client.getTask('task-1').then(
+  kie.server.handle((_req, res) => answer(res));
+  return kie.client.getTask('task-1').then(
     () => {
       throw new Error('expected the status check to fail');
     },
