@@ -11,6 +11,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
 import { createRuntime } from '../../runtime.js';
 import { dashboardCredentials, warnIfDashboardExposed } from '../../server/auth.js';
+import { untilStopped } from '../until-stopped.js';
 import { UsageError } from '../usage-error.js';
 
 interface ServeOptions {
@@ -101,30 +102,18 @@ export function register(program: Command): void {
       ].filter(Boolean);
       log.info({ url, parts }, 'serving');
       process.stdout.write(`listening on ${url}\n`);
-      await new Promise<void>((resolve) => {
-        let stopping = false;
-        const stop = (signal: string) => {
-          if (stopping) {
-            log.warn({ signal }, 'second signal: exiting now');
-            process.exit(1);
-          }
-          stopping = true;
-          const timeoutMs = config.shutdownTimeoutMs;
+      const timeoutMs = config.shutdownTimeoutMs;
+      // Requests in flight may finish until SHUTDOWN_TIMEOUT; whatever Redis does, the process exits 0 by then (with
+      // Redis gone, a request waiting on it held the server open for good: a Ctrl-C that also stopped Redis left
+      // `upscale serve` running).
+      await untilStopped(log, {
+        deadlineMs: timeoutMs,
+        late: { fields: { timeoutMs }, message: 'the server did not close within SHUTDOWN_TIMEOUT (Redis unreachable?); exiting' },
+        close: async (signal) => {
           log.info({ signal, timeoutMs }, 'closing the server');
-          // Requests in flight may finish until SHUTDOWN_TIMEOUT; whatever Redis does, the process exits 0 by then
-          // (with Redis gone, closing its connection waited for a reconnect that never came: a CI-style Ctrl-C that
-          // also stopped Redis left `upscale serve` running).
-          setTimeout(() => {
-            log.warn({ timeoutMs }, 'the server did not close within SHUTDOWN_TIMEOUT (Redis unreachable?); exiting');
-            process.exit(0);
-          }, timeoutMs).unref();
-          void app
-            .close()
-            .catch((err: unknown) => log.error({ err }, 'error while closing the server'))
-            .finally(() => void rt.close().then(resolve));
-        };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
+          await app.close().catch((err: unknown) => log.error({ err }, 'error while closing the server'));
+          await rt.close();
+        },
       });
     });
 }

@@ -6,6 +6,7 @@ import { createRuntime } from '../../runtime.js';
 import { startHeapTrim } from '../../worker/heap-trim.js';
 import { CLOSE_GRACE_MS, defaultLanes, startWorkers } from '../../worker/index.js';
 import { checkEvictionPolicy } from '../../worker/preflight-redis.js';
+import { untilStopped } from '../until-stopped.js';
 import { UsageError } from '../usage-error.js';
 
 /** The most `upscale worker` takes past SHUTDOWN_TIMEOUT to exit after SIGTERM/SIGINT (ms). */
@@ -44,32 +45,20 @@ export function register(program: Command): void {
       await checkEvictionPolicy(rt.redis, rt.log);
       const handle = await startWorkers(rt, { lanes, concurrency });
       const stopTrim = startHeapTrim();
-      await new Promise<void>((resolve) => {
-        let stopping = false;
-        const stop = (signal: string) => {
-          if (stopping) {
-            rt.log.warn({ signal }, 'second signal: exiting now');
-            process.exit(1);
-          }
-          stopping = true;
+      const timeoutMs = config.shutdownTimeoutMs;
+      // The promise kept whatever Redis or the network do: exit 0 by SHUTDOWN_TIMEOUT + EXIT_MARGIN_MS.
+      await untilStopped(rt.log, {
+        deadlineMs: timeoutMs + EXIT_MARGIN_MS,
+        late: { fields: { timeoutMs }, message: 'shutdown took too long; exiting (unfinished jobs are taken over when their locks expire)' },
+        close: async (signal) => {
           stopTrim();
-          const timeoutMs = config.shutdownTimeoutMs;
           rt.log.info({ signal, timeoutMs }, 'draining: no new job starts; running ones may finish until the deadline');
-          // The promise kept whatever Redis or the network do: exit 0 by SHUTDOWN_TIMEOUT + EXIT_MARGIN_MS.
-          setTimeout(() => {
-            rt.log.warn({ timeoutMs }, 'shutdown took too long; exiting (unfinished jobs are taken over when their locks expire)');
-            process.exit(0);
-          }, timeoutMs + EXIT_MARGIN_MS).unref();
-          void handle
+          await handle
             .close(timeoutMs)
             .then((clean) => rt.log.info({ clean }, clean ? 'workers stopped' : 'workers stopped at the deadline; aborted jobs were given back'))
-            .finally(() => {
-              const closed = rt.close().catch(() => undefined);
-              void Promise.race([closed, new Promise((r) => setTimeout(r, 500).unref())]).then(() => resolve());
-            });
-        };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
+            .catch((err: unknown) => rt.log.error({ err }, 'error while stopping the workers'));
+          await Promise.race([rt.close().catch(() => undefined), new Promise((r) => setTimeout(r, 500).unref())]);
+        },
       });
       // Sockets of aborted downloads may linger a moment after everything of ours has closed: do not wait for them.
       setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref();
