@@ -226,7 +226,7 @@ async function run(
   const base = { total: Number(raw[0]), capped: Number(raw[1]) === 1, snapshot: String(raw[2] ?? '') };
   if (keepMs > 0) return { ...base, cursor: String(raw[3] ?? ''), records: [] as ResultRecord[] };
   const records: ResultRecord[] = [];
-  for (let i = 3; i + 1 < raw.length; i += 2) if (raw[i + 1]) records.push(parseRecord(String(raw[i + 1])));
+  for (let i = 3; i + 1 < raw.length; i += 2) if (raw[i + 1]) records.push(parseRecord(String(raw[i + 1]), String(raw[i]), batchId));
   return { ...base, cursor: '', records };
 }
 
@@ -262,7 +262,7 @@ export async function* queryAll(store: ResultStore, batchId: string, q: RecordQu
         : await store.redis.zrange(snapshot, String(from), String(from + pageSize - 1));
       if (ids.length === 0) break;
       const jsons = await store.redis.hmget(store.keys.records(batchId), ...ids);
-      for (const json of jsons) if (json) yield parseRecord(json);
+      for (const [k, json] of jsons.entries()) if (json) yield parseRecord(json, ids[k] as string, batchId);
     }
   } finally {
     if (snapshot !== '') await store.redis.del(snapshot);

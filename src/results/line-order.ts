@@ -52,7 +52,7 @@ export async function* recordsInLineOrder(store: ResultStore, batchId: string, p
     if (count === 0) return;
     for (let i = 1; i + 1 < raw.length; i += 2) {
       const json = raw[i + 1];
-      if (typeof json === 'string') yield parseRecord(json);
+      if (typeof json === 'string') yield parseRecord(json, String(raw[i]), batchId);
     }
     last = String(raw[raw.length - 2]);
     next = start + count;

@@ -176,9 +176,42 @@ export function newRecord(
   };
 }
 
-/** Reads a stored record, repairing what Redis' Lua JSON cannot keep (an empty array comes back as `{}`). */
-export function parseRecord(json: string): ResultRecord {
-  const r = JSON.parse(json) as ResultRecord;
+/** The fields a new record holds as `null` (no value yet): not stored while null, and put back by `parseRecord`. */
+const NULL_FIELDS = (() => {
+  const blank = newRecord({ jobId: '', batchId: '', input: '', model: 'topaz/image-upscale', factor: null }, 0);
+  return (Object.keys(blank) as (keyof ResultRecord)[]).filter((k) => blank[k] === null);
+})();
+
+/** The counters of a record, 0 at first: not stored while 0, and put back by `parseRecord`. */
+export const COUNTER_FIELDS = ['submitAttempts', 'ambiguousSubmits', 'polls', 'generation'] as const satisfies readonly (keyof ResultRecord)[];
+
+/**
+ * The stored form of a record: without what its place in Redis says (`jobId`, the field; `batchId`, the hash), its
+ * `null` fields, its counters at 0 and its empty `resultUrls` and `meta`, all of which `parseRecord` puts back. An
+ * image in flight has about 17 fields with no value yet; leaving them out halves the record's Redis memory (README
+ * "Redis memory per image"). The record scripts store what they change the same way.
+ */
+export function storedRecord(record: ResultRecord): Partial<ResultRecord> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(record)) {
+    if (v === null || v === undefined || k === 'jobId' || k === 'batchId') continue;
+    if (v === 0 && (COUNTER_FIELDS as readonly string[]).includes(k)) continue;
+    if (Array.isArray(v) ? v.length === 0 : typeof v === 'object' && Object.keys(v as object).length === 0) continue;
+    out[k] = v;
+  }
+  return out as Partial<ResultRecord>;
+}
+
+/**
+ * Reads a stored record (its JSON, the hash field it is stored under and its batch): puts back what its place says
+ * and the fields stored without a value (`null`, counters at 0, empty `resultUrls` and `meta`), and
+ * repairs what Redis' Lua JSON cannot keep (an empty array comes back as `{}`). Optional fields (`download`,
+ * `lastTaskId`...) stay absent when absent.
+ */
+export function parseRecord(json: string, jobId: string, batchId: string): ResultRecord {
+  const r: ResultRecord = { jobId, batchId, ...(JSON.parse(json) as Omit<ResultRecord, 'jobId' | 'batchId'>) };
+  for (const k of NULL_FIELDS) if (r[k] === undefined) (r as unknown as Record<string, unknown>)[k] = null;
+  for (const k of COUNTER_FIELDS) r[k] ??= 0;
   if (!Array.isArray(r.resultUrls)) r.resultUrls = [];
   // Older records have no meta; Lua's cjson writes an empty table as `{}`, but guard against `[]` too.
   if (typeof r.meta !== 'object' || r.meta === null || Array.isArray(r.meta)) r.meta = {};

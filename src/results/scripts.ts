@@ -5,9 +5,10 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { INDEX_LUA } from './index-lua.js';
-import { TERMINAL_STATES } from './record.js';
+import { COUNTER_FIELDS, TERMINAL_STATES } from './record.js';
 
 const TERMINAL = `local terminal = { ${TERMINAL_STATES.map((s) => `${s} = true`).join(', ')} }`;
+const COUNTERS = `local counters = { ${COUNTER_FIELDS.map((f) => `${f} = true`).join(', ')} }`;
 
 /**
  * The batch-completion check shared by both scripts (summary key, the finalizer's due set, batch id, now).
@@ -76,6 +77,7 @@ return flags
  */
 export const TRANSITION = `
 ${TERMINAL}
+${COUNTERS}
 ${COMPLETION}
 local IX = KEYS[5]
 local TTL = ARGV[4]
@@ -104,6 +106,12 @@ if type(inc) == 'table' then
   for k, v in pairs(inc) do rec[k] = (tonumber(rec[k]) or 0) + v end
 end
 rec['updatedAt'] = tonumber(ARGV[3])
+-- Stored without what the key says and the fields that have no value (record.ts storedRecord): a patch's null removes the field.
+rec['jobId'] = nil
+rec['batchId'] = nil
+for k, v in pairs(rec) do
+  if v == cjson.null or (type(v) == 'table' and next(v) == nil) or (v == 0 and counters[k]) then rec[k] = nil end
+end
 local to = rec['state']
 if to ~= from then
   redis.call('HINCRBY', KEYS[2], from, -1)

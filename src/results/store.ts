@@ -11,6 +11,7 @@ import {
   STATES,
   newRecord,
   parseRecord,
+  storedRecord,
   type BatchSummary,
   type RecordState,
   type ResultRecord,
@@ -64,7 +65,7 @@ export class ResultStore {
     const args: (string | number)[] = [now, this.retentionMs, batchId, initial];
     const metaKeys = new Set<string>();
     for (const img of images) {
-      args.push(img.jobId, JSON.stringify({ ...newRecord({ ...img, batchId }, now), state: initial }));
+      args.push(img.jobId, JSON.stringify(storedRecord({ ...newRecord({ ...img, batchId }, now), state: initial })));
       for (const k of Object.keys(img.meta ?? {})) metaKeys.add(k);
     }
     if (metaKeys.size > 0) {
@@ -98,7 +99,7 @@ export class ResultStore {
       [jobId, JSON.stringify(patch), now, this.retentionMs, (options.from ?? []).join(','), batchId],
     )) as [string, string, string];
     if (status === 'missing') return { status: 'missing' };
-    return { status: status as 'ok' | 'refused', previous: previous as RecordState, record: parseRecord(json) };
+    return { status: status as 'ok' | 'refused', previous: previous as RecordState, record: parseRecord(json, jobId, batchId) };
   }
 
   /**
@@ -125,7 +126,7 @@ export class ResultStore {
 
   async getRecord(batchId: string, jobId: string): Promise<ResultRecord | null> {
     const json = await this.redis.hget(this.keys.records(batchId), jobId);
-    return json === null ? null : parseRecord(json);
+    return json === null ? null : parseRecord(json, jobId, batchId);
   }
 
   /** Streams every record of a batch with bounded memory (HSCAN pages of `pageSize`). */
@@ -134,7 +135,7 @@ export class ResultStore {
     do {
       const [next, flat] = await this.redis.hscan(this.keys.records(batchId), cursor, 'COUNT', pageSize);
       cursor = next;
-      for (let i = 1; i < flat.length; i += 2) yield parseRecord(flat[i] as string);
+      for (let i = 1; i < flat.length; i += 2) yield parseRecord(flat[i] as string, flat[i - 1] as string, batchId);
     } while (cursor !== '0');
   }
 

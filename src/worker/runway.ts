@@ -26,7 +26,7 @@
 import { Worker } from 'bullmq';
 import { creditsLow, emitOnce, clearOccurrence } from '../notify/index.js';
 import { parsePauseReason, swapPauseReason, type PauseReason } from '../queue/pause-reason.js';
-import type { BatchSummary } from '../results/record.js';
+import { parseRecord, type BatchSummary } from '../results/record.js';
 import { runScript } from '../results/scripts.js';
 import type { Runtime } from '../runtime.js';
 import { priceOf } from './prices.js';
@@ -183,7 +183,7 @@ async function pricePerImage(rt: Runtime, b: BatchSummary): Promise<number> {
   let n = 0;
   const [, flat] = await rt.redis.hscan(rt.store.keys.records(b.batchId), '0', 'COUNT', 20);
   for (let i = 1; i < flat.length && n < 20; i += 2) {
-    const r = JSON.parse(flat[i] as string) as { model: Parameters<typeof priceOf>[1]; factor: Parameters<typeof priceOf>[2] };
+    const r = parseRecord(flat[i] as string, flat[i - 1] as string, b.batchId);
     sum += priceOf(rt.config.priceTable, r.model, r.factor, null).credits;
     n++;
   }

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RECORD_FIELDS } from '../../src/results/record.js';
 import { ResultStore } from '../../src/results/store.js';
 import { deletePrefix, freshPrefix, testRedisUrl } from '../helpers/redis.js';
 
@@ -61,6 +62,35 @@ describe('ResultStore', () => {
     await store.transition('b2', id, { resultUrls: [] });
     expect((await store.getRecord('b2', id))?.resultUrls).toEqual([]);
     expect((await store.transition('b2', 'f'.repeat(24), { state: 'failed' })).status).toBe('missing');
+  });
+
+  it('stores a record without its fields that have no value, and reads it back whole', async () => {
+    make();
+    const id = 'd'.repeat(24);
+    await store.createRecords('b4', [{ jobId: id, input: 'https://x/1.png', model: 'recraft/crisp-upscale', factor: null }]);
+    const stored = () => redis.hget(store.keys.records('b4'), id).then((j) => JSON.parse(j as string) as Record<string, unknown>);
+    // a new record keeps only what has a value: no null, no empty resultUrls or meta
+    expect(Object.values(await stored())).not.toContain(null);
+    expect(await stored()).not.toHaveProperty('resultUrls');
+    expect(await stored()).not.toHaveProperty('meta');
+    for (const field of ['jobId', 'batchId', 'submitAttempts', 'ambiguousSubmits', 'polls', 'generation']) expect(await stored()).not.toHaveProperty(field);
+    const read = await store.getRecord('b4', id);
+    expect(read).toMatchObject({ jobId: id, batchId: 'b4', factor: null, taskId: null, failCode: null, outputUrl: null, line: null, resultUrls: [], meta: {}, polls: 0, generation: 0 });
+    for (const f of RECORD_FIELDS) expect(read, f).toHaveProperty(f);
+    // a patch's null removes the field; a value sets it; the answer is the whole record
+    await store.transition('b4', id, { state: 'failed', failCode: '500', failMsg: 'boom' });
+    expect(await stored()).toMatchObject({ failCode: '500', failMsg: 'boom' });
+    const back = await store.transition('b4', id, { state: 'waiting', failCode: null, failMsg: null, lastFailCode: '500' });
+    expect(await stored()).not.toHaveProperty('failCode');
+    expect(back.status === 'ok' && back.record).toMatchObject({ failCode: null, failMsg: null, lastFailCode: '500', state: 'waiting' });
+    // a record stored with nulls (before this change) is read the same, and loses them at its next change
+    const old = { ...(await store.getRecord('b4', id)), sha256: null, kieState: null };
+    await redis.hset(store.keys.records('b4'), id, JSON.stringify(old));
+    expect(await store.getRecord('b4', id)).toEqual(old);
+    await store.transition('b4', id, { $inc: { polls: 1 } });
+    expect(Object.values(await stored())).not.toContain(null);
+    expect(await stored()).toMatchObject({ polls: 1 });
+    expect(await store.getRecord('b4', id)).toMatchObject({ polls: 1, submitAttempts: 0 });
   });
 
   it('keeps counts exact under concurrent transitions from many clients', async () => {
