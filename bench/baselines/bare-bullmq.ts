@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { JOB_OPTIONS } from '../../src/queue/queues.js';
+import { JOB_OPTIONS, JOB_RETENTION } from '../../src/queue/queues.js';
 
 interface BareJob {
   redisUrl: string;
@@ -25,6 +25,7 @@ const connection = new Redis(job.redisUrl, { maxRetriesPerRequest: null, enableR
 const client = new Redis(job.redisUrl, { maxRetriesPerRequest: 3 });
 const pollQueue = new Queue('poll', { connection: client, prefix: job.prefix, defaultJobOptions: JOB_OPTIONS.poll });
 const common = { connection, prefix: job.prefix, concurrency: job.concurrency, autorun: false, ...(job.limiter ? { limiter: job.limiter } : {}) };
+const retention = (lane: 'submit' | 'poll') => ({ ...common, ...JOB_RETENTION[lane] });
 
 let firstStartAt = 0;
 let done = 0;
@@ -35,9 +36,9 @@ const submit = new Worker(
     await pollQueue.add('poll', { ...j.data, taskId: j.data.jobId }, { jobId: `${j.data.jobId}-p` });
     return { taskId: j.data.jobId };
   },
-  common,
+  retention('submit'),
 );
-const poll = new Worker('poll', () => Promise.resolve({ state: 'succeeded' }), common);
+const poll = new Worker('poll', () => Promise.resolve({ state: 'succeeded' }), retention('poll'));
 const finished = new Promise<number>((resolve) => {
   poll.on('completed', () => {
     done++;

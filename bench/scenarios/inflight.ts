@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { pollJobId } from '../../src/queue/identity.js';
-import type { PollJobData } from '../../src/queue/job-data.js';
+import { storedPollData, type PollJobData } from '../../src/queue/job-data.js';
 import { JOB_OPTIONS } from '../../src/queue/queues.js';
 import { sampleImages, startRig } from '../lib/pipeline.js';
 import { sampleProc, spawnScript } from '../lib/procs.js';
@@ -103,7 +103,7 @@ async function runBareRedis(n: number) {
           polls: 0,
           errors: 0,
         };
-        return { name: 'poll', data, opts: { jobId: pollJobId(jobId, 0), delay: HOURS } };
+        return { name: 'poll', data: storedPollData(data), opts: { jobId: pollJobId(jobId, 0), delay: HOURS } };
       });
       await queue.addBulk(jobs);
     }

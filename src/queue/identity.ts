@@ -43,3 +43,8 @@ export function parseSubmitJobId(id: string): { jobId: string; generation: numbe
   if (!m) return null;
   return { jobId: m[1] as string, generation: m[2] === undefined ? 0 : Number(m[2]) };
 }
+
+/** Splits a poll job id (`pollJobId`) into image id and generation; null when it is not one. */
+export function parsePollJobId(id: string): { jobId: string; generation: number } | null {
+  return id.endsWith('-p') ? parseSubmitJobId(id.slice(0, -2)) : null;
+}

@@ -6,7 +6,7 @@
  */
 import type { Job } from 'bullmq';
 import { pollJobId, submitJobId } from '../queue/identity.js';
-import type { PollJobData, SubmitJobData } from '../queue/job-data.js';
+import type { StoredPollJobData, SubmitJobData } from '../queue/job-data.js';
 import { runScript } from '../results/scripts.js';
 import type { Runtime } from '../runtime.js';
 
@@ -53,7 +53,7 @@ async function promoteIfDelayed(job: Job): Promise<'promoted' | 'active' | 'othe
   }
 }
 
-async function resolvePoll(job: Job<PollJobData>, taskId: string): Promise<Resolution> {
+async function resolvePoll(job: Job<StoredPollJobData>, taskId: string): Promise<Resolution> {
   if (job.data.taskId !== taskId) return 'stale';
   const r = await promoteIfDelayed(job);
   return r === 'promoted' ? 'promoted' : r === 'active' ? 'pending' : 'duplicate';
@@ -93,7 +93,7 @@ async function resolveSubmit(rt: Runtime, id: string, taskId: string): Promise<R
  * yet. A callback whose body cannot be read is matched (and its signature checked) against this.
  */
 export async function jobTaskId(rt: Runtime, target: CallbackTarget): Promise<string | null> {
-  const poll = (await rt.queues.poll.getJob(pollJobId(target.jobId, target.generation))) as Job<PollJobData> | undefined;
+  const poll = (await rt.queues.poll.getJob(pollJobId(target.jobId, target.generation))) as Job<StoredPollJobData> | undefined;
   if (poll?.data.taskId) return poll.data.taskId;
   const submit = (await rt.queues.submit.getJob(submitJobId(target.jobId, target.generation))) as Job<SubmitJobData> | undefined;
   return submit?.data.taskId ?? null;
@@ -106,7 +106,7 @@ export async function resolveCallback(
   taskId: string,
 ): Promise<Resolution> {
   const poll = (await rt.queues.poll.getJob(pollJobId(target.jobId, target.generation))) as
-    Job<PollJobData> | undefined;
+    Job<StoredPollJobData> | undefined;
   if (poll) return resolvePoll(poll, taskId);
   return resolveSubmit(rt, submitJobId(target.jobId, target.generation), taskId);
 }

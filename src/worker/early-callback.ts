@@ -6,7 +6,7 @@
 import type { Job } from 'bullmq';
 import { peekEarlyCallback, takeEarlyCallback } from '../queue/early-callbacks.js';
 import { pollJobId, submitJobId } from '../queue/identity.js';
-import type { PollJobData } from '../queue/job-data.js';
+import type { StoredPollJobData } from '../queue/job-data.js';
 import type { LaneContext } from './context.js';
 
 /** Promotes the poll job of `image` when a callback for its task came before the job existed. True when promoted. */
@@ -18,7 +18,7 @@ export async function applyEarlyCallback(ctx: LaneContext, image: { jobId: strin
     log.info({ jobId: image.jobId, taskId: image.taskId, callbackTaskId: early.taskId }, 'an early callback named another task; ignored');
     return false;
   }
-  const job = (await rt.queues.poll.getJob(pollJobId(image.jobId, image.generation))) as Job<PollJobData> | undefined;
+  const job = (await rt.queues.poll.getJob(pollJobId(image.jobId, image.generation))) as Job<StoredPollJobData> | undefined;
   if (!job || (await job.getState()) !== 'delayed') return false;
   try {
     await job.promote();

@@ -12,6 +12,7 @@ import { Worker, type Job, type Processor } from 'bullmq';
 import { Counters } from '../metrics/counters.js';
 import { limiterFor, type LimiterOptions } from '../queue/limits.js';
 import { queueName, type Lane } from '../queue/names.js';
+import { JOB_RETENTION } from '../queue/queues.js';
 import { createRedis } from '../queue/connection.js';
 import type { Runtime } from '../runtime.js';
 import { isTerminal, type BatchSummary } from '../results/record.js';
@@ -158,6 +159,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
       prefix: rt.config.prefix,
       concurrency,
       ...(limiter ? { limiter } : {}),
+      ...JOB_RETENTION[lane],
       lockDuration: rt.config.jobLockMs,
       stalledInterval: rt.config.jobLockMs,
       // A job whose worker died is taken over, however often: the checkpoints make re-runs safe.

@@ -7,7 +7,7 @@ import { DelayedError, type Job } from 'bullmq';
 import { formatDuration } from '../config/units.js';
 import type { TaskInfo } from '../kie/types.js';
 import { downloadJobId, submitJobId } from '../queue/identity.js';
-import type { DownloadJobData, PollJobData, SubmitJobData } from '../queue/job-data.js';
+import { pollDataOf, storedPollData, type DownloadJobData, type PollJobData, type StoredPollJobData, type SubmitJobData } from '../queue/job-data.js';
 import { pollErrorCode, pollOutcomeFor } from '../queue/poll-outcome.js';
 import { DURATION_BUCKETS_S, POLL_BUCKETS } from '../metrics/counters.js';
 import type { LaneContext } from './context.js';
@@ -23,8 +23,8 @@ export function pollProcessor(ctx: LaneContext) {
   const { config, store, queues, kie } = rt;
   const signals = new LaneSignals(ctx, 'poll');
 
-  async function park(job: Job<PollJobData>, data: PollJobData, delayMs: number, token?: string): Promise<never> {
-    await job.updateData(data);
+  async function park(job: Job<StoredPollJobData>, data: PollJobData, delayMs: number, token?: string): Promise<never> {
+    await job.updateData(storedPollData(data));
     await job.moveToDelayed(Date.now() + delayMs, token);
     throw new DelayedError();
   }
@@ -124,7 +124,7 @@ export function pollProcessor(ctx: LaneContext) {
     });
   }
 
-  async function onError(job: Job<PollJobData>, data: PollJobData, error: unknown, token?: string): Promise<PollResult> {
+  async function onError(job: Job<StoredPollJobData>, data: PollJobData, error: unknown, token?: string): Promise<PollResult> {
     const outcome = pollOutcomeFor(error);
     await signals.answered(error);
     if (outcome.kind === 'slow-down') return signals.slowDown(outcome);
@@ -150,8 +150,9 @@ export function pollProcessor(ctx: LaneContext) {
     return park(job, { ...data, errors }, Math.min(delay, Math.max(1, data.deadlineAt - Date.now())), token);
   }
 
-  return async function processPoll(job: Job<PollJobData>, token?: string): Promise<PollResult> {
-    const data: PollJobData = { ...job.data, polls: job.data.polls + 1 };
+  return async function processPoll(job: Job<StoredPollJobData>, token?: string): Promise<PollResult> {
+    const stored = pollDataOf(job);
+    const data: PollJobData = { ...stored, polls: stored.polls + 1 };
     let info: TaskInfo;
     try {
       info = await schedule.check(() => kie.getTask(data.taskId, { signal: stopper.aborted }));

@@ -25,7 +25,7 @@ import { isKieError } from '../kie/errors.js';
 import { MODELS } from '../kie/models.js';
 import { callbackUrl } from '../queue/callback-token.js';
 import { pollJobId, submitJobId } from '../queue/identity.js';
-import type { PollJobData, SubmitJobData } from '../queue/job-data.js';
+import { storedPollData, type PollJobData, type SubmitJobData } from '../queue/job-data.js';
 import { outcomeFor, retryDelay } from '../queue/outcome.js';
 import { getPauseReason } from '../queue/pause-reason.js';
 import { isTerminal } from '../results/record.js';
@@ -88,7 +88,7 @@ export function submitProcessor(ctx: LaneContext) {
     };
     const elapsed = Date.now() - data.submittedAt;
     const delay = await schedule.delayFor(data.model, elapsed, poll.deadlineAt - Date.now());
-    await queues.poll.add('poll', poll, { jobId: pollJobId(data.jobId, data.generation), delay });
+    await queues.poll.add('poll', storedPollData(poll), { jobId: pollJobId(data.jobId, data.generation), delay });
     log.info({ jobId: data.jobId, batchId: data.batchId, taskId: data.taskId, state: 'polling', firstCheckMs: delay }, 'task created');
     // After the add (never before): a callback remembered meanwhile promotes the job now.
     await applyEarlyCallback(ctx, { ...data, taskId: data.taskId });

@@ -48,7 +48,9 @@ async function expectImage(
   expect(job!.name).toBe('submit');
   expect(job!.data).toEqual({ jobId, batchId, input, model, factor, generation: 0, ...(meta ? { meta } : {}) });
   expect((await rt.store.getRecord(batchId, jobId))?.meta).toEqual(meta ?? {});
-  expect(job!.opts.removeOnComplete).toEqual(JOB_OPTIONS.submit.removeOnComplete);
+  // retention is the workers' (JOB_RETENTION), not stored in each waiting job
+  expect(job!.opts).toMatchObject(JOB_OPTIONS.submit);
+  expect(job!.opts.removeOnComplete).toBeUndefined();
   const record = await rt.store.getRecord(batchId, jobId);
   expect(record).toMatchObject({
     jobId,

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_MARGIN_MS } from '../../src/cli/commands/worker.js';
 import { loadConfig } from '../../src/config/index.js';
 import { downloadJobId, pollJobId, submitJobId } from '../../src/queue/identity.js';
-import type { DownloadJobData, PollJobData, SubmitJobData } from '../../src/queue/job-data.js';
+import { pollDataOf, type DownloadJobData, type PollJobData, type SubmitJobData } from '../../src/queue/job-data.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { makeImage } from '../helpers/images.js';
 import { spawnUpscale, type Proc } from '../helpers/processes.js';
@@ -200,7 +200,7 @@ describe('upscale worker: SIGTERM with every lane busy', () => {
     for (const jobId of polls) {
       const job = await rt.queues.poll.getJob(pollJobId(jobId, 0));
       expect(await job?.getState(), jobId).toBe('waiting');
-      expect(job?.data.errors).toBe(0);
+      expect(pollDataOf(job!).errors).toBe(0);
     }
     for (const jobId of parked) expect(await rt.queues.poll.getJobState(pollJobId(jobId, 0))).toBe('delayed');
     for (const jobId of downloads) {
