@@ -84,6 +84,8 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
   }, 50);
   drain.unref();
   let base = opts.publicUrl ?? `http://${urlHost(opts.host)}:${opts.port}`;
+  /** Where the server really listens; set once it does (no task is created before). */
+  let listenUrl = base;
   const callbacks = new CallbackSender({
     dialect: opts.dialect,
     faults,
@@ -108,6 +110,7 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
     credits,
     callbacks,
     baseUrl: () => base,
+    ownBases: () => [base, listenUrl],
     logger,
   });
   const ctx: SimContext = {
@@ -134,7 +137,7 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
     throw e;
   }
   const port = (app.server.address() as AddressInfo).port;
-  const listenUrl = `http://${urlHost(opts.host)}:${port}`;
+  listenUrl = `http://${urlHost(opts.host)}:${port}`;
   base = opts.publicUrl ?? listenUrl;
   logger.info(
     { url: base, listenUrl, timeScale: opts.timeScale, createLimit: opts.createLimit, queryLimit: opts.queryLimit },

@@ -165,6 +165,18 @@ export interface SimOptions {
   /** Seed of every random draw (latency, failures, faults, task ids). @defaultValue 1 */
   seed?: number;
   /**
+   * Per-input draws, for comparing runs that create the same tasks in different orders (bench scenario 1): a task's
+   * latency (hence its waiting → queuing → generating schedule, fixed shares of it) and its outcome (`failRate`,
+   * `failCodes`) are drawn from a PRNG seeded by a hash of (seed, model, topaz factor, input image URL, n), where n
+   * counts the earlier tasks of this simulator with the same model, factor and URL (0 for the first, so a retry or a
+   * duplicate draws anew, the same way in every run). An input URL on the simulator itself (its listen address or
+   * `publicUrl`) is keyed by its path and query alone, so `/sim/images/...` and uploaded files key the same in
+   * simulators on different ports. The same image then takes the same time in any run and in any creation order.
+   * Task ids, `oddStates` and faults keep their creation-order streams. Off (the default), latencies and outcomes
+   * come from one stream each in creation order, as before. @defaultValue false
+   */
+  latencyByInput?: boolean;
+  /**
    * The clock of the rate-limit windows, in milliseconds (monotonic). Tests freeze and step it to make bursts
    * deterministic on a loaded machine; everything else runs on the real clock. @defaultValue `performance.now`
    */
@@ -205,6 +217,7 @@ export interface ResolvedOptions {
   upscaleConcurrency: number;
   light: boolean;
   seed: number;
+  latencyByInput: boolean;
   windowClock: () => number;
 }
 
@@ -318,6 +331,7 @@ export function resolveOptions(o: SimOptions): ResolvedOptions {
     upscaleConcurrency: Math.max(1, Math.floor(o.upscaleConcurrency ?? 2)),
     light: o.light ?? false,
     seed: o.seed ?? 1,
+    latencyByInput: o.latencyByInput ?? false,
     windowClock: o.windowClock ?? monotonicMs,
   };
 }

@@ -72,6 +72,16 @@ export function streamRng(seed: number, name: string): Rng {
   return new Rng((seed ^ hash32(name)) >>> 0);
 }
 
+/**
+ * A PRNG for one concern of one keyed thing, independent of every other draw of the run: seeded by the run's seed
+ * and an FNV-1a hash of the concern and the key's parts (joined with NUL, so `["a", "bc"]` and `["ab", "c"]` differ).
+ * `SimOptions.latencyByInput` uses it so a task's latency and outcome depend on what it is, not on when it was
+ * created. Two different keys share a seed only on a 32-bit hash collision (about 1 in 4·10⁹ per pair).
+ */
+export function keyedRng(seed: number, concern: string, parts: readonly string[]): Rng {
+  return new Rng((seed ^ hash32(`${concern}\u0000${parts.join('\u0000')}`)) >>> 0);
+}
+
 const Z95 = 1.6448536269514722;
 
 /**

@@ -27,6 +27,11 @@ export interface SimTaskRecord {
   outputHeight: number | null;
   createdAt: number;
   updatedAt: number;
+  /**
+   * The latency drawn for the task at creation, real ms (already time-scaled): createdAt → when it is due to end.
+   * `completedAt − createdAt` adds the upscale itself (and its wait for a free sharp slot) to it.
+   */
+  latencyMs: number;
   completedAt: number | null;
   /** The price reserved at creation. */
   price: number;

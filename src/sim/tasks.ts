@@ -11,7 +11,7 @@ import type { ImageFacts } from './fetch-input.js';
 import type { FileStore } from './files.js';
 import type { LightOutputs } from './light.js';
 import type { ResolvedOptions } from './options.js';
-import { lognormal, type Rng } from './random.js';
+import { keyedRng, lognormal, type Rng } from './random.js';
 import type { StatsCollector } from './stats.js';
 import { toRecord, type SimTask, type SimTaskRecord } from './task-view.js';
 import type { Upscaler } from './upscale.js';
@@ -45,7 +45,22 @@ export interface TaskDeps {
   credits: { balance: number };
   callbacks: CallbackSender;
   baseUrl: () => string;
+  /** The simulator's own bases (public URL, listen URL): an input URL under one is keyed by its path and query. */
+  ownBases: () => readonly string[];
   logger: Logger;
+}
+
+/**
+ * The input part of a task's key under `latencyByInput`: the URL as sent, or, for a URL on the simulator itself
+ * (under one of `ownBases`, e.g. `http://127.0.0.1:PORT`), its path and query alone, so the same sample image or
+ * uploaded file keys the same in simulators listening on different ports.
+ */
+export function inputKey(url: string, ownBases: readonly string[]): string {
+  for (const raw of ownBases) {
+    const base = raw.replace(/\/+$/, '');
+    if (base !== '' && url.startsWith(`${base}/`)) return url.slice(base.length);
+  }
+  return url;
 }
 
 export class TaskStore {
@@ -55,23 +70,17 @@ export class TaskStore {
   /** Light mode: the input bytes of tasks not ended yet (kept in memory instead of a file per task). */
   private lightInputs = new Map<string, Buffer>();
   private stopped = false;
+  /** latencyByInput: tasks created so far per (model, factor, input key), so the n-th of them draws with n. */
+  private drawsByInput = new Map<string, number>();
 
   constructor(private readonly deps: TaskDeps) {}
 
   /** Creates a task whose credits were already taken; keeps its input bytes on disk until it ends. */
   async create(req: CreateRequest, facts: ImageFacts, price: number, input: Buffer): Promise<SimTask> {
-    const { opts, latencyRng, idRng, files } = this.deps;
+    const { opts, idRng, files } = this.deps;
     let taskId = idRng.hex(16);
     while (this.tasks.has(taskId)) taskId = idRng.hex(16);
-    const spec = opts.latency[req.model] ?? {
-      medianMs: 10_000 / opts.timeScale,
-      p95Ms: 30_000 / opts.timeScale,
-    };
-    const latency = lognormal(latencyRng, spec.medianMs, spec.p95Ms);
-    // The outcome is drawn now, in creation order, so a seed decides it whatever the completion order.
-    const failCode = this.deps.failRng.chance(opts.failRate)
-      ? this.deps.failRng.weighted(opts.failCodes)
-      : null;
+    const { latency, failCode } = this.draw(req);
     const now = Date.now();
     const odd = this.deps.oddRng.chance(opts.oddStates);
     const task: SimTask = {
@@ -91,6 +100,7 @@ export class TaskStore {
       outputWidth: null,
       outputHeight: null,
       createdAt: now,
+      latencyMs: latency,
       completedAt: null,
       price,
       creditsConsumed: 0,
@@ -114,6 +124,33 @@ export class TaskStore {
     timer.unref();
     this.timers.add(timer);
     return task;
+  }
+
+  /**
+   * A new task's latency (real ms, already scaled) and outcome (a failCode, or null for success), drawn now, at
+   * creation, so a seed decides them whatever the completion order. By default from the latency and fail streams
+   * in creation order; with `latencyByInput`, from a PRNG of the task's own key (`SimOptions.latencyByInput`).
+   */
+  private draw(req: CreateRequest): { latency: number; failCode: string | null } {
+    const { opts } = this.deps;
+    const spec = opts.latency[req.model] ?? {
+      medianMs: 10_000 / opts.timeScale,
+      p95Ms: 30_000 / opts.timeScale,
+    };
+    let latencyRng = this.deps.latencyRng;
+    let failRng = this.deps.failRng;
+    if (opts.latencyByInput) {
+      const key = [req.model, req.factor ?? '', inputKey(req.imageUrl, this.deps.ownBases())];
+      const id = key.join('\u0000');
+      const n = this.drawsByInput.get(id) ?? 0;
+      this.drawsByInput.set(id, n + 1);
+      key.push(String(n));
+      latencyRng = keyedRng(opts.seed, 'latency', key);
+      failRng = keyedRng(opts.seed, 'fail', key);
+    }
+    const latency = lognormal(latencyRng, spec.medianMs, spec.p95Ms);
+    const failCode = failRng.chance(opts.failRate) ? failRng.weighted(opts.failCodes) : null;
+    return { latency, failCode };
   }
 
   get(taskId: string): SimTask | undefined {

@@ -35,6 +35,7 @@ export interface SimFlags {
   retryAfter?: string;
   oddStates?: string;
   light?: boolean;
+  latencyByInput?: boolean;
 }
 
 const DEFAULT_PORT = '8790';
@@ -155,6 +156,7 @@ export function simOptionsFromFlags(
     opts.publicUrl = flags.publicUrl;
   }
   if (flags.light) opts.light = true;
+  if (flags.latencyByInput) opts.latencyByInput = true;
   if (flags.fault.length > 0)
     opts.faults = Object.assign({}, ...flags.fault.map(faultEntry)) as Partial<SimFaults>;
   return opts;
@@ -227,6 +229,10 @@ export function register(program: Command): void {
     .option(
       '--light',
       'upscale once per distinct input, model and factor and serve that output for every such task (runs of many thousands of images on a small machine)',
+    )
+    .option(
+      '--latency-by-input',
+      'draw each task\'s latency and outcome from its seed, model, factor and input URL, not in creation order (the same image takes the same time in any run)',
     )
     .option('--result-ttl <duration>', 'result URLs expire after this (default 24h, scaled)')
     .option('--public-url <url>', 'base of the URLs the simulator hands out (default its own address)')
