@@ -32,7 +32,8 @@ export interface RuntimeOptions {
 export function createRuntime(config: Config, options: RuntimeOptions = {}): Runtime {
   registerSecret(config.apiKey, config.webhookHmacKey, config.callbackSecret, config.dashboardPassword, config.notifySecret);
   const log = options.log ?? createLogger({ level: config.logLevel });
-  const redis = createRedis(config.redisUrl, options.role ?? 'client', config.redisClusterNodes);
+  // Shared by every job of the process (records, gates, queues' adds): concurrent commands share a write.
+  const redis = createRedis(config.redisUrl, options.role ?? 'client', config.redisClusterNodes, { autoPipelining: true });
   let lastErrorLog = 0;
   const queues = createQueues(redis, config.prefix, (lane, err) => {
     // Redis being away shows up once per queue per reconnect attempt: say it at most every 10 s.

@@ -212,7 +212,8 @@ function histogram(values: number[]): Record<string, number> {
 /**
  * Real ms from a submit job's start (when the create limiter let it through) to createTask's answer (the
  * checkpoint's submittedAt): pre-flight, upload and the call itself. The limiter spaces starts, so any spread of
- * this beyond the limiter's guard can put more calls into one of kie.ai's windows than the budget allows.
+ * this beyond the limiter's guard can put more calls into one of kie.ai's windows than the budget allows. Over the
+ * completed submit jobs BullMQ still keeps (the last 100: JOB_RETENTION), so the end of the run.
  */
 async function startToCreated(rt: Runtime) {
   const jobs = await rt.queues.submit.getJobs(['completed'], 0, -1);

@@ -234,8 +234,18 @@ export class KieClient {
         throw e;
       }
     }
-    const deadline = AbortSignal.timeout(timeoutMs);
-    const signal = ex.signal ? AbortSignal.any([deadline, ex.signal]) : deadline;
+    // One controller per exchange, its timer cleared at the end: AbortSignal.timeout would leave a timer pending
+    // for the whole timeout after every answer, and AbortSignal.any ties each exchange to the caller's long-lived signal.
+    const controller = new AbortController();
+    let deadlineHit = false;
+    const timer = setTimeout(() => {
+      deadlineHit = true;
+      controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError'));
+    }, timeoutMs);
+    const callerAborted = (): void => controller.abort(ex.signal?.reason);
+    if (ex.signal?.aborted) callerAborted();
+    else ex.signal?.addEventListener('abort', callerAborted, { once: true });
+    const signal = controller.signal;
     let res: AxiosResponse<unknown>;
     try {
       res = await this.#http.request({
@@ -249,14 +259,16 @@ export class KieClient {
         maxBodyLength: upload ? this.#maxUploadBytes : MAX_API_REQUEST_BYTES,
       });
     } catch (err) {
-      if (ex.signal?.aborted && !deadline.aborted) {
+      if (ex.signal?.aborted && !deadlineHit) {
         throw this.#fail(endpoint, { kind: 'network', message: 'the call was aborted by the caller before an answer', maybeSent: true, cause: err });
       }
       throw this.#fail(
         endpoint,
-        transportFailure(err, { deadlineHit: deadline.aborted, timeoutMs, scrub: this.#scrub }),
+        transportFailure(err, { deadlineHit, timeoutMs, scrub: this.#scrub }),
       );
     } finally {
+      clearTimeout(timer);
+      ex.signal?.removeEventListener('abort', callerAborted);
       // An upload body the server did not read to the end (early answer, failure) is released here.
       if (body.data instanceof Readable && !body.data.readableEnded) body.data.destroy();
     }

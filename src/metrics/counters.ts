@@ -29,8 +29,19 @@ export class Counters {
     private readonly flushMs = 1000,
   ) {}
 
+  /** Series names by name and labels as given: an image's metrics cost a lookup, not a sort and escape per series. */
+  private names = new Map<string, string>();
+
   inc(name: string, labels: Labels = {}, by = 1): void {
-    const series = seriesName(name, labels);
+    let given = name;
+    for (const k in labels) given += `\0${k}\0${labels[k]}`;
+    let series = this.names.get(given);
+    if (series === undefined) {
+      // Labels are bounded sets (models, states, buckets); the bound only guards against a caller that is not.
+      if (this.names.size >= 10_000) this.names.clear();
+      series = seriesName(name, labels);
+      this.names.set(given, series);
+    }
     this.pending.set(series, (this.pending.get(series) ?? 0) + by);
     this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.flushMs).unref();
   }

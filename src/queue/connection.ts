@@ -68,18 +68,21 @@ export function clusterOptions(url: string, role: ConnectionRole): ClusterConnec
 
 /**
  * A connection for `role`: one Redis at `url`, or a Redis Cluster over `clusterNodes` when given (see above).
+ * `autoPipelining`: commands issued in the same tick of the event loop go out in one write (ioredis'
+ * `enableAutoPipelining`); for a connection shared by many concurrent jobs, never for a blocking one.
  * A `Cluster` is returned typed as `Redis`: it answers the same commands, pipelines, MULTI and Lua calls the
  * project makes (all over keys of one hash-tagged slot), plus `on('error')` and `disconnect()`; no caller needs
  * more, and BullMQ recognises it as a cluster by itself.
  */
-export function createRedis(url: string, role: ConnectionRole, clusterNodes?: readonly ClusterNode[]): Redis {
+export function createRedis(url: string, role: ConnectionRole, clusterNodes?: readonly ClusterNode[], extra: { autoPipelining?: boolean } = {}): Redis {
+  const pipelining = extra.autoPipelining ? { enableAutoPipelining: true } : {};
   const client =
     clusterNodes && clusterNodes.length > 0
       ? (new Cluster(
           clusterNodes.map((n) => ({ host: n.host, port: n.port })),
-          clusterOptions(url, role),
+          { ...clusterOptions(url, role), ...pipelining },
         ) as unknown as Redis)
-      : new Redis(url, connectionOptions(role));
+      : new Redis(url, { ...connectionOptions(role), ...pipelining });
   // Connection errors are retried by ioredis; without a listener they would crash the process.
   client.on('error', () => undefined);
   return client;

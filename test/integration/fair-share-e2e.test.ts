@@ -52,7 +52,8 @@ describe('fair share across batches (worker process, simulator at ×5)', () => {
 
   /**
    * Start times of submit jobs by batch (BullMQ's `processedOn`, set when the limiter lets a job start), of the
-   * jobs BullMQ still keeps (the last 1,000 completed and every active one).
+   * jobs BullMQ still keeps (the last 100 completed, JOB_RETENTION, and every active one): read right after the
+   * batch measured, while its jobs are among them.
    */
   async function starts(): Promise<Map<string, number[]>> {
     const jobs = await rig!.rt.queues.submit.getJobs(['completed', 'active'], 0, -1);
@@ -109,9 +110,12 @@ describe('fair share across batches (worker process, simulator at ×5)', () => {
     await waitFor(async () => (await rig!.rt.store.getSummary('A'))!.counts.waiting <= 1990, { timeoutMs: 30_000, what: 'A running' });
 
     // Measured now, checked at the end: heavy reads in this process (which also runs the simulator) while
-    // submissions go on would delay the simulator's clock and bunch arrivals.
+    // submissions go on would delay the simulator's clock and bunch arrivals. The job starts are read at once (at
+    // most 100 completed submit jobs and the active ones), before BullMQ trims the batch's jobs.
     const b = await timeBatch('B', 20);
+    const bSlots = await slotsUntilDone('B', b.t0);
     const u = await timeBatch('U', 20, 'urgent');
+    const uSlots = await slotsUntilDone('U', u.t0);
 
     // A paused: C and D share the whole budget, A submits nothing new.
     await pauseBatch(rig.rt, 'A');
@@ -137,8 +141,6 @@ describe('fair share across batches (worker process, simulator at ×5)', () => {
 
     // B, normal: half the budget at once. Counted in create slots (job starts under the limiter from B's enqueue
     // to its last start), which the limiter hands out at the rate however loaded the machine is, and in time.
-    const bSlots = await slotsUntilDone('B', b.t0);
-    const uSlots = await slotsUntilDone('U', u.t0);
     if (process.env.FAIR_DEBUG) console.log({ b, bSlots, u, uSlots, c, d });
     expect(bSlots.own).toBe(20);
     expect(bSlots.total).toBeLessThanOrEqual(2 * 20 + AHEAD);
