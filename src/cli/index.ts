@@ -1,8 +1,13 @@
 #!/usr/bin/env node
 /**
  * The `upscale` command: thin commander commands over the library (ARCHITECTURE.md, "Thin CLI over a library").
- * Each command lives in `src/cli/commands/<name>.ts` and exports `register(program)`.
+ * Each command lives in `src/cli/commands/<name>.ts` and exports `register(program)`: its flags and their checks,
+ * kept light. What the command runs lives in `src/cli/run/<name>.ts` (or the library, for sim and demo) and is
+ * imported by the action only when the command runs, so no process loads another command's dependencies
+ * (`upscale worker` neither the producer nor the server; `upscale status` not the lanes).
  */
+// First: it decides V8's young generation size before anything else allocates.
+import './worker-heap.js';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';

@@ -35,8 +35,9 @@ import { fairShareOf, lookaheadFor } from '../queue/fair-share.js';
 import { Admission } from './admission.js';
 import { downloadTimeoutMs } from './download-lane.js';
 
-/** How long `close()` waits after the deadline for aborted jobs to be given back and the connections to close (ms). */
-export const CLOSE_GRACE_MS = 2000;
+import { CLOSE_GRACE_MS } from './close-grace.js';
+
+export { CLOSE_GRACE_MS };
 
 export interface WorkerOptions {
   /** Lanes to run. @defaultValue submit and poll (and download when OUTPUT_URL or OUTPUT_DIR is set) */

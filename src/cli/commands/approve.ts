@@ -4,8 +4,6 @@
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
-import { approve } from '../../control/index.js';
-import { createRuntime } from '../../runtime.js';
 import { requireBatchOption } from './retry.js';
 
 export function register(program: Command): void {
@@ -16,26 +14,9 @@ export function register(program: Command): void {
     .option('--json', 'print { batchId, released, alreadyApproved } as JSON')
     .action(async (opts: { batch?: string; json?: boolean }) => {
       const batchId = requireBatchOption('approve', opts.batch);
-      const rt = createRuntime(loadConfig());
-      try {
-        let result: Awaited<ReturnType<typeof approve>>;
-        try {
-          result = await approve(rt, batchId);
-        } catch (e) {
-          if (e instanceof RangeError) {
-            process.stderr.write(`upscale: ${e.message}\n`);
-            process.exitCode = 1;
-            return;
-          }
-          throw e;
-        }
-        if (opts.json) {
-          console.log(JSON.stringify({ batchId, ...result }));
-          return;
-        }
-        console.log(`Approved the pilot of batch ${batchId}: ${result.released} held image(s) released for submission.`);
-      } finally {
-        await rt.close();
-      }
+      const config = loadConfig();
+      // The control functions (BullMQ, the record store) load only when this command runs.
+      const { runApprove } = await import('../run/approve.js');
+      await runApprove(config, batchId, opts);
     });
 }

@@ -4,8 +4,6 @@
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
-import { cancel } from '../../control/index.js';
-import { createRuntime } from '../../runtime.js';
 import { requireBatchOption } from './retry.js';
 
 export function register(program: Command): void {
@@ -16,19 +14,9 @@ export function register(program: Command): void {
     .option('--json', 'print { cancelled, inFlight } as JSON')
     .action(async (opts: { batch?: string; json?: boolean }) => {
       const batchId = requireBatchOption('cancel', opts.batch);
-      const rt = createRuntime(loadConfig());
-      try {
-        const result = await cancel(rt, batchId);
-        if (opts.json) {
-          console.log(JSON.stringify({ batchId, ...result }));
-          return;
-        }
-        console.log(`Cancelled ${result.cancelled} image(s) of batch ${batchId} that were not submitted yet.`);
-        if (result.inFlight > 0) {
-          console.log(`${result.inFlight} image(s) already submitted or being submitted are followed to their end.`);
-        }
-      } finally {
-        await rt.close();
-      }
+      const config = loadConfig();
+      // The control functions (BullMQ, the record store) load only when this command runs.
+      const { runCancel } = await import('../run/cancel.js');
+      await runCancel(config, batchId, opts);
     });
 }

@@ -5,9 +5,7 @@
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
-import { pause, pauseBatch } from '../../control/index.js';
 import { LANES, type Lane } from '../../queue/names.js';
-import { createRuntime } from '../../runtime.js';
 import { UsageError } from '../usage-error.js';
 import { requireBatchOption } from './retry.js';
 
@@ -33,27 +31,10 @@ export function register(program: Command): void {
     .action(async (opts: { lanes: string; batch?: string; json?: boolean }, cmd: Command) => {
       if (opts.batch !== undefined) return pauseOneBatch(cmd, opts);
       const lanes = parseLanes(opts.lanes);
-      const rt = createRuntime(loadConfig());
-      try {
-        const results = await pause(rt, { lanes });
-        if (opts.json) {
-          console.log(JSON.stringify({ paused: results }));
-          return;
-        }
-        for (const r of results) {
-          console.log(
-            r.alreadyPaused
-              ? `${r.lane} lane was already paused (${r.reason.code}: ${r.reason.message}).`
-              : `Paused the ${r.lane} lane for every worker.`,
-          );
-        }
-        if (lanes.includes('submit') && !lanes.includes('poll')) {
-          console.log('No new tasks are submitted; tasks already submitted are still followed to their end.');
-        }
-        console.log('Run `upscale resume` to continue.');
-      } finally {
-        await rt.close();
-      }
+      const config = loadConfig();
+      // The control functions (BullMQ, the record store) load only when this command runs.
+      const { runPause } = await import('../run/pause.js');
+      await runPause(config, lanes, opts);
     });
 }
 
@@ -67,16 +48,7 @@ export function checkBatchOrLanes(command: string, cmd: Command, batch: string |
 
 async function pauseOneBatch(cmd: Command, opts: { batch?: string; json?: boolean }): Promise<void> {
   const batchId = checkBatchOrLanes('pause', cmd, opts.batch);
-  const rt = createRuntime(loadConfig());
-  try {
-    const r = await pauseBatch(rt, batchId);
-    if (opts.json) {
-      console.log(JSON.stringify(r));
-      return;
-    }
-    console.log(r.alreadyPaused ? `Batch ${batchId} was already paused (${r.gate.reason}).` : `Paused batch ${batchId}: its ${r.held} held image(s) wait; other batches share the whole create budget.`);
-    console.log('Images of it already submitted are followed to their end. Run `upscale resume --batch ' + batchId + '` to continue.');
-  } finally {
-    await rt.close();
-  }
+  const config = loadConfig();
+  const { runPauseBatch } = await import('../run/pause.js');
+  await runPauseBatch(config, batchId, opts);
 }

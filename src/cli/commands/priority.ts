@@ -4,9 +4,7 @@
  */
 import { Argument, type Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
-import { setBatchPriority } from '../../control/index.js';
 import { PRIORITIES, type Priority } from '../../queue/fair-share.js';
-import { createRuntime } from '../../runtime.js';
 import { requireBatchOption } from './retry.js';
 
 export function register(program: Command): void {
@@ -18,13 +16,9 @@ export function register(program: Command): void {
     .option('--json', 'print { batchId, before, priority, held } as JSON')
     .action(async (level: Priority, opts: { batch?: string; json?: boolean }) => {
       const batchId = requireBatchOption('priority', opts.batch);
-      const rt = createRuntime(loadConfig());
-      try {
-        const r = await setBatchPriority(rt, batchId, level);
-        if (opts.json) console.log(JSON.stringify(r));
-        else console.log(`Batch ${batchId}: priority ${r.before} → ${r.priority} (${r.held} image(s) held, taking turns at the new priority).`);
-      } finally {
-        await rt.close();
-      }
+      const config = loadConfig();
+      // The control functions (BullMQ, the record store) load only when this command runs.
+      const { runPriority } = await import('../run/priority.js');
+      await runPriority(config, batchId, level, opts);
     });
 }

@@ -4,9 +4,7 @@
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
-import { resume, resumeBatch } from '../../control/index.js';
 import { LANES } from '../../queue/names.js';
-import { createRuntime } from '../../runtime.js';
 import { checkBatchOrLanes, parseLanes } from './pause.js';
 
 export function register(program: Command): void {
@@ -17,34 +15,17 @@ export function register(program: Command): void {
     .option('--batch <id>', 'resume only this paused batch (`upscale pause --batch ID`)')
     .option('--json', 'print the result as JSON')
     .action(async (opts: { lanes: string; batch?: string; json?: boolean }, cmd: Command) => {
+      // The control functions (BullMQ, the record store) load only when this command runs.
       if (opts.batch !== undefined) {
         const batchId = checkBatchOrLanes('resume', cmd, opts.batch);
-        const rt = createRuntime(loadConfig());
-        try {
-          const r = await resumeBatch(rt, batchId);
-          if (opts.json) console.log(JSON.stringify(r));
-          else if (!r.was) console.log(`Batch ${batchId} was not paused; nothing to resume.`);
-          else console.log(`Resumed batch ${batchId} (was ${r.was.state}: ${r.was.reason}); its ${r.held} held image(s) take turns again.`);
-        } finally {
-          await rt.close();
-        }
+        const config = loadConfig();
+        const { runResumeBatch } = await import('../run/resume.js');
+        await runResumeBatch(config, batchId, opts);
         return;
       }
       const lanes = parseLanes(opts.lanes);
-      const rt = createRuntime(loadConfig());
-      try {
-        const result = await resume(rt, { lanes });
-        if (opts.json) {
-          console.log(JSON.stringify(result));
-          return;
-        }
-        if (result.resumed.length === 0) console.log(`Nothing to resume: ${lanes.join(', ')} ${lanes.length === 1 ? 'was' : 'were'} not paused.`);
-        for (const { lane, reason } of result.resumed) {
-          const why = !reason ? '' : reason.code === 'manual' ? ` (was ${reason.message})` : ` (was paused: ${reason.message.includes(reason.code) ? '' : `${reason.code} `}${reason.message})`;
-          console.log(`Resumed the ${lane} lane${why}.`);
-        }
-      } finally {
-        await rt.close();
-      }
+      const config = loadConfig();
+      const { runResume } = await import('../run/resume.js');
+      await runResume(config, lanes, opts);
     });
 }

@@ -12,13 +12,9 @@
  *   `--json` one JSON line per tick (NDJSON).
  * - An unknown `--batch` exits 1 with "no batch named X".
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { loadConfig, parseDuration } from '../../config/index.js';
-import { getStatus } from '../../control/index.js';
 import { checkBatchId } from '../../queue/identity.js';
-import { isBatchFinished, renderStatus, statusJson } from '../../results/status-view.js';
-import { createRuntime } from '../../runtime.js';
 import { UsageError } from '../usage-error.js';
 
 interface StatusOptions {
@@ -27,9 +23,6 @@ interface StatusOptions {
   watch?: boolean;
   interval?: string;
 }
-
-/** Clear the screen and move the cursor home (ANSI). */
-const CLEAR = '\x1b[H\x1b[2J';
 
 function parseInterval(opts: StatusOptions): number {
   if (opts.interval === undefined) return 2000;
@@ -58,33 +51,9 @@ export function register(program: Command): void {
         if (problem) throw new UsageError(`--batch: ${problem}`);
       }
       const intervalMs = parseInterval(opts);
-      const rt = createRuntime(loadConfig());
-      const stop = new AbortController();
-      const onSigint = () => stop.abort();
-      if (opts.watch) process.once('SIGINT', onSigint);
-      const tty = Boolean(process.stdout.isTTY) && !opts.json;
-      try {
-        for (let tick = 0; ; tick++) {
-          const now = Date.now();
-          const snapshot = await getStatus(rt, opts.batch === undefined ? { now } : { now, batchId: opts.batch });
-          if (opts.json) {
-            const json = JSON.stringify(statusJson(snapshot, opts.batch));
-            process.stdout.write(json + '\n');
-          } else {
-            const text = renderStatus(snapshot, { now, listing: opts.batch === undefined });
-            process.stdout.write(opts.watch && tty ? CLEAR + text : (tick > 0 ? '\n' : '') + text);
-          }
-          if (!opts.watch || snapshot.batches.every(isBatchFinished)) return;
-          try {
-            await sleep(intervalMs, undefined, { signal: stop.signal });
-          } catch {
-            process.exitCode = 130;
-            return;
-          }
-        }
-      } finally {
-        process.off('SIGINT', onSigint);
-        await rt.close();
-      }
+      const config = loadConfig();
+      // The status reader (BullMQ, the record store) loads only when this command runs.
+      const { runStatus } = await import('../run/status.js');
+      await runStatus(config, { ...opts, intervalMs });
     });
 }

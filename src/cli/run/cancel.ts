@@ -1,0 +1,21 @@
+/** What `upscale cancel` runs once its flags are checked (src/cli/commands/cancel.ts). Loaded only when it runs. */
+import type { Config } from '../../config/index.js';
+import { cancel } from '../../control/index.js';
+import { createRuntime } from '../../runtime.js';
+
+export async function runCancel(config: Config, batchId: string, opts: { json?: boolean }): Promise<void> {
+  const rt = createRuntime(config);
+  try {
+    const result = await cancel(rt, batchId);
+    if (opts.json) {
+      console.log(JSON.stringify({ batchId, ...result }));
+      return;
+    }
+    console.log(`Cancelled ${result.cancelled} image(s) of batch ${batchId} that were not submitted yet.`);
+    if (result.inFlight > 0) {
+      console.log(`${result.inFlight} image(s) already submitted or being submitted are followed to their end.`);
+    }
+  } finally {
+    await rt.close();
+  }
+}
