@@ -43,7 +43,7 @@ interface Throughput {
   redisCallsPerImage: Record<string, number>;
 }
 
-async function runOurs(n: number, backend: 'sim' | 'stub', concurrency = CONCURRENCY): Promise<Throughput> {
+export async function runOurs(n: number, backend: 'sim' | 'stub', concurrency = CONCURRENCY): Promise<Throughput> {
   const fast = { medianMs: 1, p95Ms: 2 };
   const unlimited = { max: 1_000_000, durationMs: 1000 };
   const apiKey = `sk-stub-${Date.now()}`;
