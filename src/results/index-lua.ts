@@ -20,7 +20,7 @@
  *
  * Every key written gets the batch's retention; every index key's expiry is refreshed at least once a minute
  * (`ixAt` in the summary), so the index lives exactly as long as the records. Memory: about 4 sorted-set entries
- * and 2-3 search terms per image (about 1 KB for an image with one meta value, beside a ~0.7 KB record), bounded by the batch size.
+ * and 2-3 search terms per image (about 0.9 KB for an image with one meta value, beside a ~0.4 KB record as stored), bounded by the batch size.
  */
 import { STATES, TERMINAL_STATES } from './record.js';
 
