@@ -240,7 +240,7 @@ export class KieClient {
     let deadlineHit = false;
     const timer = setTimeout(() => {
       deadlineHit = true;
-      controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError'));
+      controller.abort(new DOMException('the whole-exchange deadline passed', 'TimeoutError'));
     }, timeoutMs);
     const callerAborted = (): void => controller.abort(ex.signal?.reason);
     if (ex.signal?.aborted) callerAborted();
