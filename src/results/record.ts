@@ -199,7 +199,7 @@ export function storedRecord(record: ResultRecord): Partial<ResultRecord> {
     if (Array.isArray(v) ? v.length === 0 : typeof v === 'object' && Object.keys(v as object).length === 0) continue;
     out[k] = v;
   }
-  return out as Partial<ResultRecord>;
+  return out;
 }
 
 /**
