@@ -96,6 +96,8 @@ describe.concurrent('upscale sim', () => {
       fault: [],
       ...extra,
     });
+    expect(simOptionsFromFlags(flags({ latencyByInput: true }), {}).latencyByInput).toBe(true);
+    expect(simOptionsFromFlags(flags(), {}).latencyByInput).toBeUndefined();
     const opts = simOptionsFromFlags(
       flags({
         timeScale: '20',

@@ -5,7 +5,6 @@
  * Off (the default), the draws stay in creation order from one stream each, as before.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { simOptionsFromFlags, type SimFlags } from '../../src/cli/commands/sim.js';
 import { startSimulator, type SimOptions, type Simulator } from '../../src/sim/index.js';
 import { lognormal, streamRng } from '../../src/sim/random.js';
 import { inputKey } from '../../src/sim/tasks.js';
@@ -142,23 +141,5 @@ describe('latencyByInput', () => {
     expect(inputKey('http://127.0.0.1:8893/files/abc/x.png', own)).toBe('/files/abc/x.png');
     expect(inputKey('http://127.0.0.1:41235/sim/images/x-32x24.png', own)).toBe('http://127.0.0.1:41235/sim/images/x-32x24.png');
     expect(inputKey('https://cdn.example.com/a.png', own)).toBe('https://cdn.example.com/a.png');
-  });
-
-  it('upscale sim --latency-by-input sets the option; without it the option is unset', () => {
-    const flags = (extra: Partial<SimFlags> = {}): SimFlags => ({
-      port: '0',
-      host: '127.0.0.1',
-      key: ['k'],
-      timeScale: '1',
-      createLimit: '20/10s',
-      queryLimit: '10/1s',
-      rateLimitStyle: 'envelope',
-      errorStyle: 'envelope',
-      latency: [],
-      fault: [],
-      ...extra,
-    });
-    expect(simOptionsFromFlags(flags({ latencyByInput: true }), {}).latencyByInput).toBe(true);
-    expect(simOptionsFromFlags(flags(), {}).latencyByInput).toBeUndefined();
   });
 });
