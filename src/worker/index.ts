@@ -34,7 +34,6 @@ import { submitProcessor } from './submit-lane.js';
 import { fairShareOf, lookaheadFor } from '../queue/fair-share.js';
 import { Admission } from './admission.js';
 import { downloadTimeoutMs } from './download-lane.js';
-
 import { CLOSE_GRACE_MS } from './close-grace.js';
 
 export { CLOSE_GRACE_MS };
