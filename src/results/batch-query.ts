@@ -88,12 +88,36 @@ local cur = IX .. sort .. ':' .. (state ~= '' and state or 'all')
 local empty = false
 local capped = 0
 local groups = {}
+-- The 'other' group mixes failCodes (it exists only past MAX_FAILURE_GROUPS kinds of failure): its images of
+-- one failCode are found one by one, into a temporary set (line order).
+local function otherOfCode(code)
+  local kept = TMP .. ':o'
+  temps[#temps + 1] = kept
+  local members = redis.call('ZRANGE', IX .. 'g:other', 0, -1, 'WITHSCORES')
+  for i = 1, #members, 2 do
+    local json = redis.call('HGET', KEYS[1], members[i])
+    local rec = json and cjson.decode(json)
+    local st = rec and rec['state']
+    local c = rec and (type(rec['failCode']) == 'string' and rec['failCode'] or st)
+    if c == code then redis.call('ZADD', kept, members[i + 1], members[i]) end
+  end
+  return kept
+end
 if group ~= '' then
-  groups[1] = IX .. 'g:' .. group
+  -- A group and a failCode both narrow: a group of another failCode leaves nothing.
+  local entry = failCode ~= '' and redis.call('HGET', IX .. 'grp', group)
+  if entry and group == 'other' then
+    groups[1] = otherOfCode(failCode)
+  elseif entry and cjson.decode(entry)[1] ~= failCode then
+    empty = true
+  else
+    groups[1] = IX .. 'g:' .. group
+  end
 elseif failCode ~= '' then
   local flat = redis.call('HGETALL', IX .. 'grp')
   for i = 1, #flat, 2 do
-    if cjson.decode(flat[i + 1])[1] == failCode then groups[#groups + 1] = IX .. 'g:' .. flat[i] end
+    if flat[i] == 'other' then groups[#groups + 1] = otherOfCode(failCode)
+    elseif cjson.decode(flat[i + 1])[1] == failCode then groups[#groups + 1] = IX .. 'g:' .. flat[i] end
   end
   if #groups == 0 then empty = true end
 end

@@ -166,6 +166,10 @@ describe('batch index', () => {
     expect(page.total).toBe(30);
     expect(page.records.every((r) => r.failCode === '500')).toBe(true);
     expect((await queryRecords(rt.store, BATCH, { failCode: 'no-such-code' })).total).toBe(0);
+    // a group and a failCode both narrow (the trial's ?group=<a preflight group>&failCode=501 listed the group)
+    expect((await queryRecords(rt.store, BATCH, { group: groups[1]!.id, failCode: '500' })).total).toBe(30);
+    expect((await queryRecords(rt.store, BATCH, { group: groups[1]!.id, failCode: '422' })).total).toBe(0);
+    expect((await queryRecords(rt.store, BATCH, { group: groups[1]!.id, failCode: 'nonexistent' })).total).toBe(0);
   });
 
   it('keeps at most MAX_FAILURE_GROUPS groups; further kinds of failure share one "other" group', async () => {
@@ -176,7 +180,12 @@ describe('batch index', () => {
     const groups = await failureGroups(rt.store, BATCH);
     expect(groups).toHaveLength(MAX_FAILURE_GROUPS + 1);
     expect(groups[0]).toMatchObject({ id: 'other', count: 5 });
-    expect((await queryRecords(rt.store, BATCH, { failCode: '400' })).total).toBe(MAX_FAILURE_GROUPS);
+    // a failCode finds its images in the 'other' group too, and narrows that group
+    expect((await queryRecords(rt.store, BATCH, { failCode: '400' })).total).toBe(MAX_FAILURE_GROUPS + 5);
+    expect((await queryRecords(rt.store, BATCH, { group: 'other', failCode: '400' })).total).toBe(5);
+    expect((await queryRecords(rt.store, BATCH, { group: 'other', failCode: '500' })).total).toBe(0);
+    const ordered = await queryRecords(rt.store, BATCH, { failCode: '400' }, 0, 100);
+    expect(ordered.records.map((r) => r.line)).toEqual(images.map((img) => img.line));
   });
 
   it('groups by the reason pattern: numbers, byte counts, sizes, URLs, paths, quoted strings and ids do not split a group', async () => {
