@@ -1,4 +1,5 @@
-/** Flag checks of the status, export, pause, resume, retry and cancel commands, in-process (they fail before Redis). */
+/** Flag checks of the status, export, pause, resume, retry, cancel and worker commands, in-process (they fail before Redis). */
+import { tmpdir } from 'node:os';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { register as registerCancel } from '../../src/cli/commands/cancel.js';
@@ -7,11 +8,12 @@ import { parseLanes, register as registerPause } from '../../src/cli/commands/pa
 import { register as registerResume } from '../../src/cli/commands/resume.js';
 import { register as registerRetry } from '../../src/cli/commands/retry.js';
 import { register as registerStatus } from '../../src/cli/commands/status.js';
+import { register as registerWorker } from '../../src/cli/commands/worker.js';
 import { UsageError } from '../../src/cli/usage-error.js';
 
 function program(): Command {
   const p = new Command('upscale').exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
-  for (const register of [registerStatus, registerExport, registerPause, registerResume, registerRetry, registerCancel]) register(p);
+  for (const register of [registerStatus, registerExport, registerPause, registerResume, registerRetry, registerCancel, registerWorker]) register(p);
   return p;
 }
 
@@ -32,6 +34,13 @@ describe('flags of the operator commands', () => {
     );
     expect(await usageError('export', '--format', 'csv')).toBe('--batch is missing: run `upscale export --batch ID` (`upscale status` lists batches)');
     expect(await usageError('export', '--batch', 'b1', '--out', ' ')).toContain('--out is empty');
+    // the trial's export to a folder that does not exist printed a raw ENOENT and exited 1
+    expect(await usageError('export', '--batch', 'b1', '--format', 'csv', '--out', '/nonexistent/dir/x.csv')).toBe(
+      '--out "/nonexistent/dir/x.csv": the folder /nonexistent/dir does not exist; create it first',
+    );
+    expect(await usageError('export', '--batch', 'b1', '--out', tmpdir())).toBe(`--out "${tmpdir()}" is a folder; give a file name in it`);
+    // an empty lane list is refused, not read as "the default lanes"
+    expect(await usageError('worker', '--lanes', '')).toContain('--lanes is empty');
     expect(await usageError('retry')).toContain('upscale retry --batch ID');
     expect(await usageError('cancel', '--batch', 'no spaces please')).toMatch(/^--batch: batch id "no spaces please" must be/);
     expect(await usageError('pause', '--lanes', 'submit,nope')).toContain('--lanes: unknown lane "nope"; the lanes are submit, poll, download');

@@ -4,6 +4,8 @@
  * when complete, so a partial file never appears under FILE. `--bom` starts a CSV with a UTF-8 byte order mark,
  * for Excel.
  */
+import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../../results/export.js';
@@ -16,6 +18,14 @@ function parseFormat(text: string): ExportFormat {
     throw new UsageError(`--format: unknown format "${text}"; use one of ${EXPORT_FORMATS.join(', ')} (for example --format csv)`);
   }
   return f as ExportFormat;
+}
+
+/** A usable `--out`: not empty, not a folder, in a folder that exists. Throws UsageError naming the reason. */
+export function checkOutFile(out: string): void {
+  if (out.trim() === '') throw new UsageError('--out is empty; give a file name, or leave it out to write to standard output');
+  if (statSync(out, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--out "${out}" is a folder; give a file name in it`);
+  const folder = dirname(resolve(out));
+  if (!statSync(folder, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--out "${out}": the folder ${folder} does not exist; create it first`);
 }
 
 export function register(program: Command): void {
@@ -31,7 +41,7 @@ export function register(program: Command): void {
       const format = parseFormat(opts.format);
       const bom = opts.bom ?? false;
       if (bom && format !== 'csv') throw new UsageError('--bom is for --format csv (a byte order mark is what Excel needs to read a CSV as UTF-8; JSON Lines has none)');
-      if (opts.out !== undefined && opts.out.trim() === '') throw new UsageError('--out is empty; give a file name, or leave it out to write to standard output');
+      if (opts.out !== undefined) checkOutFile(opts.out);
       const config = loadConfig();
       // The record store (Redis) loads only when this command runs.
       const { runExport } = await import('../run/export.js');

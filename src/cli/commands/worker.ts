@@ -30,9 +30,10 @@ export function register(program: Command): void {
     .option('--lanes <list>', `comma list of lanes (${LANES.join(', ')}); default submit,poll (+download with OUTPUT_URL or OUTPUT_DIR)`)
     .option('--concurrency <n>', 'jobs in flight per lane in this process', '16')
     .action(async (opts: { lanes?: string; concurrency: string }) => {
-      const config = loadConfig();
+      // The flags first: a bad one is named whatever the environment holds.
       const concurrency = parsePositiveInt('--concurrency', opts.concurrency);
-      const lanes = opts.lanes ? parseLanes(opts.lanes) : undefined;
+      const lanes = opts.lanes !== undefined ? parseLanes(opts.lanes) : undefined;
+      const config = loadConfig();
       // The lanes (BullMQ, sharp, the kie.ai client) load only when this command runs.
       const { runWorker } = await import('../run/worker.js');
       await runWorker(config, { lanes, concurrency, exitMarginMs: EXIT_MARGIN_MS });
