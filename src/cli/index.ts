@@ -11,7 +11,7 @@ import './worker-heap.js';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../config/index.js';
+import { ConfigError, redactUserinfo } from '../config/index.js';
 import { registerCommands } from './commands/index.js';
 
 export function buildProgram(): Command {
@@ -44,9 +44,20 @@ export async function main(argv: string[] = process.argv): Promise<void> {
       process.exitCode = 2;
       return;
     }
-    console.error(`upscale: ${e instanceof Error ? e.message : String(e)}`);
+    console.error(`upscale: ${redisUnreachable(e) ?? (e instanceof Error ? e.message : String(e))}`);
     process.exitCode = 1;
   }
+}
+
+/**
+ * What to say when a one-shot command gave up on Redis (ioredis' MaxRetriesPerRequestError: its commands fail after
+ * 3 tries, src/queue/connection.ts): where it looked (REDIS_URL without its password, or REDIS_CLUSTER_NODES) and
+ * what to do. Null for any other error.
+ */
+export function redisUnreachable(e: unknown, env: NodeJS.ProcessEnv = process.env): string | null {
+  if ((e as { name?: unknown } | null)?.name !== 'MaxRetriesPerRequestError') return null;
+  const where = env.REDIS_CLUSTER_NODES ? `the Redis Cluster at ${env.REDIS_CLUSTER_NODES}` : `Redis at ${redactUserinfo(env.REDIS_URL ?? 'redis://127.0.0.1:6379')}`;
+  return `${where} did not answer (3 tries); start it, or point REDIS_URL (or REDIS_CLUSTER_NODES) at a running one`;
 }
 
 /** True when this file is the program being run (`tsx src/cli/index.ts`), not imported (tests, bin/upscale.js). */

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { buildProgram, main } from '../../src/cli/index.js';
+import { MaxRetriesPerRequestError } from 'ioredis/built/errors/index.js';
+import { buildProgram, main, redisUnreachable } from '../../src/cli/index.js';
 
 describe('upscale CLI', () => {
   afterEach(() => {
@@ -39,5 +40,17 @@ describe('upscale CLI', () => {
     vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     await main(['node', 'upscale', '--help']);
     expect(process.exitCode).toBe(0);
+  });
+});
+
+describe('a Redis that does not answer', () => {
+  it('is named, without its password, with what to do (was ioredis\' "Reached the max retries per request limit")', () => {
+    const given = new MaxRetriesPerRequestError(3);
+    expect(redisUnreachable(given, { REDIS_URL: 'redis://u:secret@127.0.0.1:6399' })).toBe(
+      'Redis at redis://***@127.0.0.1:6399 did not answer (3 tries); start it, or point REDIS_URL (or REDIS_CLUSTER_NODES) at a running one',
+    );
+    expect(redisUnreachable(given, {})).toMatch(/^Redis at redis:\/\/127\.0\.0\.1:6379 did not answer/);
+    expect(redisUnreachable(given, { REDIS_CLUSTER_NODES: 'a:7000,b:7001' })).toMatch(/^the Redis Cluster at a:7000,b:7001 did not answer/);
+    expect(redisUnreachable(new Error('no batch named x'), {})).toBeNull();
   });
 });
