@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { STATES, TERMINAL_STATES, parseRecord, type RecordState, type ResultRecord } from './record.js';
-import { INDEX_LUA } from './index-lua.js';
+import { FAIL_CODE_LUA, INDEX_LUA } from './index-lua.js';
 import { runScript } from './scripts.js';
 import type { ResultStore } from './store.js';
 
@@ -75,6 +75,7 @@ export function searchTerms(search: string | undefined): { prefix: string; conta
  * (kept under the same temp suffix across calls) and names where the next call goes on.
  */
 const QUERY = `
+${FAIL_CODE_LUA}
 local IX, REC = ARGV[1], KEYS[1]
 local sort, state, failCode, group = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local prefix, contains = ARGV[7], ARGV[8]
@@ -95,11 +96,8 @@ local function otherOfCode(code)
   temps[#temps + 1] = kept
   local members = redis.call('ZRANGE', IX .. 'g:other', 0, -1, 'WITHSCORES')
   for i = 1, #members, 2 do
-    local json = redis.call('HGET', KEYS[1], members[i])
-    local rec = json and cjson.decode(json)
-    local st = rec and rec['state']
-    local c = rec and (type(rec['failCode']) == 'string' and rec['failCode'] or st)
-    if c == code then redis.call('ZADD', kept, members[i + 1], members[i]) end
+    local json = redis.call('HGET', REC, members[i])
+    if json and ixCode(cjson.decode(json)) == code then redis.call('ZADD', kept, members[i + 1], members[i]) end
   end
   return kept
 end

@@ -37,11 +37,19 @@ export const MAX_MINUTES = 4320;
  * Lua functions shared by the scripts. They expect `IX` (the index base) and `TTL` (retention, ms) set by the
  * script, and define `ixApply(jobId, oldRec|nil, newRec|nil, now|nil)` (`now` nil: a rebuild, no minute counted).
  */
+/**
+ * The code a failure is grouped and filtered by: its failCode, else its state (`timed_out` without one). Lua for the
+ * index scripts and the query (batch-query.ts), which defines `ixStr` and `ixCode(rec)`.
+ */
+export const FAIL_CODE_LUA = `
+local function ixStr(v) if type(v) == 'string' then return v end return nil end
+local function ixCode(rec) return ixStr(rec['failCode']) or rec['state'] end
+`;
+
 export const INDEX_LUA = `
 local IX_TERMINAL = { ${TERMINAL_STATES.map((s) => `${s} = true`).join(', ')} }
 local IX_STATES = { ${STATES.map((s) => `'${s}'`).join(', ')} }
-local function ixStr(v) if type(v) == 'string' then return v end return nil end
-local function ixHexId(h)
+${FAIL_CODE_LUA}local function ixHexId(h)
   if #h >= 8 and string.find(h, '%d') and string.find(h, '%a') then return '<id>' end
   return nil
 end
@@ -67,8 +75,7 @@ local function ixPattern(msg)
 end
 local function ixGroupId(code, text) return string.sub(redis.sha1hex(code .. '\\n' .. text), 1, 12) end
 local function ixGroup(rec)
-  local st = rec['state']
-  local code = ixStr(rec['failCode']) or st
+  local code = ixCode(rec)
   local msg = ixStr(rec['failMsg']) or ''
   local pattern = ixPattern(msg)
   local gid = ixGroupId(code, pattern)
@@ -85,8 +92,7 @@ end
 -- Group keys an image of this record may sit in besides its current one: 'other', and the group of the exact reason
 -- that batches indexed before reasons were normalised used (so an image leaves its old group when it moves on).
 local function ixOldGroupKeys(rec)
-  local st = rec['state']
-  local code = ixStr(rec['failCode']) or st
+  local code = ixCode(rec)
   return { IX .. 'g:other', IX .. 'g:' .. ixGroupId(code, string.sub(ixStr(rec['failMsg']) or '', 1, ${MAX_REASON_CHARS})) }
 end
 local function ixMemberships(jobId, rec)
