@@ -6,8 +6,8 @@
  * imported by the action only when the command runs, so no process loads another command's dependencies
  * (`upscale worker` neither the producer nor the server; `upscale status` not the lanes).
  */
-// First: it decides V8's young generation size before anything else allocates.
-import './worker-heap.js';
+// First: it sets how V8 sizes the heap (worker, enqueue) before anything else allocates.
+import './heap.js';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';

@@ -5,7 +5,6 @@
 import type { Config } from '../../config/index.js';
 import type { Lane } from '../../queue/names.js';
 import { createRuntime } from '../../runtime.js';
-import { startHeapTrim } from '../../worker/heap-trim.js';
 import { defaultLanes, startWorkers } from '../../worker/index.js';
 import { checkEvictionPolicy } from '../../worker/preflight-redis.js';
 import { untilStopped } from '../until-stopped.js';
@@ -29,14 +28,12 @@ export async function runWorker(config: Config, o: WorkerRun): Promise<void> {
   }
   await checkEvictionPolicy(rt.redis, rt.log);
   const handle = await startWorkers(rt, { lanes, concurrency: o.concurrency });
-  const stopTrim = startHeapTrim();
   const timeoutMs = config.shutdownTimeoutMs;
   // The promise kept whatever Redis or the network do: exit 0 by SHUTDOWN_TIMEOUT + EXIT_MARGIN_MS.
   await untilStopped(rt.log, {
     deadlineMs: timeoutMs + o.exitMarginMs,
     late: { fields: { timeoutMs }, message: 'shutdown took too long; exiting (unfinished jobs are taken over when their locks expire)' },
     close: async (signal) => {
-      stopTrim();
       rt.log.info({ signal, timeoutMs }, 'draining: no new job starts; running ones may finish until the deadline');
       await handle
         .close(timeoutMs)
