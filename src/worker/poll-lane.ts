@@ -49,18 +49,21 @@ export function pollProcessor(ctx: LaneContext) {
     if (info.resultProblem) return finish(data, 'failed', { failCode: 'BAD_RESULT', failMsg: `task succeeded but ${info.resultProblem}`, creditsConsumed: info.creditsConsumed });
     // kie's own create → complete time (ms); its `costTime` is whole seconds live, so it is only kept as kieCostTime.
     const took = info.costTimeMs ?? Date.now() - data.submittedAt;
-    await schedule.recordDuration(data.model, took);
     counters.observe('upscale_task_duration_seconds', took / 1000, DURATION_BUCKETS_S, { model: data.model });
     if (info.creditsConsumed) counters.inc('upscale_credits_consumed_total', { model: data.model }, info.creditsConsumed);
-    // With OUTPUT_URL / OUTPUT_DIR the download is pending in the same write, so the batch cannot look finished in between.
-    const result = await finish(data, 'succeeded', {
-      resultUrls: info.resultUrls,
-      creditsConsumed: info.creditsConsumed,
-      costTimeMs: info.costTimeMs,
-      ...(config.output ? { download: 'pending' as const } : {}),
-      kieCostTime: info.kieCostTime,
-      kieState: info.rawState,
-    });
+    // The sample and the record are independent: one write to Redis. With OUTPUT_URL / OUTPUT_DIR the download is
+    // pending in the record's write, so the batch cannot look finished in between.
+    const [, result] = await Promise.all([
+      schedule.recordDuration(data.model, took),
+      finish(data, 'succeeded', {
+        resultUrls: info.resultUrls,
+        creditsConsumed: info.creditsConsumed,
+        costTimeMs: info.costTimeMs,
+        ...(config.output ? { download: 'pending' as const } : {}),
+        kieCostTime: info.kieCostTime,
+        kieState: info.rawState,
+      }),
+    ]);
     if (config.output) {
       const download: DownloadJobData = { jobId: data.jobId, batchId: data.batchId, generation: data.generation, resultUrls: info.resultUrls };
       await queues.download.add('download', download, { jobId: downloadJobId(data.jobId, data.generation) });

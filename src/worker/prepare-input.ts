@@ -81,17 +81,9 @@ export function createPrepareInput(rt: Runtime, options: PrepareOptions = {}): P
   const now = options.now ?? Date.now;
   const preflightOptions: PreflightOptions = { ...options.preflight, allowPrivate: config.allowPrivateUrls };
 
-  /**
-   * Pre-flight facts of the image: kept ones for a URL or a still-fresh upload, else checked now (a local file is
-   * read again, so one that vanished since the last run is caught before an upload is attempted).
-   */
-  async function check(data: SubmitJobData, remote: boolean, fresh: boolean, signal?: AbortSignal): Promise<{ facts: ImageFacts } | PreparedInput> {
-    if (remote || fresh) {
-      const kept = await getInputFacts(rt, data.batchId, data.jobId);
-      if (kept) return { facts: kept };
-    }
+  /** Pre-flight facts of the image, checked now (a local file is read again, so one that vanished since the last run is caught before an upload is attempted). */
+  async function check(data: SubmitJobData, remote: boolean, allowAnimated: boolean, signal?: AbortSignal): Promise<{ facts: ImageFacts } | PreparedInput> {
     const target = remote ? { url: data.input } : { path: localPath(data.input) };
-    const allowAnimated = await allowsAnimated(rt, data.batchId);
     const result = await preflight(target, data.model, data.factor, { ...preflightOptions, allowAnimated, ...(signal ? { signal } : {}) });
     // An aborted fetch says nothing about the image: the caller (the submit lane) gives the job back.
     if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
@@ -102,14 +94,17 @@ export function createPrepareInput(rt: Runtime, options: PrepareOptions = {}): P
       return { ok: false, state: 'failed', failCode, failMsg: result.reason };
     }
     const key = inputFactsKey(rt, data.batchId);
-    await rt.redis.multi().hset(key, data.jobId, JSON.stringify(result.facts)).pexpire(key, rt.store.retentionMs).exec();
     const f = result.facts;
-    await rt.store.transition(data.batchId, data.jobId, {
-      inputWidth: f.displayWidth ?? f.width,
-      inputHeight: f.displayHeight ?? f.height,
-      inputOrientation: f.orientation ?? null,
-    });
-    return { facts: result.facts };
+    // Two keys, no order between them: one write to Redis.
+    await Promise.all([
+      rt.redis.multi().hset(key, data.jobId, JSON.stringify(f)).pexpire(key, rt.store.retentionMs).exec(),
+      rt.store.transition(data.batchId, data.jobId, {
+        inputWidth: f.displayWidth ?? f.width,
+        inputHeight: f.displayHeight ?? f.height,
+        inputOrientation: f.orientation ?? null,
+      }),
+    ]);
+    return { facts: f };
   }
 
   async function upload(data: SubmitJobData, signal?: AbortSignal): Promise<PreparedInput> {
@@ -128,14 +123,20 @@ export function createPrepareInput(rt: Runtime, options: PrepareOptions = {}): P
   }
 
   return async (data, signal) => {
-    // The batch's completion window closed: nothing more is sent for it.
-    const closed = await deadlineRefusal(rt, data.batchId, now());
-    if (closed) return { ok: false, state: 'expired', ...closed };
     const remote = isRemoteUrl(data.input);
+    const fresh = !remote && data.uploadedUrl !== undefined && data.uploadedAt !== undefined && now() - data.uploadedAt < config.uploadLifetimeMs;
+    // Three reads, one round trip: the batch's completion window, the facts kept for a URL or a still-fresh upload,
+    // and the batch's input policy (needed only when no facts are kept).
+    const [closed, kept, allowAnimated] = await Promise.all([
+      deadlineRefusal(rt, data.batchId, now()),
+      remote || fresh ? getInputFacts(rt, data.batchId, data.jobId) : null,
+      allowsAnimated(rt, data.batchId),
+    ]);
+    // The batch's completion window closed: nothing more is sent for it.
+    if (closed) return { ok: false, state: 'expired', ...closed };
     const expired = remote ? expiryProblem(data.input, now()) : null;
     if (expired !== null) return { ok: false, state: 'failed', failCode: 'expired', failMsg: expired };
-    const fresh = !remote && data.uploadedUrl !== undefined && data.uploadedAt !== undefined && now() - data.uploadedAt < config.uploadLifetimeMs;
-    const checked = await check(data, remote, fresh, signal);
+    const checked = kept ? { facts: kept } : await check(data, remote, allowAnimated, signal);
     if ('ok' in checked) return checked;
     const price = priceOf(config.priceTable, data.model, data.factor, checked.facts);
     const reservation = await reserveCredits(rt, data.batchId, data.jobId, price.credits);

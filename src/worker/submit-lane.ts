@@ -235,9 +235,8 @@ export function submitProcessor(ctx: LaneContext) {
     const checkpoint = { ...rest, taskId, submittedAt };
     await job.updateData(checkpoint);
     crashPoint('after-checkpoint');
-    await answeredForRunway(rt, data.jobId);
-    await Promise.all([signals.answered(), pass.answered(), forgetInputFacts(rt, data.batchId, data.jobId)]);
-    await breaker.reset();
+    // Independent of each other: sent together (one write to Redis).
+    await Promise.all([answeredForRunway(rt, data.jobId), signals.answered(), pass.answered(), forgetInputFacts(rt, data.batchId, data.jobId), breaker.reset()]);
     if (gate.probe) await liftPause(ctx, 'submit', `the probe image was accepted (was ${gate.reason.code}: ${gate.reason.message})`);
     return followAndReturn(job, checkpoint);
   };

@@ -1,7 +1,8 @@
+import type * as V8 from 'node:v8';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 const setFlagsFromString = vi.fn();
-vi.mock('node:v8', async (importOriginal) => ({ ...(await importOriginal<typeof import('node:v8')>()), setFlagsFromString }));
+vi.mock('node:v8', async (importOriginal) => ({ ...(await importOriginal<typeof V8>()), setFlagsFromString }));
 
 const { applyHeapFlags, HEAP_FLAGS } = await import('../../src/cli/heap.js');
 
