@@ -30,12 +30,21 @@ export const HEAP_FLAGS: Readonly<Record<string, { growingPercent: number; small
   enqueue: { growingPercent: 100, smallYoungGeneration: false },
 };
 
-/** Sets the V8 flags of `command` (nothing for a command without an entry). */
-export function applyHeapFlags(command: string | undefined): void {
+/** Whether node's command line (`execArgv`) sets V8 flag `name` itself (V8 reads `-` and `_` alike). */
+function givenOnCommandLine(execArgv: readonly string[], name: string): boolean {
+  const wanted = name.replace(/_/g, '-');
+  return execArgv.some((a) => a.replace(/_/g, '-').split('=')[0] === wanted);
+}
+
+/**
+ * Sets the V8 flags of `command` (nothing for a command without an entry), except any that node's own command line
+ * already sets (`node --heap-growing-percent=80 bin/upscale.js worker`): the operator's value stands.
+ */
+export function applyHeapFlags(command: string | undefined, execArgv: readonly string[] = process.execArgv): void {
   const flags = command !== undefined && Object.hasOwn(HEAP_FLAGS, command) ? HEAP_FLAGS[command] : undefined;
   if (!flags) return;
-  setFlagsFromString(`--heap-growing-percent=${flags.growingPercent}`);
-  if (flags.smallYoungGeneration) setFlagsFromString('--semi-space-growth-factor=1');
+  if (!givenOnCommandLine(execArgv, '--heap-growing-percent')) setFlagsFromString(`--heap-growing-percent=${flags.growingPercent}`);
+  if (flags.smallYoungGeneration && !givenOnCommandLine(execArgv, '--semi-space-growth-factor')) setFlagsFromString('--semi-space-growth-factor=1');
 }
 
 applyHeapFlags(process.argv[2]);

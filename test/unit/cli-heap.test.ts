@@ -19,6 +19,17 @@ describe('V8 heap flags per command (src/cli/heap.ts)', () => {
     expect(setFlagsFromString.mock.calls).toEqual([['--heap-growing-percent=100']]);
   });
 
+  it("a flag node's command line sets is left to it, in either spelling", () => {
+    applyHeapFlags('worker', ['--heap_growing_percent=80']);
+    expect(setFlagsFromString.mock.calls).toEqual([['--semi-space-growth-factor=1']]);
+    setFlagsFromString.mockClear();
+    applyHeapFlags('worker', ['--semi-space-growth-factor=2', '--heap-growing-percent=20']);
+    expect(setFlagsFromString).not.toHaveBeenCalled();
+    setFlagsFromString.mockClear();
+    applyHeapFlags('worker', ['--heap-growing-percentile=1', '--enable-source-maps']);
+    expect(setFlagsFromString).toHaveBeenCalledTimes(2);
+  });
+
   it.each([['status'], ['serve'], ['sim'], ['constructor'], ['__proto__'], [undefined]])('%s keeps V8 defaults', (command) => {
     applyHeapFlags(command);
     expect(setFlagsFromString).not.toHaveBeenCalled();
