@@ -30,8 +30,20 @@ export interface DashboardOptions {
 
 export { BOARD_PATH };
 
-/** The batch pages and JSON documents people open by URL; each also answers with a trailing slash (a redirect). */
-export const BATCH_PAGES: readonly string[] = ['/dashboard/batches', '/dashboard/batches/:id', '/api/batches', '/api/batches/:id'];
+/**
+ * The batch pages and documents people open by URL (HTML, JSON, the export); each also answers with a trailing slash
+ * (a redirect). Every GET route under `/dashboard/batches` and `/api/batches` but the thumbnails is one
+ * (test/integration/server-links.test.ts checks the routes registered against this list).
+ */
+export const BATCH_PAGES: readonly string[] = [
+  '/dashboard/batches',
+  '/dashboard/batches/:id',
+  '/dashboard/batches/:id/compare/:jobId',
+  '/api/batches',
+  '/api/batches/:id',
+  '/api/batches/:id/records',
+  '/api/batches/:id/export',
+];
 
 const DESCRIPTIONS: Record<Lane, string> = {
   submit: 'createTask under the account budget; a job per image and generation',

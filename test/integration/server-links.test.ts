@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { THUMB_FILES, thumbPath } from '../../src/results/thumbs.js';
+import { routesOf } from '../../src/server/access.js';
 import { imageId, startBench, type Bench } from './server-fixtures.js';
 
 const BATCH = 'links-batch';
@@ -99,6 +100,22 @@ for (const prefix of ['', '/ops']) {
         expect(res.statusCode, `${typed}: ${res.body.slice(0, 100)}`).toBe(302);
         expect(res.headers.location, typed).toBe(`${prefix}${target}`);
         expect((await get(target as string)).statusCode, target).toBe(200);
+      }
+    });
+
+    it('every GET route under /dashboard/batches and /api/batches but the thumbnails, typed with a trailing slash, redirects to it (query kept)', async () => {
+      const params: Record<string, string> = { id: BATCH, jobId: imageId(4000) };
+      const routes = routesOf(b.app)
+        .filter((r) => r.method === 'GET' && /^\/(dashboard|api)\/batches/.test(r.url) && !r.url.endsWith('/') && !r.url.includes('/thumbs/'))
+        .map((r) => r.url);
+      // The trial's sample (a JSON API typed with a slash answered 404) and the comparison page among them.
+      expect(routes).toEqual(expect.arrayContaining(['/api/batches/:id/records', '/api/batches/:id/export', '/dashboard/batches/:id/compare/:jobId']));
+      for (const route of routes) {
+        const path = route.replace(/:([A-Za-z]+)/g, (_, name: string) => encodeURIComponent(params[name] ?? name));
+        const res = await get(`${path}/?state=succeeded`);
+        expect(res.statusCode, `${route}/: ${res.body.slice(0, 100)}`).toBe(302);
+        expect(res.headers.location, route).toBe(`${prefix}${path}?state=succeeded`);
+        expect((await get(`${path}?state=succeeded`)).statusCode, path).toBe(200);
       }
     });
 
