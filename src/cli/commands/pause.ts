@@ -9,9 +9,12 @@ import { LANES, type Lane } from '../../queue/names.js';
 import { UsageError } from '../usage-error.js';
 import { requireBatchOption } from './retry.js';
 
-/** Parses `submit,poll` into lanes; an unknown or empty name is a UsageError naming `--lanes`. */
-export function parseLanes(text: string): Lane[] {
-  const names = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+/**
+ * Parses `--lanes` into lanes: one comma list, or the lists of a repeated flag (`--lanes submit --lanes poll`, from
+ * {@link collectLanes}) taken together. An unknown or empty name is a UsageError naming `--lanes`.
+ */
+export function parseLanes(text: string | readonly string[]): Lane[] {
+  const names = (typeof text === 'string' ? [text] : text).flatMap((t) => t.split(',')).map((s) => s.trim()).filter((s) => s !== '');
   if (names.length === 0) throw new UsageError(`--lanes is empty; give one or more of ${LANES.join(', ')} (comma-separated)`);
   for (const n of names) {
     if (!(LANES as readonly string[]).includes(n)) {
@@ -21,14 +24,23 @@ export function parseLanes(text: string): Lane[] {
   return [...new Set(names)] as Lane[];
 }
 
+/**
+ * commander's parser of a repeatable `--lanes`: every value given is kept (commander otherwise keeps the last one,
+ * so `--lanes submit --lanes poll` ran the poll lane alone). The default, a string, is replaced by the first value
+ * given, which starts the list.
+ */
+export function collectLanes(value: string, previous: string | string[] | undefined): string[] {
+  return Array.isArray(previous) ? [...previous, value] : [value];
+}
+
 export function register(program: Command): void {
   program
     .command('pause')
     .description('Pause lanes for every worker (default: submit, which stops spending); `upscale resume` continues')
-    .option('--lanes <list>', `comma-separated lanes to pause (${LANES.join(', ')})`, 'submit')
+    .option('--lanes <list>', `comma-separated lanes to pause (${LANES.join(', ')}); repeatable`, collectLanes, 'submit')
     .option('--batch <id>', 'pause only this batch: its waiting images hold, other batches take the whole budget')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { lanes: string; batch?: string; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { lanes: string | string[]; batch?: string; json?: boolean }, cmd: Command) => {
       if (opts.batch !== undefined) return pauseOneBatch(cmd, opts);
       const lanes = parseLanes(opts.lanes);
       const config = loadConfig();

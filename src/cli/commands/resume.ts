@@ -5,16 +5,16 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
 import { LANES } from '../../queue/names.js';
-import { checkBatchOrLanes, parseLanes } from './pause.js';
+import { checkBatchOrLanes, collectLanes, parseLanes } from './pause.js';
 
 export function register(program: Command): void {
   program
     .command('resume')
     .description('Resume paused lanes (after `upscale pause`, or a 401/402 pause once the key or credits are fixed)')
-    .option('--lanes <list>', `comma-separated lanes to resume (${LANES.join(', ')})`, LANES.join(','))
+    .option('--lanes <list>', `comma-separated lanes to resume (${LANES.join(', ')}); repeatable`, collectLanes, LANES.join(','))
     .option('--batch <id>', 'resume only this paused batch (`upscale pause --batch ID`)')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { lanes: string; batch?: string; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { lanes: string | string[]; batch?: string; json?: boolean }, cmd: Command) => {
       // The control functions (BullMQ, the record store) load only when this command runs.
       if (opts.batch !== undefined) {
         const batchId = checkBatchOrLanes('resume', cmd, opts.batch);
