@@ -34,10 +34,6 @@ export const MAX_TERM_CHARS = 64;
 export const MAX_MINUTES = 4320;
 
 /**
- * Lua functions shared by the scripts. They expect `IX` (the index base) and `TTL` (retention, ms) set by the
- * script, and define `ixApply(jobId, oldRec|nil, newRec|nil, now|nil)` (`now` nil: a rebuild, no minute counted).
- */
-/**
  * The code a failure is grouped and filtered by: its failCode, else its state (`timed_out` without one). Lua for the
  * index scripts and the query (batch-query.ts), which defines `ixStr` and `ixCode(rec)`.
  */
@@ -46,6 +42,10 @@ local function ixStr(v) if type(v) == 'string' then return v end return nil end
 local function ixCode(rec) return ixStr(rec['failCode']) or rec['state'] end
 `;
 
+/**
+ * Lua functions shared by the scripts. They expect `IX` (the index base) and `TTL` (retention, ms) set by the
+ * script, and define `ixApply(jobId, oldRec|nil, newRec|nil, now|nil)` (`now` nil: a rebuild, no minute counted).
+ */
 export const INDEX_LUA = `
 local IX_TERMINAL = { ${TERMINAL_STATES.map((s) => `${s} = true`).join(', ')} }
 local IX_STATES = { ${STATES.map((s) => `'${s}'`).join(', ')} }
