@@ -60,36 +60,26 @@ describe('flags of the operator commands', () => {
   });
 
   it('a repeated --lanes adds lanes, for worker, pause and resume (commander kept only the last: `--lanes submit --lanes poll` ran poll alone)', async () => {
-    const seen: Record<string, unknown> = {};
-    const p = new Command('upscale').exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
-    for (const register of [registerPause, registerResume, registerWorker]) register(p);
-    // The actions would need Redis: read the parsed flags instead, as the actions receive them.
+    // The actions would need Redis: each records the lanes it would act on instead, parsed as the actions parse them.
+    const p = program();
+    const seen: Record<string, { lanes: unknown; source: unknown }> = {};
     for (const name of ['pause', 'resume', 'worker']) {
       const cmd = p.commands.find((c) => c.name() === name) as Command;
       cmd.action((opts: { lanes?: string | string[] }, c: Command) => {
         seen[name] = { lanes: opts.lanes === undefined ? undefined : parseLanes(opts.lanes), source: c.getOptionValueSource('lanes') };
       });
     }
-    await p.parseAsync(['worker', '--lanes', 'submit', '--lanes', 'poll'], { from: 'user' });
-    await p.parseAsync(['pause', '--lanes', 'submit', '--lanes', 'poll,download'], { from: 'user' });
-    await p.parseAsync(['resume', '--lanes', 'download', '--lanes', 'download'], { from: 'user' });
-    expect(seen).toEqual({
-      worker: { lanes: ['submit', 'poll'], source: 'cli' },
-      pause: { lanes: ['submit', 'poll', 'download'], source: 'cli' },
-      resume: { lanes: ['download'], source: 'cli' },
-    });
-    // A single --lanes equal to the default, and no --lanes at all, keep their meaning.
-    const q = new Command('upscale').exitOverride();
-    registerPause(q);
-    registerResume(q);
-    registerWorker(q);
-    const got: Record<string, unknown> = {};
-    for (const c of q.commands) c.action((opts: { lanes?: string | string[] }) => void (got[c.name()] = opts.lanes === undefined ? undefined : parseLanes(opts.lanes)));
-    await q.parseAsync(['pause'], { from: 'user' });
-    await q.parseAsync(['resume'], { from: 'user' });
-    await q.parseAsync(['worker'], { from: 'user' });
-    expect(got).toEqual({ pause: ['submit'], resume: ['submit', 'poll', 'download'], worker: undefined });
-    await q.parseAsync(['pause', '--lanes', 'submit', '--lanes', 'poll'], { from: 'user' });
-    expect(got.pause).toEqual(['submit', 'poll']);
+    const lanesOf = async (...args: string[]) => {
+      await p.parseAsync(args, { from: 'user' });
+      return seen[args[0] as string];
+    };
+    expect(await lanesOf('worker', '--lanes', 'submit', '--lanes', 'poll')).toEqual({ lanes: ['submit', 'poll'], source: 'cli' });
+    expect(await lanesOf('pause', '--lanes', 'submit', '--lanes', 'poll,download')).toEqual({ lanes: ['submit', 'poll', 'download'], source: 'cli' });
+    expect(await lanesOf('resume', '--lanes', 'download', '--lanes', 'download')).toEqual({ lanes: ['download'], source: 'cli' });
+    // No --lanes keeps each command's default; a first value equal to the default is not added to it.
+    expect((await lanesOf('pause'))?.lanes).toEqual(['submit']);
+    expect((await lanesOf('resume'))?.lanes).toEqual(['submit', 'poll', 'download']);
+    expect((await lanesOf('worker'))?.lanes).toBeUndefined();
+    expect((await lanesOf('pause', '--lanes', 'submit', '--lanes', 'poll'))?.lanes).toEqual(['submit', 'poll']);
   });
 });
