@@ -3,12 +3,13 @@
  * `retry` and `cancel` stream a batch's records (HSCAN pages), so a 100k-image batch is never loaded at once.
  */
 import type { Job } from 'bullmq';
-import { fairShareOf, lookaheadFor } from '../queue/fair-share.js';
+import { fairShareOf, lookaheadFor, pausedBatchWarning } from '../queue/fair-share.js';
 import { submitJobId } from '../queue/identity.js';
 import type { SubmitJobData } from '../queue/job-data.js';
 import { laneStatus, type LaneStatusMap } from '../queue/lane-status.js';
 import { requireBatch } from '../results/export.js';
 import type { BatchSummary, RecordState, ResultRecord } from '../results/record.js';
+import { noEtaReason } from '../results/status-view.js';
 import type { Runtime } from '../runtime.js';
 import { pilotOutcome, type PilotOutcome } from '../batch/pilot.js';
 import { outboxSummary, type OutboxSummary } from '../notify/index.js';
@@ -51,6 +52,19 @@ export async function getStatus(rt: Runtime, options: { batchId?: string; now?: 
     getRunway(rt),
   ]);
   return { batches, lanes, notifications, credits, pilots };
+}
+
+/**
+ * Why images just put back into `batchId` (`images`: "the retried images", "the outputs to fetch again") will not
+ * move yet, in words for people, or null when they will: the batch is paused (`upscale resume --batch`), waits for
+ * its pilot's approval, or a lane they need is paused (the reasons `upscale status` gives for "no ETA").
+ */
+export async function heldBack(rt: Runtime, batchId: string, images: string): Promise<string | null> {
+  const [summary, lanes] = await Promise.all([rt.store.getSummary(batchId), laneStatus(rt)]);
+  if (!summary) return null;
+  if (summary.gate) return pausedBatchWarning(batchId, summary.gate, images);
+  const why = noEtaReason(summary, lanes);
+  return why === null ? null : `${images} of batch ${batchId} do not move yet: ${why}`;
 }
 
 /** Yields a batch's records (or those of `source`) in arrays of at most `size`. */

@@ -10,7 +10,7 @@
  */
 import { MODEL_NAMES, MODELS, resolveModel } from '../kie/models.js';
 import { checkBatchId, imageJobId, newBatchId, submitJobId } from '../queue/identity.js';
-import { fairShareOf, isPriority, lookaheadFor, PRIORITIES, type Priority } from '../queue/fair-share.js';
+import { fairShareOf, isPriority, lookaheadFor, pausedBatchWarning, PRIORITIES, type Priority } from '../queue/fair-share.js';
 import type { SubmitJobData } from '../queue/job-data.js';
 import type { NewImage } from '../results/store.js';
 import type { Runtime } from '../runtime.js';
@@ -254,9 +254,6 @@ export async function enqueueLines(
   warnings.sort((a, b) => a.line - b.line);
   // Read after the images are in: a pause written meanwhile holds them too.
   const gate = enqueued + duplicates > 0 ? await fair.gateOf(batchId) : null;
-  const batchPaused =
-    gate?.state === 'paused'
-      ? `batch ${batchId} is paused${gate.reason ? ` (${gate.reason})` : ''}: its new images hold until \`upscale resume --batch ${batchId}\``
-      : undefined;
+  const batchPaused = gate?.state === 'paused' ? pausedBatchWarning(batchId, gate, 'its new images') : undefined;
   return { batchId, enqueued, duplicates, rejected, warnings, ...(batchPaused === undefined ? {} : { batchPaused }) };
 }

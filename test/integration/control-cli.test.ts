@@ -1,6 +1,7 @@
 /** Smoke tests of `upscale status|pause|resume|retry|cancel` as separate processes, against real Redis. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
+import { pause, pauseBatch, resume } from '../../src/control/index.js';
 import { submitJobId } from '../../src/queue/identity.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { deletePrefix, freshPrefix, testRedisUrl, waitFor } from '../helpers/redis.js';
@@ -101,6 +102,34 @@ describe('upscale status / pause / resume / retry / cancel (CLI)', { timeout: 18
 
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('no batch named nope');
+  });
+
+  it('retry into a paused batch, or with a lane it needs paused, says the images will not move yet (stderr; batchWarnings in JSON)', async () => {
+    for (const [batch, n] of [['b-held', 11], ['b-lane', 12]] as const) {
+      await rt.store.createRecords(batch, [{ jobId: id(n), input: `https://img.test/${n}.png`, model: MODEL, factor: '2' }]);
+      await rt.store.transition(batch, id(n), { state: 'failed', failCode: '500', failMsg: 'server error' });
+    }
+    await pauseBatch(rt, 'b-held', { reason: 'checking the first outputs' });
+    await pause(rt, { lanes: ['poll'] });
+    try {
+      const [held, lane] = await Promise.all([runCli(['retry', '--batch', 'b-held'], env), runCli(['retry', '--batch', 'b-lane', '--json'], env)]);
+      expect(held.code).toBe(0);
+      expect(held.stdout).toContain('Retried 1 failed or timed-out image(s) of batch b-held');
+      expect(held.stderr.trim()).toBe('warning: batch b-held is paused (checking the first outputs): the retried images hold until `upscale resume --batch b-held`');
+      expect(lane.code).toBe(0);
+      expect(JSON.parse(lane.stdout)).toEqual({
+        batchId: 'b-lane',
+        retried: 1,
+        skipped: 0,
+        batchWarnings: ['the retried images of batch b-lane do not move yet: paused: poll lane (manual)'],
+      });
+    } finally {
+      await resume(rt, { lanes: ['poll'] });
+    }
+    // Nothing paused: no warning.
+    await rt.store.transition('b-lane', id(12), { state: 'failed', failCode: '500', failMsg: 'server error again' });
+    const free = await runCli(['retry', '--batch', 'b-lane', '--json'], env);
+    expect(JSON.parse(free.stdout)).toEqual({ batchId: 'b-lane', retried: 1, skipped: 0 });
   });
 
   it('status --watch prints a JSON line per tick until the batch is finished, and stops with 130 on SIGINT', async () => {

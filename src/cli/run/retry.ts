@@ -1,37 +1,47 @@
 /** What `upscale retry` runs once its flags are checked (src/cli/commands/retry.ts). Loaded only when it runs. */
 import type { Config } from '../../config/index.js';
-import { retry, retryDownloads } from '../../control/index.js';
+import { heldBack, retry, retryDownloads } from '../../control/index.js';
 import { createRuntime } from '../../runtime.js';
 
+/**
+ * Prints the result: JSON on one line (`batchWarnings` when the images will not move yet), or text, with a
+ * `warning:` line on stderr when the batch or a lane they need is paused (as `upscale enqueue` warns).
+ */
 export async function runRetry(config: Config, batchId: string, opts: { json?: boolean; downloads?: boolean }): Promise<void> {
   const rt = createRuntime(config);
+  const print = (result: object, text: string[], warning: string | null) => {
+    if (opts.json) {
+      console.log(JSON.stringify({ batchId, ...result, ...(warning === null ? {} : { batchWarnings: [warning] }) }));
+      return;
+    }
+    for (const line of text) console.log(line);
+    if (warning !== null) console.error(`warning: ${warning}`);
+  };
   try {
     if (opts.downloads) {
       const result = await retryDownloads(rt, batchId);
-      if (opts.json) {
-        console.log(JSON.stringify({ batchId, ...result }));
-        return;
-      }
-      console.log(
+      const warning = result.queued > 0 ? await heldBack(rt, batchId, 'the outputs to fetch again') : null;
+      print(result, [
         result.queued === 0
           ? `Nothing to fetch again in batch ${batchId}: no output is missing after a failed download.`
           : `Fetching ${result.queued} missing output(s) of batch ${batchId} again (a worker with the download lane does it).`,
-      );
+      ], warning);
       return;
     }
     const result = await retry(rt, batchId);
-    const missing = (await rt.store.getSummary(batchId))?.downloadsFailed ?? 0;
+    const [summary, warning] = await Promise.all([rt.store.getSummary(batchId), result.retried > 0 ? heldBack(rt, batchId, 'the retried images') : null]);
+    const missing = summary?.downloadsFailed ?? 0;
     const missingHint = missing > 0 ? ` ${missing} output(s) are missing after a failed download: \`upscale retry --batch ${batchId} --downloads\` fetches them again.` : '';
-    if (opts.json) {
-      console.log(JSON.stringify({ batchId, ...result }));
-      return;
-    }
-    console.log(
+    print(
+      result,
       result.retried === 0
-        ? `Nothing to retry in batch ${batchId}: no image is failed or timed out.${missingHint}`
-        : `Retried ${result.retried} failed or timed-out image(s) of batch ${batchId}; ${result.skipped} other(s) left as they were.`,
+        ? [`Nothing to retry in batch ${batchId}: no image is failed or timed out.${missingHint}`]
+        : [
+            `Retried ${result.retried} failed or timed-out image(s) of batch ${batchId}; ${result.skipped} other(s) left as they were.`,
+            `Follow them with \`upscale status --batch ${batchId} --watch\`.`,
+          ],
+      warning,
     );
-    if (result.retried > 0) console.log(`Follow them with \`upscale status --batch ${batchId} --watch\`.`);
   } finally {
     await rt.close();
   }
