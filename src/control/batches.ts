@@ -55,7 +55,7 @@ export async function getStatus(rt: Runtime, options: { batchId?: string; now?: 
 }
 
 /**
- * Why images just put back into `batchId` (`images`: "the retried images", "the outputs to fetch again") will not
+ * Why images just put back into `batchId` (`images`: "the retried images", "the missing outputs") will not
  * move yet, in words for people, or null when they will: the batch is paused (`upscale resume --batch`), waits for
  * its pilot's approval, or a lane they need is paused (the reasons `upscale status` gives for "no ETA").
  */

@@ -20,7 +20,7 @@ export async function runRetry(config: Config, batchId: string, opts: { json?: b
   try {
     if (opts.downloads) {
       const result = await retryDownloads(rt, batchId);
-      const warning = result.queued > 0 ? await heldBack(rt, batchId, 'the outputs to fetch again') : null;
+      const warning = result.queued > 0 ? await heldBack(rt, batchId, 'the missing outputs') : null;
       print(result, [
         result.queued === 0
           ? `Nothing to fetch again in batch ${batchId}: no output is missing after a failed download.`
