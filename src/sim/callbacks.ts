@@ -4,6 +4,7 @@
  * counted and never retried: polling stays the fallback.
  */
 import { createHmac } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Logger } from '../log.js';
 import type { FaultState } from './faults.js';
 import type { Rng } from './random.js';
@@ -39,7 +40,10 @@ export class CallbackSender {
   private inflight = new Set<Promise<void>>();
   private readonly abort = new AbortController();
 
-  constructor(private readonly deps: CallbackDeps) {}
+  constructor(private readonly deps: CallbackDeps) {
+    // Each delivery in flight listens to it (AbortSignal.any) until it ends: more than Node's 10 at once is normal.
+    setMaxListeners(0, this.abort.signal);
+  }
 
   /** Called once when `task` ends. */
   completed(task: SimTask): void {

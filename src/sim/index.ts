@@ -10,6 +10,7 @@
  * await sim.stop();
  * ```
  */
+import { setMaxListeners } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { CallbackSender } from './callbacks.js';
@@ -70,6 +71,8 @@ export async function startSimulator(options: SimOptions): Promise<Simulator> {
   const logger = options.logger ?? pino({ level: 'silent' });
   const rng = (name: string) => streamRng(opts.seed, name);
   const stopController = new AbortController();
+  // Every slow answer, input fetch and upload in flight listens to it until it ends: more than Node's 10 is normal.
+  setMaxListeners(0, stopController.signal);
   const files = await FileStore.create();
   const stats = new StatsCollector();
   const faults = new FaultState(opts.faults, rng('faults'));

@@ -9,6 +9,7 @@
  *   attempt (BullMQ's RateLimitError path, `job.moveToWait`) and resumes from its checkpoints in another worker or
  *   after a restart.
  */
+import { setMaxListeners } from 'node:events';
 import { Worker, type Job, type Processor } from 'bullmq';
 
 /** Thrown by a lane when the process stops mid-job; the job is given back, not failed. */
@@ -27,6 +28,13 @@ export function isStopError(e: unknown): boolean {
 export class Stopper {
   readonly #draining = new AbortController();
   readonly #aborted = new AbortController();
+
+  constructor() {
+    // Every call in flight (createTask, recordInfo, an input's fetch, an upload, a download) listens to these for its
+    // duration and stops listening when it ends; with 16 jobs per lane and three lanes, far more than Node's 10 are
+    // in flight at once, and its "Possible EventTarget memory leak detected" warning would be a false alarm.
+    setMaxListeners(0, this.#draining.signal, this.#aborted.signal);
+  }
 
   /** Fires when the drain begins: start nothing new. */
   get draining(): AbortSignal {
