@@ -57,10 +57,10 @@ export function isModelName(name: string): name is ModelName {
   return Object.hasOwn(MODELS, name);
 }
 
-/** The outcome of checking a model/factor pair: the normalised pair or a reason. */
+/** The outcome of checking a model/factor pair: the normalised pair, or a reason and which of the two it is about. */
 export type ModelChoice =
   | { ok: true; model: ModelName; factor: Factor | null }
-  | { ok: false; reason: string };
+  | { ok: false; field: 'model' | 'factor'; reason: string };
 
 /**
  * Checks a model name and an optional factor (number or string, as users write it) against the registry.
@@ -68,20 +68,20 @@ export type ModelChoice =
  */
 export function resolveModel(model: string | undefined, factor: string | number | undefined | null): ModelChoice {
   if (model === undefined || model.trim() === '') {
-    return { ok: false, reason: `no model given; use one of ${MODEL_NAMES.join(', ')}` };
+    return { ok: false, field: 'model', reason: `no model given; use one of ${MODEL_NAMES.join(', ')}` };
   }
   const name = model.trim();
-  if (!isModelName(name)) return { ok: false, reason: `unknown model "${name}"; use one of ${MODEL_NAMES.join(', ')}` };
+  if (!isModelName(name)) return { ok: false, field: 'model', reason: `unknown model "${name}"; use one of ${MODEL_NAMES.join(', ')}` };
   const spec = MODELS[name];
   const given = factor === undefined || factor === null ? '' : String(factor).trim();
   if (spec.factors.length === 0) {
-    if (given !== '') return { ok: false, reason: `${name} takes no factor (got ${given})` };
+    if (given !== '') return { ok: false, field: 'factor', reason: `${name} takes no factor (got ${given})` };
     return { ok: true, model: name, factor: null };
   }
   if (given === '') return { ok: true, model: name, factor: spec.defaultFactor };
   const normalised = /^\d+(\.0+)?$/.test(given) ? String(Number(given)) : given;
   if (!(spec.factors as readonly string[]).includes(normalised)) {
-    return { ok: false, reason: `factor ${given} is not one of ${spec.factors.join(', ')} for ${name}` };
+    return { ok: false, field: 'factor', reason: `factor ${given} is not one of ${spec.factors.join(', ')} for ${name}` };
   }
   return { ok: true, model: name, factor: normalised as Factor };
 }

@@ -56,7 +56,7 @@ export function checkEnqueueOptions(opts: EnqueueOptions = {}, defaultOutputName
   }
   if (opts.model !== undefined) {
     const choice = resolveModel(opts.model, opts.factor);
-    if (!choice.ok) throw new InputError(`model: ${choice.reason}`);
+    if (!choice.ok) throw new InputError(`${choice.field}: ${choice.reason}`);
   } else if (opts.factor !== undefined) {
     const withFactors = MODEL_NAMES.filter((m) => MODELS[m].factors.length > 0);
     const choices = withFactors.map((m) => resolveModel(m, opts.factor));

@@ -36,6 +36,19 @@ describe('upscale estimate', () => {
     expect(text.stderr).toMatch(/line 4: notaurl:x: unsupported scheme "notaurl:"/);
   });
 
+  it('a bad --model or --factor is a usage error naming its flag', async () => {
+    const file = join(dir, 'one.txt');
+    await writeFile(file, 'https://img.example.com/a.png\n');
+    const [factor, model] = await Promise.all([
+      runUpscale(['estimate', file, '--model', 'topaz/image-upscale', '--factor', '3']),
+      runUpscale(['estimate', file, '--model', 'nope']),
+    ]);
+    expect(factor.code).toBe(2);
+    expect(factor.stderr).toContain('upscale: --factor: factor 3 is not one of 1, 2, 4, 8 for topaz/image-upscale');
+    expect(model.code).toBe(2);
+    expect(model.stderr).toContain('upscale: --model: unknown model "nope"');
+  });
+
   it('--probe prices by the real size and counts out what would fail; --json', async () => {
     const urls = [`${sim.url}/sim/images/s-500x400.png`, `${sim.url}/sim/images/m-1500x900.webp`, `${sim.url}/sim/images/notimage.jpg`];
     const res = await runUpscale(['estimate', ...urls.flatMap((u) => ['--url', u]), '--model', 'topaz/image-upscale', '--factor', '4', '--probe', '--json'], { ALLOW_PRIVATE_URLS: 'true' });

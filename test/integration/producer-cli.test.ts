@@ -187,7 +187,11 @@ describe('upscale enqueue flags (in-process)', () => {
     );
     await expect(
       run('--url', 'https://a.example/1.png', '--model', 'recraft/crisp-upscale', '--factor', '4'),
-    ).rejects.toThrow(new UsageError('--model: recraft/crisp-upscale takes no factor (got 4)'));
+    ).rejects.toThrow(new UsageError('--factor: recraft/crisp-upscale takes no factor (got 4)'));
+    // A factor the model does not offer is the factor's fault, not the model's (a fresh user's run said --model).
+    await expect(run('--url', 'https://a.example/1.png', '--model', TOPAZ, '--factor', '3')).rejects.toThrow(
+      new UsageError('--factor: factor 3 is not one of 1, 2, 4, 8 for topaz/image-upscale'),
+    );
     await expect(run('--url', 'https://a.example/1.png', '--model', 'x')).rejects.toThrow(
       /^--model: unknown model "x"/,
     );

@@ -233,8 +233,9 @@ describe('checkEnqueueOptions', () => {
     expect(() => checkEnqueueOptions({ chunkSize: 0 })).toThrow(/chunk size 0/);
     expect(() => checkEnqueueOptions({ model: 'x' })).toThrow(/^model: unknown model "x"/);
     expect(() => checkEnqueueOptions({ model: 'recraft/crisp-upscale', factor: 2 })).toThrow(
-      'model: recraft/crisp-upscale takes no factor (got 2)',
+      'factor: recraft/crisp-upscale takes no factor (got 2)',
     );
+    expect(() => checkEnqueueOptions({ model: 'topaz/image-upscale', factor: 3 })).toThrow('factor: factor 3 is not one of 1, 2, 4, 8 for topaz/image-upscale');
     expect(() => checkEnqueueOptions({ factor: 3 })).toThrow(
       'factor: factor 3 is not one of 1, 2, 4, 8 for topaz/image-upscale',
     );

@@ -23,6 +23,12 @@ function fmt(n: number): string {
 export async function runEstimate(file: string | undefined, opts: EstimateCliOptions): Promise<void> {
   try {
     checkEnqueueOptions({ ...(opts.model === undefined ? {} : { model: opts.model }), ...(opts.factor === undefined ? {} : { factor: opts.factor }) });
+  } catch (e) {
+    // "model: …" / "factor: …": named by its flag, as enqueue does.
+    if (isInputError(e)) throw new UsageError(`--${(e as Error).message}`);
+    throw e;
+  }
+  try {
     if (file !== undefined && file !== '-') await checkInputFile(file);
   } catch (e) {
     if (isInputError(e)) throw new UsageError((e as Error).message);
