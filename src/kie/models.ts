@@ -62,13 +62,16 @@ export type ModelChoice =
   | { ok: true; model: ModelName; factor: Factor | null }
   | { ok: false; field: 'model' | 'factor'; reason: string };
 
+/** How `resolveModel` starts its refusal of an item that names no model (and was given no default). */
+export const NO_MODEL_GIVEN = 'no model given';
+
 /**
  * Checks a model name and an optional factor (number or string, as users write it) against the registry.
  * For topaz a missing factor means the default ("2"); recraft takes no factor at all.
  */
 export function resolveModel(model: string | undefined, factor: string | number | undefined | null): ModelChoice {
   if (model === undefined || model.trim() === '') {
-    return { ok: false, field: 'model', reason: `no model given; use one of ${MODEL_NAMES.join(', ')}` };
+    return { ok: false, field: 'model', reason: `${NO_MODEL_GIVEN}; use one of ${MODEL_NAMES.join(', ')}` };
   }
   const name = model.trim();
   if (!isModelName(name)) return { ok: false, field: 'model', reason: `unknown model "${name}"; use one of ${MODEL_NAMES.join(', ')}` };

@@ -40,8 +40,8 @@ describe('upscale estimate', () => {
     const file = join(dir, 'one.txt');
     await writeFile(file, 'https://img.example.com/a.png\n');
     const [factor, model] = await Promise.all([
-      runUpscale(['estimate', file, '--model', 'topaz/image-upscale', '--factor', '3']),
-      runUpscale(['estimate', file, '--model', 'nope']),
+      runUpscale(['estimate', file, '--model', 'topaz/image-upscale', '--factor', '3'], {}),
+      runUpscale(['estimate', file, '--model', 'nope'], {}),
     ]);
     expect(factor.code).toBe(2);
     expect(factor.stderr).toContain('upscale: --factor: factor 3 is not one of 1, 2, 4, 8 for topaz/image-upscale');

@@ -143,6 +143,28 @@ describe('upscale enqueue', () => {
     );
   });
 
+  it('nothing enqueued into a new batch: no batch id on stdout, the batch not created; a list naming no model at all is a usage error', async () => {
+    prefix = freshPrefix('cli');
+    const bad = await upscale(['-', '--format', 'csv'], 'url,model\nhttps://a.example/1.png,nope\n');
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toBe('');
+    const batchId = /^batch (\S+): /.exec(bad.stderr)?.[1] ?? '';
+    expect(bad.stderr).toBe(
+      `batch ${batchId}: 0 enqueued, 0 duplicates, 1 rejected; nothing enqueued, so batch ${batchId} was not created\n` +
+        'line 2: https://a.example/1.png: unknown model "nope"; use one of topaz/image-upscale, recraft/crisp-upscale\n',
+    );
+    expect(await withRuntime((rt) => rt.store.getSummary(batchId))).toBeNull();
+
+    // A fresh user's run: a plain list and no --model. Every line refused one by one, and an id printed for no batch.
+    const noModel = await upscale(['-'], 'https://a.example/1.png\nhttps://a.example/2.png\n');
+    expect(noModel.code).toBe(2);
+    expect(noModel.stdout).toBe('');
+    expect(noModel.stderr).toBe(
+      'upscale: --model is needed: none of the 2 image(s) names its own model (a CSV column or JSONL field `model` can); ' +
+        'use --model topaz/image-upscale or --model recraft/crisp-upscale\n',
+    );
+  });
+
   it('a usage error exits 2 with a fix-it message', async () => {
     prefix = freshPrefix('cli');
     const none = await upscale(['--model', TOPAZ]);

@@ -10,6 +10,7 @@ import {
   type EnqueueProgress,
   type ParsedLine,
 } from '../../producer/index.js';
+import { MODEL_NAMES, NO_MODEL_GIVEN } from '../../kie/models.js';
 import { DEFAULT_PRIORITY } from '../../queue/fair-share.js';
 import { checkBatchId, newBatchId } from '../../queue/identity.js';
 import { createRuntime } from '../../runtime.js';
@@ -167,6 +168,16 @@ export async function runEnqueue(file: string | undefined, opts: EnqueueCliOptio
     });
     progress?.clear();
     const { batchId, enqueued, duplicates, rejected, warnings: lineWarnings } = result;
+    const nothingIn = enqueued + duplicates === 0;
+    // Every line refused for want of a model: the flag is missing, not the lines at fault (a list of URLs names none).
+    if (nothingIn && rejected.length > 0 && options.model === undefined && rejected.every((r) => r.reason.startsWith(NO_MODEL_GIVEN))) {
+      throw new UsageError(
+        `--model is needed: none of the ${rejected.length} image(s) names its own model (a CSV column or JSONL field \`model\` can); ` +
+          `use --model ${MODEL_NAMES.join(' or --model ')}`,
+      );
+    }
+    // A new batch that got no image does not exist: its id is not printed as if it did.
+    const batchExists = !nothingIn || ((await rt.store.getSummary(batchId))?.total ?? 0) > 0;
     const pilotReleased = pilot === null ? null : await startPilot(rt, batchId, pilot);
     const warnings: string[] = result.batchPaused === undefined ? [] : [result.batchPaused];
     if (deadlineAt !== null && share !== null) {
@@ -199,8 +210,9 @@ export async function runEnqueue(file: string | undefined, opts: EnqueueCliOptio
         file !== undefined && line < firstUrlLine ? `line ${line}` : `--url ${line - firstUrlLine + 1}`;
       for (const r of rejected) lines.push(`${where(r.line)}: ${r.input}: ${r.reason}`);
       for (const w of lineWarnings) lines.push(`${where(w.line)}: ${w.input}: warning: ${w.reason}`);
+      if (!batchExists) lines[0] += `; nothing enqueued, so batch ${batchId} was not created`;
       process.stderr.write(lines.join('\n') + '\n');
-      process.stdout.write(batchId + '\n');
+      if (batchExists) process.stdout.write(batchId + '\n');
     }
     process.exitCode = rejected.length > 0 ? 1 : 0;
   } finally {
