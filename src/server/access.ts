@@ -85,6 +85,16 @@ export const BOARD_WRITE_RULES: readonly WriteRule[] = [
 ];
 
 /**
+ * The 405 answer of a write while the dashboard is read-only: what `--dashboard-write` would allow at this route
+ * (`method`, the matched route's pattern), from {@link BOARD_WRITE_RULES}; for a write it never allows, the list of those it does.
+ */
+export function readOnlyMessage(method: string, route: string | undefined): string {
+  const rule = BOARD_WRITE_RULES.find((r) => r.method === method.toUpperCase() && r.route === route);
+  if (rule) return `the dashboard is read-only (start upscale serve with --dashboard-write to ${rule.does})`;
+  return `the dashboard is read-only, and --dashboard-write does not allow this either (it allows: ${BOARD_WRITE_RULES.map((r) => r.does).join('; ')})`;
+}
+
+/**
  * The routes served without basic auth: probes, the scrape, the callback receiver (its own per-job token and
  * HMAC) and the redirect to the batches page. Every other route of the app is the dashboard's. `test/security/
  * dashboard-routing.test.ts` requests every registered route without credentials against this list.
@@ -159,16 +169,10 @@ export type WriteVerdict = { ok: true } | { ok: false; status: 403 | 405; error:
 export async function judgeWrite(request: FastifyRequest, rt: Runtime, write: boolean): Promise<WriteVerdict> {
   const cross = crossSiteReason(request);
   if (cross) return { ok: false, status: 403, error: `cross-site request refused (${cross})` };
-  if (!write) {
-    return {
-      ok: false,
-      status: 405,
-      error: 'the dashboard is read-only (start upscale serve with --dashboard-write to allow retry and clean)',
-    };
-  }
   const route = matchedRoute(request);
   const method = request.method.toUpperCase();
   const rule = route && BOARD_WRITE_RULES.find((r) => r.method === method && r.route === route.url && route.methods.includes(method));
+  if (!write) return { ok: false, status: 405, error: readOnlyMessage(method, route?.url) };
   const refuse = (why: string): WriteVerdict => ({
     ok: false,
     status: 403,

@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { pauseBatch, resumeBatch } from '../control/index.js';
 import { checkBatchId } from '../queue/identity.js';
 import type { Runtime } from '../runtime.js';
+import { readOnlyMessage } from './access.js';
 
 interface IdParams {
   id: string;
@@ -22,7 +23,7 @@ export function registerBatchControls(app: FastifyInstance, rt: Runtime, write: 
     const { id, action } = request.params;
     if (!(ACTIONS as readonly string[]).includes(action)) return reply.code(404).send({ error: `unknown action ${action}; use pause or resume` });
     if (!write) {
-      return reply.code(405).send({ error: 'the dashboard is read-only (start upscale serve with --dashboard-write to pause and resume batches)' });
+      return reply.code(405).send({ error: readOnlyMessage('POST', '/dashboard/batches/:id/:action') });
     }
     if (!/^application\/json\b/i.test(request.headers['content-type'] ?? '')) {
       return reply.code(415).send({ error: 'send the action as application/json' });

@@ -40,6 +40,7 @@ import { openStorage, type Storage } from '../storage/index.js';
 import { noEtaReason } from '../results/status-view.js';
 import { batchUrls, queryString, renderBatchPage, renderComparePage } from './batch-page.js';
 import { readLanes } from './lanes.js';
+import { readOnlyMessage } from './access.js';
 import { MAX_LINE_CHARS } from '../producer/types.js';
 
 export interface BatchDetailOptions {
@@ -241,9 +242,7 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
     { config: { name: 'batch-retry', write: true } },
     async (request, reply) => {
       if (!write) {
-        return reply.code(405).send({
-          error: 'the dashboard is read-only (start upscale serve with --dashboard-write to allow retry)',
-        });
+        return reply.code(405).send({ error: readOnlyMessage('POST', '/api/batches/:id/retry') });
       }
       const { id } = request.params;
       if (!(await requireKnownBatch(rt, id, reply, false))) return reply;

@@ -86,6 +86,7 @@ describe('dashboard', () => {
     await taken.job.moveToFailed(new Error('boom'), taken.token, false);
     await taken.release();
     expect(await b.rt.queues.submit.getJobState(imageId(2))).toBe('failed');
+    const errors: Record<string, string> = {};
     for (const url of [
       '/dashboard/api/queues/submit/retry/failed',
       `/dashboard/api/queues/submit/${imageId(2)}/retry`,
@@ -94,7 +95,11 @@ describe('dashboard', () => {
     ]) {
       const res = await b.app.inject({ method: 'PUT', url });
       expect(res.statusCode, url).toBe(405);
+      errors[url] = (res.json() as { error: string }).error;
     }
+    // Each refusal says what --dashboard-write would allow there, or that it allows nothing of the kind.
+    expect(errors['/dashboard/api/queues/submit/retry/failed']).toBe('the dashboard is read-only (start upscale serve with --dashboard-write to retry every failed job of a lane)');
+    expect(errors['/dashboard/api/queues/submit/obliterate']).toMatch(/^the dashboard is read-only, and --dashboard-write does not allow this either \(it allows: retry every failed job of a lane; .*pause or resume one batch; .*\)$/);
     expect(await b.rt.queues.submit.getJobState(imageId(2))).toBe('failed');
     const queues = await b.app.inject({ method: 'GET', url: '/dashboard/api/queues' });
     expect(queues.statusCode).toBe(200);

@@ -9,7 +9,7 @@ export async function runPriority(config: Config, batchId: string, level: Priori
   try {
     const r = await setBatchPriority(rt, batchId, level);
     if (opts.json) console.log(JSON.stringify(r));
-    else console.log(`Batch ${batchId}: priority ${r.before} → ${r.priority} (${r.held} image(s) held, taking turns at the new priority).`);
+    else console.log(`Batch ${batchId}: priority ${r.before} → ${r.priority} (${r.held} image(s) waiting for their turn take turns at the new priority).`);
   } finally {
     await rt.close();
   }

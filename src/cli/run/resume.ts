@@ -11,7 +11,7 @@ export async function runResumeBatch(config: Config, batchId: string, opts: { js
     const r = await resumeBatch(rt, batchId);
     if (opts.json) console.log(JSON.stringify(r));
     else if (!r.was) console.log(`Batch ${batchId} was not paused; nothing to resume.`);
-    else console.log(`Resumed batch ${batchId} (was ${r.was.state}: ${r.was.reason}); its ${r.held} held image(s) take turns again.`);
+    else console.log(`Resumed batch ${batchId} (was ${r.was.state}: ${r.was.reason}); its ${r.held} image(s) waiting for their turn take turns again.`);
   } finally {
     await rt.close();
   }
