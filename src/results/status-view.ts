@@ -210,6 +210,7 @@ export interface CreditsView {
   at: number;
   spent: number;
   needed: number | null;
+  waitingImages: number | null;
   imagesLeft: number | null;
 }
 
@@ -272,10 +273,16 @@ export function renderNotifications(n: NotificationsView, now: number, max = 5):
   return lines.join('\n');
 }
 
-/** `credits: 1,234 (read 20s ago) · the waiting images need about 5,000 · credits for about 61 more images`. */
+/**
+ * `credits: 1,234 (read 20s ago) · then 80 waiting images needed about 5,000 · credits for about 61 more images`: the
+ * need is the one computed at that read (the images sent since no longer wait), so it is said in the past.
+ */
 export function renderCredits(c: CreditsView, now: number): string {
   const parts = [`credits: ${credits(c.balance)} (read ${formatDuration(Math.max(0, now - c.at))} ago${c.spent > 0 ? `, about ${credits(c.spent)} sent since` : ''})`];
-  if (c.needed !== null && c.needed > 0) parts.push(`the waiting images need about ${credits(Math.round(c.needed))}`);
+  if (c.needed !== null && c.needed > 0) {
+    const images = c.waitingImages === null ? 'the waiting images' : `${formatCount(c.waitingImages, 'waiting image')}`;
+    parts.push(`then ${images} needed about ${credits(Math.round(c.needed))}`);
+  }
   if (c.imagesLeft !== null && c.needed !== null && c.needed > c.balance) parts.push(`credits for about ${c.imagesLeft} more images`);
   return parts.join(' · ');
 }

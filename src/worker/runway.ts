@@ -69,8 +69,10 @@ export interface RunwayState {
   at: number;
   /** Estimated credits sent since that read. */
   spent: number;
-  /** What the waiting images need, about (null before the watch computed it). */
+  /** What the waiting images need, about, as of `at` (null before the watch computed it). */
   needed: number | null;
+  /** The images `needed` is for: waiting, held and submitting ones at `at` (null before the watch counted them). */
+  waitingImages: number | null;
   /** Images the balance covers at the waiting images' average price (null without waiting images). */
   imagesLeft: number | null;
 }
@@ -79,7 +81,7 @@ export async function getRunway(rt: Runtime): Promise<RunwayState | null> {
   const h = await rt.redis.hgetall(rt.store.keys.creditBalance);
   if (h.balance === undefined) return null;
   const n = (v: string | undefined) => (v === undefined || v === '' ? null : Number(v));
-  return { balance: Number(h.balance), at: Number(h.at), spent: Number(h.spent ?? 0), needed: n(h.needed), imagesLeft: n(h.imagesLeft) };
+  return { balance: Number(h.balance), at: Number(h.at), spent: Number(h.spent ?? 0), needed: n(h.needed), waitingImages: n(h.waitingImages), imagesLeft: n(h.imagesLeft) };
 }
 
 /**
@@ -213,7 +215,7 @@ export async function watchRunway(rt: Runtime, open: readonly BatchSummary[], no
   }
   const avg = waiting > 0 ? needed / waiting : null;
   const imagesLeft = avg ? Math.floor(read / avg) : null;
-  await rt.redis.hset(rt.store.keys.creditBalance, { needed: String(round(needed)), imagesLeft: imagesLeft === null ? '' : String(imagesLeft) });
+  await rt.redis.hset(rt.store.keys.creditBalance, { needed: String(round(needed)), waitingImages: String(waiting), imagesLeft: imagesLeft === null ? '' : String(imagesLeft) });
   const mark = rt.store.keys.notifyMark('credits-low');
   if (waiting > 0 && read < needed) {
     await emitOnce(rt, mark, creditsLow({ balance: read, needed, imagesLeft: imagesLeft ?? 0, nextPrice: round(minPrice), since: now }, now), { now });

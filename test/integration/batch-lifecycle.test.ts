@@ -231,7 +231,7 @@ describe('credit runway', () => {
       }, { what: 'the balance after five images' });
       // Measured now: 10 credits per image; 5 waiting need 50; 5 left cover none.
       await waitFor(async () => (await getRunway(r.rt))?.needed === 50, { what: 'the runway from measured prices' });
-      expect(renderStatus(await getStatus(r.rt), { now: Date.now() })).toMatch(/credits: 5 \(read .* ago\) · the waiting images need about 50 · credits for about 0 more images/);
+      expect(renderStatus(await getStatus(r.rt), { now: Date.now() })).toMatch(/credits: 5 \(read .* ago\) · then 5 waiting images needed about 50 · credits for about 0 more images/);
       expect(runway.balance).toBe(5);
       expect(r.sim.stats().rejected402).toBe(0);
       r.sim.setCredits(1000);
