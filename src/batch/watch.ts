@@ -32,6 +32,16 @@ export interface WatchOptions {
 
 const API_LANES: readonly Lane[] = ['submit', 'poll'];
 
+/**
+ * What a paused lane's notification asks of people: the message's own advice when it names `upscale resume`, a plain
+ * resume after `upscale pause` (nothing to fix), else fixing the cause first.
+ */
+export function resumeAction(reason: { code: string; message: string }): string {
+  if (/upscale resume/.test(reason.message)) return 'see the message';
+  if (reason.code === 'manual') return 'run `upscale resume` when it should go on';
+  return 'fix the cause, then run `upscale resume`';
+}
+
 export class BatchWatch {
   readonly finalizer: Finalizer;
   private loop: TickLoop | null = null;
@@ -92,7 +102,7 @@ export class BatchWatch {
       }
       const reason = l.reason ?? { code: 'unknown', message: 'paused without a recorded reason', at: now };
       const waiting = open.filter((b) => b.counts.waiting + b.counts.submitting > 0 || (lane === 'poll' && b.counts.polling > 0)).map((b) => b.batchId);
-      const action = /upscale resume/.test(reason.message) ? 'see the message' : 'fix the cause, then run `upscale resume`';
+      const action = resumeAction(reason);
       await emitOnce(this.rt, mark, batchPaused({ lane, code: reason.code, message: reason.message, since: reason.at || now, batches: waiting, action }, now), { now });
     }
   }

@@ -4,6 +4,7 @@
  * lane; the batches it holds up are named as held up, not as paused.
  */
 import { describe, expect, it } from 'vitest';
+import { resumeAction } from '../../src/batch/watch.js';
 import { batchPaused } from '../../src/notify/events.js';
 import { LANES, LANE_ACTIVITY } from '../../src/queue/names.js';
 
@@ -27,5 +28,13 @@ describe('batch.paused texts', () => {
     const pilot = batchPaused({ lane: 'submit', code: 'pilot', message: 'pilot 3 images: 3 succeeded', since: AT, batches: ['b1'], batchId: 'b1', action: 'run `upscale approve --batch b1`' }, AT);
     expect(pilot.text).toBe('Batch b1 paused (pilot): pilot 3 images: 3 succeeded — run `upscale approve --batch b1`');
     expect(pilot.batchId).toBe('b1');
+  });
+});
+
+describe("a paused lane's notification: what it asks (src/batch/watch.ts resumeAction)", () => {
+  it('after upscale pause, nothing to fix: only resume', () => {
+    expect(resumeAction({ code: 'manual', message: 'paused by upscale pause' })).toBe('run `upscale resume` when it should go on');
+    expect(resumeAction({ code: '401', message: 'kie.ai refused the key' })).toBe('fix the cause, then run `upscale resume`');
+    expect(resumeAction({ code: 'breaker', message: 'tripped: … then `upscale resume`' })).toBe('see the message');
   });
 });
