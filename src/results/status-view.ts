@@ -280,7 +280,7 @@ export function renderNotifications(n: NotificationsView, now: number, max = 5):
 export function renderCredits(c: CreditsView, now: number): string {
   const parts = [`credits: ${credits(c.balance)} (read ${formatDuration(Math.max(0, now - c.at))} ago${c.spent > 0 ? `, about ${credits(c.spent)} sent since` : ''})`];
   if (c.needed !== null && c.needed > 0) {
-    const images = c.waitingImages === null ? 'the waiting images' : `${formatCount(c.waitingImages, 'waiting image')}`;
+    const images = c.waitingImages === null ? 'the waiting images' : formatCount(c.waitingImages, 'waiting image');
     parts.push(`then ${images} needed about ${credits(Math.round(c.needed))}`);
   }
   if (c.imagesLeft !== null && c.needed !== null && c.needed > c.balance) parts.push(`credits for about ${c.imagesLeft} more images`);

@@ -38,7 +38,7 @@ export async function runPauseBatch(config: Config, batchId: string, opts: { jso
       console.log(JSON.stringify(r));
       return;
     }
-    console.log(r.alreadyPaused ? `Batch ${batchId} was already paused (${r.gate.reason}).` : `Paused batch ${batchId}: its ${r.held} image(s) waiting for their turn are not submitted until \`upscale resume --batch ${batchId}\`; other batches share the whole create budget.`);
+    console.log(r.alreadyPaused ? `Batch ${batchId} was already paused (${r.gate.reason}).` : `Paused batch ${batchId}: its ${r.held} image(s) waiting for their turn stay unsubmitted; other batches share the whole create budget.`);
     console.log('Images of it already submitted are followed to their end. Run `upscale resume --batch ' + batchId + '` to continue.');
   } finally {
     await rt.close();
