@@ -3,13 +3,13 @@
  * `retry` and `cancel` stream a batch's records (HSCAN pages), so a 100k-image batch is never loaded at once.
  */
 import type { Job } from 'bullmq';
-import { fairShareOf, lookaheadFor, pausedBatchWarning } from '../queue/fair-share.js';
+import { fairShareOf, lookaheadFor } from '../queue/fair-share.js';
 import { submitJobId } from '../queue/identity.js';
 import type { SubmitJobData } from '../queue/job-data.js';
 import { laneStatus, type LaneStatusMap } from '../queue/lane-status.js';
+import type { Lane } from '../queue/names.js';
 import { requireBatch } from '../results/export.js';
 import type { BatchSummary, RecordState, ResultRecord } from '../results/record.js';
-import { noEtaReason } from '../results/status-view.js';
 import type { Runtime } from '../runtime.js';
 import { pilotOutcome, type PilotOutcome } from '../batch/pilot.js';
 import { outboxSummary, type OutboxSummary } from '../notify/index.js';
@@ -55,16 +55,28 @@ export async function getStatus(rt: Runtime, options: { batchId?: string; now?: 
 }
 
 /**
- * Why images just put back into `batchId` (`images`: "the retried images", "the missing outputs") will not
- * move yet, in words for people, or null when they will: the batch is paused (`upscale resume --batch`), waits for
- * its pilot's approval, or a lane they need is paused (the reasons `upscale status` gives for "no ETA").
+ * Why work just put back into `batchId` will not move yet, in words for people, or null when it will. `tasks`
+ * (retried images, which need a new task): the batch is paused (`upscale resume --batch`), its pilot waits for
+ * approval, or the submit or poll lane is paused. `downloads` (outputs to fetch again): the download lane is paused; a
+ * batch pause does not hold downloads. Every reason is named, each with the command that lifts it.
  */
-export async function heldBack(rt: Runtime, batchId: string, images: string): Promise<string | null> {
+export async function heldBack(rt: Runtime, batchId: string, work: 'tasks' | 'downloads'): Promise<string | null> {
   const [summary, lanes] = await Promise.all([rt.store.getSummary(batchId), laneStatus(rt)]);
   if (!summary) return null;
-  if (summary.gate) return pausedBatchWarning(batchId, summary.gate, images);
-  const why = noEtaReason(summary, lanes);
-  return why === null ? null : `${images} of batch ${batchId} do not move yet: ${why}`;
+  const reasons: string[] = [];
+  if (work === 'tasks') {
+    if (summary.gate) reasons.push(`the batch is paused (${summary.gate.reason}): \`upscale resume --batch ${batchId}\``);
+    const pilotWaits = summary.pilot !== null && summary.pilot !== undefined && (summary.pilotApprovedAt ?? null) === null && (summary.counts.held ?? 0) > 0;
+    if (pilotWaits) reasons.push(`its pilot waits for approval: \`upscale approve --batch ${batchId}\``);
+  }
+  const needed: Lane[] = work === 'tasks' ? ['submit', 'poll'] : ['download'];
+  for (const lane of needed) {
+    const l = lanes[lane];
+    if (l.paused) reasons.push(`the ${lane} lane is paused (${l.reason?.code ?? 'no reason recorded'}): \`upscale resume --lanes ${lane}\``);
+  }
+  if (reasons.length === 0) return null;
+  const what = work === 'tasks' ? 'the retried images' : 'the missing outputs';
+  return `${what} of batch ${batchId} do not move yet: ${reasons.join('; ')}`;
 }
 
 /** Yields a batch's records (or those of `source`) in arrays of at most `size`. */

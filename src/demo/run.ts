@@ -27,7 +27,7 @@ import { countRecords, ProgressDisplay } from './progress.js';
 import { findRedis, freePort } from './redis.js';
 import { buildRows, renderTable } from './report.js';
 import { demoItems } from './samples.js';
-import { formatDuration } from '../config/units.js';
+import { formatCount, formatDuration } from '../config/units.js';
 
 export interface DemoOptions {
   /** The batch folder goes under this. @defaultValue `output/demo` (relative to the current directory) */
@@ -159,7 +159,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     if (timedOut) say(`! the batch did not finish within ${formatDuration(options.deadlineMs ?? 100_000)}`);
     if (extraTasks !== 0) say(`! ${stats.createAccepted} tasks were created for ${good} images that should reach kie.ai`);
     const ok = surprises.length === 0 && !timedOut && extraTasks === 0 && enqueued.rejected.length === 0;
-    say(ok ? `All ${items.length} images ended as expected in ${elapsed} s.` : `${surprises.length} image(s) did not end as expected (marked !) after ${elapsed} s.`);
+    say(ok ? `All ${items.length} images ended as expected in ${elapsed} s.` : `${formatCount(surprises.length, 'image')} did not end as expected (marked !) after ${elapsed} s.`);
     if (options.keep) {
       say(`The dashboard stays up at ${serverUrl}/ ; press Ctrl-C to stop and clean up.`);
       if (options.signal && !options.signal.aborted) await new Promise((r) => options.signal?.addEventListener('abort', r, { once: true }));

@@ -10,7 +10,7 @@
  */
 import { MODEL_NAMES, MODELS, resolveModel } from '../kie/models.js';
 import { checkBatchId, imageJobId, newBatchId, submitJobId } from '../queue/identity.js';
-import { fairShareOf, isPriority, lookaheadFor, pausedBatchWarning, PRIORITIES, type Priority } from '../queue/fair-share.js';
+import { fairShareOf, isPriority, lookaheadFor, PRIORITIES, type Priority } from '../queue/fair-share.js';
 import type { SubmitJobData } from '../queue/job-data.js';
 import type { NewImage } from '../results/store.js';
 import type { Runtime } from '../runtime.js';
@@ -58,10 +58,12 @@ export function checkEnqueueOptions(opts: EnqueueOptions = {}, defaultOutputName
     const choice = resolveModel(opts.model, opts.factor);
     if (!choice.ok) throw new InputError(`${choice.field}: ${choice.reason}`);
   } else if (opts.factor !== undefined) {
+    // A default for the lines that give none: wrong only when no model takes it.
     const withFactors = MODEL_NAMES.filter((m) => MODELS[m].factors.length > 0);
-    const choices = withFactors.map((m) => resolveModel(m, opts.factor));
-    const failed = choices.find((c) => !c.ok);
-    if (!choices.some((c) => c.ok) && failed && !failed.ok) throw new InputError(`factor: ${failed.reason}`);
+    if (!withFactors.some((m) => resolveModel(m, opts.factor).ok)) {
+      const takes = MODEL_NAMES.map((m) => `${m} ${MODELS[m].factors.length > 0 ? `takes ${MODELS[m].factors.join(', ')}` : 'takes none'}`);
+      throw new InputError(`factor: ${String(opts.factor).trim()} is not a factor any model takes (${takes.join('; ')})`);
+    }
   }
   let template: NameTemplate;
   try {
@@ -252,8 +254,12 @@ export async function enqueueLines(
   report();
   rejected.sort((a, b) => a.line - b.line);
   warnings.sort((a, b) => a.line - b.line);
-  // Read after the images are in: a pause written meanwhile holds them too.
-  const gate = enqueued + duplicates > 0 ? await fair.gateOf(batchId) : null;
-  const batchPaused = gate?.state === 'paused' ? pausedBatchWarning(batchId, gate, 'its new images') : undefined;
+  // Read after the images are in: a pause written meanwhile holds them too. Only new images are warned about: a run of
+  // duplicates added nothing to hold.
+  const gate = enqueued > 0 ? await fair.gateOf(batchId) : null;
+  const batchPaused =
+    gate?.state === 'paused'
+      ? `batch ${batchId} is paused${gate.reason ? ` (${gate.reason})` : ''}: its new images hold until \`upscale resume --batch ${batchId}\``
+      : undefined;
   return { batchId, enqueued, duplicates, rejected, warnings, ...(batchPaused === undefined ? {} : { batchPaused }) };
 }

@@ -58,15 +58,6 @@ export interface BatchGate {
   at: number;
 }
 
-/**
- * What people are told when images go into a paused batch (`upscale enqueue`, `upscale retry`): `batch B is paused
- * (reason): <images> hold until \`upscale resume --batch B\``. `images` names them ("its new images", "the retried
- * images").
- */
-export function pausedBatchWarning(batchId: string, gate: BatchGate, images: string): string {
-  return `batch ${batchId} is paused${gate.reason ? ` (${gate.reason})` : ''}: ${images} hold until \`upscale resume --batch ${batchId}\``;
-}
-
 /** How long a held job is delayed in BullMQ (ms): a year, so it never comes due while its batch waits its turn. */
 export const HOLD_MS = 365 * 24 * 3600 * 1000;
 /** An id popped for admission and not promoted within this long (its process died) is promoted by the next. */

@@ -80,6 +80,16 @@ export function noEtaReason(s: BatchSummary, lanes?: LaneStatusMap): string | nu
   return `paused: ${stopped.map((lane) => `${lane} lane (${lanes[lane].reason?.code ?? 'no reason recorded'})`).join(', ')}`;
 }
 
+/**
+ * A batch summary as JSON gives it (`upscale status --json`, `/api/batches`): when the batch cannot move until someone
+ * acts ({@link noEtaReason}), `etaSeconds` is null and `noEta` says why, as the text and the pages say "no ETA: …";
+ * otherwise `noEta` is null.
+ */
+export function withEta(s: BatchSummary, lanes?: LaneStatusMap): BatchSummary & { noEta: string | null } {
+  const why = noEtaReason(s, lanes);
+  return { ...s, etaSeconds: why === null ? s.etaSeconds : null, noEta: why };
+}
+
 /** The ETA as people read it: `ETA 4m24s`, `ETA -` (no throughput yet), or `no ETA: <why>` ({@link noEtaReason}). */
 export function etaText(s: BatchSummary, lanes?: LaneStatusMap): string {
   const why = noEtaReason(s, lanes);
@@ -110,7 +120,7 @@ export function renderBatch(s: BatchSummary, options: RenderOptions, lanes?: Lan
   ];
   if (s.gate && !finished) lines.push(`  ${describeGate(s, options.now)}`);
   if (s.ambiguousSubmits > 0) {
-    lines.push(`  ${s.ambiguousSubmits} ambiguous submit(s): kie.ai may hold tasks for them (see ambiguousSubmits in the export)`);
+    lines.push(`  ${formatCount(s.ambiguousSubmits, 'ambiguous submit')}: kie.ai may hold tasks for them (see ambiguousSubmits in the export)`);
   }
   return lines.join('\n');
 }
@@ -250,9 +260,9 @@ export function renderLifecycle(s: BatchSummary, pilot: PilotView | undefined, n
     const left = s.deadlineAt - now;
     lines.push(`  deadline ${isoUtc(s.deadlineAt)} (${left > 0 ? `in ${formatDuration(left)}` : `passed; ${s.counts.expired} expired`})`);
   }
-  if ((s.downloadsPending ?? 0) > 0) lines.push(`  ${s.downloadsPending} download(s) still to do`);
+  if ((s.downloadsPending ?? 0) > 0) lines.push(`  ${formatCount(s.downloadsPending ?? 0, 'download')} still to do`);
   if ((s.downloadsFailed ?? 0) > 0) {
-    lines.push(`  ${s.downloadsFailed} output(s) MISSING: download failed (outputProblem in the records) · fetch again: upscale retry --batch ${s.batchId} --downloads`);
+    lines.push(`  ${formatCount(s.downloadsFailed ?? 0, 'output')} MISSING: download failed (outputProblem in the records) · fetch again: upscale retry --batch ${s.batchId} --downloads`);
   }
   if (s.finalizedAt !== null && s.finalizedAt !== undefined) {
     lines.push(`  finished ${isoUtc(s.finalizedAt)} · ${s.resultsAt ? `results in ${s.resultsAt}/results.jsonl and summary.json` : `results: upscale export --batch ${s.batchId}`}`);
@@ -265,7 +275,7 @@ export function renderNotifications(n: NotificationsView, now: number, max = 5):
   const head =
     n.targets === 0
       ? 'notifications: no NOTIFY_URL (events are recorded, not sent)'
-      : `notifications: ${n.targets} target(s) · ${n.pending} delivery(ies) pending${n.lastError ? ` (last failure: ${n.lastError}; retrying with backoff)` : ''}`;
+      : `notifications: ${formatCount(n.targets, 'target')} · ${formatCount(n.pending, 'delivery', 'deliveries')} pending${n.lastError ? ` (last failure: ${n.lastError}; retrying with backoff)` : ''}`;
   const lines = [head];
   for (const e of n.recent.slice(0, max)) {
     lines.push(`  ${e.type}${e.batchId ? ` ${e.batchId}` : ''} · ${formatTime(e.at, now)} · ${describeDelivery(e, n.targets)}`);
@@ -302,7 +312,7 @@ export function renderStatus(snapshot: StatusInput, options: RenderOptions & { l
   }
   const blocks = shown.map((b) => [renderBatch(b, options, snapshot.lanes), ...renderLifecycle(b, snapshot.pilots?.[b.batchId], options.now)].join('\n'));
   if (snapshot.batches.length === 0) blocks.push('no batches (enqueue one with `upscale enqueue`)');
-  if (hidden > 0) blocks.push(`${hidden} older finished batch(es) not shown (\`upscale status --batch ID\` or \`--json\` lists them)`);
+  if (hidden > 0) blocks.push(`${formatCount(hidden, 'older finished batch')} not shown (\`upscale status --batch ID\` or \`--json\` lists them)`);
   const tail = [renderLanes(snapshot.lanes, options.now)];
   // Batch pauses beside lane pauses: a lane pause holds every batch, a batch pause only its own images.
   const gated = snapshot.batches.filter((b) => b.gate !== null && !isBatchFinished(b));
@@ -318,13 +328,14 @@ export function renderStatus(snapshot: StatusInput, options: RenderOptions & { l
  * `{ batches, lanes, pilots, notifications, credits }`. Times are Unix ms.
  */
 export function statusJson(snapshot: StatusInput, batchId?: string): unknown {
+  const batches = snapshot.batches.map((b) => withEta(b, snapshot.lanes));
   if (batchId !== undefined) {
-    const b = snapshot.batches[0];
+    const b = batches[0];
     if (!b || (snapshot.notifications === undefined && snapshot.pilots === undefined)) return b ?? null;
     return { ...b, pilot: snapshot.pilots?.[b.batchId] ?? null, notifications: snapshot.notifications ?? null };
   }
   if (snapshot.notifications === undefined && snapshot.pilots === undefined && snapshot.credits === undefined) {
-    return { batches: snapshot.batches, lanes: snapshot.lanes };
+    return { batches, lanes: snapshot.lanes };
   }
-  return { batches: snapshot.batches, lanes: snapshot.lanes, pilots: snapshot.pilots ?? {}, notifications: snapshot.notifications ?? null, credits: snapshot.credits ?? null };
+  return { batches, lanes: snapshot.lanes, pilots: snapshot.pilots ?? {}, notifications: snapshot.notifications ?? null, credits: snapshot.credits ?? null };
 }

@@ -5,7 +5,7 @@
  * once computed its own from whole-minute bars, the current partial minute included: several times too long in a
  * batch's first minutes, and never the same as the other pages'.)
  */
-import { formatDuration } from '../config/units.js';
+import { formatCount, formatDuration } from '../config/units.js';
 import { escapeHtml } from './batches-page.js';
 
 /** Most bars drawn; longer spans put several minutes in one bar. */
@@ -51,7 +51,7 @@ export function renderChart(input: ChartInput): string {
   const bars = bins
     .map((n, i) => {
       const h = (n / max) * (H - 16);
-      const label = `${hhmm(first + i * width)} UTC: ${n} image(s) in ${unit}`;
+      const label = `${hhmm(first + i * width)} UTC: ${formatCount(n, 'image')} in ${unit}`;
       return `<rect class="bar-${n > 0 ? 'on' : 'off'}" x="${(i * bw + 0.5).toFixed(1)}" y="${(H - h).toFixed(1)}" width="${Math.max(1, bw - 1).toFixed(1)}" height="${h.toFixed(1)}"><title>${escapeHtml(label)}</title></rect>`;
     })
     .join('');

@@ -42,6 +42,7 @@ import { batchUrls, queryString, renderBatchPage, renderComparePage } from './ba
 import { readLanes } from './lanes.js';
 import { readOnlyMessage } from './access.js';
 import { MAX_LINE_CHARS } from '../producer/types.js';
+import { formatCount } from '../config/units.js';
 
 export interface BatchDetailOptions {
   /** Offer and accept "retry these". @defaultValue `false` */
@@ -206,7 +207,7 @@ export function registerBatchDetail(app: FastifyInstance, rt: Runtime, options: 
         thumbs,
         write,
         now,
-        notice: retried !== undefined ? `${retried} image(s) of this view given a new task.` : undefined,
+        notice: retried !== undefined && /^\d{1,9}$/.test(retried) ? `${formatCount(Number(retried), 'image')} of this view given a new task.` : undefined,
         error,
         publicPath: request.publicPath,
         noEta: noEtaReason(summary, lanes),

@@ -5,7 +5,7 @@
  * without a trailing slash on the page's URL and behind a reverse proxy's prefix.
  */
 import { describeProbe } from '../queue/pause-reason.js';
-import { formatDuration } from '../config/units.js';
+import { formatCount, formatDuration } from '../config/units.js';
 import { LANES } from '../queue/names.js';
 import { ACTIVE_STATES, STATES, type BatchSummary, type RecordState } from '../results/record.js';
 import { describeDelivery, noEtaReason, renderCredits, renderLifecycle, type CreditsView, type NotificationsView, type PilotView } from '../results/status-view.js';
@@ -222,7 +222,7 @@ function notificationsBlock(n: NotificationsView, now: number): string {
   const head =
     n.targets === 0
       ? 'No NOTIFY_URL: events are recorded here but not sent.'
-      : `${n.targets} target(s) · ${n.pending} delivery(ies) pending${n.lastError ? ` · last failure: ${n.lastError} (retrying with backoff)` : ''}`;
+      : `${formatCount(n.targets, 'target')} · ${formatCount(n.pending, 'delivery', 'deliveries')} pending${n.lastError ? ` · last failure: ${n.lastError} (retrying with backoff)` : ''}`;
   const rows = n.recent
     .map((e) => {
       const state = describeDelivery(e, n.targets);
@@ -269,7 +269,7 @@ ${refresh > 0 ? `<meta http-equiv="refresh" content="${refresh}">` : ''}
 <section class="lanes">${lanes}</section>
 ${runway}${notes}
 <section class="batches">${batches || '<p class="empty">No batches yet (enqueue one with <code>upscale enqueue</code>).</p>'}</section>
-${hidden > 0 ? `<p class="empty">${hidden} older finished batch(es) not shown (<a href="${escapeHtml(publicUrl(prefix, '/dashboard/batches?all=1'))}">show all</a>).</p>` : ''}
+${hidden > 0 ? `<p class="empty">${formatCount(hidden, 'older finished batch')} not shown (<a href="${escapeHtml(publicUrl(prefix, '/dashboard/batches?all=1'))}">show all</a>).</p>` : ''}
 </main>${write ? ACTIONS_SCRIPT : ''}</body></html>
 `;
 }

@@ -13,6 +13,7 @@ import { ensureIndex, queryAll, QueryError, type RecordQuery } from '../results/
 import { hasFilters, parseRecordQuery } from './batch-detail.js';
 import { isFinished, renderBatchesPage } from './batches-page.js';
 import { readLanes } from './lanes.js';
+import { withEta } from '../results/status-view.js';
 import { pilotOutcome, type PilotOutcome } from '../batch/pilot.js';
 import { outboxSummary } from '../notify/index.js';
 import { getRunway } from '../worker/runway.js';
@@ -78,16 +79,16 @@ export function registerBatches(app: FastifyInstance, rt: Runtime, options: Batc
   app.get('/api/batches', async (_request, reply) => {
     const now = Date.now();
     const [batches, lanes] = await Promise.all([rt.store.listBatches(now), readLanes(rt)]);
-    return reply.header('cache-control', 'no-store').send({ batches, lanes });
+    return reply.header('cache-control', 'no-store').send({ batches: batches.map((b) => withEta(b, lanes)), lanes });
   });
 
   app.get<{ Params: IdParams }>('/api/batches/:id', async (request, reply) => {
     const { id } = request.params;
     const problem = checkBatchId(id);
     if (problem) return reply.code(400).send({ error: problem });
-    const summary = await rt.store.getSummary(id);
+    const [summary, lanes] = await Promise.all([rt.store.getSummary(id), readLanes(rt)]);
     if (!summary) return reply.code(404).send({ error: `no batch named ${id}` });
-    return reply.header('cache-control', 'no-store').send(summary);
+    return reply.header('cache-control', 'no-store').send(withEta(summary, lanes));
   });
 
   app.get<{ Params: IdParams; Querystring: Record<string, string | undefined> }>(

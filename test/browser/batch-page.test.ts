@@ -208,7 +208,7 @@ describe.skipIf(!HAVE_CHROMIUM)('batch page in headless Chromium', () => {
     await page.goto(`${url}/dashboard/batches/${BATCH}?failCode=500`);
     await page.getByRole('button', { name: 'Retry these' }).click();
     await page.waitForURL(/retried=/);
-    await expect(page.locator('.notice').innerText()).resolves.toBe(`${count('500')} image(s) of this view given a new task.`);
+    await expect(page.locator('.notice').innerText()).resolves.toBe(`${count('500')} images of this view given a new task.`);
     const waiting = await b.rt.store.getSummary(BATCH);
     expect(waiting?.counts.waiting).toBe(count('500'));
     expect((await rowsOf(page))).toHaveLength(0); // they left the failure group

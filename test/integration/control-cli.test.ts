@@ -1,4 +1,7 @@
 /** Smoke tests of `upscale status|pause|resume|retry|cancel` as separate processes, against real Redis. */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { pause, pauseBatch, resume } from '../../src/control/index.js';
@@ -48,7 +51,7 @@ describe('upscale status / pause / resume / retry / cancel (CLI)', { timeout: 18
     const s = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(Object.keys(s).sort()).toEqual(
       [
-        'batchId', 'total', 'counts', 'creditsConsumed', 'createdAt', 'startedAt', 'updatedAt', 'finishedAt', 'ambiguousSubmits', 'throughputPerMinute', 'etaSeconds',
+        'batchId', 'total', 'counts', 'creditsConsumed', 'createdAt', 'startedAt', 'updatedAt', 'finishedAt', 'ambiguousSubmits', 'throughputPerMinute', 'etaSeconds', 'noEta',
         // the batch's lifecycle (finalizer, deadline, pilot) and its notifications
         'downloadsPending', 'downloadsFailed', 'finalizedAt', 'epoch', 'resultsAt', 'deadlineAt', 'pilot', 'pilotApprovedAt', 'notifications',
         // its place in the batch scheduler
@@ -97,34 +100,52 @@ describe('upscale status / pause / resume / retry / cancel (CLI)', { timeout: 18
 
     const cancelled = await runCli(['cancel', '--batch', BATCH], env);
     expect(cancelled.code).toBe(0);
-    expect(cancelled.stdout).toContain(`Cancelled 2 image(s) of batch ${BATCH}`);
-    expect(cancelled.stdout).toContain('1 image(s) already submitted or being submitted are followed to their end');
+    expect(cancelled.stdout).toContain(`Cancelled 2 images of batch ${BATCH}`);
+    expect(cancelled.stdout).toContain('1 image already submitted or being submitted is followed to its end');
 
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('no batch named nope');
   });
 
-  it('retry into a paused batch, or with a lane it needs paused, says the images will not move yet (stderr; batchWarnings in JSON)', async () => {
+  it('retry names whatever holds what it put back (the batch pause, a lane it needs), with the command that lifts it; downloads ignore a batch pause', async () => {
     for (const [batch, n] of [['b-held', 11], ['b-lane', 12]] as const) {
       await rt.store.createRecords(batch, [{ jobId: id(n), input: `https://img.test/${n}.png`, model: MODEL, factor: '2' }]);
       await rt.store.transition(batch, id(n), { state: 'failed', failCode: '500', failMsg: 'server error' });
     }
+    // b-held also has an output whose download failed for good.
+    await rt.store.createRecords('b-held', [{ jobId: id(13), input: 'https://img.test/13.png', model: MODEL, factor: '2' }]);
+    await rt.store.transition('b-held', id(13), { state: 'succeeded', resultUrls: ['https://res.test/13.png'], download: 'failed', outputProblem: 'HTTP 404' });
     await pauseBatch(rt, 'b-held', { reason: 'checking the first outputs' });
     await pause(rt, { lanes: ['poll'] });
+    const outEnv = { ...env, OUTPUT_DIR: await mkdtemp(join(tmpdir(), 'cli-out-')) };
     try {
-      const [held, lane] = await Promise.all([runCli(['retry', '--batch', 'b-held'], env), runCli(['retry', '--batch', 'b-lane', '--json'], env)]);
+      const [held, lane, downloads] = await Promise.all([
+        runCli(['retry', '--batch', 'b-held'], env),
+        runCli(['retry', '--batch', 'b-lane', '--json'], env),
+        runCli(['retry', '--batch', 'b-held', '--downloads', '--json'], outEnv),
+      ]);
       expect(held.code).toBe(0);
-      expect(held.stdout).toContain('Retried 1 failed or timed-out image(s) of batch b-held');
-      expect(held.stderr.trim()).toBe('warning: batch b-held is paused (checking the first outputs): the retried images hold until `upscale resume --batch b-held`');
+      expect(held.stdout).toContain('Retried 1 failed or timed-out image of batch b-held');
+      expect(held.stderr.trim()).toBe(
+        'warning: the retried images of batch b-held do not move yet: the batch is paused (checking the first outputs): `upscale resume --batch b-held`; ' +
+          'the poll lane is paused (manual): `upscale resume --lanes poll`',
+      );
       expect(lane.code).toBe(0);
       expect(JSON.parse(lane.stdout)).toEqual({
         batchId: 'b-lane',
         retried: 1,
         skipped: 0,
-        batchWarnings: ['the retried images of batch b-lane do not move yet: paused: poll lane (manual)'],
+        batchWarnings: ['the retried images of batch b-lane do not move yet: the poll lane is paused (manual): `upscale resume --lanes poll`'],
       });
+      // A batch pause does not hold downloads (a fresh user was told they would wait; they ran): no warning.
+      expect(downloads.code, downloads.stderr).toBe(0);
+      expect(JSON.parse(downloads.stdout)).toEqual({ batchId: 'b-held', queued: 1, skipped: 1 });
+      await pause(rt, { lanes: ['download'] });
+      await rt.store.transition('b-held', id(13), { download: 'failed', outputProblem: 'HTTP 404' });
+      const heldDownloads = await runCli(['retry', '--batch', 'b-held', '--downloads'], outEnv);
+      expect(heldDownloads.stderr.trim()).toBe('warning: the missing outputs of batch b-held do not move yet: the download lane is paused (manual): `upscale resume --lanes download`');
     } finally {
-      await resume(rt, { lanes: ['poll'] });
+      await resume(rt, { lanes: ['poll', 'download'] });
     }
     // Nothing paused: no warning.
     await rt.store.transition('b-lane', id(12), { state: 'failed', failCode: '500', failMsg: 'server error again' });

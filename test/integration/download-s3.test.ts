@@ -219,7 +219,7 @@ describe('the store going away mid-batch', () => {
     await rt().store.transition('s3-down', lost.jobId, { outputUrl: null, outputPath: null, sha256: null, outputProblem: 'the result URL answered HTTP 404', failMsg: 'task succeeded but the download failed after 2 tries', download: 'failed' });
     const missing = (await rt().store.getSummary('s3-down'))!;
     expect(missing.downloadsFailed).toBe(1);
-    expect(renderLifecycle(missing, undefined, Date.now()).join('\n')).toContain('1 output(s) MISSING: download failed (outputProblem in the records) · fetch again: upscale retry --batch s3-down --downloads');
+    expect(renderLifecycle(missing, undefined, Date.now()).join('\n')).toContain('1 output MISSING: download failed (outputProblem in the records) · fetch again: upscale retry --batch s3-down --downloads');
     expect(await retryDownloads(rt(), 's3-down')).toEqual({ queued: 1, skipped: 5 });
     await waitFor(async () => ((await rt().store.getRecord('s3-down', lost.jobId))?.download === 'done' ? true : null), { timeoutMs: 30_000, what: 'fetched again' });
     expect(await rt().store.getRecord('s3-down', lost.jobId)).toMatchObject({ outputUrl: lost.outputUrl, sha256: lost.sha256, outputProblem: null, failMsg: null });

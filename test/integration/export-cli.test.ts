@@ -59,7 +59,7 @@ describe('upscale export (CLI)', { timeout: 180_000 }, () => {
 
     expect(csv.code).toBe(0);
     expect(csv.stdout).toBe('');
-    expect(csv.stderr).toContain(`Exported 3 record(s) of batch ${BATCH} to ${file}`);
+    expect(csv.stderr).toContain(`Exported 3 records of batch ${BATCH} to ${file}`);
     const text = readFileSync(file, 'utf8');
     expect(text.split('\r\n')[0]).toBe(csvColumns().join(','));
     expect(text).toContain('"a, ""b""\nc"');

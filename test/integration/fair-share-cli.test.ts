@@ -66,7 +66,7 @@ describe('batch priority and pause (CLI)', { timeout: 480_000 }, () => {
 
     const resumed = await runCli(['resume', '--batch', 'P1'], env);
     expect(resumed.code).toBe(0);
-    expect(resumed.stdout).toMatch(/Resumed batch P1 \(was paused: paused by upscale pause --batch\); its \d+ image\(s\) waiting for their turn take turns again\./);
+    expect(resumed.stdout).toMatch(/Resumed batch P1 \(was paused: paused by upscale pause --batch\); its \d+ images? waiting for their turn take turns again\./);
     expect((await rt.store.getSummary('P1'))!.gate).toBeNull();
     const twice = await runCli(['resume', '--batch', 'P1'], env);
     expect(twice.stdout).toMatch(/Batch P1 was not paused/);

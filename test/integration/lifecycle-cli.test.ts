@@ -55,7 +55,7 @@ describe('lifecycle commands', () => {
     expect(s.pilot.images).toBe(3);
     expect(s.deadlineAt).toBe(out.deadlineAt);
     const a = await runUpscale(['approve', '--batch', 'lc-1'], env);
-    expect(a.stdout).toContain('197 held image(s) released');
+    expect(a.stdout).toContain('197 held images released');
     const none = await runUpscale(['approve', '--batch', 'nope-1'], env);
     expect(none.code).toBe(1);
     expect(none.stderr).toContain('no batch named nope-1');

@@ -160,7 +160,7 @@ describe('upscale enqueue', () => {
     expect(noModel.code).toBe(2);
     expect(noModel.stdout).toBe('');
     expect(noModel.stderr).toBe(
-      'upscale: --model is needed: none of the 2 image(s) names its own model (a CSV column or JSONL field `model` can); ' +
+      'upscale: --model is needed: none of the 2 images names its own model (a CSV column or JSONL field `model` can); ' +
         'use --model topaz/image-upscale or --model recraft/crisp-upscale\n',
     );
   });

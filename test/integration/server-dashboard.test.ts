@@ -95,7 +95,7 @@ describe('dashboard', () => {
     ]) {
       const res = await b.app.inject({ method: 'PUT', url });
       expect(res.statusCode, url).toBe(405);
-      errors[url] = (res.json() as { error: string }).error;
+      errors[url] = res.json<{ error: string }>().error;
     }
     // Each refusal says what --dashboard-write would allow there, or that it allows nothing of the kind.
     expect(errors['/dashboard/api/queues/submit/retry/failed']).toBe('the dashboard is read-only (start upscale serve with --dashboard-write to retry every failed job of a lane)');

@@ -237,7 +237,7 @@ describe('checkEnqueueOptions', () => {
     );
     expect(() => checkEnqueueOptions({ model: 'topaz/image-upscale', factor: 3 })).toThrow('factor: factor 3 is not one of 1, 2, 4, 8 for topaz/image-upscale');
     expect(() => checkEnqueueOptions({ factor: 3 })).toThrow(
-      'factor: factor 3 is not one of 1, 2, 4, 8 for topaz/image-upscale',
+      'factor: 3 is not a factor any model takes (topaz/image-upscale takes 1, 2, 4, 8; recraft/crisp-upscale takes none)',
     );
     expect(() => checkEnqueueOptions({ factor: '4' })).not.toThrow();
   });

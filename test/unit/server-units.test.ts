@@ -177,7 +177,7 @@ describe('batches page', () => {
       hidden: 3,
     });
     expect(done).toContain('<dt>duration</dt><dd>1m00s</dd>');
-    expect(done).toContain('3 older finished batch(es) not shown');
+    expect(done).toContain('3 older finished batches not shown');
     expect(renderBatchesPage({ batches: [], lanes, now })).toContain('No batches yet');
   });
 });

@@ -79,7 +79,7 @@ describe('status rendering', () => {
     const text = renderBatch(s, { now: NOW, barWidth: 10 });
     expect(text).toContain('[##########]  1000/1000 (100.0%)  finished');
     expect(text).toContain('took 10m00s');
-    expect(text).toContain('2 ambiguous submit(s)');
+    expect(text).toContain('2 ambiguous submits');
     expect(isBatchFinished(summary())).toBe(false);
     expect(renderBatch(summary({ throughputPerMinute: null, etaSeconds: null, startedAt: null }), { now: NOW })).toMatch(/throughput - · ETA -\n {2}started - /);
   });
@@ -110,15 +110,22 @@ describe('status rendering', () => {
     expect(text).toContain('batch d1 ');
     expect(text).toContain('batch d2 ');
     expect(text).not.toContain('batch d3 ');
-    expect(text).toContain('1 older finished batch(es) not shown');
+    expect(text).toContain('1 older finished batch not shown');
     expect(text.endsWith('delayed)\n')).toBe(true);
     expect(renderStatus({ batches: [], lanes: lanes() }, { now: NOW, listing: true })).toContain('no batches');
   });
 
   it('gives the JSON shapes scripts rely on', () => {
     const s = summary();
-    expect(statusJson({ batches: [s], lanes: lanes() }, 'b1')).toBe(s);
-    expect(statusJson({ batches: [s], lanes: lanes() })).toEqual({ batches: [s], lanes: lanes() });
+    expect(statusJson({ batches: [s], lanes: lanes() }, 'b1')).toEqual({ ...s, noEta: null });
+    expect(statusJson({ batches: [s], lanes: lanes() })).toEqual({ batches: [{ ...s, noEta: null }], lanes: lanes() });
+  });
+
+  it('JSON gives no ETA where the text gives none, and says why (a fresh user saw etaSeconds 9 for a paused batch)', () => {
+    const paused = summary({ etaSeconds: 9, gate: { state: 'paused', reason: 'paused by upscale pause --batch', at: NOW } });
+    expect(renderStatus({ batches: [paused], lanes: lanes() }, { now: NOW })).toContain('no ETA: paused: paused by upscale pause --batch');
+    expect(statusJson({ batches: [paused], lanes: lanes() }, 'b1')).toMatchObject({ etaSeconds: null, noEta: 'paused: paused by upscale pause --batch' });
+    expect(statusJson({ batches: [paused], lanes: lanes() })).toMatchObject({ batches: [{ etaSeconds: null, noEta: 'paused: paused by upscale pause --batch' }] });
   });
 });
 

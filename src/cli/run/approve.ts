@@ -2,6 +2,7 @@
 import type { Config } from '../../config/index.js';
 import { approve } from '../../control/index.js';
 import { createRuntime } from '../../runtime.js';
+import { formatCount } from '../../config/units.js';
 
 export async function runApprove(config: Config, batchId: string, opts: { json?: boolean }): Promise<void> {
   const rt = createRuntime(config);
@@ -21,7 +22,7 @@ export async function runApprove(config: Config, batchId: string, opts: { json?:
       console.log(JSON.stringify({ batchId, ...result }));
       return;
     }
-    console.log(`Approved the pilot of batch ${batchId}: ${result.released} held image(s) released for submission.`);
+    console.log(`Approved the pilot of batch ${batchId}: ${formatCount(result.released, 'held image')} released for submission.`);
   } finally {
     await rt.close();
   }

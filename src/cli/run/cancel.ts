@@ -2,6 +2,7 @@
 import type { Config } from '../../config/index.js';
 import { cancel } from '../../control/index.js';
 import { createRuntime } from '../../runtime.js';
+import { formatCount } from '../../config/units.js';
 
 export async function runCancel(config: Config, batchId: string, opts: { json?: boolean }): Promise<void> {
   const rt = createRuntime(config);
@@ -11,9 +12,9 @@ export async function runCancel(config: Config, batchId: string, opts: { json?: 
       console.log(JSON.stringify({ batchId, ...result }));
       return;
     }
-    console.log(`Cancelled ${result.cancelled} image(s) of batch ${batchId} that were not submitted yet.`);
+    console.log(`Cancelled ${formatCount(result.cancelled, 'image')} of batch ${batchId} that were not submitted yet.`);
     if (result.inFlight > 0) {
-      console.log(`${result.inFlight} image(s) already submitted or being submitted are followed to their end.`);
+      console.log(`${formatCount(result.inFlight, 'image')} already submitted or being submitted ${result.inFlight === 1 ? 'is' : 'are'} followed to ${result.inFlight === 1 ? 'its' : 'their'} end.`);
     }
   } finally {
     await rt.close();

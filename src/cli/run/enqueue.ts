@@ -21,6 +21,7 @@ import { allowAnimated } from '../../worker/input-policy.js';
 import { preflightLines } from '../../worker/check-lines.js';
 import { UsageError } from '../usage-error.js';
 import type { EnqueueCliOptions } from '../commands/enqueue.js';
+import { formatCount } from '../../config/units.js';
 
 /** A one-line progress display redrawn in place with `\r`, at most 10 times a second. */
 class ProgressLine {
@@ -172,7 +173,7 @@ export async function runEnqueue(file: string | undefined, opts: EnqueueCliOptio
     // Every line refused for want of a model: the flag is missing, not the lines at fault (a list of URLs names none).
     if (nothingIn && rejected.length > 0 && options.model === undefined && rejected.every((r) => r.reason.startsWith(NO_MODEL_GIVEN))) {
       throw new UsageError(
-        `--model is needed: none of the ${rejected.length} image(s) names its own model (a CSV column or JSONL field \`model\` can); ` +
+        `--model is needed: none of the ${formatCount(rejected.length, 'image')} names its own model (a CSV column or JSONL field \`model\` can); ` +
           `use --model ${MODEL_NAMES.join(' or --model ')}`,
       );
     }

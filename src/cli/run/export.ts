@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import type { Config } from '../../config/index.js';
 import { exportBatch, requireBatch, type ExportFormat } from '../../results/export.js';
 import { createRuntime, type Runtime } from '../../runtime.js';
+import { formatCount } from '../../config/units.js';
 
 /** Writes the batch's records to `out` (through `out.tmp`), or to standard output when `out` is undefined. */
 export async function runExport(config: Config, batchId: string, format: ExportFormat, bom: boolean, out: string | undefined): Promise<void> {
@@ -14,7 +15,7 @@ export async function runExport(config: Config, batchId: string, format: ExportF
       await toStdout(rt, batchId, format, bom);
     } else {
       const count = await toFile(rt, batchId, format, bom, out);
-      console.error(`Exported ${count} record(s) of batch ${batchId} to ${out}`);
+      console.error(`Exported ${formatCount(count, 'record')} of batch ${batchId} to ${out}`);
     }
   } finally {
     await rt.close();

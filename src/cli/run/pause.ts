@@ -3,6 +3,7 @@ import type { Config } from '../../config/index.js';
 import { pause, pauseBatch } from '../../control/index.js';
 import type { Lane } from '../../queue/names.js';
 import { createRuntime } from '../../runtime.js';
+import { formatCount } from '../../config/units.js';
 
 /** `upscale pause [--lanes ...]`: pauses the lanes for every worker. */
 export async function runPause(config: Config, lanes: Lane[], opts: { json?: boolean }): Promise<void> {
@@ -38,7 +39,7 @@ export async function runPauseBatch(config: Config, batchId: string, opts: { jso
       console.log(JSON.stringify(r));
       return;
     }
-    console.log(r.alreadyPaused ? `Batch ${batchId} was already paused (${r.gate.reason}).` : `Paused batch ${batchId}: its ${r.held} image(s) waiting for their turn stay unsubmitted; other batches share the whole create budget.`);
+    console.log(r.alreadyPaused ? `Batch ${batchId} was already paused (${r.gate.reason}).` : `Paused batch ${batchId}: its ${formatCount(r.held, 'image')} waiting for their turn stay unsubmitted; other batches share the whole create budget.`);
     console.log('Images of it already submitted are followed to their end. Run `upscale resume --batch ' + batchId + '` to continue.');
   } finally {
     await rt.close();

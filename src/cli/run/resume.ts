@@ -3,6 +3,7 @@ import type { Config } from '../../config/index.js';
 import { resume, resumeBatch } from '../../control/index.js';
 import type { Lane } from '../../queue/names.js';
 import { createRuntime } from '../../runtime.js';
+import { formatCount } from '../../config/units.js';
 
 /** `upscale resume --batch ID`: resumes one paused batch. */
 export async function runResumeBatch(config: Config, batchId: string, opts: { json?: boolean }): Promise<void> {
@@ -11,7 +12,7 @@ export async function runResumeBatch(config: Config, batchId: string, opts: { js
     const r = await resumeBatch(rt, batchId);
     if (opts.json) console.log(JSON.stringify(r));
     else if (!r.was) console.log(`Batch ${batchId} was not paused; nothing to resume.`);
-    else console.log(`Resumed batch ${batchId} (was ${r.was.state}: ${r.was.reason}); its ${r.held} image(s) waiting for their turn take turns again.`);
+    else console.log(`Resumed batch ${batchId} (was ${r.was.state}: ${r.was.reason}); its ${formatCount(r.held, 'image')} waiting for their turn take turns again.`);
   } finally {
     await rt.close();
   }

@@ -1,0 +1,52 @@
+/**
+ * Counts people read are written by one function, `formatCount` (src/config/units.ts: `1 image`, `2 images`), as the
+ * README's house rules say. A fresh user's trial found `upscale pause`, `resume`, `priority`, `retry`, `cancel`,
+ * `export`, `status` and the dashboard printing `image(s)`, `output(s)`, `batch(es)`, `delivery(ies)`. The class: a
+ * number placed before a noun with a hand-made "(s)". This test reads every source file for one.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { formatCount } from '../../src/config/units.js';
+import { ROOT } from '../helpers/processes.js';
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    return statSync(p).isDirectory() ? sources(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+/** A template placeholder followed, within a few words, by a noun with a hand-made plural: `${n} image(s)`, `${n} older batch(es)`. */
+const HAND_MADE = /\$\{[^}]+\}[^`$]{0,40}?\b[a-z]+\((s|es|ies)\)/;
+
+describe('counts in messages', () => {
+  it('no source file writes "(s)" after a count (http(s) is not a count)', () => {
+    const found: string[] = [];
+    for (const file of sources(join(ROOT, 'src'))) {
+      const rel = relative(ROOT, file);
+      for (const [i, line] of readFileSync(file, 'utf8').split('\n').entries()) {
+        if (/^\s*(\/\/|\*)/.test(line)) continue;
+        if (HAND_MADE.test(line.replace(/http\(s\)/g, 'http'))) found.push(`${rel}:${i + 1}: ${line.trim()}`);
+      }
+    }
+    expect(found).toEqual([]);
+  });
+
+  it('the pattern catches the trial samples (the scan is not vacuous) and formatCount writes them', () => {
+    for (const line of [
+      'console.log(`Paused batch ${batchId}: its ${r.held} held image(s) wait`);',
+      '`${n.targets} target(s) · ${n.pending} delivery(ies) pending`',
+      '`${hidden} older finished batch(es) not shown`',
+    ]) {
+      expect(HAND_MADE.test(line), line).toBe(true);
+    }
+    expect(HAND_MADE.test('`"${u}" is not an http URL`')).toBe(false);
+    expect([formatCount(1, 'image'), formatCount(2, 'image'), formatCount(3, 'older finished batch'), formatCount(2, 'delivery', 'deliveries')]).toEqual([
+      '1 image',
+      '2 images',
+      '3 older finished batches',
+      '2 deliveries',
+    ]);
+  });
+});
