@@ -47,6 +47,10 @@ describe('upscale estimate', () => {
     expect(factor.stderr).toContain('upscale: --factor: factor 3 is not one of 1, 2, 4, 8 for topaz/image-upscale');
     expect(model.code).toBe(2);
     expect(model.stderr).toContain('upscale: --model: unknown model "nope"');
+    // A plain list and no --model: said once, as enqueue says it (it printed "total 0 0" and exited 0).
+    const none = await runUpscale(['estimate', file], {});
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('upscale: --model is needed: none of the 1 image names its own model');
   });
 
   it('--probe prices by the real size and counts out what would fail; --json', async () => {

@@ -154,6 +154,9 @@ describe('upscale enqueue', () => {
         'line 2: https://a.example/1.png: unknown model "nope"; use one of topaz/image-upscale, recraft/crisp-upscale\n',
     );
     expect(await withRuntime((rt) => rt.store.getSummary(batchId))).toBeNull();
+    const badJson = await upscale(['-', '--format', 'csv', '--json'], 'url,model\nhttps://a.example/1.png,nope\n');
+    expect(badJson.code).toBe(1);
+    expect(JSON.parse(badJson.stdout)).toMatchObject({ enqueued: 0, duplicates: 0, batchCreated: false });
 
     // A fresh user's run: a plain list and no --model. Every line refused one by one, and an id printed for no batch.
     const noModel = await upscale(['-'], 'https://a.example/1.png\nhttps://a.example/2.png\n');

@@ -10,7 +10,6 @@ import {
   type EnqueueProgress,
   type ParsedLine,
 } from '../../producer/index.js';
-import { MODEL_NAMES, NO_MODEL_GIVEN } from '../../kie/models.js';
 import { DEFAULT_PRIORITY } from '../../queue/fair-share.js';
 import { checkBatchId, newBatchId } from '../../queue/identity.js';
 import { createRuntime } from '../../runtime.js';
@@ -19,9 +18,8 @@ import { deadlineWarning, parseDeadline, readBudgetShare, setBatchDeadline, wind
 import { declarePilot, startPilot } from '../../batch/pilot.js';
 import { allowAnimated } from '../../worker/input-policy.js';
 import { preflightLines } from '../../worker/check-lines.js';
-import { UsageError } from '../usage-error.js';
+import { modelFlagNeeded, UsageError } from '../usage-error.js';
 import type { EnqueueCliOptions } from '../commands/enqueue.js';
-import { formatCount } from '../../config/units.js';
 
 /** A one-line progress display redrawn in place with `\r`, at most 10 times a second. */
 class ProgressLine {
@@ -170,13 +168,8 @@ export async function runEnqueue(file: string | undefined, opts: EnqueueCliOptio
     progress?.clear();
     const { batchId, enqueued, duplicates, rejected, warnings: lineWarnings } = result;
     const nothingIn = enqueued + duplicates === 0;
-    // Every line refused for want of a model: the flag is missing, not the lines at fault (a list of URLs names none).
-    if (nothingIn && rejected.length > 0 && options.model === undefined && rejected.every((r) => r.reason.startsWith(NO_MODEL_GIVEN))) {
-      throw new UsageError(
-        `--model is needed: none of the ${formatCount(rejected.length, 'image')} names its own model (a CSV column or JSONL field \`model\` can); ` +
-          `use --model ${MODEL_NAMES.join(' or --model ')}`,
-      );
-    }
+    const noModel = modelFlagNeeded(options.model, enqueued + duplicates, rejected);
+    if (noModel) throw noModel;
     // A new batch that got no image does not exist: its id is not printed as if it did.
     const batchExists = !nothingIn || ((await rt.store.getSummary(batchId))?.total ?? 0) > 0;
     const pilotReleased = pilot === null ? null : await startPilot(rt, batchId, pilot);
@@ -197,6 +190,8 @@ export async function runEnqueue(file: string | undefined, opts: EnqueueCliOptio
         ...(deadlineAt === null ? {} : { deadlineAt }),
         ...(pilotReleased === null ? {} : { pilot: pilotReleased }),
         ...(warnings.length === 0 ? {} : { batchWarnings: warnings }),
+        // The id was made or given, but no batch holds it: said, so a script does not go looking for it.
+        ...(batchExists ? {} : { batchCreated: false }),
       };
       process.stdout.write(JSON.stringify({ batchId, enqueued, duplicates, rejected, warnings: lineWarnings, ...extra }) + '\n');
     } else {

@@ -2,7 +2,7 @@
 import { loadConfig } from '../../config/index.js';
 import { checkEnqueueOptions, checkInputFile, isInputError, parseInput, type ParsedLine } from '../../producer/index.js';
 import { estimateLines, type EstimateReport } from '../../worker/estimate.js';
-import { UsageError } from '../usage-error.js';
+import { modelFlagNeeded, UsageError } from '../usage-error.js';
 import type { EstimateCliOptions } from '../commands/estimate.js';
 
 export function renderEstimate(r: EstimateReport): string {
@@ -54,6 +54,8 @@ export async function runEstimate(file: string | undefined, opts: EstimateCliOpt
   }).catch((e: unknown) => {
     throw isInputError(e) ? new UsageError((e as Error).message) : e;
   });
+  const noModel = modelFlagNeeded(opts.model, report.images, report.rejected);
+  if (noModel) throw noModel;
   for (const r of report.rejected) process.stderr.write(`line ${r.line}: ${r.input}: ${r.reason}\n`);
   process.stdout.write(opts.json ? JSON.stringify(report) + '\n' : renderEstimate(report));
 }
