@@ -81,7 +81,7 @@ export const BOARD_WRITE_RULES: readonly WriteRule[] = [
     does: 'pause or resume one batch',
     check: (params) => Promise.resolve(['pause', 'resume'].includes(params.action ?? '') ? null : `unknown batch action "${params.action}"`),
   },
-  { method: 'POST', route: '/api/batches/:id/retry', does: "retry the failed images of a batch's filtered view", check: () => Promise.resolve(null) },
+  { method: 'POST', route: '/api/batches/:id/retry', does: "retry the failed and timed-out images of a batch's filtered view", check: () => Promise.resolve(null) },
 ];
 
 /**
@@ -172,15 +172,17 @@ export async function judgeWrite(request: FastifyRequest, rt: Runtime, write: bo
   const route = matchedRoute(request);
   const method = request.method.toUpperCase();
   const rule = route && BOARD_WRITE_RULES.find((r) => r.method === method && r.route === route.url && route.methods.includes(method));
-  if (!write) return { ok: false, status: 405, error: readOnlyMessage(method, route?.url) };
+  const params = (request.params ?? {}) as Record<string, string>;
+  // The rule's own check runs in read-only mode too: a write that --dashboard-write would refuse as well is not
+  // advertised as one the flag allows (a retry of completed jobs, an unknown lane).
+  const problem = rule ? await rule.check(params, rt) : null;
+  if (!write) return { ok: false, status: 405, error: problem ? `the dashboard is read-only, and --dashboard-write would refuse this too: ${problem}` : readOnlyMessage(method, route?.url) };
   const refuse = (why: string): WriteVerdict => ({
     ok: false,
     status: 403,
-    error: `${why}; the dashboard may only retry failed jobs, remove completed or failed ones, pause or resume a batch and retry a batch's failed images (use upscale pause|resume|retry|cancel for the rest)`,
+    error: `${why}; the dashboard may only retry failed jobs, remove completed or failed ones, pause or resume a batch and retry a batch's failed and timed-out images (use upscale pause|resume|retry|cancel for the rest)`,
   });
   if (!rule) return refuse(`${method} ${route?.url ?? 'this route'} is not allowed`);
-  const params = (request.params ?? {}) as Record<string, string>;
-  const problem = await rule.check(params, rt);
   return problem ? refuse(problem) : { ok: true };
 }
 
@@ -193,7 +195,12 @@ export function writeGuard(rt: Runtime, write: boolean) {
     if (isRead(request)) return;
     const verdict = await judgeWrite(request, rt, write);
     if (verdict.ok) return;
-    if (verdict.status === 405) void reply.header('allow', 'GET, HEAD');
+    // Allow: the methods this route answers now, reads only, and only where the route has a GET (empty otherwise,
+    // as RFC 9110 allows for a resource disabled by configuration).
+    if (verdict.status === 405) {
+      const url = matchedRoute(request)?.url;
+      void reply.header('allow', url !== undefined && request.server.hasRoute({ method: 'GET', url }) ? 'GET, HEAD' : '');
+    }
     await reply.code(verdict.status).header('cache-control', 'no-store').send({ error: verdict.error });
   };
 }

@@ -92,11 +92,18 @@ describe('dashboard', () => {
       `/dashboard/api/queues/submit/${imageId(2)}/retry`,
       '/dashboard/api/queues/submit/clean/failed',
       '/dashboard/api/queues/submit/obliterate',
+      '/dashboard/api/queues/submit/retry/completed',
+      '/dashboard/api/queues/bogus/retry/failed',
     ]) {
       const res = await b.app.inject({ method: 'PUT', url });
       expect(res.statusCode, url).toBe(405);
+      // No GET at these routes: nothing is allowed here now (an empty Allow, not "GET, HEAD" that would 404).
+      expect(res.headers.allow, url).toBe('');
       errors[url] = res.json<{ error: string }>().error;
     }
+    // What write mode would refuse as well is not advertised as allowed by it (a fresh user's trial).
+    expect(errors['/dashboard/api/queues/submit/retry/completed']).toBe('the dashboard is read-only, and --dashboard-write would refuse this too: only failed jobs, not "completed"');
+    expect(errors['/dashboard/api/queues/bogus/retry/failed']).toBe('the dashboard is read-only, and --dashboard-write would refuse this too: unknown queue "bogus"');
     // Each refusal says what --dashboard-write would allow there, or that it allows nothing of the kind.
     expect(errors['/dashboard/api/queues/submit/retry/failed']).toBe('the dashboard is read-only (start upscale serve with --dashboard-write to retry every failed job of a lane)');
     expect(errors['/dashboard/api/queues/submit/obliterate']).toMatch(/^the dashboard is read-only, and --dashboard-write does not allow this either \(it allows: retry every failed job of a lane; .*pause or resume one batch; .*\)$/);

@@ -206,12 +206,12 @@ describe('read-only dashboard: every write is 405 on the routed path', () => {
     await b?.close();
   });
 
-  it('retry and clean, under any spelling, are 405 with Allow: GET, HEAD', async () => {
+  it('retry and clean, under any spelling, are 405 with an Allow that names reads only (none where the route has no GET)', async () => {
     for (const action of ['retry/failed', 'clean/failed', 'pause']) {
       for (const path of spellings(action)) {
         const res = await raw(port, 'PUT', path);
         expect([404, 405], `${path}: ${res.status}`).toContain(res.status);
-        if (res.status === 405) expect(res.headers.allow).toBe('GET, HEAD');
+        if (res.status === 405) expect(['', 'GET, HEAD'], `${path}: Allow ${String(res.headers.allow)}`).toContain(res.headers.allow);
       }
     }
     expect(await b.rt.queues.submit.isPaused()).toBe(false);
