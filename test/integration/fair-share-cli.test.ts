@@ -66,7 +66,7 @@ describe('batch priority and pause (CLI)', { timeout: 480_000 }, () => {
 
     const resumed = await runCli(['resume', '--batch', 'P1'], env);
     expect(resumed.code).toBe(0);
-    expect(resumed.stdout).toMatch(/Resumed batch P1 \(was paused: paused by upscale pause --batch\); its \d+ images? waiting for their turn take turns again\./);
+    expect(resumed.stdout).toMatch(/Resumed batch P1 \(was paused: paused by upscale pause --batch\); (its \d+ images? waiting for their turn take turns again|none of its images was waiting to be submitted)\./);
     expect((await rt.store.getSummary('P1'))!.gate).toBeNull();
     const twice = await runCli(['resume', '--batch', 'P1'], env);
     expect(twice.stdout).toMatch(/Batch P1 was not paused/);
@@ -107,5 +107,8 @@ describe('batch priority and pause (CLI)', { timeout: 480_000 }, () => {
     expect(noBatch.stderr).toMatch(/--batch is missing/);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/no batch named nope/);
+    // The same level again changes nothing and says so (it printed "low → low ... at the new priority").
+    const same = await runCli(['priority', '--batch', 'P1', 'low'], env);
+    expect(same.stdout.trim()).toBe('Batch P1 is already at priority low; nothing changed.');
   });
 });

@@ -39,7 +39,8 @@ export async function runPauseBatch(config: Config, batchId: string, opts: { jso
       console.log(JSON.stringify(r));
       return;
     }
-    console.log(r.alreadyPaused ? `Batch ${batchId} was already paused (${r.gate.reason}).` : `Paused batch ${batchId}: its ${formatCount(r.held, 'image')} waiting for their turn stay unsubmitted; other batches share the whole create budget.`);
+    const waiting = r.held > 0 ? `its ${formatCount(r.held, 'image')} waiting for their turn stay unsubmitted` : 'none of its images waits to be submitted now; images added later wait';
+    console.log(r.alreadyPaused ? `Batch ${batchId} was already paused (${r.gate.reason}).` : `Paused batch ${batchId}: ${waiting}; other batches share the whole create budget.`);
     console.log('Images of it already submitted are followed to their end. Run `upscale resume --batch ' + batchId + '` to continue.');
   } finally {
     await rt.close();

@@ -9,8 +9,18 @@ export async function runPriority(config: Config, batchId: string, level: Priori
   const rt = createRuntime(config);
   try {
     const r = await setBatchPriority(rt, batchId, level);
-    if (opts.json) console.log(JSON.stringify(r));
-    else console.log(`Batch ${batchId}: priority ${r.before} → ${r.priority} (${formatCount(r.held, 'image')} waiting for their turn take turns at the new priority).`);
+    if (opts.json) {
+      console.log(JSON.stringify(r));
+      return;
+    }
+    if (r.before === r.priority) {
+      console.log(`Batch ${batchId} is already at priority ${r.priority}; nothing changed.`);
+      return;
+    }
+    const gate = (await rt.store.getSummary(batchId))?.gate ?? null;
+    const waiting = formatCount(r.held, 'image');
+    const when = gate ? `will take turns at the new priority once the batch is resumed (\`upscale resume --batch ${batchId}\`; it is ${gate.state}: ${gate.reason})` : 'take turns at the new priority';
+    console.log(`Batch ${batchId}: priority ${r.before} → ${r.priority}${r.held > 0 ? ` (${waiting} waiting for their turn ${when})` : ''}.`);
   } finally {
     await rt.close();
   }
