@@ -19,6 +19,9 @@ export function buildProgram(): Command {
     .description('Batch image upscaling through kie.ai on BullMQ: enqueue, run workers, watch, export.')
     .showHelpAfterError('(run with --help for usage)')
     .allowExcessArguments(false)
+    // commander's own refusals (a missing or unknown option, a value not among the choices) read like every other
+    // usage error: `upscale: …`, not `error: …`.
+    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'upscale: ')) })
     .exitOverride();
   registerCommands(program);
   return program;

@@ -284,8 +284,9 @@ export function renderNotifications(n: NotificationsView, now: number, max = 5):
 }
 
 /**
- * `credits: 1,234 (read 20s ago) · then 80 waiting images needed about 5,000 · credits for about 61 more images`: the
- * need is the one computed at that read (the images sent since no longer wait), so it is said in the past.
+ * `credits: 1234 (read 20s ago) · then 80 waiting images needed about 5000 · credits for about 61 more images` (the
+ * last part only when the need is more than the balance): the need is the one computed at that read (the images sent
+ * since no longer wait), so it is said in the past.
  */
 export function renderCredits(c: CreditsView, now: number): string {
   const parts = [`credits: ${credits(c.balance)} (read ${formatDuration(Math.max(0, now - c.at))} ago${c.spent > 0 ? `, about ${credits(c.spent)} sent since` : ''})`];

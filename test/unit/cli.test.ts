@@ -21,6 +21,18 @@ describe('upscale CLI', () => {
     expect(process.exitCode).toBe(2);
   });
 
+  it("commander's own refusals read like every usage error: `upscale: …`, not `error: …`", async () => {
+    const written: string[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((s) => written.push(String(s)) > 0);
+    await main(['node', 'upscale', 'priority', '--batch', 'b1', 'extreme']);
+    await main(['node', 'upscale', 'pause', '--batch']);
+    expect(written.filter((w) => /^(upscale|error):/.test(w))).toEqual([
+      expect.stringMatching(/^upscale: command-argument value 'extreme' is invalid for argument 'level'\. Allowed choices are urgent, high, normal, low\./),
+      expect.stringMatching(/^upscale: option '--batch <id>' argument missing/),
+    ]);
+    expect(process.exitCode).toBe(2);
+  });
+
   it('exits 2 with every problem listed on a bad environment', async () => {
     const errors: string[] = [];
     vi.spyOn(console, 'error').mockImplementation((m: string) => void errors.push(m));
