@@ -101,7 +101,8 @@ export function etaText(s: BatchSummary, lanes?: LaneStatusMap): string {
 export function renderBatch(s: BatchSummary, options: RenderOptions, lanes?: LaneStatusMap): string {
   const done = s.total - activeCount(s);
   const finished = isBatchFinished(s);
-  const flags = finished ? '  finished' : `${s.gate ? `  ${s.gate.state.toUpperCase()}` : ''}${s.priority !== 'normal' ? `  priority ${s.priority}` : ''}`;
+  // A finished batch can be paused too: images added to it later are held, so the pause is shown.
+  const flags = `${finished ? '  finished' : ''}${s.gate ? `  ${s.gate.state.toUpperCase()}` : ''}${!finished && s.priority !== 'normal' ? `  priority ${s.priority}` : ''}`;
   const head = `batch ${s.batchId}  ${progressBar(done, s.total, options.barWidth)}  ${done}/${s.total} (${percent(done, s.total)})${flags}`;
   // held and expired only appear in batches that use a pilot or a deadline.
   const counts = STATES.filter((state) => (state !== 'held' && state !== 'expired') || s.counts[state] > 0)
@@ -118,7 +119,7 @@ export function renderBatch(s: BatchSummary, options: RenderOptions, lanes?: Lan
     `  credits ${credits(s.creditsConsumed)} · ${rate} · ${eta}`,
     `  started ${formatTime(s.startedAt, options.now)} · updated ${formatTime(s.updatedAt, options.now)}`,
   ];
-  if (s.gate && !finished) lines.push(`  ${describeGate(s, options.now)}`);
+  if (s.gate) lines.push(`  ${describeGate(s, options.now)}`);
   if (s.ambiguousSubmits > 0) {
     lines.push(`  ${formatCount(s.ambiguousSubmits, 'ambiguous submit')}: kie.ai may hold tasks for them (see ambiguousSubmits in the export)`);
   }
@@ -150,7 +151,8 @@ export function describeGate(s: BatchSummary, now: number): string {
   const g = s.gate;
   if (!g) return 'admitted';
   const since = g.at > 0 ? ` (since ${isoUtc(g.at)}${now >= g.at ? `, ${formatDuration(now - g.at)} ago` : ''})` : '';
-  const fix = g.state === 'paused' ? ` — its waiting images are held; run \`upscale resume --batch ${s.batchId}\` to continue` : '';
+  const held = isBatchFinished(s) ? 'images added to it are held' : 'its waiting images are held';
+  const fix = g.state === 'paused' ? ` — ${held}; run \`upscale resume --batch ${s.batchId}\` to continue` : '';
   return `${g.state.toUpperCase()}${since}: ${g.reason}${fix}`;
 }
 

@@ -175,7 +175,11 @@ export async function judgeWrite(request: FastifyRequest, rt: Runtime, write: bo
   const params = (request.params ?? {}) as Record<string, string>;
   // The rule's own check runs in read-only mode too: a write that --dashboard-write would refuse as well is not
   // advertised as one the flag allows (a retry of completed jobs, an unknown lane).
-  const problem = rule ? await rule.check(params, rt) : null;
+  let problem = rule ? await rule.check(params, rt) : null;
+  // A batch route names a batch that must exist: in write mode its handler answers 404; read-only, the 405 says so.
+  if (!write && !problem && rule && params.id !== undefined && /\/batches\/:id\b/.test(rule.route) && (await rt.redis.exists(rt.store.keys.batch(params.id))) === 0) {
+    problem = `there is no batch named ${params.id}`;
+  }
   if (!write) return { ok: false, status: 405, error: problem ? `the dashboard is read-only, and --dashboard-write would refuse this too: ${problem}` : readOnlyMessage(method, route?.url) };
   const refuse = (why: string): WriteVerdict => ({
     ok: false,

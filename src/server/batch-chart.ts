@@ -32,7 +32,8 @@ function hhmm(minute: number): string {
 /** The SVG chart (or a sentence when nothing finished yet). */
 export function renderChart(input: ChartInput): string {
   const { minutes } = input;
-  if (minutes.length === 0) return '<p class="empty">No image has finished yet.</p>';
+  // Why it cannot move, when nothing finished yet either (a batch paused before its first image ended said nothing).
+  if (minutes.length === 0) return `<p class="empty">No image has finished yet${input.noEta ? `; no ETA: ${escapeHtml(input.noEta)}` : ''}.</p>`;
   const first = (minutes[0] as { minute: number }).minute;
   const lastData = (minutes[minutes.length - 1] as { minute: number }).minute;
   const last = input.remaining > 0 ? Math.max(lastData, Math.floor(input.now / 60_000)) : lastData;

@@ -109,8 +109,9 @@ function bar(b: BatchSummary): string {
 
 /** One state badge: `finished`, else the gate's state (`paused`) when its gate is closed, else `running`. */
 function stateBadge(b: BatchSummary, finished: boolean): string {
-  if (finished) return '<span class="badge done">finished</span>';
-  if (b.gate) return `<span class="badge paused">${escapeHtml(b.gate.state)}</span>`;
+  const gate = b.gate ? `<span class="badge paused">${escapeHtml(b.gate.state)}</span>` : '';
+  if (finished) return `<span class="badge done">finished</span>${gate ? ` ${gate}` : ''}`;
+  if (gate) return gate;
   return '<span class="badge running">running</span>';
 }
 
@@ -120,10 +121,12 @@ function scheduleParts(b: BatchSummary, now: number, write: boolean, prefix: str
   let badges = '';
   if (b.priority !== 'normal') badges += ` <span class="badge prio">${escapeHtml(b.priority)}</span>`;
   let line = '';
-  if (b.gate && !finished) {
-    line = `<p class="reason gate">${escapeHtml(`${b.gate.state}${b.gate.at > 0 ? ` since ${when(b.gate.at, now)}` : ''}: ${b.gate.reason}`)} — its waiting images are held; tasks already created are followed</p>`;
+  if (b.gate) {
+    const held = finished ? 'images added to it are held' : 'its waiting images are held; tasks already created are followed';
+    line = `<p class="reason gate">${escapeHtml(`${b.gate.state}${b.gate.at > 0 ? ` since ${when(b.gate.at, now)}` : ''}: ${b.gate.reason}`)} — ${held}</p>`;
   }
-  if (write && !finished) {
+  // A finished batch offers no pause, but a paused one can be resumed.
+  if (write && (!finished || b.gate)) {
     const action = b.gate?.state === 'paused' ? 'resume' : b.gate ? '' : 'pause';
     if (action) line += `<p><button type="button" class="act" data-act="${action}" data-batch="${escapeHtml(b.batchId)}" data-url="${escapeHtml(publicUrl(prefix, `/dashboard/batches/${encodeURIComponent(b.batchId)}/${action}`))}">${action === 'pause' ? 'Pause batch' : 'Resume batch'}</button></p>`;
   }

@@ -66,7 +66,7 @@ describe('batch priority and pause (CLI)', { timeout: 480_000 }, () => {
 
     const resumed = await runCli(['resume', '--batch', 'P1'], env);
     expect(resumed.code).toBe(0);
-    expect(resumed.stdout).toMatch(/Resumed batch P1 \(was paused: paused by upscale pause --batch\); (its \d+ images? waiting for their turn take turns again|none of its images was waiting to be submitted)\./);
+    expect(resumed.stdout).toMatch(/Resumed batch P1 \(was paused: paused by upscale pause --batch\); (its \d+ waiting images? (takes its turn|take turns) again|none of its images was waiting to be submitted)\./);
     expect((await rt.store.getSummary('P1'))!.gate).toBeNull();
     const twice = await runCli(['resume', '--batch', 'P1'], env);
     expect(twice.stdout).toMatch(/Batch P1 was not paused/);
@@ -88,6 +88,17 @@ describe('batch priority and pause (CLI)', { timeout: 480_000 }, () => {
     expect(lib.batchPaused).toBe(message);
     const other = await enqueue(rt, [{ input: 'https://img.example.com/p3.png', model: 'topaz/image-upscale' }], { batchId: 'P3' });
     expect(other.batchPaused).toBeUndefined();
+  });
+
+  it('pause --batch counts every image not sent yet, admitted to the queue or not (it said none waited while 2 did); one image reads as one', async () => {
+    await enqueue(rt, ['p4a', 'p4b'].map((n) => ({ input: `https://img.example.com/${n}.png`, model: 'topaz/image-upscale' })), { batchId: 'P4' });
+    await enqueue(rt, [{ input: 'https://img.example.com/p5.png', model: 'topaz/image-upscale' }], { batchId: 'P5' });
+    const [two, one] = await Promise.all([runCli(['pause', '--batch', 'P4'], env), runCli(['pause', '--batch', 'P5'], env)]);
+    expect(two.stdout).toContain('Paused batch P4: its 2 waiting images stay unsubmitted;');
+    expect(one.stdout).toContain('Paused batch P5: its 1 waiting image stays unsubmitted;');
+    const resumed = await runCli(['resume', '--batch', 'P5'], env);
+    expect(resumed.stdout).toContain('its 1 waiting image takes its turn again.');
+    await runCli(['resume', '--batch', 'P4'], env);
   });
 
   it('priority --batch ID LEVEL changes the priority; bad input is refused with a reason', async () => {

@@ -201,7 +201,8 @@ describe('hostile input through `upscale enqueue --json`', () => {
     await writeFile(empty, '');
     const none = await enqueueCli(empty, 'hostile-empty', prefix);
     expect(none.code).toBe(0);
-    expect(none.json).toEqual({ batchId: 'hostile-empty', enqueued: 0, duplicates: 0, rejected: [], warnings: [] });
+    // Nothing went in, so no batch exists under that id.
+    expect(none.json).toEqual({ batchId: 'hostile-empty', enqueued: 0, duplicates: 0, rejected: [], warnings: [], batchCreated: false });
     expect(none.stderr).toMatch(/no images in .*empty\.txt/);
     for (const [path, reason] of [
       [join(dir, 'no-such-input.csv'), /\(exit 2\)[\s\S]*no-such-input\.csv: no such file/],

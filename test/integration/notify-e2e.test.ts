@@ -81,7 +81,7 @@ describe('notifications with two workers and a SIGKILL', () => {
     expect(json.finalizedAt).not.toBeNull();
     expect(json.notifications.recent.find((e) => e.type === 'batch.completed')).toMatchObject({ delivered: 1, pending: 0 });
     const human = await runUpscale(['status'], rig.env);
-    expect(human.stdout).toMatch(/notifications: 1 target\(s\) · 0 delivery\(ies\) pending/);
+    expect(human.stdout).toMatch(/notifications: 1 target · 0 deliveries pending/);
     expect(human.stdout).toMatch(/batch\.completed nt-a .* delivered/);
   }, 240_000);
 });

@@ -69,6 +69,10 @@ describe('batch pause/resume on the batches page', () => {
     expect(readOnly.statusCode).toBe(405);
     // It says what the flag would allow here (a fresh user's pause was told "to allow retry and clean").
     expect(readOnly.json().error).toBe('the dashboard is read-only (start upscale serve with --dashboard-write to pause or resume one batch)');
+    // An unknown batch is not advertised as one the flag would pause (a fresh user's trial).
+    const noBatch = await b.app.inject({ method: 'POST', url: '/dashboard/batches/nosuch/pause', headers: { ...AUTH, ...JSON_BODY }, payload: '{}' });
+    expect(noBatch.statusCode).toBe(405);
+    expect(noBatch.json().error).toBe('the dashboard is read-only, and --dashboard-write would refuse this too: there is no batch named nosuch');
     expect((await b.rt.store.getSummary('b-three'))!.gate).toBeNull();
   });
 });

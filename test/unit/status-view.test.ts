@@ -121,6 +121,24 @@ describe('status rendering', () => {
     expect(statusJson({ batches: [s], lanes: lanes() })).toEqual({ batches: [{ ...s, noEta: null }], lanes: lanes() });
   });
 
+  it("the batch page's chart says why there is no ETA even before any image finished", () => {
+    expect(renderChart({ minutes: [], remaining: 2, now: NOW, etaSeconds: null, perMinute: null, noEta: 'paused: paused by upscale pause --batch' })).toBe(
+      '<p class="empty">No image has finished yet; no ETA: paused: paused by upscale pause --batch.</p>',
+    );
+    expect(renderChart({ minutes: [], remaining: 2, now: NOW, etaSeconds: null, perMinute: null, noEta: null })).toBe('<p class="empty">No image has finished yet.</p>');
+  });
+
+  it('a finished batch that is paused shows the pause (images added later are held), in status and on the batches page', () => {
+    const counts = { waiting: 0, submitting: 0, polling: 0, succeeded: 2, failed: 0, timed_out: 0, cancelled: 0, held: 0, expired: 0 };
+    const s = summary({ total: 2, counts, finishedAt: NOW - MIN, gate: { state: 'paused', reason: 'paused by upscale pause --batch', at: NOW - 1000 } });
+    const text = renderStatus({ batches: [s], lanes: lanes() }, { now: NOW });
+    expect(text).toMatch(/finished {2}PAUSED/);
+    expect(text).toContain('paused by upscale pause --batch — images added to it are held; run `upscale resume --batch b1` to continue');
+    const page = renderBatchesPage({ batches: [s], lanes: lanes(), now: NOW });
+    expect(page).toContain('<span class="badge done">finished</span> <span class="badge paused">paused</span>');
+    expect(page).toContain('images added to it are held');
+  });
+
   it('JSON gives no ETA where the text gives none, and says why (a fresh user saw etaSeconds 9 for a paused batch)', () => {
     const paused = summary({ etaSeconds: 9, gate: { state: 'paused', reason: 'paused by upscale pause --batch', at: NOW } });
     expect(renderStatus({ batches: [paused], lanes: lanes() }, { now: NOW })).toContain('no ETA: paused: paused by upscale pause --batch');

@@ -12,7 +12,7 @@ export async function runCancel(config: Config, batchId: string, opts: { json?: 
       console.log(JSON.stringify({ batchId, ...result }));
       return;
     }
-    console.log(`Cancelled ${formatCount(result.cancelled, 'image')} of batch ${batchId} that were not submitted yet.`);
+    console.log(`Cancelled ${formatCount(result.cancelled, 'image')} of batch ${batchId} that ${result.cancelled === 1 ? 'was' : 'were'} not submitted yet.`);
     if (result.inFlight > 0) {
       console.log(`${formatCount(result.inFlight, 'image')} already submitted or being submitted ${result.inFlight === 1 ? 'is' : 'are'} followed to ${result.inFlight === 1 ? 'its' : 'their'} end.`);
     }

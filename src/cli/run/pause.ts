@@ -39,7 +39,9 @@ export async function runPauseBatch(config: Config, batchId: string, opts: { jso
       console.log(JSON.stringify(r));
       return;
     }
-    const waiting = r.held > 0 ? `its ${formatCount(r.held, 'image')} waiting for their turn stay unsubmitted` : 'none of its images waits to be submitted now; images added later wait';
+    // Every image of it not sent yet is held, whether it waits for its turn or was already admitted to the queue.
+    const n = (await rt.store.getSummary(batchId))?.counts.waiting ?? r.held;
+    const waiting = n > 0 ? `its ${formatCount(n, 'waiting image')} ${n === 1 ? 'stays' : 'stay'} unsubmitted` : 'none of its images waits to be submitted now; images added later wait';
     console.log(r.alreadyPaused ? `Batch ${batchId} was already paused (${r.gate.reason}).` : `Paused batch ${batchId}: ${waiting}; other batches share the whole create budget.`);
     console.log('Images of it already submitted are followed to their end. Run `upscale resume --batch ' + batchId + '` to continue.');
   } finally {

@@ -18,9 +18,9 @@ export async function runPriority(config: Config, batchId: string, level: Priori
       return;
     }
     const gate = (await rt.store.getSummary(batchId))?.gate ?? null;
-    const waiting = formatCount(r.held, 'image');
-    const when = gate ? `will take turns at the new priority once the batch is resumed (\`upscale resume --batch ${batchId}\`; it is ${gate.state}: ${gate.reason})` : 'take turns at the new priority';
-    console.log(`Batch ${batchId}: priority ${r.before} → ${r.priority}${r.held > 0 ? ` (${waiting} waiting for their turn ${when})` : ''}.`);
+    const take = r.held === 1 ? 'takes its turn' : 'take turns';
+    const once = gate ? ` once the batch is resumed (\`upscale resume --batch ${batchId}\`; it is ${gate.state}: ${gate.reason})` : '';
+    console.log(`Batch ${batchId}: priority ${r.before} → ${r.priority}${r.held > 0 ? ` (${formatCount(r.held, 'waiting image')} ${take} at the new priority${once})` : ''}.`);
   } finally {
     await rt.close();
   }

@@ -12,7 +12,10 @@ export async function runResumeBatch(config: Config, batchId: string, opts: { js
     const r = await resumeBatch(rt, batchId);
     if (opts.json) console.log(JSON.stringify(r));
     else if (!r.was) console.log(`Batch ${batchId} was not paused; nothing to resume.`);
-    else console.log(`Resumed batch ${batchId} (was ${r.was.state}: ${r.was.reason}); ${r.held > 0 ? `its ${formatCount(r.held, 'image')} waiting for their turn take turns again` : 'none of its images was waiting to be submitted'}.`);
+    else {
+      const n = (await rt.store.getSummary(batchId))?.counts.waiting ?? r.held;
+      console.log(`Resumed batch ${batchId} (was ${r.was.state}: ${r.was.reason}); ${n > 0 ? `its ${formatCount(n, 'waiting image')} ${n === 1 ? 'takes its turn' : 'take turns'} again` : 'none of its images was waiting to be submitted'}.`);
+    }
   } finally {
     await rt.close();
   }
