@@ -13,7 +13,7 @@ import { submitJobId } from '../queue/identity.js';
 import type { SubmitJobData } from '../queue/job-data.js';
 import { batchPaused, emit } from '../notify/index.js';
 import { formatCount } from '../config/units.js';
-import { isTerminal, type BatchSummary, type RecordState, type ResultRecord } from '../results/record.js';
+import { isTerminal, pilotAwaitsApproval, type BatchSummary, type RecordState, type ResultRecord } from '../results/record.js';
 import { pilotNext } from '../results/status-view.js';
 import type { Runtime } from '../runtime.js';
 
@@ -146,7 +146,7 @@ export function describePilot(p: PilotOutcome, batch: BatchSummary): string {
 /** The batch watch's step: `batch.paused` (reason `pilot`) once, when a pilot's images are all done and the rest is held. */
 export async function watchPilots(rt: Runtime, open: readonly BatchSummary[], now: number): Promise<void> {
   for (const b of open) {
-    if (b.pilot === null || b.pilot === undefined || b.pilotApprovedAt !== null || b.counts.held === 0) continue;
+    if (!pilotAwaitsApproval(b)) continue;
     const outcome = await pilotOutcome(rt, b.batchId, b);
     if (!outcome?.done) continue;
     const startedAt = Number(await rt.redis.hget(rt.store.keys.batch(b.batchId), 'pilotStartedAt')) || 0;

@@ -9,7 +9,7 @@ import type { SubmitJobData } from '../queue/job-data.js';
 import { laneStatus, type LaneStatusMap } from '../queue/lane-status.js';
 import type { Lane } from '../queue/names.js';
 import { requireBatch } from '../results/export.js';
-import type { BatchSummary, RecordState, ResultRecord } from '../results/record.js';
+import { pilotAwaitsApproval, type BatchSummary, type RecordState, type ResultRecord } from '../results/record.js';
 import type { Runtime } from '../runtime.js';
 import { pilotOutcome, type PilotOutcome } from '../batch/pilot.js';
 import { outboxSummary, type OutboxSummary } from '../notify/index.js';
@@ -66,8 +66,7 @@ export async function heldBack(rt: Runtime, batchId: string, work: 'tasks' | 'do
   const reasons: string[] = [];
   if (work === 'tasks') {
     if (summary.gate) reasons.push(`the batch is paused (${summary.gate.reason}): \`upscale resume --batch ${batchId}\``);
-    const pilotWaits = summary.pilot !== null && summary.pilot !== undefined && (summary.pilotApprovedAt ?? null) === null && (summary.counts.held ?? 0) > 0;
-    if (pilotWaits) reasons.push(`its pilot waits for approval: \`upscale approve --batch ${batchId}\``);
+    if (pilotAwaitsApproval(summary)) reasons.push(`its pilot waits for approval: \`upscale approve --batch ${batchId}\``);
   }
   const needed: Lane[] = work === 'tasks' ? ['submit', 'poll'] : ['download'];
   for (const lane of needed) {

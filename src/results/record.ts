@@ -265,3 +265,8 @@ export interface BatchSummary {
   /** Null while its waiting images are admitted; why they are held otherwise (`paused` by `upscale pause --batch`). */
   gate: BatchGate | null;
 }
+
+/** Whether the batch's pilot waits for `upscale approve`: it has one, not approved, and images are still held for it. */
+export function pilotAwaitsApproval(s: Pick<BatchSummary, 'pilot' | 'pilotApprovedAt' | 'counts'>): boolean {
+  return s.pilot !== null && s.pilot !== undefined && (s.pilotApprovedAt ?? null) === null && (s.counts.held ?? 0) > 0;
+}

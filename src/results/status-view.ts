@@ -7,7 +7,7 @@ import { describeProbe } from '../queue/pause-reason.js';
 import { formatCount, formatDuration } from '../config/units.js';
 import type { LaneStatus, LaneStatusMap } from '../queue/lane-status.js';
 import { LANES, type Lane } from '../queue/names.js';
-import { ACTIVE_STATES, STATES, type BatchSummary } from './record.js';
+import { ACTIVE_STATES, pilotAwaitsApproval, STATES, type BatchSummary } from './record.js';
 
 export interface RenderOptions {
   /** The time the summaries were read (Unix ms); ages and ETAs are relative to it. */
@@ -64,9 +64,8 @@ function credits(n: number): string {
  */
 export function noEtaReason(s: BatchSummary, lanes?: LaneStatusMap): string | null {
   if (isBatchFinished(s)) return null;
-  const held = s.counts.held ?? 0;
-  if (held > 0 && s.pilot !== null && s.pilot !== undefined && (s.pilotApprovedAt === null || s.pilotApprovedAt === undefined)) {
-    return `waiting for approval of the pilot (${held} held: \`upscale approve --batch ${s.batchId}\`)`;
+  if (pilotAwaitsApproval(s)) {
+    return `waiting for approval of the pilot (${s.counts.held ?? 0} held: \`upscale approve --batch ${s.batchId}\`)`;
   }
   if (s.gate) return `${s.gate.state}: ${s.gate.reason}`;
   if (!lanes) return null;
