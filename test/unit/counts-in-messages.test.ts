@@ -4,32 +4,18 @@
  * `export`, `status` and the dashboard printing `image(s)`, `output(s)`, `batch(es)`, `delivery(ies)`. The class: a
  * number placed before a noun with a hand-made "(s)". This test reads every source file for one.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatCount } from '../../src/config/units.js';
-import { ROOT } from '../helpers/processes.js';
-
-function sources(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const p = join(dir, name);
-    return statSync(p).isDirectory() ? sources(p) : p.endsWith('.ts') ? [p] : [];
-  });
-}
+import { sourceCodeLines } from '../helpers/source-lines.js';
 
 /** A template placeholder followed, within a few words, by a noun with a hand-made plural: `${n} image(s)`, `${n} older batch(es)`. */
 const HAND_MADE = /\$\{[^}]+\}[^`$]{0,40}?\b[a-z]+\((s|es|ies)\)/;
 
 describe('counts in messages', () => {
   it('no source file writes "(s)" after a count (http(s) is not a count)', () => {
-    const found: string[] = [];
-    for (const file of sources(join(ROOT, 'src'))) {
-      const rel = relative(ROOT, file);
-      for (const [i, line] of readFileSync(file, 'utf8').split('\n').entries()) {
-        if (/^\s*(\/\/|\*)/.test(line)) continue;
-        if (HAND_MADE.test(line.replace(/http\(s\)/g, 'http'))) found.push(`${rel}:${i + 1}: ${line.trim()}`);
-      }
-    }
+    const found = sourceCodeLines()
+      .filter((l) => HAND_MADE.test(l.text.replace(/http\(s\)/g, 'http')))
+      .map((l) => `${l.where}: ${l.text.trim()}`);
     expect(found).toEqual([]);
   });
 

@@ -5,22 +5,14 @@
  * into a unit of its own. This test reads every source file for such a hand-made duration, and checks the messages
  * that had one.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatDuration } from '../../src/config/units.js';
 import { verifyWebhookSignature } from '../../src/kie/callback.js';
 import { batchStalled } from '../../src/notify/events.js';
 import { expiryWarning } from '../../src/producer/expiry.js';
 import { describeProbe } from '../../src/queue/pause-reason.js';
-import { ROOT } from '../helpers/processes.js';
-
-function sources(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const p = join(dir, name);
-    return statSync(p).isDirectory() ? sources(p) : p.endsWith('.ts') ? [p] : [];
-  });
-}
+import { sourceCodeLines } from '../helpers/source-lines.js';
 
 /**
  * A template placeholder that divides by a time unit (or holds a value named in ms, s or minutes) followed by a unit
@@ -33,15 +25,10 @@ const HAND_MADE = [
 
 describe('durations in messages', () => {
   it('no source file but units.ts makes a duration by hand (the simulator imitates kie.ai texts and is left out)', () => {
-    const found: string[] = [];
-    for (const file of sources(join(ROOT, 'src'))) {
-      const rel = relative(ROOT, file);
-      if (rel === join('src', 'config', 'units.ts') || rel.startsWith(join('src', 'sim'))) continue;
-      for (const [i, line] of readFileSync(file, 'utf8').split('\n').entries()) {
-        if (/^\s*(\/\/|\*)/.test(line)) continue;
-        if (HAND_MADE.some((re) => re.test(line))) found.push(`${rel}:${i + 1}: ${line.trim()}`);
-      }
-    }
+    const skip = (rel: string) => rel === join('src', 'config', 'units.ts') || rel.startsWith(join('src', 'sim'));
+    const found = sourceCodeLines(skip)
+      .filter((l) => HAND_MADE.some((re) => re.test(l.text)))
+      .map((l) => `${l.where}: ${l.text.trim()}`);
     expect(found).toEqual([]);
   });
 
