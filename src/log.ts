@@ -43,9 +43,13 @@ export function registerSecret(...values: (string | undefined)[]): void {
 /** Replaces every registered secret and every `t=` callback token and Bearer credential in `text`. */
 export function redactSecrets(text: string): string {
   let out = text;
-  for (const s of secrets) out = out.split(s).join('[redacted]');
-  return out.replace(/([?&]t=)[A-Za-z0-9_-]+/g, '$1[redacted]').replace(/(Bearer\s+)[^\s"',]+/gi, '$1[redacted]');
+  // Most texts hold none of them: look before building a new string (every log line passes here).
+  for (const s of secrets) if (out.includes(s)) out = out.split(s).join('[redacted]');
+  if (out.includes('t=')) out = out.replace(/([?&]t=)[A-Za-z0-9_-]+/g, '$1[redacted]');
+  return BEARER.test(out) ? out.replace(/(Bearer\s+)[^\s"',]+/gi, '$1[redacted]') : out;
 }
+
+const BEARER = /Bearer\s/i;
 
 export interface LogOptions {
   level?: string;
@@ -62,10 +66,11 @@ export function createLogger(options: LogOptions = {}): Logger {
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     hooks: {
       logMethod(args, method) {
-        method.apply(
-          this,
-          args.map((a) => (typeof a === 'string' ? redactSecrets(a) : a)) as Parameters<typeof method>,
-        );
+        for (let i = 0; i < args.length; i++) {
+          const a = args[i];
+          if (typeof a === 'string') args[i] = redactSecrets(a);
+        }
+        method.apply(this, args);
       },
     },
     formatters: {

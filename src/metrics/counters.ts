@@ -19,6 +19,13 @@ export function seriesName(name: string, labels: Labels = {}): string {
   return parts.length === 0 ? name : `${name}{${parts.join(',')}}`;
 }
 
+/** A lookup key for a series as the caller gave it (no sort, no escaping). */
+function givenKey(name: string, labels: Labels): string {
+  let given = name;
+  for (const k in labels) given += `\0${k}\0${labels[k]}`;
+  return given;
+}
+
 export class Counters {
   private pending = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
@@ -32,26 +39,39 @@ export class Counters {
   /** Series names by name and labels as given: an image's metrics cost a lookup, not a sort and escape per series. */
   private names = new Map<string, string>();
 
+  /** A histogram's series names by name and labels as given: `_bucket` per bucket then `+Inf`, `_sum`, `_count`. */
+  private histograms = new Map<string, { buckets: readonly number[]; bucket: string[]; sum: string; count: string }>();
+
   inc(name: string, labels: Labels = {}, by = 1): void {
-    let given = name;
-    for (const k in labels) given += `\0${k}\0${labels[k]}`;
-    let series = this.names.get(given);
+    let series = this.names.get(givenKey(name, labels));
     if (series === undefined) {
       // Labels are bounded sets (models, states, buckets); the bound only guards against a caller that is not.
       if (this.names.size >= 10_000) this.names.clear();
       series = seriesName(name, labels);
-      this.names.set(given, series);
+      this.names.set(givenKey(name, labels), series);
     }
-    this.pending.set(series, (this.pending.get(series) ?? 0) + by);
-    this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.flushMs).unref();
+    this.add(series, by);
   }
 
   /** Prometheus-style cumulative histogram: `_bucket{le}`, `_sum`, `_count`. */
   observe(name: string, value: number, buckets: readonly number[], labels: Labels = {}): void {
-    for (const le of buckets) if (value <= le) this.inc(`${name}_bucket`, { ...labels, le }, 1);
-    this.inc(`${name}_bucket`, { ...labels, le: '+Inf' }, 1);
-    this.inc(`${name}_sum`, labels, value);
-    this.inc(`${name}_count`, labels, 1);
+    const given = givenKey(name, labels);
+    let h = this.histograms.get(given);
+    if (h === undefined || h.buckets !== buckets) {
+      if (this.histograms.size >= 10_000) this.histograms.clear();
+      const bucket = [...buckets, '+Inf' as const].map((le) => seriesName(`${name}_bucket`, { ...labels, le }));
+      h = { buckets, bucket, sum: seriesName(`${name}_sum`, labels), count: seriesName(`${name}_count`, labels) };
+      this.histograms.set(given, h);
+    }
+    for (let i = 0; i < buckets.length; i++) if (value <= (buckets[i] as number)) this.add(h.bucket[i] as string, 1);
+    this.add(h.bucket[buckets.length] as string, 1);
+    this.add(h.sum, value);
+    this.add(h.count, 1);
+  }
+
+  private add(series: string, by: number): void {
+    this.pending.set(series, (this.pending.get(series) ?? 0) + by);
+    this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.flushMs).unref();
   }
 
   async flush(): Promise<void> {

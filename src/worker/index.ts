@@ -221,7 +221,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
       if (!(await within(closed, CLOSE_GRACE_MS * 0.75))) rt.log.warn('some jobs could not be given back in time; they are taken over when their locks expire');
     }
     await sideStopped;
-    await within(counters.flush().catch(() => undefined), CLOSE_GRACE_MS * 0.25);
+    await within(Promise.all([counters.flush().catch(() => undefined), schedule.flush().catch(() => undefined)]), CLOSE_GRACE_MS * 0.25);
     storage?.close();
     workerConnection.disconnect();
     return clean;

@@ -51,19 +51,17 @@ export function pollProcessor(ctx: LaneContext) {
     const took = info.costTimeMs ?? Date.now() - data.submittedAt;
     counters.observe('upscale_task_duration_seconds', took / 1000, DURATION_BUCKETS_S, { model: data.model });
     if (info.creditsConsumed) counters.inc('upscale_credits_consumed_total', { model: data.model }, info.creditsConsumed);
-    // The sample and the record are independent: one write to Redis. With OUTPUT_URL / OUTPUT_DIR the download is
-    // pending in the record's write, so the batch cannot look finished in between.
-    const [, result] = await Promise.all([
-      schedule.recordDuration(data.model, took),
-      finish(data, 'succeeded', {
-        resultUrls: info.resultUrls,
-        creditsConsumed: info.creditsConsumed,
-        costTimeMs: info.costTimeMs,
-        ...(config.output ? { download: 'pending' as const } : {}),
-        kieCostTime: info.kieCostTime,
-        kieState: info.rawState,
-      }),
-    ]);
+    // The sample goes out with the others of this second. With OUTPUT_URL / OUTPUT_DIR the download is pending in
+    // the record's write, so the batch cannot look finished in between.
+    schedule.recordDuration(data.model, took);
+    const result = await finish(data, 'succeeded', {
+      resultUrls: info.resultUrls,
+      creditsConsumed: info.creditsConsumed,
+      costTimeMs: info.costTimeMs,
+      ...(config.output ? { download: 'pending' as const } : {}),
+      kieCostTime: info.kieCostTime,
+      kieState: info.rawState,
+    });
     if (config.output) {
       const download: DownloadJobData = { jobId: data.jobId, batchId: data.batchId, generation: data.generation, resultUrls: info.resultUrls };
       await queues.download.add('download', download, { jobId: downloadJobId(data.jobId, data.generation) });

@@ -34,6 +34,8 @@ const SAMPLES = 200;
 /** Fewer samples than this and the schedule falls back to kie.ai's advice. */
 const MIN_SAMPLES = 8;
 const CACHE_MS = 2000;
+/** Recorded durations are written at most this long after they are recorded. */
+const FLUSH_MS = 1000;
 /** The pressure when no PollBudget steers it (a fixed middle value). */
 const PRESSURE_WITHOUT_BUDGET = 0.3;
 
@@ -157,11 +159,37 @@ export class PollSchedule {
     private readonly settings: ScheduleSettings,
   ) {}
 
-  /** Remembers how long a task of `model` took (kie's own create → complete time when it reports one). */
-  async recordDuration(model: string, ms: number): Promise<void> {
+  /** Durations not written yet, by model (ms), oldest first. */
+  private pending = new Map<string, number[]>();
+  private flushTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Remembers how long a task of `model` took (kie's own create → complete time when it reports one), ms. Written
+   * to Redis with the others of the same second in one pipeline (`flush`): the schedule reads the samples at most
+   * every 2 s anyway, and one write per image was a round trip per image.
+   */
+  recordDuration(model: string, ms: number): void {
     if (!Number.isFinite(ms) || ms < 0) return;
-    const key = this.keys.durations(model);
-    await this.redis.multi().lpush(key, Math.round(ms)).ltrim(key, 0, SAMPLES - 1).exec();
+    const list = this.pending.get(model);
+    if (list) list.push(Math.round(ms));
+    else this.pending.set(model, [Math.round(ms)]);
+    this.flushTimer ??= setTimeout(() => void this.flush().catch(() => undefined), FLUSH_MS).unref();
+  }
+
+  /** Writes the durations recorded since the last flush (the worker calls it when it stops). Rejects when Redis does. */
+  async flush(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    if (this.pending.size === 0) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    const p = this.redis.pipeline();
+    for (const [model, values] of batch) {
+      const key = this.keys.durations(model);
+      // The newest at the head, as one LPUSH per value would leave them; the list keeps the latest SAMPLES.
+      p.lpush(key, ...values.slice(-SAMPLES)).ltrim(key, 0, SAMPLES - 1);
+    }
+    await p.exec();
   }
 
   /** Delay (ms) until the next check of a task of `model`, `elapsedMs` after its submission, `remainingMs` before its deadline. */

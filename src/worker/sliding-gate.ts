@@ -44,6 +44,14 @@ import type { RateLimit } from '../config/units.js';
 import type { Redis } from 'ioredis';
 import { runScript } from '../results/scripts.js';
 
+/**
+ * A pass's member in the gate's sorted set: unique across processes (a random tag per process) and within one (a
+ * counter); one random draw per process instead of one per call.
+ */
+const PROCESS_TAG = randomBytes(9).toString('base64url');
+let passes = 0;
+const nextMember = (): string => `${PROCESS_TAG}.${(++passes).toString(36)}`;
+
 /** Windows without a refusal for the learned `max` to climb back by one call. */
 export const RECOVER_WINDOWS = 4;
 
@@ -232,7 +240,7 @@ export class SlidingGate {
 
   /** Waits until a call may be sent without any window of kie.ai's holding more than `limit.max`. */
   async pass(): Promise<GatePass> {
-    const member = randomBytes(9).toString('base64url');
+    const member = nextMember();
     const keys = [this.key, `${this.key}:queue`, `${this.key}:live`, this.slowdownKey ?? `${this.key}:noslowdown`, this.learnedKey];
     // A live waiter asks again within this much of when it said it would (a starved event loop, a GC pause).
     const graceMs = Math.round(this.limit.durationMs + 1000);

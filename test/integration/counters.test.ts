@@ -16,8 +16,11 @@ describe('Counters', () => {
     c.inc('upscale_images_finished_total', { model: 'a"b', state: 'failed' });
     c.inc('upscale_images_finished_total', { model: 'a"b', state: 'failed' });
     c.inc('upscale_submissions_total');
-    c.observe('upscale_polls_per_task', 3, [1, 2, 3, 4], { model: 'm' });
-    c.observe('upscale_polls_per_task', 1.5, [1, 2, 3, 4], { model: 'm' });
+    // The same buckets twice (the names kept from the first call), then another label set.
+    const buckets = [1, 2, 3, 4];
+    c.observe('upscale_polls_per_task', 3, buckets, { model: 'm' });
+    c.observe('upscale_polls_per_task', 1.5, buckets, { model: 'm' });
+    c.observe('upscale_polls_per_task', 9, buckets, { model: 'n' });
     await c.flush();
     expect(Object.fromEntries(await c.read())).toEqual({
       'upscale_images_finished_total{model="topaz/image-upscale",state="succeeded"}': 3,
@@ -29,6 +32,9 @@ describe('Counters', () => {
       'upscale_polls_per_task_bucket{le="+Inf",model="m"}': 2,
       'upscale_polls_per_task_sum{model="m"}': 4.5,
       'upscale_polls_per_task_count{model="m"}': 2,
+      'upscale_polls_per_task_bucket{le="+Inf",model="n"}': 1,
+      'upscale_polls_per_task_sum{model="n"}': 9,
+      'upscale_polls_per_task_count{model="n"}': 1,
     });
     await redis.del(key);
   });
