@@ -3,8 +3,8 @@
  *
  * - Pausing a lane is BullMQ's global `queue.pause()`: no worker starts a new job of that lane; running jobs finish
  *   and waiting jobs stay waiting. A running submit job that has not sent its createTask yet goes back to waiting at
- *   its last look before sending (src/worker/probe-gate.ts `maySendNow`). Pausing `submit` stops spending; `poll`
- *   keeps following the tasks already paid for.
+ *   its last look before sending (src/worker/send-claim.ts, src/worker/probe-gate.ts `mayPassPause`). Pausing
+ *   `submit` stops spending; `poll` keeps following the tasks already paid for.
  * - Why a lane is paused is kept beside the queue (`keys.pauseReason(lane)`, JSON `{ code, message, at, probe? }`), set
  *   by the lanes on 401/402/433 and the submit breaker (with a probe: they lift themselves, src/worker/lane-probe.ts)
  *   and by `pause()` here (`code: 'manual'`, no probe: only `resume()` lifts it). `resume()` deletes any reason.

@@ -99,7 +99,15 @@ export class ResultStore {
       [jobId, JSON.stringify(patch), now, this.retentionMs, (options.from ?? []).join(','), batchId],
     )) as [string, string, string];
     if (status === 'missing') return { status: 'missing' };
-    return { status: status as 'ok' | 'refused', previous: previous as RecordState, record: parseRecord(json, jobId, batchId) };
+    // Parsed when read: most callers only look at the status (four transitions per image in the lanes).
+    let record: ResultRecord | undefined;
+    return {
+      status: status as 'ok' | 'refused',
+      previous: previous as RecordState,
+      get record() {
+        return (record ??= parseRecord(json, jobId, batchId));
+      },
+    };
   }
 
   /**

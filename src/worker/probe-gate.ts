@@ -5,7 +5,7 @@
  * success lifts the pause (`liftPause`), the same refusal pauses the lane again (through the normal outcome), and
  * anything else (a rate limit, this image's own bad input) hands the probe to the next image (`releaseProbe`).
  *
- * `maySendNow` is the submit lane's last look before a createTask goes out: a job that started before the lane
+ * `mayPassPause` is the submit lane's last look before a createTask goes out: a job that started before the lane
  * paused (it was in its pre-flight, or held at the send gate) must not send after the pause.
  */
 import { DelayedError, type Job } from 'bullmq';
@@ -25,12 +25,12 @@ function parkMs(ctx: LaneContext): number {
 }
 
 /**
- * Called first thing when a submit job starts. Returns whether this job is the probe; parks the job (throws
- * BullMQ's DelayedError) when another image is probing.
+ * Called first thing when a submit job starts, with the submit lane's pause reason (`raw`, the JSON stored under
+ * `pauseReason('submit')`, or null) as read with the job's first reads. Returns whether this job is the probe;
+ * parks the job (throws BullMQ's DelayedError) when another image is probing.
  */
-export async function enterProbeGate(ctx: LaneContext, job: Job<SubmitJobData>, token?: string): Promise<GateVerdict> {
+export async function enterProbeGate(ctx: LaneContext, job: Job<SubmitJobData>, raw: string | null, token?: string): Promise<GateVerdict> {
   const { rt } = ctx;
-  const raw = await rt.redis.get(rt.store.keys.pauseReason('submit'));
   if (!raw) return { probe: false };
   const reason = parsePauseReason(raw);
   if (!reason.probe?.running) return { probe: false };
@@ -53,18 +53,15 @@ export async function releaseProbe(ctx: LaneContext, job: Job<SubmitJobData>): P
 }
 
 /**
- * The last look before createTask is sent, after the pre-flight and the send gate (which can take seconds): false
- * when submission paused since this job started and the job may not send: the lane is paused (a 401 met while
- * polling, a 402 or 433, the breaker, the credit runway, `upscale pause`), or a probe runs and this job is not it.
- * The caller gives the job back to waiting, nothing sent. A reason whose queue is not paused (a process died between
- * writing the reason and pausing) does not hold the job. One GET when nothing is paused, two when something is.
- * A pause that lands after this look (a few ms before the send) is not seen: that call meets kie.ai as before.
+ * The last look before createTask is sent, after the pre-flight and the send gate (which can take seconds), when the
+ * submit lane has a pause reason (`raw`, read by the send claim in the same step as the batch's gate: send-claim.ts):
+ * false when the job may not send: the lane is paused (a 401 met while polling, a 402 or 433, the breaker, the credit
+ * runway, `upscale pause`), or a probe runs and this job is not it. The caller gives the job back to waiting, nothing
+ * sent. A reason whose queue is not paused (a process died between writing the reason and pausing) does not hold the
+ * job. A pause that lands after this look (a few ms before the send) is not seen: that call meets kie.ai as before.
  */
-export async function maySendNow(ctx: LaneContext, verdict: GateVerdict): Promise<boolean> {
-  const { rt } = ctx;
-  const raw = await rt.redis.get(rt.store.keys.pauseReason('submit'));
-  if (!raw) return true;
+export async function mayPassPause(ctx: LaneContext, verdict: GateVerdict, raw: string): Promise<boolean> {
   const reason = parsePauseReason(raw);
   if (reason.probe?.running) return verdict.probe;
-  return !(await rt.queues.submit.isPaused());
+  return !(await ctx.rt.queues.submit.isPaused());
 }

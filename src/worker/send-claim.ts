@@ -14,7 +14,10 @@
  *
  * The same script reads the batch's gate: a batch paused (`upscale pause --batch`) while this run prepared the input
  * or waited at the create gate is not sent to (`gated`), so a pause holds from the moment it is written, not from
- * the job's start.
+ * the job's start. It reads the submit lane's pause reason too: when there is one, nothing is written and the
+ * caller's `mayPass` decides (probe-gate.ts `mayPassPause`: a probe, or a reason left without a paused queue); a
+ * pass claims again without that read. So the last look at both pauses and the claim are one round trip while
+ * nothing is paused.
  */
 import type { Job } from 'bullmq';
 import type { Runtime } from '../runtime.js';
@@ -22,39 +25,63 @@ import { runScript } from '../results/scripts.js';
 import type { SubmitJobData } from '../queue/job-data.js';
 
 /**
- * KEYS: job hash, job lock, the batch's hash. ARGV: lock token, data JSON. Returns 1 written, 0 lock not ours,
- * -1 job gone, 2 the batch's gate is closed (nothing written).
+ * KEYS: job hash, job lock, the batch's hash, the submit lane's pause reason. ARGV: lock token, data JSON, '1' when
+ * the lane's pause was already let through. Returns 1 written, 0 lock not ours, -1 job gone, 2 the batch's gate is
+ * closed, or the lane's pause reason (a string; nothing written in these four cases).
  */
 const CLAIM_SEND = `
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local gate = redis.call('HGET', KEYS[3], 'gate')
 if gate and gate ~= '' then return 2 end
+if ARGV[3] ~= '1' then
+  local paused = redis.call('GET', KEYS[4])
+  if paused then return paused end
+end
 redis.call('HSET', KEYS[1], 'data', ARGV[2])
 return 1
 `;
 
-/** `sent`: this run may send; `lost`: another run (or none) holds the job's lock; `gated`: the batch was paused. */
-export type SendClaim = 'sent' | 'lost' | 'gated';
+/**
+ * `sent`: this run may send; `lost`: another run (or none) holds the job's lock; `gated`: the batch was paused;
+ * `paused`: submission was paused and `mayPass` said no.
+ */
+export type SendClaim = 'sent' | 'lost' | 'gated' | 'paused';
 
 /**
- * Writes `data` (with its `sendingAt` mark) as the job's data if this run still holds the job's lock and the batch's
- * gate is open, as `job.updateData` would. Resolves `sent` when written (this run may send), `lost` when the lock
- * belongs to another run or to none (this run must stop: the job runs again elsewhere), `gated` when the batch was
- * paused meanwhile (nothing written: the caller holds the image again). Without a token (a processor called outside
- * a BullMQ worker) the lock is not checked.
+ * Writes `data` (with its `sendingAt` mark) as the job's data if this run still holds the job's lock, the batch's
+ * gate is open and the submit lane is not paused for this job, as `job.updateData` would. Resolves `sent` when
+ * written (this run may send), `lost` when the lock belongs to another run or to none (this run must stop: the job
+ * runs again elsewhere), `gated` when the batch was paused meanwhile, `paused` when the lane has a pause reason
+ * (its stored JSON is handed to `mayPass`) and `mayPass` resolves false (nothing written in these three cases: the
+ * caller gives the image back). Without a token (a processor called outside a BullMQ worker) the lock is not checked.
  */
-export async function claimSend(rt: Runtime, job: Job<SubmitJobData>, token: string | undefined, data: SubmitJobData): Promise<SendClaim> {
+export async function claimSend(
+  rt: Runtime,
+  job: Job<SubmitJobData>,
+  token: string | undefined,
+  data: SubmitJobData,
+  mayPass: (pauseReason: string) => Promise<boolean>,
+): Promise<SendClaim> {
   const jobKey = `${job.queueQualifiedName}:${job.id ?? ''}`;
   const batchKey = rt.store.keys.batch(data.batchId);
+  const pauseKey = rt.store.keys.pauseReason('submit');
   if (token === undefined) {
-    if (await rt.redis.hget(batchKey, 'gate')) return 'gated';
+    const [gate, paused] = await Promise.all([rt.redis.hget(batchKey, 'gate'), rt.redis.get(pauseKey)]);
+    if (gate) return 'gated';
+    if (paused && !(await mayPass(paused))) return 'paused';
     await job.updateData(data);
     return 'sent';
   }
-  const written = Number(await runScript(rt.redis, CLAIM_SEND, [jobKey, `${jobKey}:lock`, batchKey], [token, JSON.stringify(data)]));
-  if (written === 2) return 'gated';
-  if (written !== 1) return 'lost';
+  const claim = async (passed: boolean) =>
+    runScript(rt.redis, CLAIM_SEND, [jobKey, `${jobKey}:lock`, batchKey, pauseKey], [token, JSON.stringify(data), passed ? '1' : '0']);
+  let written = await claim(false);
+  if (typeof written === 'string') {
+    if (!(await mayPass(written))) return 'paused';
+    written = await claim(true);
+  }
+  if (Number(written) === 2) return 'gated';
+  if (Number(written) !== 1) return 'lost';
   job.data = data;
   return 'sent';
 }

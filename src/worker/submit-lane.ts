@@ -17,8 +17,8 @@
  * its admission is held again, unless it already has a task.
  *
  * A pause reaches jobs already running: right before sending (after the pre-flight and the send gate, which can take
- * seconds) the job looks again at the submit lane's pause (probe-gate.ts `maySendNow`) and its batch's gate, and goes
- * back unsent when either closed meanwhile.
+ * seconds) the job looks again at the submit lane's pause (probe-gate.ts `mayPassPause`) and its batch's gate, in the
+ * send claim's script (send-claim.ts), and goes back unsent when either closed meanwhile.
  */
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { isKieError } from '../kie/errors.js';
@@ -35,7 +35,7 @@ import type { LaneContext } from './context.js';
 import { applyEarlyCallback, rememberedTaskId } from './early-callback.js';
 import { LaneSignals } from './lane-signals.js';
 import { liftPause } from './lane-probe.js';
-import { enterProbeGate, maySendNow, releaseProbe, type GateVerdict } from './probe-gate.js';
+import { enterProbeGate, mayPassPause, releaseProbe, type GateVerdict } from './probe-gate.js';
 import { recordOrRecreate } from './records.js';
 import { answeredForRunway, releaseRunway } from './runway.js';
 import { claimSend, inFlightUntil } from './send-claim.js';
@@ -105,8 +105,12 @@ export function submitProcessor(ctx: LaneContext) {
     // This start frees a place in the wait list: admit the next held job (fair order), without waiting for it.
     ctx.admission.kick();
     let data = job.data;
-    // Both reads go out together: one round trip.
-    const [record, batchGate] = await Promise.all([store.getRecord(data.batchId, data.jobId), ctx.fair.gateOf(data.batchId)]);
+    // The reads go out together: one round trip (the lane's pause reason is for the probe gate below).
+    const [record, batchGate, lanePause] = await Promise.all([
+      store.getRecord(data.batchId, data.jobId),
+      ctx.fair.gateOf(data.batchId),
+      rt.redis.get(rt.store.keys.pauseReason('submit')),
+    ]);
     if (record && (record.generation !== data.generation || isTerminal(record.state) || record.state === 'held')) {
       const skipped = `record is ${record.state} (generation ${record.generation}); job is generation ${data.generation}`;
       log.debug({ jobId: data.jobId, skipped }, 'stale submit job skipped');
@@ -158,7 +162,7 @@ export function submitProcessor(ctx: LaneContext) {
       counters.inc('upscale_ambiguous_submits_total', { cause: 'crash' });
     }
     // A paused lane probing on its own lets exactly one image through (lane-probe.ts); the others wait.
-    const gate = await enterProbeGate(ctx, job, token);
+    const gate = await enterProbeGate(ctx, job, lanePause, token);
     // prepareInput takes this image's estimated price off the credit runway (runway.ts); until createTask is sent,
     // every way out gives it back, so reservations of images not sent never hold the runway down.
     let prepared: Awaited<ReturnType<typeof ctx.prepareInput>>;
@@ -181,10 +185,10 @@ export function submitProcessor(ctx: LaneContext) {
       // The last look: submission (a 401 met while polling, a 402, the breaker, `upscale pause`) or this image's batch
       // may have paused while this job prepared or waited at the gate. An image not sent yet then goes back, its place
       // at the gate and its runway share given back (releaseRunway), instead of spending (or meeting the same
-      // refusal). The lane is read here; the batch's gate is read by the send claim, in the same atomic step as the
+      // refusal). The lane's pause and the batch's gate are read by the send claim, in the same atomic step as the
       // `sendingAt` mark.
       data = { ...data, ...prepared.update, sendingAt: Date.now(), attempts: (data.attempts ?? 0) + 1 };
-      const claim = (await maySendNow(ctx, gate)) ? await claimSend(rt, job, token, data) : 'paused';
+      const claim = await claimSend(rt, job, token, data, (reason) => mayPassPause(ctx, gate, reason));
       if (claim !== 'sent') {
         await Promise.all([releaseRunway(rt, data.jobId), gate.probe && claim !== 'lost' ? releaseProbe(ctx, job) : undefined]);
         if (claim === 'lost') {
@@ -235,10 +239,18 @@ export function submitProcessor(ctx: LaneContext) {
     const checkpoint = { ...rest, taskId, submittedAt };
     await job.updateData(checkpoint);
     crashPoint('after-checkpoint');
-    // Independent of each other: sent together (one write to Redis).
-    await Promise.all([answeredForRunway(rt, data.jobId), signals.answered(), pass.answered(), forgetInputFacts(rt, data.batchId, data.jobId), breaker.reset()]);
+    // Independent of each other and of following the task (whose first step, the record's move to polling, goes
+    // with them): sent together (one write to Redis).
+    const [followed] = await Promise.all([
+      followAndReturn(job, checkpoint),
+      answeredForRunway(rt, data.jobId),
+      signals.answered(),
+      pass.answered(),
+      forgetInputFacts(rt, data.batchId, data.jobId),
+      breaker.reset(),
+    ]);
     if (gate.probe) await liftPause(ctx, 'submit', `the probe image was accepted (was ${gate.reason.code}: ${gate.reason.message})`);
-    return followAndReturn(job, checkpoint);
+    return followed;
   };
 
   async function followAndReturn(job: Job<SubmitJobData>, data: SubmitJobData & { taskId: string; submittedAt: number }) {
