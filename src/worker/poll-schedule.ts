@@ -166,7 +166,8 @@ export class PollSchedule {
   /**
    * Remembers how long a task of `model` took (kie's own create → complete time when it reports one), ms. Written
    * to Redis with the others of the same second in one pipeline (`flush`): the schedule reads the samples at most
-   * every 2 s anyway, and one write per image was a round trip per image.
+   * every 2 s anyway, and one write per image was a round trip per image. A process killed outright loses at most
+   * that second's samples, which only steer the schedule.
    */
   recordDuration(model: string, ms: number): void {
     if (!Number.isFinite(ms) || ms < 0) return;
