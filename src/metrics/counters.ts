@@ -4,6 +4,7 @@
  * A series is a hash field `name{label="value",...}` in `<prefix>:counters`.
  */
 import type { Redis } from 'ioredis';
+import { WriteBehind } from './write-behind.js';
 
 export type Labels = Record<string, string | number>;
 
@@ -27,14 +28,19 @@ function givenKey(name: string, labels: Labels): string {
 }
 
 export class Counters {
-  private pending = new Map<string, number>();
-  private timer: NodeJS.Timeout | null = null;
+  /** Increments not written yet, by series. */
+  private readonly pending: WriteBehind<number>;
 
   constructor(
     private readonly redis: Redis,
     private readonly key: string,
-    private readonly flushMs = 1000,
-  ) {}
+    flushMs = 1000,
+  ) {
+    this.pending = new WriteBehind<number>(redis, flushMs, (p, series, by) => {
+      if (Number.isInteger(by)) p.hincrby(key, series, by);
+      else p.hincrbyfloat(key, series, by);
+    });
+  }
 
   /** Series names by name and labels as given: an image's metrics cost a lookup, not a sort and escape per series. */
   private names = new Map<string, string>();
@@ -70,22 +76,12 @@ export class Counters {
   }
 
   private add(series: string, by: number): void {
-    this.pending.set(series, (this.pending.get(series) ?? 0) + by);
-    this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.flushMs).unref();
+    this.pending.update(series, (sum) => (sum ?? 0) + by);
   }
 
-  async flush(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    if (this.pending.size === 0) return;
-    const batch = this.pending;
-    this.pending = new Map();
-    const p = this.redis.pipeline();
-    for (const [series, by] of batch) {
-      if (Number.isInteger(by)) p.hincrby(this.key, series, by);
-      else p.hincrbyfloat(this.key, series, by);
-    }
-    await p.exec();
+  /** Writes the increments gathered since the last flush. Rejects when Redis does. */
+  flush(): Promise<void> {
+    return this.pending.flush();
   }
 
   /** Every series with its value. */

@@ -27,6 +27,7 @@ import type { Redis } from 'ioredis';
 import type { RateLimit } from '../config/units.js';
 import type { Keys } from '../queue/names.js';
 import type { PollBudget } from './poll-budget.js';
+import { WriteBehind } from '../metrics/write-behind.js';
 
 const QUANTILES = [0.5, 0.75, 0.9, 0.97, 0.995];
 /** Durations kept per model. */
@@ -152,16 +153,21 @@ export class PollSchedule {
   private cache = new Map<string, { at: number; sorted: number[]; qs: number[] | null }>();
   private inFlight = { at: 0, n: 0 };
 
+  /** Durations not written yet, by model (ms), oldest first. */
+  private readonly pending: WriteBehind<number[]>;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly pollQueue: Queue,
     private readonly settings: ScheduleSettings,
-  ) {}
-
-  /** Durations not written yet, by model (ms), oldest first. */
-  private pending = new Map<string, number[]>();
-  private flushTimer: NodeJS.Timeout | null = null;
+  ) {
+    this.pending = new WriteBehind<number[]>(redis, FLUSH_MS, (p, model, values) => {
+      const key = keys.durations(model);
+      // The newest at the head, as one LPUSH per value would leave them; the list keeps the latest SAMPLES.
+      p.lpush(key, ...values.slice(-SAMPLES)).ltrim(key, 0, SAMPLES - 1);
+    });
+  }
 
   /**
    * Remembers how long a task of `model` took (kie's own create → complete time when it reports one), ms. Written
@@ -171,26 +177,15 @@ export class PollSchedule {
    */
   recordDuration(model: string, ms: number): void {
     if (!Number.isFinite(ms) || ms < 0) return;
-    const list = this.pending.get(model);
-    if (list) list.push(Math.round(ms));
-    else this.pending.set(model, [Math.round(ms)]);
-    this.flushTimer ??= setTimeout(() => void this.flush().catch(() => undefined), FLUSH_MS).unref();
+    this.pending.update(model, (values = []) => {
+      values.push(Math.round(ms));
+      return values;
+    });
   }
 
   /** Writes the durations recorded since the last flush (the worker calls it when it stops). Rejects when Redis does. */
-  async flush(): Promise<void> {
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = null;
-    if (this.pending.size === 0) return;
-    const batch = this.pending;
-    this.pending = new Map();
-    const p = this.redis.pipeline();
-    for (const [model, values] of batch) {
-      const key = this.keys.durations(model);
-      // The newest at the head, as one LPUSH per value would leave them; the list keeps the latest SAMPLES.
-      p.lpush(key, ...values.slice(-SAMPLES)).ltrim(key, 0, SAMPLES - 1);
-    }
-    await p.exec();
+  flush(): Promise<void> {
+    return this.pending.flush();
   }
 
   /** Delay (ms) until the next check of a task of `model`, `elapsedMs` after its submission, `remainingMs` before its deadline. */

@@ -30,7 +30,7 @@ describe('createTask send gate (exact sliding window)', () => {
     const passes = await Promise.all(Array.from({ length: 20 }, () => gate.pass()));
     expect(passes.every((p) => p.waitedMs === 0)).toBe(true);
     // One entry per call, named apart (a per-process tag and a counter) and short: a generous budget keeps thousands.
-    const members = await rig.rt.redis.zrange(gate.key, 0, -1);
+    const members = await rig.rt.redis.zrange(gate.key, '0', '-1');
     expect(new Set(members).size).toBe(20);
     expect(members.every((m) => /^[A-Za-z0-9_-]{9,14}$/.test(m))).toBe(true);
     const answeredAt = Date.now();
