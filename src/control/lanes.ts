@@ -12,6 +12,7 @@
 import { LANES, type Lane } from '../queue/names.js';
 import { getPauseReason, type PauseReason } from '../queue/pause-reason.js';
 import type { Runtime } from '../runtime.js';
+import { CREDIT_PAUSES, setBalanceAside } from '../worker/runway.js';
 
 function getReason(rt: Runtime, lane: Lane): Promise<PauseReason | null> {
   return getPauseReason(rt.redis, rt.store.keys, lane);
@@ -44,21 +45,31 @@ export async function pause(rt: Runtime, options: { lanes?: readonly Lane[]; now
 }
 
 export interface ResumeResult {
-  /** Lanes that were paused, with why (null when no reason was recorded). */
-  resumed: { lane: Lane; reason: PauseReason | null }[];
+  /**
+   * Lanes that were paused, with why (null when no reason was recorded); `balanceSetAside` when the submit lane was
+   * paused for credits and the last balance read was set aside (src/worker/runway.ts `setBalanceAside`).
+   */
+  resumed: { lane: Lane; reason: PauseReason | null; balanceSetAside?: true }[];
   /** Lanes that were not paused (a stale reason is deleted anyway). */
   notPaused: Lane[];
 }
 
-/** Resumes the paused ones of `lanes` (default: every lane) and deletes their pause reasons. */
+/**
+ * Resumes the paused ones of `lanes` (default: every lane) and deletes their pause reasons. A submit lane paused for
+ * credits (the runway's `credits`, kie.ai's 402) also has its last balance read set aside: resuming is the
+ * operator's word that credits were added or that what is left may be spent, and the stale read would pause it
+ * again at the next image.
+ */
 export async function resume(rt: Runtime, options: { lanes?: readonly Lane[] } = {}): Promise<ResumeResult> {
   const result: ResumeResult = { resumed: [], notPaused: [] };
   for (const lane of options.lanes ?? LANES) {
     const queue = rt.queues[lane];
     const reason = await getReason(rt, lane);
     if (await queue.isPaused()) {
+      const forCredits = lane === 'submit' && reason !== null && CREDIT_PAUSES.includes(reason.code);
+      if (forCredits) await setBalanceAside(rt);
       await queue.resume();
-      result.resumed.push({ lane, reason });
+      result.resumed.push({ lane, reason, ...(forCredits ? { balanceSetAside: true as const } : {}) });
     } else {
       result.notPaused.push(lane);
     }

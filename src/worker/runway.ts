@@ -125,6 +125,20 @@ if price and spent then redis.call('HSET', KEYS[1], 'spent', tostring(math.max(0
 return 1
 `;
 
+/** Pause reasons about credits: the runway's own (`credits`) and kie.ai's refusal (402). */
+export const CREDIT_PAUSES: readonly string[] = ['credits', '402'];
+
+/**
+ * For `upscale resume` of a credit pause (CREDIT_PAUSES): sets the last balance read aside, so the runway does not
+ * pause again at once on the very figure the operator acted on (credits added since, or "spend what is left"). Until
+ * the next read (CREDITS_CHECK_INTERVAL after the last one) images are sent as with no read yet; kie.ai's 402
+ * stops them if the credits really ran out, and a read that still shows the shortfall pauses the lane again. The
+ * sends in flight stay counted (the next read starts from them).
+ */
+export async function setBalanceAside(rt: Runtime): Promise<void> {
+  await rt.redis.hdel(rt.store.keys.creditBalance, 'balance', 'at', 'spent');
+}
+
 /** For the submit lane: this image's reservation was not sent after all (see the module comment); a no-op without one. */
 export async function releaseRunway(rt: Runtime, jobId: string): Promise<void> {
   await runScript(rt.redis, RELEASE, [rt.store.keys.creditBalance, inflightKey(rt)], [jobId]);

@@ -3,6 +3,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { pause, resume } from '../../src/control/index.js';
 import { laneStatus } from '../../src/queue/lane-status.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
+import { getRunway, takeFromRunway } from '../../src/worker/runway.js';
 import { deletePrefix, freshPrefix, testRedisUrl } from '../helpers/redis.js';
 
 describe('pause, resume and lane status', () => {
@@ -53,7 +54,7 @@ describe('pause, resume and lane status', () => {
     const resumed = await resume(rt);
     expect(resumed).toEqual({
       resumed: [
-        { lane: 'submit', reason: credits },
+        { lane: 'submit', reason: credits, balanceSetAside: true },
         { lane: 'download', reason: { code: 'manual', message: 'paused by upscale pause', at: 7 } },
       ],
       notPaused: ['poll'],
@@ -62,6 +63,32 @@ describe('pause, resume and lane status', () => {
     expect(await rt.redis.exists(rt.store.keys.pauseReason('submit'), rt.store.keys.pauseReason('download'))).toBe(0);
     expect((await laneStatus(rt)).submit).toMatchObject({ paused: false, reason: null, counts: { waiting: 1 } });
     expect(await resume(rt)).toEqual({ resumed: [], notPaused: ['submit', 'poll', 'download'] });
+  });
+
+  it('resuming a credit pause sets the last balance read aside, so the stale read does not pause the lane again at the next image; other pauses keep it', async () => {
+    make();
+    // A trial: 402, credits added, `upscale resume`, and the runway paused again 0.6 s later on the read of 5 credits.
+    const shortRead = async () => {
+      await rt.redis.del(rt.store.keys.creditBalance, `${rt.store.keys.creditBalance}:inflight`);
+      await rt.redis.hset(rt.store.keys.creditBalance, 'balance', '5', 'at', String(Date.now()), 'spent', '0');
+    };
+    for (const code of ['credits', '402']) {
+      await shortRead();
+      expect(await takeFromRunway(rt, 'img-1', 10)).toEqual({ ok: false, left: 5 });
+      await rt.redis.set(rt.store.keys.pauseReason('submit'), JSON.stringify({ code, message: `paused (${code})`, at: 1 }));
+      await rt.queues.submit.pause();
+      const r = await resume(rt, { lanes: ['submit'] });
+      expect(r.resumed).toEqual([{ lane: 'submit', reason: { code, message: `paused (${code})`, at: 1 }, balanceSetAside: true }]);
+      expect(await getRunway(rt)).toBeNull();
+      expect(await takeFromRunway(rt, 'img-1', 10)).toEqual({ ok: true });
+    }
+    // A manual pause (or any other) is not about credits: the read stays and still decides.
+    await shortRead();
+    await pause(rt);
+    const manual = await resume(rt, { lanes: ['submit'] });
+    expect(manual.resumed[0]?.balanceSetAside).toBeUndefined();
+    expect(await getRunway(rt)).toMatchObject({ balance: 5 });
+    expect(await takeFromRunway(rt, 'img-2', 10)).toEqual({ ok: false, left: 5 });
   });
 
   it('resumes only the lanes asked for', async () => {

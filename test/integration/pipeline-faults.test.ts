@@ -30,7 +30,13 @@ describe('pipeline under faults', () => {
     expect(summary.counts.succeeded).toBe(80);
     const recs = await batchRecords(rig, 'kill');
     expectNoDoublePayment(rig, recs);
-    expect(rig.sim.stats().createAccepted).toBe(80 + summary.ambiguousSubmits);
+    // Every image was created once; an attempt the killed worker had marked (`sendingAt`) is ambiguous to the run
+    // that takes over, whether or not it reached kie.ai before the kill (the mark is written a round trip before the
+    // send), so it may or may not have made a second task: between 80 and 80 + ambiguous, and per input above.
+    const created = rig.sim.stats().createAccepted;
+    const seen = JSON.stringify({ created, ambiguous: summary.ambiguousSubmits, counts: summary.counts });
+    expect(created, seen).toBeGreaterThanOrEqual(80);
+    expect(created, seen).toBeLessThanOrEqual(80 + summary.ambiguousSubmits);
   });
 
   it('resumes from the checkpoint after a crash between checkpoint and poll job: no second createTask', async () => {

@@ -3,7 +3,7 @@ import type { Config } from '../../config/index.js';
 import { resume, resumeBatch } from '../../control/index.js';
 import type { Lane } from '../../queue/names.js';
 import { createRuntime } from '../../runtime.js';
-import { formatCount } from '../../config/units.js';
+import { formatCount, formatDuration } from '../../config/units.js';
 
 /** `upscale resume --batch ID`: resumes one paused batch. */
 export async function runResumeBatch(config: Config, batchId: string, opts: { json?: boolean }): Promise<void> {
@@ -31,9 +31,14 @@ export async function runResume(config: Config, lanes: Lane[], opts: { json?: bo
       return;
     }
     if (result.resumed.length === 0) console.log(`Nothing to resume: ${lanes.join(', ')} ${lanes.length === 1 ? 'was' : 'were'} not paused.`);
-    for (const { lane, reason } of result.resumed) {
+    for (const { lane, reason, balanceSetAside } of result.resumed) {
       const why = !reason ? '' : reason.code === 'manual' ? ` (was ${reason.message})` : ` (was paused: ${reason.message.includes(reason.code) ? '' : `${reason.code} `}${reason.message})`;
       console.log(`Resumed the ${lane} lane${why}.`);
+      if (balanceSetAside) {
+        console.log(
+          `The last credit balance read is set aside: images are sent until kie.ai refuses one (402) or the next balance read (within CREDITS_CHECK_INTERVAL, ${formatDuration(config.creditsCheckIntervalMs)}) still shows too few credits.`,
+        );
+      }
     }
   } finally {
     await rt.close();
