@@ -49,12 +49,13 @@ export class Counters {
   private histograms = new Map<string, { buckets: readonly number[]; bucket: string[]; sum: string; count: string }>();
 
   inc(name: string, labels: Labels = {}, by = 1): void {
-    let series = this.names.get(givenKey(name, labels));
+    const given = givenKey(name, labels);
+    let series = this.names.get(given);
     if (series === undefined) {
       // Labels are bounded sets (models, states, buckets); the bound only guards against a caller that is not.
       if (this.names.size >= 10_000) this.names.clear();
       series = seriesName(name, labels);
-      this.names.set(givenKey(name, labels), series);
+      this.names.set(given, series);
     }
     this.add(series, by);
   }
