@@ -121,7 +121,9 @@ function describeError(e: unknown, signal: AbortSignal, timeoutMs: number): Fetc
   if (e instanceof FetchRefused) return e;
   if (signal.aborted) return new FetchRefused(`no complete answer within ${formatDuration(timeoutMs)}`, false);
   const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-  const permanent = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ERR_INVALID_URL';
+  // A refused connection is tried again: a server restarting for a moment refuses too (a trial's image server did,
+  // and three images failed for good). A name that does not resolve, a host out of reach, a bad URL are final.
+  const permanent = code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ERR_INVALID_URL';
   return new FetchRefused(`it could not be fetched (${code})`, permanent);
 }
 

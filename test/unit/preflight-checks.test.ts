@@ -1,5 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderSampleImage } from '../../src/sim/images.js';
@@ -85,5 +87,37 @@ describe('preflight of local files', () => {
       ok: false,
       reason: expect.stringMatching(/^the image is incomplete or damaged: the PNG data is damaged: the IDAT chunk at byte \d+ fails its CRC check$/) as unknown,
     });
+  });
+});
+
+describe('pre-flight fetch of a host that refuses the connection', () => {
+  /** A loopback port nothing listens on (taken, then given back). */
+  async function freePort(): Promise<number> {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    return port;
+  }
+
+  it('tries again: an image server restarting for a moment (refused, then up) passes on a later try', async () => {
+    const port = await freePort();
+    const png = await renderSampleImage('restart', 40, 30, 'png');
+    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/png' }).end(png));
+    // Up 150 ms after the first try was refused; the tries are 300 ms, then 600 ms apart.
+    const up = new Promise<void>((resolve) => setTimeout(() => server.listen(port, '127.0.0.1', resolve), 150));
+    try {
+      const r = await preflight({ url: `http://127.0.0.1:${port}/x.png` }, TOPAZ, '2', { allowPrivate: true, retryDelayMs: 300 });
+      expect(r).toMatchObject({ ok: true, facts: { width: 40, height: 30 } });
+    } finally {
+      await up;
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('a host that keeps refusing fails after the last try, not as a permanent refusal', async () => {
+    const port = await freePort();
+    const r = await preflight({ url: `http://127.0.0.1:${port}/x.png` }, TOPAZ, '2', { allowPrivate: true, retryDelayMs: 50 });
+    expect(r).toMatchObject({ ok: false, permanent: false, kind: 'fetch', reason: expect.stringMatching(/could not be fetched \(ECONNREFUSED\) \(after 3 tries\)$/) as unknown });
   });
 });
