@@ -94,13 +94,13 @@ describe('guardedGet', () => {
     expect(read.seen).toBeLessThan(6_553_600);
   });
 
-  it('reports unreachable hosts as permanent and is a FetchRefused', async () => {
+  it('reports a refused connection as a FetchRefused that is not permanent (a server restarting refuses too: tried again)', async () => {
     const closed = createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((r) => closed.close(() => r()));
     const err = await guardedGet(`http://127.0.0.1:${port}/`, { allowPrivate: true }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FetchRefused);
-    expect(err).toMatchObject({ permanent: true, message: expect.stringMatching(/ECONNREFUSED/) as unknown });
+    expect(err).toMatchObject({ permanent: false, message: expect.stringMatching(/ECONNREFUSED/) as unknown });
   });
 });
