@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
@@ -14,6 +12,7 @@ import { renderBatchesPage } from '../../src/server/batches-page.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { deletePrefix, freshPrefix, testRedisUrl, waitFor } from '../helpers/redis.js';
 import { startReceiver, type Receiver } from '../helpers/webhook-receiver.js';
+import { closedPort } from '../helpers/ports.js';
 
 const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 let receiver: Receiver;
@@ -68,10 +67,7 @@ describe('notification outbox', () => {
 
   it('the trial: two targets, one dead: the event is delivered to one and FAILED to the other, shown per target', async () => {
     // A loopback port nobody listens on: connections are refused.
-    const dead = createServer();
-    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', () => r()));
-    const deadPort = (dead.address() as AddressInfo).port;
-    await new Promise<void>((r) => dead.close(() => r()));
+    const deadPort = await closedPort();
     prefix = freshPrefix('nt');
     rt = runtime({ NOTIFY_URL: `${receiver.url},http://127.0.0.1:${deadPort}/hook`, NOTIFY_RETRY_FOR: '400ms' });
     await emit(rt, event('evt.two'));

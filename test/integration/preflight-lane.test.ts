@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isPrivateAddress } from '../../src/producer/address-policy.js';
 import { createPrepareInput } from '../../src/worker/prepare-input.js';
 import { enqueueDirect, startLocalRig, waitForRecords, type LocalRig } from './preflight-fixtures.js';
+import { closedPort } from '../helpers/ports.js';
 
 let rig: LocalRig | undefined;
 let redirector: Server | undefined;
@@ -14,13 +15,6 @@ afterEach(async () => {
   redirector = undefined;
 });
 
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('pre-flight in the submit lane', () => {
   it('records failed with the reason and sends no createTask for inputs kie.ai would refuse', async () => {

@@ -3,8 +3,7 @@
  * message per model and per input image, the 500 quirk for a missing `input`, 402 for credits, and
  * "recordInfo is null" for an unknown task. A refused call creates nothing.
  */
-import { createServer, request } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../src/sim/index.js';
 import {
@@ -15,17 +14,10 @@ import {
   simCall,
   topazBody,
 } from '../helpers/images.js';
+import { closedPort } from '../helpers/ports.js';
 
 const CREATE = '/api/v1/jobs/createTask';
 
-/** A loopback port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('simulator refusals', () => {
   let sim: Simulator;

@@ -93,14 +93,7 @@ export async function startTestServer(
   };
 }
 
-/** A port on 127.0.0.1 that nothing listens on (bound, then released). */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { closedPort } from '../helpers/ports.js';
 
 /** Collects every string an error could show: message, toJSON, and util.inspect (with its cause). */
 export async function everythingShown(e: unknown): Promise<string> {

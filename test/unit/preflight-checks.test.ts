@@ -1,11 +1,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderSampleImage } from '../../src/sim/images.js';
 import { dimensionsOf, HEAD_BYTES, judge, preflight, sniffMimeType } from '../../src/worker/preflight.js';
+import { closedPort } from '../helpers/ports.js';
 
 const TOPAZ = 'topaz/image-upscale';
 const RECRAFT = 'recraft/crisp-upscale';
@@ -91,17 +91,8 @@ describe('preflight of local files', () => {
 });
 
 describe('pre-flight fetch of a host that refuses the connection', () => {
-  /** A loopback port nothing listens on (taken, then given back). */
-  async function freePort(): Promise<number> {
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const { port } = probe.address() as AddressInfo;
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
-    return port;
-  }
-
   it('tries again: an image server restarting for a moment (refused, then up) passes on a later try', async () => {
-    const port = await freePort();
+    const port = await closedPort();
     const png = await renderSampleImage('restart', 40, 30, 'png');
     const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/png' }).end(png));
     // Up 150 ms after the first try was refused; the tries are 300 ms, then 600 ms apart.
@@ -116,7 +107,7 @@ describe('pre-flight fetch of a host that refuses the connection', () => {
   });
 
   it('a host that keeps refusing fails after the last try, not as a permanent refusal', async () => {
-    const port = await freePort();
+    const port = await closedPort();
     const r = await preflight({ url: `http://127.0.0.1:${port}/x.png` }, TOPAZ, '2', { allowPrivate: true, retryDelayMs: 50 });
     expect(r).toMatchObject({ ok: false, permanent: false, kind: 'fetch', reason: expect.stringMatching(/could not be fetched \(ECONNREFUSED\) \(after 3 tries\)$/) as unknown });
   });

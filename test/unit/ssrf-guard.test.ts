@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FetchRefused, guardedGet, readHead } from '../../src/worker/ssrf.js';
+import { closedPort } from '../helpers/ports.js';
 
 /**
  * A local server standing for the internet. Loopback is private, so the tests treat only 127.0.0.2 as private
@@ -95,10 +96,7 @@ describe('guardedGet', () => {
   });
 
   it('reports a refused connection as a FetchRefused that is not permanent (a server restarting refuses too: tried again)', async () => {
-    const closed = createServer();
-    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise<void>((r) => closed.close(() => r()));
+    const port = await closedPort();
     const err = await guardedGet(`http://127.0.0.1:${port}/`, { allowPrivate: true }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FetchRefused);
     expect(err).toMatchObject({ permanent: false, message: expect.stringMatching(/ECONNREFUSED/) as unknown });
